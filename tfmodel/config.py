@@ -1,0 +1,266 @@
+"""Typed run configuration: defaults, then a YAML file, then `--set key=value` overrides.
+
+Each section is a dataclass with defaults (as in TF Model Garden's config_definitions). A value is
+checked against its field's type and, where the field lists them, its allowed choices; an unknown
+key or bad value raises `UserError` naming the key, what is allowed and the closest match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfmodel.errors import UserError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits_mlp.yaml"
+
+
+def _choice(default: Any, *choices: Any) -> Any:
+    """A dataclass field whose value must be one of `choices`."""
+    return dataclasses.field(default=default, metadata={"choices": choices})
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where examples come from and how they are batched (`batch_size` is per replica)."""
+
+    source: str = "sklearn:digits"
+    data_dir: str | None = None
+    validation_split: float = 0.1
+    test_split: float = 0.2
+    batch_size: int = 32
+    shuffle_buffer: int = 10_000
+    drop_remainder: bool = False
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The network: `mlp` (Flatten → Dense… → Dense(classes)) or `cnn` (a small convnet)."""
+
+    name: str = _choice("mlp", "mlp", "cnn")
+    hidden_units: list[int] = dataclasses.field(default_factory=lambda: [128])
+    filters: list[int] = dataclasses.field(default_factory=lambda: [16, 32])
+    dropout: float = 0.0
+    input_name: str = "pixels"
+
+
+@dataclasses.dataclass
+class RegularizerConfig:
+    """The kernel penalty on every Dense/Conv layer: λ1·Σ|w| and/or λ2·Σw²."""
+
+    kind: str = _choice("l2", "none", "l1", "l2", "l1_l2")
+    l1: float = 0.0
+    l2: float = 1e-4
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    """One of the project's optimizers and its learning-rate schedule."""
+
+    name: str = _choice("sgd", "sgd", "adam", "rmsprop")
+    learning_rate: float = 0.01
+    schedule: str = _choice("constant", "constant", "cosine", "exponential")
+    decay_rate: float = 0.5
+    momentum: float = 0.9
+    nesterov: bool = False
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    bias_correction: bool = True
+    rho: float = 0.9
+    scale_learning_rate: bool = False
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """How long and where to train; `strategy` picks the tf.distribute strategy."""
+
+    epochs: int = 10
+    strategy: str = _choice("auto", "auto", "cpu", "gpu", "tpu", "mirrored", "multi_worker")
+    tpu: str = "local"
+    gpus: int | None = None
+    seed: int = 0
+    precision: str = _choice("auto", "auto", "float32", "mixed_float16", "mixed_bfloat16")
+    steps_per_execution: int | None = None
+    jit_compile: bool = False
+    early_stopping_patience: int = 0
+    resume: bool = True
+    verbose: int = _choice(1, 0, 1, 2)
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """The SavedModel for TensorFlow Serving written at the end of training."""
+
+    enabled: bool = True
+    base_dir: str | None = None
+    model_name: str | None = None
+    version: int | None = None
+    warmup_records: int = 5
+
+
+@dataclasses.dataclass
+class EdgeConfig:
+    """Pruning, quantization and TFLite conversion for devices."""
+
+    enabled: bool = True
+    target_sparsity: float = 0.8
+    prune_epochs: int = 4
+    variants: list[str] = dataclasses.field(
+        default_factory=lambda: ["float32", "dynamic", "float16", "int8", "pruned_int8"]
+    )
+    qat: bool = False
+
+
+@dataclasses.dataclass
+class OutputConfig:
+    """Runs go to `<dir>/<name>-<timestamp>/`."""
+
+    dir: str = "runs"
+    name: str = "digits_mlp"
+
+
+@dataclasses.dataclass
+class Config:
+    """A whole run; written as `config.yaml` into the run folder so it can be repeated."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    regularizer: RegularizerConfig = dataclasses.field(default_factory=RegularizerConfig)
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    edge: EdgeConfig = dataclasses.field(default_factory=EdgeConfig)
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Defaults, then the YAML file at `path` (default `configs/digits_mlp.yaml`), then overrides.
+
+    Each override is `section.key=value`, the value read as YAML (`0.05`, `[64, 32]`, `true`).
+    """
+    path = Path(path) if path else DEFAULT_CONFIG
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist; pass --config with a file from configs/")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(tree, dict):
+        raise UserError(f"config file {path} must hold a mapping of sections, not {tree!r}")
+    config = Config()
+    _merge(config, tree, "")
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"override {override!r} must look like section.key=value")
+        set_value(config, key.strip(), yaml.safe_load(text) if text.strip() else None)
+    return config
+
+
+def set_value(config: Config, dotted_key: str, value: Any) -> None:
+    """Set `section.key` on `config` after checking the key exists and the value fits its type."""
+    *parents, leaf = dotted_key.split(".")
+    node: Any = config
+    for depth, name in enumerate(parents):
+        node = getattr(node, _known_key(node, name, ".".join(parents[:depth])))
+        if not dataclasses.is_dataclass(node):
+            raise UserError(f"config key {dotted_key!r}: {'.'.join(parents[: depth + 1])} has no keys")
+    _set_field(node, leaf, value, ".".join(parents))
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The config as plain data, as written to `config.yaml`."""
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML, loadable again with `load_config`."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def _merge(node: Any, tree: dict[Any, Any], where: str) -> None:
+    for key, value in tree.items():
+        _set_field(node, str(key), value, where)
+
+
+def _set_field(node: Any, name: str, value: Any, where: str) -> None:
+    """Set one field of the dataclass `node` (found at `where`), recursing into sections."""
+    name = _known_key(node, name, where)
+    key = f"{where}.{name}" if where else name
+    hint = typing.get_type_hints(type(node))[name]
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise UserError(f"config key {key!r} is a section: give it a mapping or set {key}.KEY=VALUE")
+        _merge(getattr(node, name), value, key)
+        return
+    field = next(f for f in dataclasses.fields(node) if f.name == name)
+    setattr(node, name, _checked(key, value, hint, field.metadata.get("choices")))
+
+
+def _known_key(node: Any, name: str, where: str) -> str:
+    names = [f.name for f in dataclasses.fields(node)]
+    if name in names:
+        return name
+    full = f"{where}.{name}" if where else name
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UserError(f"unknown config key {full!r}: allowed keys are {', '.join(names)}{hint}")
+
+
+def _checked(key: str, value: Any, hint: Any, choices: tuple[Any, ...] | None) -> Any:
+    """`value` converted to the field's type, or a UserError saying what the key accepts."""
+    ok, converted = _convert(value, hint)
+    if not ok:
+        raise UserError(f"config key {key!r} must be {_type_name(hint)}, got {value!r}")
+    if choices and converted not in choices:
+        close = difflib.get_close_matches(str(converted), [str(c) for c in choices], n=1)
+        hint_text = f"; did you mean {close[0]!r}?" if close else ""
+        allowed = ", ".join(str(c) for c in choices)
+        raise UserError(f"config key {key!r} cannot be {converted!r}: allowed values are {allowed}{hint_text}")
+    return converted
+
+
+def _convert(value: Any, hint: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            ok, converted = _convert(value, option)
+            if ok:
+                return True, converted
+        return False, None
+    if hint is type(None):
+        return value is None, None
+    if origin is list:
+        if not isinstance(value, list):
+            return False, None
+        (item_hint,) = typing.get_args(hint)
+        items = [_convert(item, item_hint) for item in value]
+        return all(ok for ok, _ in items), [item for _, item in items]
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else None
+    if hint is str:
+        return isinstance(value, str), value
+    return False, None
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(hint))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(hint)[0])}"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        hint, "null" if hint is type(None) else str(hint)
+    )
