@@ -147,7 +147,9 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     """
     path = Path(path) if path else DEFAULT_CONFIG
     if not path.is_file():
-        raise UserError(f"config file {path} does not exist; pass --config with a file from configs/")
+        raise UserError(
+            f"config file {path} does not exist; pass --config with a file from configs/"
+        )
     try:
         tree = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
@@ -171,7 +173,9 @@ def set_value(config: Config, dotted_key: str, value: Any) -> None:
     for depth, name in enumerate(parents):
         node = getattr(node, _known_key(node, name, ".".join(parents[:depth])))
         if not dataclasses.is_dataclass(node):
-            raise UserError(f"config key {dotted_key!r}: {'.'.join(parents[: depth + 1])} has no keys")
+            raise UserError(
+                f"config key {dotted_key!r}: {'.'.join(parents[: depth + 1])} has no keys"
+            )
     _set_field(node, leaf, value, ".".join(parents))
 
 
@@ -197,7 +201,9 @@ def _set_field(node: Any, name: str, value: Any, where: str) -> None:
     hint = typing.get_type_hints(type(node))[name]
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise UserError(f"config key {key!r} is a section: give it a mapping or set {key}.KEY=VALUE")
+            raise UserError(
+                f"config key {key!r} is a section: give it a mapping or set {key}.KEY=VALUE"
+            )
         _merge(getattr(node, name), value, key)
         return
     field = next(f for f in dataclasses.fields(node) if f.name == name)
@@ -223,7 +229,9 @@ def _checked(key: str, value: Any, hint: Any, choices: tuple[Any, ...] | None) -
         close = difflib.get_close_matches(str(converted), [str(c) for c in choices], n=1)
         hint_text = f"; did you mean {close[0]!r}?" if close else ""
         allowed = ", ".join(str(c) for c in choices)
-        raise UserError(f"config key {key!r} cannot be {converted!r}: allowed values are {allowed}{hint_text}")
+        raise UserError(
+            f"config key {key!r} cannot be {converted!r}: allowed values are {allowed}{hint_text}"
+        )
     return converted
 
 
