@@ -1,0 +1,188 @@
+"""The SavedModel export: layout, signatures TF Serving can call, warmup records, models.config."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from google.protobuf import text_format
+from tensorflow_serving.apis import prediction_log_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfmodel import export
+from tfmodel.backend import keras, tf
+from tfmodel.config import Config
+from tfmodel.errors import UserError
+
+SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"
+CLASS_NAMES = [f"digit{i}" for i in range(10)]
+
+
+def build_tiny_model() -> keras.Model:
+    """The shape of the project's MLP: raw pixels → Rescaling → Flatten → Dense logits."""
+    keras.utils.set_random_seed(0)
+    pixels = keras.Input(shape=(8, 8, 1), name="pixels")
+    x = keras.layers.Rescaling(1 / 16)(pixels)
+    x = keras.layers.Flatten()(x)
+    logits = keras.layers.Dense(10, name="logits")(x)
+    return keras.Model(pixels, logits)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def model() -> keras.Model:
+    return build_tiny_model()
+
+
+@pytest.fixture(scope="module")
+def examples() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 17, size=(6, 8, 8, 1)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(model, examples, tmp_path_factory) -> Path:
+    config = Config()
+    config.export.model_name = "digits"
+    config.export.warmup_records = 4
+    run_dir = tmp_path_factory.mktemp("run")
+    return export.export_for_serving(
+        model, config, examples, run_dir=run_dir, class_names=CLASS_NAMES
+    )
+
+
+def test_layout_is_base_model_version_with_no_staging_left(exported):
+    assert exported.name == "1" and exported.parent.name == "digits"
+    base = exported.parent.parent
+    assert base.name == "export" and base.is_absolute()
+    assert sorted(p.name for p in base.iterdir()) == ["digits", "models.config"]
+    assert (exported / "saved_model.pb").is_file()
+    assert (exported / "variables" / "variables.index").is_file()
+
+
+def test_versions_increment_and_an_existing_one_is_refused(model, examples, tmp_path):
+    config = Config()
+    first = export.export_for_serving(model, config, examples, export_base=tmp_path)
+    second = export.export_for_serving(model, config, examples, export_base=tmp_path)
+    assert (first.name, second.name) == ("1", "2")
+    assert first.parent.name == config.output.name
+    with pytest.raises(UserError, match="already exists"):
+        export.export_for_serving(model, config, examples, export_base=tmp_path, version=2)
+    chosen = export.export_for_serving(model, config, examples, export_base=tmp_path, version=7)
+    assert chosen.name == "7"
+    assert export.next_version(chosen.parent) == 8
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_export_leaves_nothing_behind(model, examples, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(export, "write_warmup_requests", fail)
+    with pytest.raises(RuntimeError):
+        export.export_for_serving(model, Config(), examples, export_base=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [Config().output.name]
+    assert not any((tmp_path / Config().output.name).iterdir())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"version": 0}, "positive integer"),
+        ({"class_names": ["a", "b"]}, "2 class names"),
+        ({"examples": np.zeros((2, 4, 4, 1))}, "shape"),
+    ],
+)
+def test_bad_arguments_are_user_errors(model, examples, tmp_path, kwargs, message):
+    kwargs = {"examples": examples, **kwargs}
+    with pytest.raises(UserError, match=message):
+        export.export_for_serving(model, Config(), export_base=tmp_path, **kwargs)
+
+
+def test_no_export_base_anywhere_is_a_user_error(model, examples):
+    with pytest.raises(UserError, match="--export-base"):
+        export.export_for_serving(model, Config(), examples)
+
+
+def test_models_config_parses_and_keeps_other_models(exported):
+    base = exported.parent.parent
+    export.write_models_config(base, "other")
+    export.write_models_config(base, "digits")
+    server_config = model_server_config_pb2.ModelServerConfig()
+    text_format.Parse((base / "models.config").read_text(), server_config)
+    entries = {e.name: e for e in server_config.model_config_list.config}
+    assert sorted(entries) == ["digits", "other"]
+    assert entries["digits"].base_path == str(base / "digits")
+    assert entries["digits"].model_platform == "tensorflow"
+
+
+def test_warmup_file_holds_predict_logs_of_the_examples(exported, examples):
+    records = list(tf.data.TFRecordDataset(str(exported / export.WARMUP_FILE)).as_numpy_iterator())
+    assert len(records) == 4
+    for record, example in zip(records, examples, strict=False):
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        request = log.predict_log.request
+        assert request.model_spec.name == "digits"
+        assert request.model_spec.signature_name == "serving_default"
+        np.testing.assert_array_equal(tf.make_ndarray(request.inputs["pixels"]), example[None])
+
+
+def test_session_loader_runs_both_signatures_like_tf_serving(exported, model, examples):
+    expected = softmax(model.predict(examples, verbose=0))
+    serialized = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={"pixels": tf.train.Feature(float_list=tf.train.FloatList(value=x.ravel()))}
+            )
+        ).SerializeToString()
+        for x in examples
+    ]
+    with tf.compat.v1.Session(graph=tf.Graph()) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(exported))
+        predict = meta_graph.signature_def["serving_default"]
+        classify = meta_graph.signature_def["classify"]
+        assert predict.method_name == "tensorflow/serving/predict"
+        assert classify.method_name == "tensorflow/serving/classify"
+        predicted = session.run(
+            {k: v.name for k, v in predict.outputs.items()},
+            {predict.inputs["pixels"].name: examples},
+        )
+        classified = session.run(
+            {k: v.name for k, v in classify.outputs.items()},
+            {classify.inputs["inputs"].name: serialized},
+        )
+    np.testing.assert_allclose(predicted["probabilities"], expected, atol=1e-5)
+    np.testing.assert_array_equal(predicted["classes"], expected.argmax(-1))
+    assert predicted["classes"].dtype == np.int64
+    np.testing.assert_allclose(classified["scores"], expected, atol=1e-5)
+    assert classified["classes"][0].tolist() == [name.encode() for name in CLASS_NAMES]
+
+
+@pytest.mark.slow
+def test_saved_model_cli_shows_and_runs_the_export(exported, model, examples, tmp_path):
+    shown = subprocess.run(
+        [SAVED_MODEL_CLI, "show", "--all", "--dir", exported],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert "signature_def['classify']" in shown and "signature_def['serving_default']" in shown
+    assert "Method name is: tensorflow/serving/classify" in shown
+    for output in ("probabilities", "classes", "logits", "scores"):
+        assert f"outputs['{output}']" in shown
+    np.save(tmp_path / "pixels.npy", examples)
+    subprocess.run(
+        [SAVED_MODEL_CLI, "run", "--dir", exported, "--tag_set", "serve"]
+        + ["--signature_def", "serving_default", "--outdir", tmp_path / "out"]
+        + ["--inputs", f"pixels={tmp_path / 'pixels.npy'}"],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    expected = softmax(model.predict(examples, verbose=0))
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "probabilities.npy"), expected, atol=1e-5)

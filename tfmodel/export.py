@@ -1,0 +1,196 @@
+"""Export a trained model as a SavedModel that TensorFlow Serving loads as it is.
+
+Layout (what `tensorflow_model_server --model_base_path=<export_base>/<model_name>` expects):
+
+    <export_base>/models.config                    ModelServerConfig naming every exported model
+    <export_base>/<model_name>/<version>/          SavedModel: `serving_default` and `classify`
+        assets.extra/tf_serving_warmup_requests    PredictionLog records replayed on load
+
+A version folder is written under a temporary name in the export base and renamed into place,
+so a server polling `<export_base>/<model_name>` never sees half a model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import text_format
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfmodel.backend import keras, tf
+from tfmodel.config import Config
+from tfmodel.errors import UserError
+
+PREDICT_SIGNATURE = "serving_default"
+CLASSIFY_SIGNATURE = "classify"
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+MODELS_CONFIG_FILE = "models.config"
+
+
+def export_for_serving(
+    model: keras.Model,
+    config: Config,
+    examples: np.ndarray,
+    *,
+    run_dir: str | Path | None = None,
+    export_base: str | Path | None = None,
+    version: int | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """Write `model` (raw pixels in, logits out) for TF Serving and return the version folder.
+
+    `examples` are a few raw inputs (e.g. from the test split) that become the warmup requests.
+    The export base is `export_base`, else `config.export.base_dir`, else `<run_dir>/export`;
+    the version is `version`, else `config.export.version`, else the next free number.
+    """
+    base = resolve_export_base(config, run_dir, export_base)
+    model_name = config.export.model_name or config.output.name
+    if not model_name or "/" in model_name or model_name.startswith("."):
+        raise UserError(
+            f"model name {model_name!r} cannot name a folder; set export.model_name to a plain name"
+        )
+    input_shape = tuple(model.input_shape[1:])
+    num_classes = int(model.output_shape[-1])
+    names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise UserError(f"{len(names)} class names given for a model with {num_classes} outputs")
+    examples = np.asarray(examples, dtype=np.float32)
+    if examples.shape[1:] != input_shape:
+        raise UserError(
+            f"warmup examples have shape {examples.shape[1:]} per example but the model takes "
+            f"{input_shape}; pass examples from the split the model was trained on"
+        )
+
+    model_dir = base / model_name
+    version = _choose_version(model_dir, config.export.version if version is None else version)
+    final_dir = model_dir / str(version)
+    if final_dir.exists():
+        raise UserError(
+            f"export {final_dir} already exists; pass another --version or omit it to use "
+            f"the next free one ({next_version(model_dir)})"
+        )
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{model_name}-{version}-", dir=base))
+    try:
+        save_signatures(model, config.model.input_name, names, staging)
+        warmup = examples[: config.export.warmup_records]
+        write_warmup_requests(staging, model_name, config.model.input_name, warmup)
+        os.rename(staging, final_dir)
+    except OSError as err:
+        raise UserError(f"could not write the export {final_dir}: {err}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    write_models_config(base, model_name)
+    return final_dir
+
+
+def resolve_export_base(
+    config: Config, run_dir: str | Path | None, export_base: str | Path | None = None
+) -> Path:
+    """The absolute export base: the argument, else the config's, else `<run_dir>/export`."""
+    chosen = export_base or config.export.base_dir
+    if chosen is None:
+        if run_dir is None:
+            raise UserError("no export base: pass --export-base DIR or set export.base_dir")
+        chosen = Path(run_dir) / "export"
+    base = Path(chosen).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def next_version(model_dir: Path) -> int:
+    """One more than the highest integer version folder in `model_dir` (1 if there is none)."""
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _choose_version(model_dir: Path, requested: int | None) -> int:
+    if requested is None:
+        return next_version(model_dir)
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise UserError(f"export version {requested!r} must be a positive integer")
+    return requested
+
+
+def save_signatures(
+    model: keras.Model, input_name: str, class_names: Sequence[str], export_dir: Path
+) -> None:
+    """Save `model` with a Predict `serving_default` and a Classify `classify` signature."""
+    input_shape = list(model.input_shape[1:])
+    flat_size = int(np.prod(input_shape))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32, input_name)])
+    def predict(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = model(pixels, training=False)
+        return {
+            "probabilities": tf.nn.softmax(logits),
+            "classes": tf.argmax(logits, axis=-1, output_type=tf.int64),
+            "logits": logits,
+        }
+
+    # TF Serving's Classify API: serialized tf.Examples in `inputs`; per example, every class
+    # label in `classes` and its probability in `scores` (as tf.estimator exported them).
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "inputs")])
+    def classify(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        spec = {input_name: tf.io.FixedLenFeature([flat_size], tf.float32)}
+        pixels = tf.reshape(tf.io.parse_example(inputs, spec)[input_name], [-1, *input_shape])
+        scores = tf.nn.softmax(model(pixels, training=False))
+        labels = tf.constant([list(class_names)])
+        return {"classes": tf.tile(labels, [tf.shape(scores)[0], 1]), "scores": scores}
+
+    holder = tf.Module()
+    holder.model = model
+    signatures = {PREDICT_SIGNATURE: predict, CLASSIFY_SIGNATURE: classify}
+    tf.saved_model.save(holder, str(export_dir), signatures=signatures)
+    # tf.saved_model.save marks every signature as Predict; TF Serving's Classify API only
+    # accepts a signature whose method name says classify, so rewrite it in saved_model.pb.
+    updater = tf.compat.v1.saved_model.signature_def_utils.MethodNameUpdater(str(export_dir))
+    updater.replace_method_name(
+        CLASSIFY_SIGNATURE, tf.saved_model.CLASSIFY_METHOD_NAME, tags=[tf.saved_model.SERVING]
+    )
+    updater.save()
+
+
+def write_warmup_requests(
+    export_dir: Path, model_name: str, input_name: str, examples: np.ndarray
+) -> None:
+    """Write one Predict request per example as TF Serving's warmup file (none if no examples)."""
+    if len(examples) == 0:
+        return
+    path = export_dir / WARMUP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spec = model_pb2.ModelSpec(name=model_name, signature_name=PREDICT_SIGNATURE)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for example in examples:
+            request = predict_pb2.PredictRequest(model_spec=spec)
+            request.inputs[input_name].CopyFrom(tf.make_tensor_proto(example[np.newaxis]))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+
+
+def write_models_config(export_base: Path, model_name: str) -> Path:
+    """Add (or refresh) `model_name` in `<export_base>/models.config`, keeping other entries."""
+    path = export_base / MODELS_CONFIG_FILE
+    server_config = model_server_config_pb2.ModelServerConfig()
+    if path.exists():
+        try:
+            text_format.Parse(path.read_text(), server_config)
+        except text_format.ParseError as err:
+            raise UserError(
+                f"{path} is not a ModelServerConfig text proto ({err}); fix or delete it"
+            ) from None
+    entries = server_config.model_config_list.config
+    entry = next((e for e in entries if e.name == model_name), None) or entries.add()
+    entry.name = model_name
+    entry.base_path = str(export_base / model_name)
+    entry.model_platform = "tensorflow"
+    path.write_text(text_format.MessageToString(server_config))
+    return path
