@@ -1,0 +1,10 @@
+"""Data for training: a source named by URI, split into train/val/test, fed through tf.data.
+
+Sources: `sklearn:digits`, `tfds:NAME[:CONFIG]`, `keras:mnist|fashion_mnist|cifar10`, `npz:PATH`,
+`idx:DIR`, `images:DIR` — one module each. Pixels stay raw; the model rescales them.
+"""
+
+from tfmodel.data.pipeline import build_dataset
+from tfmodel.data.splits import Splits, load_splits
+
+__all__ = ["Splits", "build_dataset", "load_splits"]
