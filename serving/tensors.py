@@ -1,0 +1,282 @@
+"""Tensors as TF Serving reads and writes them: TensorProto ↔ numpy, and JSON values ↔ numpy.
+
+TF Serving reads a request tensor from `tensor_content` or from the typed field (`float_val`, …;
+a short typed field is filled up with its last value, an empty one with zeros) and writes response
+tensors into the typed fields, never `tensor_content`. Strings are numpy object arrays of `bytes`.
+In JSON a tensor is a dense nested list; bytes are written `{"b64": "<base64>"}`. This module keeps
+no state, so the client and the server share it.
+"""
+
+import base64
+import binascii
+import dataclasses
+import json
+
+import ml_dtypes
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+
+class TensorError(ValueError):
+    """A tensor that cannot be converted (bad dtype, shape, values or JSON layout)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorKind:
+    """One TensorFlow dtype: its enum, numpy dtype, TensorProto typed field and TF's name for it."""
+
+    dtype: int
+    numpy: np.dtype
+    field: str
+    name: str
+
+
+_KINDS = (
+    TensorKind(types_pb2.DT_FLOAT, np.dtype(np.float32), "float_val", "float"),
+    TensorKind(types_pb2.DT_DOUBLE, np.dtype(np.float64), "double_val", "double"),
+    TensorKind(types_pb2.DT_INT32, np.dtype(np.int32), "int_val", "int32"),
+    TensorKind(types_pb2.DT_UINT8, np.dtype(np.uint8), "int_val", "uint8"),
+    TensorKind(types_pb2.DT_INT16, np.dtype(np.int16), "int_val", "int16"),
+    TensorKind(types_pb2.DT_INT8, np.dtype(np.int8), "int_val", "int8"),
+    TensorKind(types_pb2.DT_UINT16, np.dtype(np.uint16), "int_val", "uint16"),
+    TensorKind(types_pb2.DT_STRING, np.dtype(object), "string_val", "string"),
+    TensorKind(types_pb2.DT_INT64, np.dtype(np.int64), "int64_val", "int64"),
+    TensorKind(types_pb2.DT_BOOL, np.dtype(np.bool_), "bool_val", "bool"),
+    TensorKind(types_pb2.DT_UINT32, np.dtype(np.uint32), "uint32_val", "uint32"),
+    TensorKind(types_pb2.DT_UINT64, np.dtype(np.uint64), "uint64_val", "uint64"),
+    TensorKind(types_pb2.DT_HALF, np.dtype(np.float16), "half_val", "half"),
+    TensorKind(types_pb2.DT_BFLOAT16, np.dtype(ml_dtypes.bfloat16), "half_val", "bfloat16"),
+    TensorKind(types_pb2.DT_COMPLEX64, np.dtype(np.complex64), "scomplex_val", "complex64"),
+    TensorKind(types_pb2.DT_COMPLEX128, np.dtype(np.complex128), "dcomplex_val", "complex128"),
+)
+_BY_DTYPE = {kind.dtype: kind for kind in _KINDS}
+_BY_NUMPY = {kind.numpy: kind for kind in _KINDS}
+_HALF_BITS = (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16)  # stored as uint16 bit patterns
+_MAX_DEBUG_CHARS = 256  # TF Serving truncates JSON quoted in error messages to 256 bytes
+
+
+def kind_of(dtype: int) -> TensorKind:
+    """The TensorKind of a DataType enum value (e.g. `types_pb2.DT_FLOAT`)."""
+    if dtype not in _BY_DTYPE:
+        raise TensorError(f"unsupported tensor dtype {types_pb2.DataType.Name(dtype)}")
+    return _BY_DTYPE[dtype]
+
+
+def dtype_name(dtype: int) -> str:
+    """TensorFlow's short name for a DataType ("float", "int32", …), as used in TF's messages."""
+    if dtype in _BY_DTYPE:
+        return _BY_DTYPE[dtype].name
+    return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
+
+
+def as_array(values) -> np.ndarray:
+    """Values as a numpy array in a TF dtype: text and bytes become an object array of bytes."""
+    array = np.asarray(values)
+    if array.dtype.kind in "SUO":
+        return (
+            np.vectorize(_to_bytes, otypes=[object])(array) if array.size else array.astype(object)
+        )
+    if array.dtype not in _BY_NUMPY:
+        raise TensorError(f"numpy dtype {array.dtype} has no TensorFlow equivalent")
+    return array
+
+
+def _to_bytes(value) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes):
+        return bytes(value)
+    raise TensorError(f"a string tensor holds {type(value).__name__} {value!r}, not text or bytes")
+
+
+def make_tensor_proto(values, dtype: int | None = None) -> tensor_pb2.TensorProto:
+    """A TensorProto with the values in its typed field, as TF Serving writes responses."""
+    array = as_array(values)
+    kind = kind_of(dtype) if dtype is not None else _BY_NUMPY[array.dtype]
+    if kind.dtype != types_pb2.DT_STRING:
+        array = array.astype(kind.numpy)
+    proto = tensor_pb2.TensorProto(dtype=kind.dtype, tensor_shape=make_shape_proto(array.shape))
+    flat = array.reshape(-1)
+    if kind.dtype in _HALF_BITS:
+        getattr(proto, kind.field).extend(flat.view(np.uint16).tolist())
+    elif kind.field in ("scomplex_val", "dcomplex_val"):
+        getattr(proto, kind.field).extend(np.stack([flat.real, flat.imag], -1).reshape(-1).tolist())
+    else:
+        getattr(proto, kind.field).extend(flat.tolist())
+    return proto
+
+
+def make_shape_proto(shape) -> tensor_shape_pb2.TensorShapeProto:
+    """A TensorShapeProto for a tuple of dimension sizes."""
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(size)) for size in shape]
+    )
+
+
+def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """The numpy array a TensorProto holds, read with TensorFlow's rules (`Tensor::FromProto`)."""
+    kind = kind_of(proto.dtype)
+    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
+        raise TensorError("tensor shape must be fully defined")
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    count = int(np.prod(shape, dtype=np.int64))
+    if proto.tensor_content and kind.dtype != types_pb2.DT_STRING:
+        if len(proto.tensor_content) != count * kind.numpy.itemsize:
+            raise TensorError(
+                f"tensor_content holds {len(proto.tensor_content)} bytes, "
+                f"shape {list(shape)} of {kind.name} needs {count * kind.numpy.itemsize}"
+            )
+        return np.frombuffer(proto.tensor_content, dtype=kind.numpy).reshape(shape).copy()
+    values = _typed_values(proto, kind)
+    if len(values) == 0:
+        filled = np.full(count, b"" if kind.dtype == types_pb2.DT_STRING else 0, dtype=kind.numpy)
+    elif len(values) >= count:
+        filled = values[:count]
+    else:
+        filled = np.concatenate([values, np.repeat(values[-1:], count - len(values))])
+    return filled.reshape(shape)
+
+
+def _typed_values(proto: tensor_pb2.TensorProto, kind: TensorKind) -> np.ndarray:
+    field = getattr(proto, kind.field)
+    if kind.dtype == types_pb2.DT_STRING:
+        return np.array(list(field), dtype=object)
+    if kind.dtype in _HALF_BITS:
+        return np.asarray(field, dtype=np.uint16).view(kind.numpy)
+    if kind.field in ("scomplex_val", "dcomplex_val"):
+        pairs = np.asarray(field, dtype=kind.numpy).reshape(-1, 2) if len(field) % 2 == 0 else None
+        if pairs is None:
+            raise TensorError(f"{kind.field} holds an odd number of values")
+        return pairs[:, 0] + 1j * pairs[:, 1].astype(kind.numpy)
+    return np.asarray(field).astype(kind.numpy)
+
+
+def json_debug_string(value) -> str:
+    """A JSON value quoted in an error message, truncated as TF Serving does."""
+    return json.dumps(value)[:_MAX_DEBUG_CHARS]
+
+
+def is_b64_object(value) -> bool:
+    """Whether a JSON value is TF Serving's bytes form `{"b64": "<base64>"}` (its only key)."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def decode_b64_object(value) -> bytes:
+    """The bytes of a `{"b64": ...}` JSON object."""
+    if not is_b64_object(value):
+        raise TensorError(
+            f"JSON Value: {json_debug_string(value)} not formatted correctly for base64 data"
+        )
+    try:
+        return base64.b64decode(value["b64"], validate=True)
+    except binascii.Error as error:
+        raise TensorError("Unable to base64 decode") from error
+
+
+def json_value_to_ndarray(value, dtype: int) -> np.ndarray:
+    """A dense JSON value (scalar or nested lists) as an array of `dtype`, with TF Serving's checks.
+
+    The shape comes from the first element at each level; every list must match it, leaves must be
+    of the dtype's JSON type (numbers for floats, integers for ints, strings or b64 objects for
+    strings), exactly as TF Serving's REST API parses `instances` and `inputs`.
+    """
+    kind = kind_of(dtype)
+    shape = []
+    probe = value
+    while isinstance(probe, list):
+        shape.append(len(probe))
+        if not probe:
+            break
+        probe = probe[0]
+    leaves: list = []
+    _collect_leaves(value, 0, shape, kind, leaves)
+    if kind.dtype == types_pb2.DT_STRING:
+        return np.array(leaves, dtype=object).reshape(shape)
+    return np.array(leaves, dtype=kind.numpy).reshape(shape)
+
+
+def _collect_leaves(value, level: int, shape: list, kind: TensorKind, leaves: list) -> None:
+    if not isinstance(value, list):
+        if level != len(shape):
+            raise TensorError(
+                f"JSON Value: {json_debug_string(value)} found at incorrect level: {level + 1} "
+                f"in the JSON DOM. Expected at level: {len(shape)}"
+            )
+        leaves.append(_json_leaf(value, kind))
+        return
+    if level >= len(shape):
+        raise TensorError(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
+    if len(value) != shape[level]:
+        raise TensorError(
+            f"Encountered list at unexpected size: {len(value)} at level: {level} "
+            f"expected size: {shape[level]}"
+        )
+    for item in value:
+        _collect_leaves(item, level + 1, shape, kind, leaves)
+
+
+def _json_leaf(value, kind: TensorKind):
+    if kind.dtype == types_pb2.DT_STRING and isinstance(value, dict):
+        return decode_b64_object(value)
+    if kind.dtype == types_pb2.DT_STRING:
+        accepted = isinstance(value, str)
+        value = value.encode() if accepted else value
+    elif kind.field == "bool_val" or isinstance(value, bool):
+        accepted = kind.field == "bool_val" and isinstance(value, bool)
+    elif kind.field in ("float_val", "double_val"):
+        accepted = isinstance(value, (int, float))
+    elif kind.field in _JSON_INT_RANGES:
+        low, high = _JSON_INT_RANGES[kind.field]
+        accepted = isinstance(value, int) and low <= value <= high
+    else:
+        raise TensorError(
+            f"Conversion of JSON Value: {json_debug_string(value)} to type: {kind.name}"
+        )
+    if not accepted:
+        raise TensorError(
+            f"JSON Value: {json_debug_string(value)} Type: {_json_type_name(value)} "
+            f"is not of expected type: {kind.name}"
+        )
+    return value
+
+
+# The integer range rapidjson accepts for each typed field (IsInt, IsInt64, IsUint, IsUint64).
+_JSON_INT_RANGES = {
+    "int_val": (-(2**31), 2**31 - 1),
+    "int64_val": (-(2**63), 2**63 - 1),
+    "uint32_val": (0, 2**32 - 1),
+    "uint64_val": (0, 2**64 - 1),
+}
+
+
+def _json_type_name(value) -> str:
+    if value is None:
+        return "Null"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, dict):
+        return "Object"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, str):
+        return "String"
+    return "Number"
+
+
+def ndarray_to_json_value(array: np.ndarray, as_bytes: bool = False):
+    """An array as a JSON value (nested lists); bytes as `{"b64": ...}` when `as_bytes` is set.
+
+    Without `as_bytes` bytes are decoded as UTF-8 text, as TF Serving writes string tensors whose
+    name does not end in `_bytes`.
+    """
+    array = as_array(array)
+    if array.dtype in (np.float16, ml_dtypes.bfloat16):
+        return array.astype(np.float32).tolist()
+    if array.dtype != object:
+        return array.tolist()
+    encode = (
+        (lambda b: {"b64": base64.b64encode(b).decode("ascii")})
+        if as_bytes
+        else (lambda b: b.decode("utf-8", errors="replace"))
+    )
+    return np.vectorize(encode, otypes=[object])(array).tolist() if array.size else array.tolist()
