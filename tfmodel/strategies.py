@@ -1,0 +1,296 @@
+"""Pick the tf.distribute strategy for `--strategy auto|cpu|gpu|tpu|mirrored|multi_worker`.
+
+Device discovery goes through a `DeviceInventory` (the real one asks TensorFlow and the OS), so
+tests can fake GPUs and TPUs being there or not. Asking for hardware that is not there raises
+`UserError` naming what was looked for, what was found and what to run instead, before TensorFlow
+gets a chance to print a stack trace. The small pure helpers at the end turn the strategy into the
+precision, steps per execution, global batch and learning rate that training uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import socket
+import threading
+from typing import Any, Protocol
+
+from tfmodel.backend import tf
+from tfmodel.cluster import HOW_TO_SET, is_chief, read_tf_config, task_id
+from tfmodel.errors import UserError
+
+STRATEGIES = ("auto", "cpu", "gpu", "tpu", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+TPU_STEPS_PER_EXECUTION = 32  # many steps per TPU call: the host round trip dominates otherwise
+TPU_DEVICE_FILES = ("/dev/accel*", "/dev/vfio/[0-9]*")  # TPU v2-v4, then v5e/v5p/v6e VMs
+PROBE_TIMEOUT_S = 5.0  # a TPU worker at grpc://host:port answers a TCP connect at once
+NAME_TIMEOUT_S = 20.0  # resolving a TPU name asks the GCE metadata server and the Cloud TPU API
+
+
+@dataclasses.dataclass(frozen=True)
+class TpuProbe:
+    """Whether a TPU looks reachable at an address, and what was checked or found."""
+
+    found: bool
+    detail: str
+
+
+class DeviceInventory(Protocol):
+    """What hardware this process can use; `LocalDevices` asks TensorFlow and the OS."""
+
+    def cpus(self) -> list[str]: ...
+
+    def gpus(self) -> list[str]: ...
+
+    def find_tpu(self, address: str) -> TpuProbe: ...
+
+    def connect_tpu(self, address: str) -> tf.distribute.Strategy: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyInfo:
+    """The strategy and what training needs to know about it."""
+
+    strategy: tf.distribute.Strategy
+    name: str  # what was asked for: auto, cpu, gpu, ...
+    kind: str  # what it became: tpu, mirrored, one_device, multi_worker
+    devices: tuple[str, ...]  # this worker's devices, e.g. ("CPU:0", "CPU:1")
+    num_replicas: int  # across all workers
+    is_tpu: bool = False
+    num_workers: int = 1
+    task_id: int = 0
+    is_chief: bool = True
+
+
+class LocalDevices:
+    """The devices TensorFlow sees in this process, and TPUs found through the OS."""
+
+    def cpus(self) -> list[str]:
+        return [device.name for device in tf.config.list_logical_devices("CPU")]
+
+    def gpus(self) -> list[str]:
+        return [device.name for device in tf.config.list_logical_devices("GPU")]
+
+    def find_tpu(self, address: str) -> TpuProbe:
+        """Look without touching TensorFlow or the network for longer than a few seconds."""
+        if address == "local":
+            files = sorted(path for pattern in TPU_DEVICE_FILES for path in glob.glob(pattern))
+            if files:
+                return TpuProbe(True, f"TPU chips at {', '.join(files)}")
+            return TpuProbe(False, f"no TPU device files ({', '.join(TPU_DEVICE_FILES)})")
+        if address.startswith("grpc://"):
+            host, _, port = address.removeprefix("grpc://").rpartition(":")
+            try:
+                socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
+            except (OSError, ValueError) as err:
+                return TpuProbe(False, f"no answer at {address} ({err})")
+            return TpuProbe(True, f"a TPU worker answering at {address}")
+        return TpuProbe(True, f"Cloud TPU name {address!r}, resolved through the Cloud TPU API")
+
+    def connect_tpu(self, address: str) -> tf.distribute.Strategy:
+        """Resolve, connect, initialise the TPU system and return a TPUStrategy over its cores."""
+        resolver = _resolve_tpu(address)
+        try:
+            if address != "local":
+                tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            return tf.distribute.TPUStrategy(resolver)
+        except (tf.errors.OpError, RuntimeError, ValueError) as err:
+            raise UserError(
+                f"--tpu {address}: the TPU was found but TensorFlow could not initialise it "
+                f"({_first_line(err)}). On a TPU VM use a TensorFlow TPU software version "
+                "(tpu-vm-tf-2.x-pjrt) so TensorFlow has TPU support, or pass --strategy auto"
+            ) from None
+
+
+def make_strategy(
+    name: str,
+    *,
+    tpu: str = "local",
+    gpus: int | None = None,
+    devices: DeviceInventory | None = None,
+) -> StrategyInfo:
+    """The strategy for `--strategy name`; create it before any other TensorFlow work."""
+    inventory = devices if devices is not None else LocalDevices()
+    if name not in STRATEGIES:
+        raise UserError(f"--strategy {name!r} is unknown: use one of {', '.join(STRATEGIES)}")
+    if name == "multi_worker":
+        return _multi_worker()
+    if name in ("tpu", "auto"):
+        probe = inventory.find_tpu(tpu)
+        if probe.found:
+            return _info(name, "tpu", inventory.connect_tpu(tpu), is_tpu=True)
+        if name == "tpu":
+            raise _no_tpu(tpu, probe, inventory)
+    if name == "cpu":
+        return _info(name, "one_device", tf.distribute.OneDeviceStrategy("/cpu:0"))
+    found_gpus = inventory.gpus()
+    if name == "gpu" and not found_gpus:
+        raise UserError(
+            f"--strategy gpu: TensorFlow sees no GPU; this machine has {_listing(inventory)}. "
+            "TensorFlow uses NVIDIA GPUs only with its CUDA build "
+            "(pip install 'tensorflow[and-cuda]') and a working driver (check with nvidia-smi); "
+            "or run with --strategy auto or cpu"
+        )
+    found_gpus = _pick_gpus(name, found_gpus, gpus)
+    if name == "mirrored":
+        chosen = found_gpus or inventory.cpus()
+        return _info(name, "mirrored", tf.distribute.MirroredStrategy(chosen))
+    if len(found_gpus) > 1:
+        return _info(name, "mirrored", tf.distribute.MirroredStrategy(found_gpus))
+    device = found_gpus[0] if found_gpus else "/cpu:0"
+    return _info(name, "one_device", tf.distribute.OneDeviceStrategy(device))
+
+
+def split_cpu(count: int) -> None:
+    """Expose the CPU as `count` logical devices, so `mirrored` has replicas on a CPU-only host.
+
+    TensorFlow allows this only before it initialises its devices, i.e. first thing in a process.
+    """
+    (cpu,) = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
+    except RuntimeError:
+        raise UserError(
+            f"cannot split the CPU into {count} devices: TensorFlow already set up its devices in "
+            "this process; split it before anything else runs"
+        ) from None
+
+
+def describe(info: StrategyInfo) -> str:
+    """One line for the start of training: strategy, devices and replicas."""
+    text = (
+        f"strategy {info.name} → {type(info.strategy).__name__}: "
+        f"{info.num_replicas} replica{'s' if info.num_replicas != 1 else ''} on "
+        f"{', '.join(info.devices)}"
+    )
+    if info.num_workers > 1:
+        role = "chief" if info.is_chief else "worker"
+        text += f" (worker {info.task_id} of {info.num_workers}, {role})"
+    return text
+
+
+def precision_policy(precision: str, info: StrategyInfo) -> str:
+    """The Keras mixed-precision policy: `auto` is mixed_bfloat16 on TPU, float32 elsewhere."""
+    if precision == "auto":
+        return "mixed_bfloat16" if info.is_tpu else "float32"
+    if precision not in PRECISIONS:
+        raise UserError(f"precision {precision!r} is unknown: use auto or {', '.join(PRECISIONS)}")
+    return precision
+
+
+def steps_per_execution(config_value: int | None, info: StrategyInfo) -> int:
+    """Train steps per `tf.function` call: the config's, else 32 on TPU and 1 elsewhere."""
+    if config_value is None:
+        return TPU_STEPS_PER_EXECUTION if info.is_tpu else 1
+    if config_value < 1:
+        raise UserError(f"training.steps_per_execution is {config_value}: use 1 or more")
+    return config_value
+
+
+def global_batch_size(per_replica: int, info: StrategyInfo) -> int:
+    """The batch the dataset yields: the config's per-replica batch times the replica count."""
+    return per_replica * info.num_replicas
+
+
+def scaled_learning_rate(learning_rate: float, info: StrategyInfo, enabled: bool) -> float:
+    """The learning rate scaled linearly with the replicas (the global batch grows with them)."""
+    return learning_rate * info.num_replicas if enabled else learning_rate
+
+
+def _info(name: str, kind: str, strategy: tf.distribute.Strategy, **extra: Any) -> StrategyInfo:
+    devices = tuple(_short(device) for device in strategy.extended.worker_devices)
+    return StrategyInfo(strategy, name, kind, devices, strategy.num_replicas_in_sync, **extra)
+
+
+def _no_tpu(address: str, probe: TpuProbe, inventory: DeviceInventory) -> UserError:
+    return UserError(
+        f"--strategy tpu: looked for a TPU at --tpu {address} and found {probe.detail}; "
+        f"this machine has {_listing(inventory)}. On a Cloud TPU VM run the same command there "
+        "(--tpu local is the default); for a TPU reached over the network pass its address "
+        "(--tpu grpc://10.x.x.x:8470) or its name (--tpu my-tpu); "
+        "or run with --strategy auto to train on the devices found here"
+    )
+
+
+def _multi_worker() -> StrategyInfo:
+    tf_config = read_tf_config()
+    if tf_config is None:
+        raise UserError(
+            f"--strategy multi_worker needs the cluster in TF_CONFIG, which is unset: {HOW_TO_SET}"
+        )
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except (tf.errors.OpError, RuntimeError, ValueError) as err:
+        raise UserError(
+            f"cannot start the multi-worker strategy from TF_CONFIG: {_first_line(err)}"
+        ) from None
+    workers = sum(
+        len(hosts) for job, hosts in tf_config["cluster"].items() if job in ("chief", "worker")
+    )
+    return _info(
+        "multi_worker",
+        "multi_worker",
+        strategy,
+        num_workers=workers,
+        task_id=task_id(tf_config),
+        is_chief=is_chief(tf_config),
+    )
+
+
+def _pick_gpus(name: str, found: list[str], limit: int | None) -> list[str]:
+    """The first `limit` GPUs (all when None), or a UserError if there are fewer."""
+    if limit is None:
+        return found
+    if limit < 1:
+        raise UserError(f"--gpus {limit}: give 1 or more, or leave it out to use every GPU")
+    if limit > len(found) and name in ("gpu", "mirrored"):
+        seen = (
+            f"{len(found)} GPU(s): {', '.join(_short(gpu) for gpu in found)}" if found else "no GPU"
+        )
+        fix = f"ask for at most {len(found)}" if found else "run with --strategy auto or cpu"
+        raise UserError(f"--gpus {limit}: TensorFlow sees {seen}; {fix}")
+    return found[:limit]
+
+
+def _resolve_tpu(address: str) -> Any:
+    """A TPUClusterResolver, given at most NAME_TIMEOUT_S: names need the metadata server."""
+    outcome: dict[str, Any] = {}
+
+    def resolve() -> None:
+        try:
+            outcome["resolver"] = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+        except Exception as err:  # any failure means "no TPU by that name"
+            outcome["error"] = err
+
+    thread = threading.Thread(target=resolve, daemon=True)
+    thread.start()
+    thread.join(NAME_TIMEOUT_S)
+    if "resolver" in outcome:
+        return outcome["resolver"]
+    reason = (
+        _first_line(outcome["error"])
+        if "error" in outcome
+        else f"no answer in {NAME_TIMEOUT_S:.0f} s"
+    )
+    raise UserError(
+        f"--tpu {address}: could not resolve this TPU ({reason}). A TPU name works only on Google "
+        "Cloud; elsewhere pass --tpu grpc://10.x.x.x:8470, or run with --strategy auto"
+    )
+
+
+def _listing(inventory: DeviceInventory) -> str:
+    gpus = inventory.gpus()
+    found = [_short(device) for device in inventory.cpus() + gpus]
+    return ", ".join(found) + ("" if gpus else " (no GPU)")
+
+
+def _short(device: str) -> str:
+    """`/job:localhost/replica:0/task:0/device:GPU:1` → `GPU:1`."""
+    return device.rpartition("/")[2].removeprefix("device:").upper()
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
