@@ -1,0 +1,139 @@
+"""The device check's judge (device/compare.py): it must fail on any output that differs from x86.
+
+Cheap: arrays and files made here, no qemu. The emulated run itself is `make device-check`.
+"""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "device" / "compare.py"
+CPUS = ["cortex-a53", "cortex-a76"]
+RUNTIME = "ai_edge_litert"
+
+
+def load_compare():
+    """device/ is a folder of scripts, not a package: import compare.py by path."""
+    spec = importlib.util.spec_from_file_location("device_compare", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
+    spec.loader.exec_module(module)
+    return module
+
+
+compare = load_compare()
+
+
+def reference_outputs() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "model_float32.tflite": rng.normal(size=(4, 10)).astype(np.float32),
+        "model_int8.tflite": rng.integers(-128, 128, size=(4, 10)).astype(np.int8),
+    }
+
+
+def test_identical_outputs_agree():
+    assert compare.compare_outputs(reference_outputs(), reference_outputs()) == []
+
+
+def test_float_outputs_agree_within_tolerance_only():
+    actual = reference_outputs()
+    actual["model_float32.tflite"][2, 3] += 5e-6
+    assert compare.compare_outputs(reference_outputs(), actual) == []
+    actual["model_float32.tflite"][2, 3] += 2e-5
+    [problem] = compare.compare_outputs(reference_outputs(), actual)
+    assert problem.startswith("model_float32.tflite: sample 2, output [3]")
+
+
+def test_int8_outputs_must_be_exact():
+    actual = reference_outputs()
+    actual["model_int8.tflite"][1, 7] ^= 1  # one quantization step
+    [problem] = compare.compare_outputs(reference_outputs(), actual)
+    assert problem.startswith("model_int8.tflite: sample 1, output [7]")
+    assert "1 of 40 values differ" in problem
+
+
+def test_missing_model_nan_and_dtype_change_are_mismatches():
+    actual = reference_outputs()
+    del actual["model_int8.tflite"]
+    actual["model_float32.tflite"][0, 0] = np.nan
+    problems = compare.compare_outputs(reference_outputs(), actual)
+    assert any("model_int8.tflite: no output" in p for p in problems)
+    assert any("model_float32.tflite: sample 0, output [0]" in p for p in problems)
+    actual = reference_outputs()
+    actual["model_int8.tflite"] = actual["model_int8.tflite"].astype(np.float32)
+    [problem] = compare.compare_outputs(reference_outputs(), actual)
+    assert "expected int8[4, 10], got float32[4, 10]" in problem
+
+
+def write_run(results: Path, label: str, outputs: dict, meta: dict, log: str = "") -> None:
+    np.savez(results / f"{label}.npz", **outputs)
+    (results / f"{label}.json").write_text(json.dumps(meta))
+    (results / f"{label}.log").write_text(log)
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """A results folder as check.sh leaves it after a passing run on two emulated CPUs."""
+    latency = {"latency_ms": {"model_float32.tflite": 1.5, "model_int8.tflite": 0.5}}
+    write_run(tmp_path, f"x86-{RUNTIME}", reference_outputs(), {"runtime": RUNTIME, **latency})
+    for cpu in CPUS:
+        meta = {"runtime": RUNTIME, "machine": "aarch64", "hwcap": 0, "hwcap2": 0, **latency}
+        write_run(tmp_path, f"{cpu}-{RUNTIME}", reference_outputs(), meta)
+        (tmp_path / f"{cpu}-{RUNTIME}.tests.log").write_text("==== 3 passed in 9.1s ====\n")
+        (tmp_path / f"{cpu}-{RUNTIME}.tests.rc").write_text("0\n")
+    return tmp_path
+
+
+def run_judge(results: Path) -> subprocess.CompletedProcess:
+    args = [str(results), "--cpus", ",".join(CPUS), "--runtimes", RUNTIME]
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_judge_passes_a_run_that_matches_x86(results: Path):
+    done = run_judge(results)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("match, bit-identical") == len(CPUS)
+    assert "3 passed in 9.1s" in done.stdout
+    assert "float32 1.50 · int8 0.50 ms" in done.stdout
+
+
+def test_judge_fails_when_one_expected_output_is_corrupted(results: Path):
+    expected = reference_outputs()
+    expected["model_int8.tflite"][3, 5] += 1
+    np.savez(results / f"x86-{RUNTIME}.npz", **expected)
+    done = run_judge(results)
+    assert done.returncode == 1
+    for cpu in CPUS:
+        assert f"FAIL {cpu} {RUNTIME}: model_int8.tflite: sample 3, output [5]" in (done.stderr)
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    ["cpuinfo_error", "sme_cpu", "tests_failed", "predict_missing", "fallback_runtime"],
+)
+def test_judge_fails_a_run_that_is_not_a_faithful_pi_run(results: Path, breakage: str):
+    label = f"{CPUS[0]}-{RUNTIME}"
+    meta = json.loads((results / f"{label}.json").read_text())
+    if breakage == "cpuinfo_error":
+        (results / f"{label}.log").write_text("Error in cpuinfo: failed to parse /proc/cpuinfo\n")
+    elif breakage == "sme_cpu":
+        meta["hwcap2"] = compare.HWCAP2_SME
+    elif breakage == "tests_failed":
+        (results / f"{label}.tests.rc").write_text("1\n")
+    elif breakage == "predict_missing":
+        (results / f"{label}.npz").unlink()
+    elif breakage == "fallback_runtime":
+        meta["runtime"] = "tensorflow"
+    (results / f"{label}.json").write_text(json.dumps(meta))
+    done = run_judge(results)
+    assert done.returncode == 1
+    assert f"FAIL {CPUS[0]} {RUNTIME}" in done.stderr
+    assert f"FAIL {CPUS[1]}" not in done.stderr
