@@ -57,19 +57,21 @@ def _common_mode(files: list[Path]) -> str:
 
     Pillow reads only the header on open, so this pass is cheap.
     """
-    size, modes = None, set()
+    modes = set()
     for path in files:
         try:
             with Image.open(path) as image:
-                modes.add(image.mode)
-                size = size or (image.size, path)
-                if image.size != size[0]:
-                    raise UserError(
-                        f"image {path} is {image.size[0]}x{image.size[1]} but {size[1]} is "
-                        f"{size[0][0]}x{size[0][1]}; resize all images to one size"
-                    )
+                size, mode = image.size, image.mode
         except OSError as err:
             raise UserError(f"image {path} cannot be read: {err}; remove or replace it") from None
+        if path is files[0]:
+            first_size = size
+        elif size != first_size:
+            raise UserError(
+                f"image {path} is {size[0]}x{size[1]} but {files[0]} is "
+                f"{first_size[0]}x{first_size[1]}; resize all images to one size"
+            )
+        modes.add(mode)
     return "L" if modes <= GRAYSCALE_MODES else "RGB"
 
 

@@ -67,6 +67,8 @@ def _read_split(
     for image_batch, label_batch in tfds.as_numpy(dataset.batch(READ_BATCH)):
         images.append(image_batch)
         labels.append(label_batch)
+    if not images:
+        raise UserError(f"data.source {source!r}: split {split!r} holds no examples")
     return np.concatenate(images), np.concatenate(labels)
 
 
