@@ -77,7 +77,7 @@ class LocalDevices:
             files = sorted(path for pattern in TPU_DEVICE_FILES for path in glob.glob(pattern))
             if files:
                 return TpuProbe(True, f"TPU chips at {', '.join(files)}")
-            return TpuProbe(False, f"no TPU device files ({', '.join(TPU_DEVICE_FILES)})")
+            return TpuProbe(False, f"no TPU device files at {', '.join(TPU_DEVICE_FILES)}")
         if address.startswith("grpc://"):
             host, _, port = address.removeprefix("grpc://").rpartition(":")
             try:
@@ -128,9 +128,7 @@ def make_strategy(
     if name == "gpu" and not found_gpus:
         raise UserError(
             f"--strategy gpu: TensorFlow sees no GPU; this machine has {_listing(inventory)}. "
-            "TensorFlow uses NVIDIA GPUs only with its CUDA build "
-            "(pip install 'tensorflow[and-cuda]') and a working driver (check with nvidia-smi); "
-            "or run with --strategy auto or cpu"
+            f"{_gpu_hint()}; or run with --strategy auto or cpu"
         )
     found_gpus = _pick_gpus(name, found_gpus, gpus)
     if name == "mirrored":
@@ -278,6 +276,19 @@ def _resolve_tpu(address: str) -> Any:
     raise UserError(
         f"--tpu {address}: could not resolve this TPU ({reason}). A TPU name works only on Google "
         "Cloud; elsewhere pass --tpu grpc://10.x.x.x:8470, or run with --strategy auto"
+    )
+
+
+def _gpu_hint() -> str:
+    """What to check when no GPU shows up, depending on how this TensorFlow was built."""
+    build = tf.sysconfig.get_build_info()
+    if build.get("is_cuda_build"):
+        return (
+            f"This TensorFlow is built for CUDA {build.get('cuda_version', '')}, so check the "
+            "NVIDIA driver and GPU with nvidia-smi and that CUDA_VISIBLE_DEVICES does not hide them"
+        )
+    return (
+        "This TensorFlow has no CUDA support: pip install 'tensorflow[and-cuda]' on a GPU machine"
     )
 
 
