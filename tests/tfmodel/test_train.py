@@ -1,0 +1,79 @@
+"""End to end: the default recipe trains on the embedded digits and leaves a complete run folder."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfmodel import runs
+from tfmodel.config import load_config
+from tfmodel.data import load_splits
+from tfmodel.train import main, train
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """One full run of configs/digits_mlp.yaml (the `make demo` job), shared by the checks below."""
+    out = tmp_path_factory.mktemp("runs")
+    config = load_config(None, [f"output.dir={out}", "training.verbose=0"])
+    return config, train(config)
+
+
+@pytest.mark.slow
+def test_default_recipe_reaches_the_target_accuracy(default_run):
+    _, result = default_run
+    assert result.n_test == 360
+    assert result.test_accuracy >= 0.96
+
+
+@pytest.mark.slow
+def test_run_folder_holds_everything_needed_to_repeat_and_reuse_the_run(default_run):
+    config, result = default_run
+    run_dir = result.run_dir
+    assert run_dir.name.startswith("digits_mlp-")
+    assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
+    assert load_config(run_dir / runs.CONFIG_FILE) == config
+    metrics = json.loads((run_dir / runs.METRICS_FILE).read_text())
+    assert metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
+    with (run_dir / runs.HISTORY_FILE).open() as f:
+        assert len(list(csv.DictReader(f))) == config.training.epochs
+    assert (run_dir / runs.CURVES_FILE).read_bytes()[:4] == b"\x89PNG"
+    assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
+    assert not (run_dir / runs.BACKUP).exists()  # finished: nothing left to resume
+
+    loaded_config, model = runs.load_run(run_dir)
+    x = load_splits(loaded_config.data, loaded_config.training.seed).x_test[:16]
+    np.testing.assert_allclose(model.predict(x, verbose=0), result.model.predict(x, verbose=0))
+    assert type(model.optimizer).__module__ == "tfmodel.optimizers"
+
+
+@pytest.mark.slow
+def test_the_penalty_is_part_of_the_training_loss(default_run):
+    _, result = default_run
+    assert float(sum(result.model.losses)) > 0
+
+
+def test_cli_rejects_a_bad_key_with_status_2_and_the_closest_match(capsys):
+    assert main(["--set", "optimizer.lerning_rate=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'optimizer.lerning_rate'" in err and "learning_rate" in err
+
+
+def test_cli_flags_override_the_config(capsys):
+    assert main(["--epochs", "1", "--strategy", "gpuu"]) == 2
+    assert (
+        "allowed values are auto, cpu, gpu, tpu, mirrored, multi_worker" in capsys.readouterr().err
+    )
+
+
+def test_help_shows_examples():
+    out = subprocess.run(
+        [sys.executable, "-m", "tfmodel.train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--set" in out and "examples:" in out

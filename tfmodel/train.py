@@ -1,0 +1,272 @@
+"""Train a Keras model from a config: `python -m tfmodel.train [--config F] [--set key=value]`.
+
+Data, model and optimizer come from the config; the tf.distribute strategy from `--strategy`.
+Everything the run produces goes into its run folder (see `tfmodel.runs`); a run killed part way
+resumes from its last finished epoch when the same command is run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tfmodel import cluster, runs
+from tfmodel.config import Config, load_config
+from tfmodel.errors import UserError
+
+EXAMPLES = """examples:
+  python -m tfmodel.train                                   # configs/digits_mlp.yaml
+  python -m tfmodel.train --config configs/digits_cnn.yaml --epochs 5
+  python -m tfmodel.train --set optimizer.name=adam --set optimizer.learning_rate=0.001
+  python -m tfmodel.train --strategy tpu --tpu local        # on a Cloud TPU VM
+  python -m tfmodel.train --strategy multi_worker --worker-hosts h1:12345,h2:12345 --task-index 0
+"""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run hands to the next stage."""
+
+    run_dir: Path
+    model: Any
+    test_accuracy: float
+    test_loss: float
+    n_test: int
+
+
+def train(config: Config, run_dir: Path | None = None) -> TrainResult:
+    """Train, evaluate on the test split and write the run folder; returns where it went."""
+    from tfmodel import data, strategies
+    from tfmodel.backend import keras
+    from tfmodel.models import build_model
+    from tfmodel.optimizers import make_optimizer
+
+    keras.utils.set_random_seed(config.training.seed)
+    info = strategies.make_strategy(
+        config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus
+    )
+    print(strategies.describe(info))
+    policy = strategies.precision_policy(config.training.precision, info)
+    keras.mixed_precision.set_global_policy(policy)
+
+    splits = data.load_splits(config.data, config.training.seed)
+    global_batch = strategies.global_batch_size(config.data.batch_size, info)
+    drop_remainder = config.data.drop_remainder or info.is_tpu
+    train_ds = data.build_dataset(
+        splits.x_train, splits.y_train, global_batch, shuffle=True, seed=config.training.seed,
+        drop_remainder=drop_remainder, shuffle_buffer=config.data.shuffle_buffer,
+    )  # fmt: skip
+    val_ds = None
+    if len(splits.x_val):
+        val_ds = data.build_dataset(
+            splits.x_val, splits.y_val, global_batch, shuffle=False, seed=0,
+            drop_remainder=drop_remainder,
+        )  # fmt: skip
+    steps_per_epoch = int(train_ds.cardinality())
+    print(
+        f"data {config.data.source}: train {len(splits.x_train)}, validation {len(splits.x_val)}, "
+        f"test {len(splits.x_test)}; batch {config.data.batch_size} per replica × "
+        f"{info.num_replicas} = {global_batch} global; precision {policy}"
+    )
+
+    chief = info.is_chief
+    run_dir = run_dir or _pick_run_dir(config, info)
+    resuming = (run_dir / runs.BACKUP).is_dir()
+    write_dir = cluster.writable_run_dir(run_dir, cluster.read_tf_config())
+    if chief:
+        runs.start_run(run_dir, config)
+
+    with info.strategy.scope():
+        model = build_model(
+            config.model, config.regularizer, splits.input_shape, splits.num_classes,
+            splits.pixel_max,
+        )  # fmt: skip
+        lr_scale = strategies.scaled_learning_rate(1.0, info, config.optimizer.scale_learning_rate)
+        optimizer = make_optimizer(
+            config.optimizer, steps_per_epoch, config.training.epochs, learning_rate_scale=lr_scale
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            steps_per_execution=strategies.steps_per_execution(
+                config.training.steps_per_execution, info
+            ),
+            jit_compile=config.training.jit_compile,
+        )
+
+    started = time.perf_counter()
+    history = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.training.epochs,
+        callbacks=_callbacks(config, run_dir, write_dir, val_ds is not None, resuming),
+        verbose=config.training.verbose,
+    )
+    seconds = time.perf_counter() - started
+    test_ds = data.build_dataset(splits.x_test, splits.y_test, global_batch, shuffle=False, seed=0)
+    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+    print(f"test accuracy {test_accuracy:.4f} (n={len(splits.x_test)})")
+
+    if chief:
+        model.save(run_dir / runs.MODEL_FILE)
+        metrics = {
+            "test_accuracy": float(test_accuracy),
+            "test_loss": float(test_loss),
+            "n_test": len(splits.x_test),
+            "epochs": config.training.epochs,
+            "epochs_this_session": len(history.epoch),
+            "train_seconds_this_session": round(seconds, 2),
+            "strategy": info.kind,
+            "replicas": info.num_replicas,
+            "global_batch_size": global_batch,
+            "precision": policy,
+            "parameters": int(model.count_params()),
+            **{f"final_{k}": float(v[-1]) for k, v in history.history.items() if v},
+        }
+        runs.finish_run(run_dir, metrics)
+        if config.export.enabled:
+            _export(model, config, run_dir, splits)
+    else:
+        cluster.remove_worker_temp_dir(run_dir, cluster.read_tf_config())
+    return TrainResult(run_dir, model, float(test_accuracy), float(test_loss), len(splits.x_test))
+
+
+def _pick_run_dir(config: Config, info) -> Path:
+    """The newest unfinished run of the same config (unless resume is off), else a new folder.
+
+    Workers of one cluster must agree on the folder without talking, so theirs has no timestamp.
+    """
+    if info.num_workers > 1:
+        return Path(config.output.dir) / config.output.name
+    if config.training.resume:
+        unfinished = runs.find_unfinished_run(config)
+        if unfinished is not None:
+            print(f"resuming unfinished run {unfinished} (pass --no-resume to start over)")
+            return unfinished
+    return runs.new_run_dir(config)
+
+
+def _callbacks(
+    config: Config, run_dir: Path, write_dir: Path, has_val: bool, resuming: bool
+) -> list:
+    """BackupAndRestore for resume, best checkpoint, TensorBoard, history CSV, early stopping."""
+    from tfmodel.backend import keras
+
+    monitor = "val_loss" if has_val else "loss"
+    callbacks = [
+        _backup_and_restore(run_dir / runs.BACKUP),
+        keras.callbacks.ModelCheckpoint(
+            str(write_dir / "checkpoints" / "best.weights.h5"),
+            monitor=monitor,
+            save_best_only=True,
+            save_weights_only=True,
+        ),
+        keras.callbacks.TensorBoard(str(write_dir / "logs")),
+        keras.callbacks.CSVLogger(str(write_dir / runs.HISTORY_FILE), append=resuming),
+    ]
+    if config.training.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=config.training.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    return callbacks
+
+
+def _backup_and_restore(backup_dir: Path):
+    """Keras' BackupAndRestore, allowed under OneDeviceStrategy too.
+
+    Keras' list of supported strategies omits OneDeviceStrategy, though its checkpointing works
+    there unchanged. Every worker names the same folder: Keras lets only the chief write there.
+    """
+    from tfmodel.backend import keras, tf
+
+    callback = keras.callbacks.BackupAndRestore(str(backup_dir))
+    callback._supported_strategies += (tf.distribute.OneDeviceStrategy,)
+    return callback
+
+
+def _export(model, config: Config, run_dir: Path, splits) -> None:
+    from tfmodel.export import export_for_serving
+
+    examples = splits.x_test[: config.export.warmup_records]
+    path = export_for_serving(
+        model, config, examples, run_dir=run_dir, class_names=splits.class_names
+    )
+    print(f"exported for TensorFlow Serving: {path}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfmodel.train",
+        description=__doc__.splitlines()[0],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", help="YAML config (default: configs/digits_mlp.yaml)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override any config key, e.g. --set optimizer.learning_rate=0.05 (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--epochs", type=int, help="training.epochs")
+    parser.add_argument("--batch-size", type=int, help="data.batch_size (per replica)")
+    parser.add_argument("--output", help="output.dir: where run folders go")
+    parser.add_argument("--run-dir", type=Path, help="exact run folder (same on every worker)")
+    parser.add_argument(
+        "--strategy", help="training.strategy: auto|cpu|gpu|tpu|mirrored|multi_worker"
+    )
+    parser.add_argument("--tpu", help="training.tpu: TPU name or grpc:// address (default local)")
+    parser.add_argument("--gpus", type=int, help="training.gpus: how many GPUs to use")
+    parser.add_argument("--worker-hosts", help="h1:port,h2:port: builds TF_CONFIG for multi_worker")
+    parser.add_argument("--task-index", type=int, help="this worker's index in --worker-hosts")
+    parser.add_argument(
+        "--resume", action=argparse.BooleanOptionalAction, default=None,
+        help="resume an unfinished run of the same config (default: on)",
+    )  # fmt: skip
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser.parse_args(argv)
+
+
+def overrides_from_flags(args: argparse.Namespace) -> list[str]:
+    """The common flags as `key=value` overrides, applied after `--set`."""
+    flags = {
+        "training.epochs": args.epochs,
+        "data.batch_size": args.batch_size,
+        "output.dir": args.output,
+        "training.strategy": args.strategy,
+        "training.tpu": args.tpu,
+        "training.gpus": args.gpus,
+        "training.resume": None if args.resume is None else str(args.resume).lower(),
+    }
+    return [*args.set, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config, overrides_from_flags(args))
+        if args.worker_hosts is not None:
+            hosts = cluster.parse_worker_hosts(args.worker_hosts)
+            tf_config = cluster.build_tf_config(hosts, args.task_index or 0)
+            os.environ["TF_CONFIG"] = json.dumps(tf_config)
+            config.training.strategy = "multi_worker"
+        train(config, run_dir=args.run_dir)
+    except UserError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return UserError.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
