@@ -20,6 +20,13 @@ from tfmodel.cluster import HOW_TO_SET, is_chief, read_tf_config, task_id
 from tfmodel.errors import UserError
 
 STRATEGIES = ("auto", "cpu", "gpu", "tpu", "mirrored", "multi_worker")
+# The public name of each kind (MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy).
+STRATEGY_CLASSES = {
+    "tpu": "TPUStrategy",
+    "mirrored": "MirroredStrategy",
+    "one_device": "OneDeviceStrategy",
+    "multi_worker": "MultiWorkerMirroredStrategy",
+}
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TPU_STEPS_PER_EXECUTION = 32  # many steps per TPU call: the host round trip dominates otherwise
 TPU_DEVICE_FILES = ("/dev/accel*", "/dev/vfio/[0-9]*")  # TPU v2-v4, then v5e/v5p/v6e VMs
@@ -159,15 +166,16 @@ def split_cpu(count: int) -> None:
 
 def describe(info: StrategyInfo) -> str:
     """One line for the start of training: strategy, devices and replicas."""
-    text = (
-        f"strategy {info.name} → {type(info.strategy).__name__}: "
-        f"{info.num_replicas} replica{'s' if info.num_replicas != 1 else ''} on "
-        f"{', '.join(info.devices)}"
+    head = f"strategy {info.name} → {STRATEGY_CLASSES[info.kind]}"
+    replicas = f"{info.num_replicas} replica{'s' if info.num_replicas != 1 else ''}"
+    devices = ", ".join(info.devices)
+    if info.num_workers == 1:
+        return f"{head}: {replicas} on {devices}"
+    role = "the chief" if info.is_chief else "not the chief"
+    return (
+        f"{head}: {replicas} in all; "
+        f"this is worker {info.task_id} of {info.num_workers} ({role}) on {devices}"
     )
-    if info.num_workers > 1:
-        role = "chief" if info.is_chief else "worker"
-        text += f" (worker {info.task_id} of {info.num_workers}, {role})"
-    return text
 
 
 def precision_policy(precision: str, info: StrategyInfo) -> str:

@@ -264,5 +264,12 @@ def test_batch_and_learning_rate_grow_with_replicas():
 def test_describe_names_strategy_replicas_devices_and_worker_role():
     info = make_strategy("gpu", devices=FakeDevices(gpu_count=2))
     assert describe(info) == "strategy gpu → MirroredStrategy: 2 replicas on GPU:0, GPU:1"
-    worker = dataclasses.replace(info, num_workers=2, task_id=1, is_chief=False)
-    assert describe(worker).endswith("(worker 1 of 2, worker)")
+    worker = dataclasses.replace(
+        info, kind="multi_worker", num_workers=2, task_id=1, is_chief=False
+    )
+    assert describe(worker) == (
+        "strategy gpu → MultiWorkerMirroredStrategy: 2 replicas in all; "
+        "this is worker 1 of 2 (not the chief) on GPU:0, GPU:1"
+    )
+    tpu = make_strategy("auto", devices=FakeDevices(tpu=True))
+    assert describe(tpu) == "strategy auto → TPUStrategy: 1 replica on CPU:0"
