@@ -110,6 +110,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
         verbose=config.training.verbose,
     )
     seconds = time.perf_counter() - started
+    describe_replicas = f"{info.num_replicas} replica(s) × batch {config.data.batch_size}"
     test_ds = data.build_dataset(splits.x_test, splits.y_test, global_batch, shuffle=False, seed=0)
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (n={len(splits.x_test)})")
@@ -131,8 +132,14 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
             **{f"final_{k}": float(v[-1]) for k, v in history.history.items() if v},
         }
         runs.finish_run(run_dir, metrics)
+        summary = {
+            "run folder": str(run_dir),
+            "test accuracy": f"{test_accuracy:.4f} (n={len(splits.x_test)}, loss {test_loss:.4f})",
+            "training": f"{len(history.epoch)} epochs in {seconds:.1f} s, {describe_replicas}",
+        }
         if config.export.enabled:
-            _export(model, config, run_dir, splits)
+            summary["serving export"] = str(_export(model, config, run_dir, splits))
+        _print_table(summary)
     else:
         cluster.remove_worker_temp_dir(run_dir, cluster.read_tf_config())
     return TrainResult(run_dir, model, float(test_accuracy), float(test_loss), len(splits.x_test))
@@ -195,14 +202,18 @@ def _backup_and_restore(backup_dir: Path):
     return callback
 
 
-def _export(model, config: Config, run_dir: Path, splits) -> None:
+def _print_table(rows: dict[str, str]) -> None:
+    width = max(map(len, rows))
+    print("\n".join(f"{key:<{width}}  {value}" for key, value in rows.items()))
+
+
+def _export(model, config: Config, run_dir: Path, splits) -> Path:
     from tfmodel.export import export_for_serving
 
     examples = splits.x_test[: config.export.warmup_records]
-    path = export_for_serving(
+    return export_for_serving(
         model, config, examples, run_dir=run_dir, class_names=splits.class_names
     )
-    print(f"exported for TensorFlow Serving: {path}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
