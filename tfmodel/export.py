@@ -12,8 +12,10 @@ so a server polling `<export_base>/<model_name>` never sees half a model.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +27,9 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config
+from tfmodel.data import load_splits
 from tfmodel.errors import UserError
+from tfmodel.runs import load_run
 
 PREDICT_SIGNATURE = "serving_default"
 CLASSIFY_SIGNATURE = "classify"
@@ -194,3 +198,61 @@ def write_models_config(export_base: Path, model_name: str) -> Path:
     entry.model_platform = "tensorflow"
     path.write_text(text_format.MessageToString(server_config))
     return path
+
+
+EXAMPLES = """examples:
+  python -m tfmodel.export runs/latest                  # next free version in runs/latest/export
+  python -m tfmodel.export runs/latest --version 3      # exactly version 3 (never overwritten)
+  python -m tfmodel.export runs/latest --export-base /srv/models
+then serve it:
+  python -m serving.server --model_config_file runs/latest/export/models.config
+"""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfmodel.export",
+        description="Export a trained run as a SavedModel for TensorFlow Serving.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", help="a run folder written by python -m tfmodel.train")
+    parser.add_argument("--version", type=int, help="version number (default: the next free one)")
+    parser.add_argument("--export-base", help="where model folders go (default: RUN_DIR/export)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config, model = load_run(args.run_dir)
+        splits = load_splits(config.data, config.training.seed)
+        path = export_for_serving(
+            model,
+            config,
+            splits.x_test[: config.export.warmup_records],
+            run_dir=args.run_dir,
+            export_base=args.export_base,
+            version=args.version,
+            class_names=splits.class_names,
+        )
+    except UserError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    rows = [
+        ("model", path.parent.name),
+        ("version", path.name),
+        ("base path", str(path.parent)),
+        ("signatures", f"{PREDICT_SIGNATURE} (predict), {CLASSIFY_SIGNATURE} (classify)"),
+        ("server config", str(path.parent.parent / MODELS_CONFIG_FILE)),
+    ]
+    for key, value in rows:
+        print(f"{key:<14}{value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfmodel import export
 from tfmodel.backend import keras, tf
-from tfmodel.config import Config
+from tfmodel.config import Config, save_config
 from tfmodel.errors import UserError
 
 SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"
@@ -186,3 +186,21 @@ def test_saved_model_cli_shows_and_runs_the_export(exported, model, examples, tm
     )
     expected = softmax(model.predict(examples, verbose=0))
     np.testing.assert_allclose(np.load(tmp_path / "out" / "probabilities.npy"), expected, atol=1e-5)
+
+
+def test_cli_exports_a_run_folder_and_refuses_an_existing_version(model, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = Config()
+    config.export.warmup_records = 3
+    save_config(config, run_dir / "config.yaml")
+    model.save(run_dir / "model.keras")
+    assert export.main([str(run_dir), "--version", "3"]) == 0
+    version_dir = run_dir / "export" / config.output.name / "3"
+    assert (version_dir / "saved_model.pb").is_file()
+    assert str(version_dir.parent) in capsys.readouterr().out
+    warmup = list(tf.data.TFRecordDataset(str(version_dir / export.WARMUP_FILE)))
+    assert len(warmup) == 3
+    assert export.main([str(run_dir), "--version", "3"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert export.main([str(tmp_path / "missing")]) == 2
