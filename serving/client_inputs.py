@@ -1,0 +1,191 @@
+"""What the client sends: tf.Examples built from features, and inputs read from files.
+
+For the CLI, each `--input` is `[NAME=]FILE`. For Predict, NAME is the signature's input key
+(optional for a one-input signature); for Classify/Regress it is the tf.Example feature each row
+of an array or image becomes. JSON may be a TF Serving request body (`instances`, `inputs` or
+`examples`) or a bare value, parsed with the signature's dtype as TF Serving's REST API does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tensorflow.core.example import example_pb2, feature_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import input_pb2
+
+from serving import tensors
+from tfmodel.errors import UserError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+_GRAY_MODES = {"1", "L", "I", "I;16", "F"}
+
+
+def split_input_spec(spec: str) -> tuple[str | None, Path]:
+    """`NAME=FILE` → (NAME, FILE); a bare FILE (even one with `=` in its name) → (None, FILE)."""
+    name, sep, path = spec.partition("=")
+    if sep and name and not Path(spec).exists():
+        return name, Path(path)
+    return None, Path(spec)
+
+
+def make_example(features: Mapping[str, Any]) -> example_pb2.Example:
+    """A tf.Example from {name: values}: text/bytes, integers, or floats (anything else)."""
+    example = example_pb2.Example()
+    for name, values in features.items():
+        # An object array keeps bytes whole (a numpy bytes array drops trailing NULs).
+        items = np.ravel(np.array(values, dtype=object)).tolist()
+        feature = example.features.feature[name]
+        if all(isinstance(v, (bytes, str)) for v in items):
+            encoded = [v.encode() if isinstance(v, str) else v for v in items]
+            feature.bytes_list.CopyFrom(feature_pb2.BytesList(value=encoded))
+        elif all(isinstance(v, (int, np.integer)) for v in items):
+            feature.int64_list.CopyFrom(feature_pb2.Int64List(value=items))
+        else:
+            feature.float_list.CopyFrom(feature_pb2.FloatList(value=items))
+    return example
+
+
+def make_input(examples: Sequence[Mapping[str, Any]]) -> input_pb2.Input:
+    """The `input` of a Classify/Regress request: a list of tf.Examples."""
+    if len(examples) == 0:
+        raise UserError("no examples to send: give at least one")
+    listed = input_pb2.ExampleList(examples=[make_example(e) for e in examples])
+    return input_pb2.Input(example_list=listed)
+
+
+def load_predict_inputs(
+    specs: Sequence[str], signature: meta_graph_pb2.SignatureDef, default_name: str | None
+) -> dict[str, np.ndarray]:
+    """Arrays by input key; several files for one key are stacked along the batch axis."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for spec in specs:
+        name, path = split_input_spec(spec)
+        _check_file(path)
+        if path.suffix.lower() == ".json":
+            loaded = _read_json_inputs(path, name or default_name, signature)
+        else:
+            key = name or default_name
+            if key not in signature.inputs:
+                raise UserError(
+                    f"--input {spec}: the signature has no input {key!r}; "
+                    f"its inputs are {', '.join(signature.inputs)}"
+                )
+            info = signature.inputs[key]
+            array = np.load(path) if path.suffix == ".npy" else _read_array(path, info)[np.newaxis]
+            loaded = {key: _cast(array, info.dtype, spec)}
+        for key, array in loaded.items():
+            parts.setdefault(key, []).append(array)
+    return {key: np.concatenate(arrays) for key, arrays in parts.items()}
+
+
+def load_examples(specs: Sequence[str]) -> list[dict[str, Any]]:
+    """tf.Example features ({feature: values}) from JSON examples, or `FEATURE=` arrays/images."""
+    examples: list[dict[str, Any]] = []
+    for spec in specs:
+        name, path = split_input_spec(spec)
+        _check_file(path)
+        if path.suffix.lower() == ".json":
+            examples.extend(_read_json_examples(path))
+            continue
+        if name is None:
+            raise UserError(f"--input {spec}: name the tf.Example feature, as FEATURE={path}")
+        rows = np.load(path) if path.suffix == ".npy" else _read_array(path, None)[np.newaxis]
+        examples.extend({name: row.ravel()} for row in rows)
+    return examples
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise UserError(f"input file {path} does not exist")
+    if path.suffix.lower() not in IMAGE_SUFFIXES | {".npy", ".json"}:
+        raise UserError(f"input file {path}: use a .npy array, a .json file or an image")
+
+
+def _read_array(path: Path, info: meta_graph_pb2.TensorInfo | None) -> np.ndarray:
+    """An image as pixel values (one example, no batch axis), fitted to the input's H, W, C."""
+    dims = [] if info is None or info.tensor_shape.unknown_rank else info.tensor_shape.dim
+    sizes = [d.size for d in dims]
+    channels = sizes[3] if len(sizes) == 4 else -1
+    with Image.open(path) as image:
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(
+            channels, "L" if image.mode in _GRAY_MODES else "RGB"
+        )
+        image = image.convert(mode)
+        if len(sizes) >= 3 and sizes[1] > 0 and sizes[2] > 0:
+            image = image.resize((sizes[2], sizes[1]), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.float32)
+    return array[..., np.newaxis] if array.ndim == 2 and len(sizes) == 4 else array
+
+
+def _cast(array: np.ndarray, dtype: int, spec: str) -> np.ndarray:
+    try:
+        kind = tensors.kind_of(dtype)
+        return tensors.as_array(array).astype(kind.numpy)
+    except (tensors.TensorError, ValueError) as err:
+        raise UserError(f"--input {spec}: {err}") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"input file {path} is not valid JSON: {err}") from None
+
+
+def _read_json_inputs(
+    path: Path, name: str | None, signature: meta_graph_pb2.SignatureDef
+) -> dict[str, np.ndarray]:
+    """A TF Serving Predict body (`instances` rows or `inputs` columns) or one bare value."""
+    body = _read_json(path)
+    if isinstance(body, dict) and "instances" in body:
+        rows = body["instances"]
+        if rows and all(isinstance(row, dict) and not tensors.is_b64_object(row) for row in rows):
+            values = {key: [row.get(key) for row in rows] for key in rows[0]}
+        else:
+            values = {name: rows}
+    elif isinstance(body, dict) and "inputs" in body:
+        columns = body["inputs"]
+        is_named = isinstance(columns, dict) and not tensors.is_b64_object(columns)
+        values = columns if is_named else {name: columns}
+    else:
+        values = {name: body}
+    arrays = {}
+    for key, value in values.items():
+        if key not in signature.inputs:
+            raise UserError(
+                f"{path}: the signature has no input {key!r}; its inputs are "
+                f"{', '.join(signature.inputs)} (name one as NAME={path})"
+            )
+        try:
+            arrays[key] = tensors.json_value_to_ndarray(value, signature.inputs[key].dtype)
+        except tensors.TensorError as err:
+            raise UserError(f"{path}: input {key!r}: {err}") from None
+    return arrays
+
+
+def _read_json_examples(path: Path) -> list[dict[str, Any]]:
+    """`{"examples": [...], "context": {...}}` or a bare list of examples, b64 decoded."""
+    body = _read_json(path)
+    examples = body.get("examples") if isinstance(body, dict) else body
+    context = body.get("context", {}) if isinstance(body, dict) else {}
+    if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
+        raise UserError(f'{path}: give a list of examples, e.g. {{"examples": [{{"x": 2.0}}]}}')
+    return [
+        {key: _decode_b64(value) for key, value in {**context, **example}.items()}
+        for example in examples
+    ]
+
+
+def _decode_b64(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode_b64(v) for v in value]
+    if tensors.is_b64_object(value):
+        return base64.b64decode(value["b64"])
+    return value

@@ -1,0 +1,109 @@
+"""Client inputs: tf.Examples from features, and arrays/examples read from .npy, images and JSON."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from tensorflow.core.framework import tensor_shape_pb2, types_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+
+from serving.client_inputs import load_examples, load_predict_inputs, make_example, make_input
+from tfmodel.errors import UserError
+
+
+def make_signature(**inputs) -> meta_graph_pb2.SignatureDef:
+    """A SignatureDef with inputs given as name=(dtype, shape)."""
+    signature = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+    for name, (dtype, shape) in inputs.items():
+        dims = [tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape]
+        signature.inputs[name].dtype = dtype
+        signature.inputs[name].tensor_shape.dim.extend(dims)
+    return signature
+
+
+PIXELS = make_signature(pixels=(types_pb2.DT_FLOAT, (-1, 8, 8, 1)))
+
+
+def test_npy_is_cast_to_the_signature_dtype_and_files_stack(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((2, 8, 8, 1)))
+    np.save(tmp_path / "b.npy", np.zeros((1, 8, 8, 1)))
+    specs = [str(tmp_path / "a.npy"), f"pixels={tmp_path / 'b.npy'}"]
+    arrays = load_predict_inputs(specs, PIXELS, "pixels")
+    assert arrays["pixels"].dtype == np.float32
+    assert arrays["pixels"].shape == (3, 8, 8, 1)
+    assert arrays["pixels"][:, 0, 0, 0].tolist() == [1.0, 1.0, 0.0]
+
+
+def test_images_are_fitted_to_the_input_height_width_and_channels(tmp_path):
+    Image.new("RGB", (16, 16), (200, 200, 200)).save(tmp_path / "gray.png")
+    Image.new("L", (8, 8), 7).save(tmp_path / "seven.png")
+    arrays = load_predict_inputs(
+        [str(tmp_path / "gray.png"), str(tmp_path / "seven.png")], PIXELS, "pixels"
+    )
+    assert arrays["pixels"].shape == (2, 8, 8, 1)
+    np.testing.assert_array_equal(arrays["pixels"][0], np.full((8, 8, 1), 200.0))
+    np.testing.assert_array_equal(arrays["pixels"][1], np.full((8, 8, 1), 7.0))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"instances": [[[1.5]], [[2.5]]]},
+        {"instances": [{"x": [[1.5]]}, {"x": [[2.5]]}]},
+        {"signature_name": "serving_default", "inputs": {"x": [[[1.5]], [[2.5]]]}},
+        {"inputs": [[[1.5]], [[2.5]]]},
+        [[[1.5]], [[2.5]]],
+    ],
+)
+def test_json_in_every_tf_serving_layout(tmp_path, body):
+    (tmp_path / "request.json").write_text(json.dumps(body))
+    signature = make_signature(x=(types_pb2.DT_DOUBLE, (-1, 1, 1)))
+    arrays = load_predict_inputs([str(tmp_path / "request.json")], signature, "x")
+    assert arrays["x"].dtype == np.float64
+    np.testing.assert_array_equal(arrays["x"], [[[1.5]], [[2.5]]])
+
+
+def test_json_bytes_in_b64(tmp_path):
+    (tmp_path / "request.json").write_text(json.dumps({"instances": [{"b64": "aGk="}, "yo"]}))
+    signature = make_signature(text=(types_pb2.DT_STRING, (-1,)))
+    arrays = load_predict_inputs([str(tmp_path / "request.json")], signature, "text")
+    assert arrays["text"].tolist() == [b"hi", b"yo"]
+
+
+def test_bad_inputs_are_user_errors(tmp_path):
+    (tmp_path / "text.json").write_text(json.dumps({"instances": ["not a number"]}))
+    with pytest.raises(UserError, match="is not of expected type: float"):
+        load_predict_inputs([str(tmp_path / "text.json")], PIXELS, "pixels")
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1)))
+    with pytest.raises(UserError, match="no input 'image'"):
+        load_predict_inputs([f"image={tmp_path / 'x.npy'}"], PIXELS, None)
+    with pytest.raises(UserError, match="does not exist"):
+        load_predict_inputs([str(tmp_path / "missing.npy")], PIXELS, "pixels")
+    (tmp_path / "x.csv").write_text("1,2")
+    with pytest.raises(UserError, match=".npy array, a .json file or an image"):
+        load_predict_inputs([str(tmp_path / "x.csv")], PIXELS, "pixels")
+
+
+def test_examples_from_json_with_context_and_from_named_arrays(tmp_path):
+    body = {"context": {"lang": "en"}, "examples": [{"x": 2.0}, {"x": 3.0, "tag": {"b64": "aGk="}}]}
+    (tmp_path / "examples.json").write_text(json.dumps(body))
+    np.save(tmp_path / "rows.npy", np.arange(8, dtype=np.float32).reshape(2, 2, 2))
+    examples = load_examples([str(tmp_path / "examples.json"), f"pixels={tmp_path / 'rows.npy'}"])
+    assert examples[:2] == [{"lang": "en", "x": 2.0}, {"lang": "en", "x": 3.0, "tag": b"hi"}]
+    np.testing.assert_array_equal(examples[2]["pixels"], [0, 1, 2, 3])
+    np.testing.assert_array_equal(examples[3]["pixels"], [4, 5, 6, 7])
+    with pytest.raises(UserError, match="name the tf.Example feature"):
+        load_examples([str(tmp_path / "rows.npy")])
+
+
+def test_make_example_picks_the_feature_list_from_the_values():
+    example = make_example({"x": 2.0, "ids": np.array([1, 2]), "word": "hi", "raw": b"\x00"})
+    feature = example.features.feature
+    assert list(feature["x"].float_list.value) == [2.0]
+    assert list(feature["ids"].int64_list.value) == [1, 2]
+    assert list(feature["word"].bytes_list.value) == [b"hi"]
+    assert list(feature["raw"].bytes_list.value) == [b"\x00"]
+    assert len(make_input([{"x": 1.0}, {"x": 2.0}]).example_list.examples) == 2
+    with pytest.raises(UserError, match="no examples"):
+        make_input([])
