@@ -139,6 +139,12 @@ class EdgeModel:
         try:
             self._interpreter = interpreter_class(model_content=content, num_threads=num_threads)
         except ValueError as err:
+            if "Didn't find op" in str(err):  # e.g. tflite-runtime 2.14 and dynamic-range files
+                raise EdgeError(
+                    f"{self.path} uses an op version {describe_interpreter(self.interpreter_name)} "
+                    f"does not have ({str(err).splitlines()[0]}); install a newer interpreter: "
+                    "`pip install ai-edge-litert`"
+                ) from None
             raise EdgeError(f"{self.path} is not a valid .tflite model: {err}") from None
         signatures = self._interpreter.get_signature_list()
         if SIGNATURE not in signatures:

@@ -1,0 +1,114 @@
+"""Keras model → `.tflite` bytes: float32, dynamic-range, float16 and full-integer int8.
+
+Every file carries one signature, `serving_default`, taking raw pixels under the model's input
+name and returning `probabilities` (softmax of the logits), so phone code calls it by name and
+gets probabilities. int8 files take and return int8 (scale and zero point are in the file and in
+model.json). int8 is made two ways, each calibrated on train-split examples: by the TFLite
+converter, and by LiteRT's `litert-quantizer` from the float32 file; the caller keeps the better.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+
+from tfmodel.backend import keras, tf
+
+OUTPUT_NAME = "probabilities"
+SIGNATURE = "serving_default"
+KINDS = ("float32", "dynamic", "float16", "int8")
+QUANTIZERS = ("tflite-converter", "litert-quantizer")
+
+
+def serving_function(model: keras.Model, input_name: str) -> tf.types.experimental.ConcreteFunction:
+    """Raw pixels named `input_name` (any batch) → {"probabilities": softmax(logits)}."""
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name=input_name)
+
+    @tf.function(input_signature=[spec])
+    def serve(pixels):
+        logits = tf.cast(model(pixels, training=False), tf.float32)
+        return {OUTPUT_NAME: tf.nn.softmax(logits)}
+
+    return serve.get_concrete_function()
+
+
+def convert_model(
+    model: keras.Model, input_name: str, kind: str, calibration: np.ndarray | None = None
+) -> bytes:
+    """The model as a `.tflite` of one `kind`; int8 needs `calibration` raw-pixel examples."""
+    # from_concrete_functions names the signature serving_default and keeps our tensor names.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [serving_function(model, input_name)], model
+    )
+    if kind == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif kind == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif kind == "int8":
+        if calibration is None:
+            raise ValueError("int8 conversion needs calibration examples")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _calibration_feed(calibration, input_name)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif kind != "float32":
+        raise ValueError(f"unknown conversion {kind!r}; expected one of {KINDS}")
+    with warnings.catch_warnings():  # int8 calibration runs TF's deprecated tf.lite.Interpreter
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return converter.convert()
+
+
+def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.ndarray) -> bytes:
+    """Full-integer int8 (int8 weights and activations, int8 input/output) by litert-quantizer."""
+    from litert_quantizer import quantizer, recipe
+
+    qt = quantizer.Quantizer(bytearray(float_tflite))
+    qt.load_quantization_recipe(recipe.static_wi8_ai8())
+    feed = list(_calibration_feed(calibration, input_name))
+    with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
+        ranges = qt.calibrate({SIGNATURE: feed})
+    return bytes(qt.quantize(ranges, enable_progress_report=False).quantized_model)
+
+
+def litert_quantizer_available() -> bool:
+    """Whether the optional `litert-quantizer` package is installed."""
+    try:
+        import litert_quantizer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def calibration_examples(x_train: np.ndarray, count: int = 500, seed: int = 0) -> np.ndarray:
+    """A seeded random subset of the train split for activation ranges (int8 calibration)."""
+    rng = np.random.default_rng(seed)
+    take = rng.choice(len(x_train), size=min(count, len(x_train)), replace=False)
+    return x_train[np.sort(take)].astype(np.float32)
+
+
+def _calibration_feed(x: np.ndarray, input_name: str) -> Iterator[dict[str, np.ndarray]]:
+    """One example at a time, keyed by the signature's input name, as both quantizers take it."""
+    for i in range(len(x)):
+        yield {input_name: x[i : i + 1]}
+
+
+def analyze_gpu_compatibility(content: bytes) -> tuple[bool, str]:
+    """(compatible, analyzer text) from TFLite's analyzer with its GPU-delegate check.
+
+    The analyzer prints its findings instead of returning them, so stdout is captured; a model
+    the GPU delegate cannot fully run gets "GPU COMPATIBILITY WARNING" lines naming the ops.
+    """
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        tf.lite.experimental.Analyzer.analyze(model_content=content, gpu_compatibility=True)
+    text = buffer.getvalue()
+    compatible = (
+        "looks compatible with GPU delegate" in text and "GPU COMPATIBILITY WARNING" not in text
+    )
+    return compatible, text

@@ -1,0 +1,277 @@
+"""The edge stage: `python -m edge.optimize RUN_DIR` writes `RUN_DIR/edge/` for devices.
+
+From the run's trained model: optional pruning and quantization-aware fine-tuning, then one
+`.tflite` per variant in `edge.variants` (float32 always), model.json, labels.txt, samples.npz and
+the report (report.json, report.md, size_vs_accuracy.png, analysis/ with the GPU-delegate check).
+int8 files are made by both the TFLite converter and litert-quantizer; the one more accurate on
+the validation split is kept (the smaller on a tie) and the report says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from edge import convert, report
+from edge.manifest import ModelFile, write_manifest, write_samples
+from edge.runtime import EdgeError, EdgeModel, find_interpreter
+from tfmodel.config import Config, set_value
+from tfmodel.errors import UserError
+
+EXAMPLES = """examples:
+  python -m edge.optimize runs/latest
+  python -m edge.optimize runs/latest --set edge.target_sparsity=0.5 --set edge.prune_epochs=2
+  python -m edge.optimize runs/latest --variants float32,int8,pruned_int8 --qat
+  python -m edge.optimize runs/digits_mlp-20250101-120000 --output /tmp/edge
+
+Then on the device: python -m edge.predict RUN_DIR/edge/model_int8.tflite digit.png
+"""
+# Variant name → (which Keras model it is converted from, which conversion).
+VARIANTS = {
+    "float32": ("float", "float32"),
+    "dynamic": ("float", "dynamic"),
+    "float16": ("float", "float16"),
+    "int8": ("float", "int8"),
+    "pruned_float32": ("pruned", "float32"),
+    "pruned_int8": ("pruned", "int8"),
+    "qat_int8": ("qat", "int8"),
+}
+SAMPLE_COUNT = 200
+LATENCY_RUNS = 200
+
+
+@dataclass
+class EdgeResult:
+    """What the stage wrote and measured."""
+
+    out_dir: Path
+    rows: list[report.VariantResult]
+    manifest: dict[str, Any]
+    sparsity: dict[str, float]
+
+
+def resolve_variants(config: Config) -> list[str]:
+    """`edge.variants` checked, with float32 first (the reference) and qat_int8 if `edge.qat`."""
+    unknown = [v for v in config.edge.variants if v not in VARIANTS]
+    if unknown:
+        raise UserError(
+            f"edge.variants has unknown {', '.join(map(repr, unknown))}: choose from "
+            f"{', '.join(VARIANTS)}"
+        )
+    names = ["float32", *config.edge.variants, *(["qat_int8"] if config.edge.qat else [])]
+    return list(dict.fromkeys(names))
+
+
+def optimize(
+    model: Any, splits: Any, config: Config, out_dir: Path, keras_file: Path | None = None
+) -> EdgeResult:
+    """Write every variant of `model` with model.json and the report into `out_dir`."""
+    from edge.prune import overall_sparsity, prune_model
+    from edge.qat import quantize_aware_finetune
+
+    variants = resolve_variants(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    input_name = config.model.input_name
+    calibration = convert.calibration_examples(splits.x_train, seed=config.training.seed)
+    sources = {"float": (model, overall_sparsity(model))}
+    needed = {VARIANTS[v][0] for v in variants}
+    layer_sparsity: dict[str, float] = {}
+    if "pruned" in needed:
+        pruned = prune_model(model, splits, config)
+        sources["pruned"] = (pruned.model, pruned.sparsity)
+        layer_sparsity = pruned.layer_sparsity
+    if "qat" in needed:
+        sources["qat"] = (quantize_aware_finetune(model, splits, config), sources["float"][1])
+
+    files, candidates = [], {}
+    float_files: dict[str, bytes] = {}
+    for variant in variants:
+        source, kind = VARIANTS[variant]
+        keras_model, sparsity = sources[source]
+        if source != "qat" and source not in float_files:
+            float_files[source] = convert.convert_model(keras_model, input_name, "float32")
+        quantizer = None if kind == "float32" else "tflite-converter"
+        if kind == "int8" and source != "qat":
+            content, quantizer, candidates[variant] = choose_int8(
+                keras_model, float_files[source], input_name, calibration, splits
+            )
+        elif kind == "float32":
+            content = float_files[source]
+        else:
+            content = convert.convert_model(keras_model, input_name, kind, calibration)
+        path = out_dir / f"model_{variant}.tflite"
+        path.write_bytes(content)
+        files.append(ModelFile(path, variant, quantizer, sparsity))
+        print(f"wrote {path} ({len(content):,} bytes)")
+
+    manifest = write_manifest(
+        out_dir, files, splits.class_names, splits.input_shape, splits.pixel_max
+    )
+    x_samples, y_samples = splits.x_test[:SAMPLE_COUNT], splits.y_test[:SAMPLE_COUNT]
+    write_samples(out_dir, x_samples, y_samples, softmax(model.predict(x_samples, verbose=0)))
+    rows = measure_all(model, splits, files, candidates, keras_file, sources["float"][1])
+    notes = describe_choices(files, candidates, layer_sparsity, config)
+    extra = {"target_sparsity": config.edge.target_sparsity, "layer_sparsity": layer_sparsity}
+    report_data = report.build_report(rows, find_interpreter()[1], extra)
+    report.write_report(out_dir, report_data, rows, notes)
+    print(report.format_table(rows))
+    for note in notes:
+        print(f"- {note}")
+    return EdgeResult(out_dir, rows, manifest, layer_sparsity)
+
+
+def choose_int8(
+    keras_model: Any, float_tflite: bytes, input_name: str, calibration: np.ndarray, splits: Any
+) -> tuple[bytes, str, dict[str, dict[str, float]]]:
+    """(file, quantizer, scores): int8 from each quantizer, the more accurate on validation.
+
+    Test accuracy is recorded beside for the report, never used for the choice.
+    """
+    made = {"tflite-converter": convert.convert_model(keras_model, input_name, "int8", calibration)}
+    if convert.litert_quantizer_available():
+        made["litert-quantizer"] = convert.quantize_with_litert(
+            float_tflite, input_name, calibration
+        )
+    x_val, y_val = (splits.x_val, splits.y_val) if len(splits.x_val) else (calibration, None)
+    if y_val is None:  # no validation split: judge by agreement with the float model instead
+        y_val = softmax(keras_model.predict(x_val, verbose=0)).argmax(axis=1)
+    scores = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in made.items():
+            path = Path(tmp) / f"{name}.tflite"
+            path.write_bytes(content)
+            candidate = EdgeModel(path, verify=False)
+            scores[name] = {
+                "val_accuracy": accuracy(candidate, x_val, y_val),
+                "test_accuracy": accuracy(candidate, splits.x_test, splits.y_test),
+                "bytes": len(content),
+            }
+    best = max(made, key=lambda n: (scores[n]["val_accuracy"], -scores[n]["bytes"]))
+    return made[best], best, scores
+
+
+def accuracy(model: EdgeModel, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a loaded file on (x, y)."""
+    return float(np.mean(model.predict(x).argmax(axis=1) == y))
+
+
+def measure_all(
+    model: Any,
+    splits: Any,
+    files: list[ModelFile],
+    candidates: dict[str, dict[str, dict[str, float]]],
+    keras_file: Path | None,
+    float_sparsity: float,
+) -> list[report.VariantResult]:
+    """The Keras row, then one row per file, each with its GPU-delegate check saved to analysis/."""
+    x, y = splits.x_test, splits.y_test
+    size = keras_file.stat().st_size if keras_file else None
+    keras = report.keras_row(model, x, y, size, float_sparsity, LATENCY_RUNS)
+    reference = softmax(model.predict(x, verbose=0)).argmax(axis=1)
+    rows = [keras]
+    analysis_dir = files[0].path.parent / "analysis"
+    analysis_dir.mkdir(exist_ok=True)
+    for item in files:
+        row = report.measure_file(item, x, y, reference, LATENCY_RUNS)
+        content = item.path.read_bytes()
+        row.gpu_compatible, text = convert.analyze_gpu_compatibility(content)
+        (analysis_dir / f"{item.path.stem}.txt").write_text(text)
+        row.quantizer_candidates = candidates.get(item.variant, {})
+        rows.append(row)
+    return rows
+
+
+def describe_choices(
+    files: list[ModelFile],
+    candidates: dict[str, dict[str, dict[str, float]]],
+    layer_sparsity: dict[str, float],
+    config: Config,
+) -> list[str]:
+    """One sentence per int8 quantizer choice and for the pruning reached."""
+    notes = []
+    for item in files:
+        scores = candidates.get(item.variant)
+        if scores:
+            text = "; ".join(
+                f"{name} {s['val_accuracy']:.4f} (test {s['test_accuracy']:.4f}, {s['bytes']:,} B)"
+                for name, s in scores.items()
+            )
+            notes.append(f"{item.variant}: validation accuracy {text} → kept {item.quantizer}")
+    if layer_sparsity:
+        per_layer = ", ".join(f"{k} {v:.3f}" for k, v in layer_sparsity.items())
+        notes.append(f"pruning target {config.edge.target_sparsity:g}: kernel sparsity {per_layer}")
+    notes.append("GPU delegate: analyzer output per file in analysis/")
+    return notes
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 then float32, as the exported files apply it to the logits."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = None) -> EdgeResult:
+    """The stage for a finished run folder: its config (plus overrides), model and data."""
+    from tfmodel.data import load_splits
+    from tfmodel.runs import MODEL_FILE, load_run
+
+    config, model = load_run(run_dir)
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep:
+            raise UserError(f"override {override!r} must look like section.key=value")
+        set_value(config, key.strip(), yaml.safe_load(value))
+    splits = load_splits(config.data, config.training.seed)
+    out_dir = out_dir or run_dir / "edge"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # a stale file from an earlier variant list would mislead
+    return optimize(model, splits, config, out_dir, keras_file=run_dir / MODEL_FILE)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.optimize",
+        description=__doc__.splitlines()[0],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/latest")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set edge.target_sparsity=0.5 (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--variants", help=f"edge.variants, comma-separated: {','.join(VARIANTS)}")
+    parser.add_argument("--qat", action="store_true", help="edge.qat: add quantization-aware int8")
+    parser.add_argument("--output", type=Path, help="output folder (default RUN_DIR/edge)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = list(args.set)
+    if args.variants:
+        overrides.append(f"edge.variants=[{args.variants}]")
+    if args.qat:
+        overrides.append("edge.qat=true")
+    try:
+        optimize_run(args.run_dir, overrides, args.output)
+    except (UserError, EdgeError) as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return UserError.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""What each exported variant costs and gains, measured: a table, report.json, report.md, a chart.
+
+Per variant: test accuracy and top-1 agreement with the float Keras model, file size raw and
+gzipped (what a download or an app bundle costs), kernel sparsity, single-example p50/p99 latency
+through the edge runtime, and whether the GPU delegate can run it (for phones). The Keras model's
+row is the reference every other row is compared with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.benchmark import measure_latency
+from edge.manifest import ModelFile
+from edge.runtime import EdgeModel, describe_interpreter
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+CHART = "size_vs_accuracy.png"
+
+
+@dataclasses.dataclass
+class VariantResult:
+    """One row of the report. `file`, sizes and GPU check are None for the Keras model."""
+
+    variant: str
+    file: str | None
+    quantizer: str | None
+    test_accuracy: float
+    agreement: float
+    bytes: int | None
+    gzip_bytes: int | None
+    sparsity: float
+    p50_ms: float
+    p99_ms: float
+    gpu_compatible: bool | None = None
+    quantizer_candidates: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+
+def gzip_size(content: bytes) -> int:
+    """Bytes after gzip -9: what the file costs to download or to ship inside an app."""
+    return len(gzip.compress(content, compresslevel=9))
+
+
+def measure_file(
+    item: ModelFile, x_test: np.ndarray, y_test: np.ndarray, reference_top1: np.ndarray, runs: int
+) -> VariantResult:
+    """One file's row, measured through the edge runtime (its sha256 checked as on a device)."""
+    model = EdgeModel(item.path)
+    top1 = model.predict(x_test).argmax(axis=1)
+    latency = measure_latency(model.predict, x_test[0], runs=runs)
+    content = item.path.read_bytes()
+    return VariantResult(
+        variant=item.variant,
+        file=item.path.name,
+        quantizer=item.quantizer,
+        test_accuracy=float(np.mean(top1 == y_test)),
+        agreement=float(np.mean(top1 == reference_top1)),
+        bytes=len(content),
+        gzip_bytes=gzip_size(content),
+        sparsity=item.sparsity,
+        p50_ms=latency.p50_ms,
+        p99_ms=latency.p99_ms,
+    )
+
+
+def keras_row(
+    model: Any, x_test: np.ndarray, y_test: np.ndarray, size: int | None, sparsity: float, runs: int
+) -> VariantResult:
+    """The float Keras model, measured like the files (one eager call per example for latency)."""
+    logits = model.predict(x_test, batch_size=256, verbose=0)
+    top1 = np.asarray(logits).argmax(axis=1)
+    latency = measure_latency(lambda batch: model(batch, training=False), x_test[0], runs=runs)
+    return VariantResult(
+        variant="keras",
+        file="model.keras",
+        quantizer=None,
+        test_accuracy=float(np.mean(top1 == y_test)),
+        agreement=1.0,
+        bytes=size,
+        gzip_bytes=None,
+        sparsity=sparsity,
+        p50_ms=latency.p50_ms,
+        p99_ms=latency.p99_ms,
+    )
+
+
+def build_report(
+    rows: list[VariantResult], interpreter: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """report.json's content: the rows plus how they were measured."""
+    return {
+        "interpreter": describe_interpreter(interpreter),
+        **extra,
+        "rows": [dataclasses.asdict(r) for r in rows],
+    }
+
+
+def format_table(rows: list[VariantResult]) -> str:
+    """The report as a Markdown table (readable as plain text too)."""
+    keras = next(r for r in rows if r.variant == "keras")
+    float_row = next((r for r in rows if r.variant == "float32"), None)
+    header = (
+        "| variant | quantizer | test acc | Δ vs Keras (pt) | agree w/ Keras | size KB | gzip KB "
+        "| × float32 (gzip) | sparsity | p50 ms | p99 ms | GPU delegate |"
+    )
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for r in rows:
+        ratio = (
+            f"{r.bytes / float_row.bytes:.2f} ({r.gzip_bytes / float_row.gzip_bytes:.2f})"
+            if float_row and r.gzip_bytes
+            else "—"
+        )
+        gpu = {True: "yes", False: "no", None: "—"}[r.gpu_compatible]
+        lines.append(
+            f"| {r.variant} | {r.quantizer or '—'} | {r.test_accuracy:.4f} "
+            f"| {100 * (r.test_accuracy - keras.test_accuracy):+.2f} | {r.agreement:.4f} "
+            f"| {_kb(r.bytes)} | {_kb(r.gzip_bytes)} | {ratio} | {r.sparsity:.3f} "
+            f"| {r.p50_ms:.3f} | {r.p99_ms:.3f} | {gpu} |"
+        )
+    return "\n".join(lines)
+
+
+def _kb(size: int | None) -> str:
+    return "—" if size is None else f"{size / 1024:.1f}"
+
+
+def write_report(
+    out_dir: Path, report: dict[str, Any], rows: list[VariantResult], notes: list[str]
+) -> None:
+    """report.json, report.md (table, then notes) and the size-vs-accuracy chart."""
+    (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
+    markdown = [
+        "# Edge variants",
+        "",
+        f"Measured with {report['interpreter']}; latency is one example per call, "
+        "on this machine (measure on the device for device numbers).",
+        "",
+        format_table(rows),
+        "",
+        *(f"- {note}" for note in notes),
+        "",
+        f"![size vs accuracy]({CHART})",
+        "",
+    ]
+    (out_dir / REPORT_MD).write_text("\n".join(markdown))
+    plot_size_vs_accuracy(rows, out_dir / CHART)
+
+
+def plot_size_vs_accuracy(rows: list[VariantResult], png: Path) -> None:
+    """Each file as a point: gzipped size (x, log scale) against test accuracy (y)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = [r for r in rows if r.gzip_bytes]
+    keras = next(r for r in rows if r.variant == "keras")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for marker, key, label in (("o", "gzip_bytes", "gzipped"), ("x", "bytes", "raw")):
+        sizes = [getattr(r, key) / 1024 for r in files]
+        ax.scatter(sizes, [r.test_accuracy for r in files], marker=marker, label=label)
+    for r in files:
+        ax.annotate(r.variant, (r.gzip_bytes / 1024, r.test_accuracy), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")  # fmt: skip
+    ax.axhline(keras.test_accuracy, color="gray", linestyle="--", label="Keras float")
+    ax.set_xscale("log")
+    ax.set_xlabel("file size (KB, log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Edge variants: size vs accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
