@@ -234,7 +234,7 @@ def _json_leaf(value, kind: TensorKind):
         )
     if not accepted:
         raise TensorError(
-            f"JSON Value: {json_debug_string(value)} Type: {_json_type_name(value)} "
+            f"JSON Value: {json_debug_string(value)} Type: {json_type_name(value)} "
             f"is not of expected type: {kind.name}"
         )
     return value
@@ -249,7 +249,8 @@ _JSON_INT_RANGES = {
 }
 
 
-def _json_type_name(value) -> str:
+def json_type_name(value) -> str:
+    """rapidjson's name for a JSON value's type ("Number", "String", …), as in TF messages."""
     if value is None:
         return "Null"
     if isinstance(value, bool):

@@ -1,0 +1,91 @@
+"""TF Serving's gRPC API: PredictionService and ModelService on `tensorflow_serving.apis` stubs.
+
+Every method answers the response proto or aborts with TF Serving's status code and message; an
+unexpected error in one request becomes that request's error status, never the server's end.
+"""
+
+import logging
+from collections.abc import Callable
+from concurrent import futures
+
+import grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from serving import service
+from serving.core import ServerCore
+from serving.status import as_serving_error
+from tfmodel.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# TF Serving accepts and sends messages of any size (gRPC's own default caps them at 4 MB).
+_UNLIMITED_MESSAGES = [
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", -1),
+]
+
+
+def _rpc(handler: Callable) -> Callable:
+    """A servicer method running `handler(core, request)` and mapping errors to a gRPC status."""
+
+    def method(self, request, context):
+        try:
+            return handler(self.core, request)
+        except Exception as error:  # each failure is answered as a status, whatever it was
+            status = as_serving_error(error)
+            if status.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+                log.exception("%s failed", handler.__name__)
+            context.abort(status.code, status.grpc_message)
+
+    method.__name__ = handler.__name__
+    method.__doc__ = f"TF Serving's {handler.__name__}, answered from the ServerCore."
+    return method
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """tensorflow.serving.PredictionService: Predict, Classify, Regress, MultiInference, metadata"""
+
+    def __init__(self, core: ServerCore):
+        self.core = core
+
+    Predict = _rpc(service.predict)
+    Classify = _rpc(service.classify)
+    Regress = _rpc(service.regress)
+    MultiInference = _rpc(service.multi_inference)
+    GetModelMetadata = _rpc(service.get_model_metadata)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """tensorflow.serving.ModelService: GetModelStatus and HandleReloadConfigRequest."""
+
+    def __init__(self, core: ServerCore):
+        self.core = core
+
+    GetModelStatus = _rpc(service.get_model_status)
+    HandleReloadConfigRequest = _rpc(service.reload_config)
+
+
+def start_grpc_server(
+    core: ServerCore, host: str, port: int, threads: int
+) -> tuple[grpc.Server, int]:
+    """Starts both services on host:port (port 0 picks a free one); returns the server and port."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        options=_UNLIMITED_MESSAGES,
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(core), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if bound == 0:
+        raise UserError(
+            f"--port {port}: cannot listen for gRPC on {address}. "
+            "Choose a free port (or stop the process using it)."
+        )
+    server.start()
+    return server, bound

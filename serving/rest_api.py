@@ -1,0 +1,180 @@
+"""TF Serving's REST API over HTTP: the `/v1/models/...` routes on a ServerCore.
+
+    POST /v1/models/NAME[/versions/V | /labels/L]:predict|:classify|:regress
+    GET  /v1/models/NAME[/versions/V | /labels/L]             (model status)
+    GET  /v1/models/NAME[/versions/V | /labels/L]/metadata    (signature defs)
+
+Every answer is JSON; a failure is `{"error": message}` with the HTTP status TF Serving maps the
+error code to (400 for bad requests, 404 for unknown models or versions, ...). Paths outside `/v1/`
+get 404; a `/v1/` path that matches no route is "Malformed request" (400), as in TF Serving.
+"""
+
+import logging
+import re
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    predict_pb2,
+    regression_pb2,
+)
+
+from serving import service
+from serving.core import ServerCore
+from serving.inference import signature_key
+from serving.rest_examples import (
+    parse_examples,
+    write_classification_result,
+    write_regression_result,
+)
+from serving.rest_json import (
+    parse_json_object,
+    parse_predict_inputs,
+    signature_name_of,
+    write_error,
+    write_model_metadata,
+    write_predict_response,
+    write_proto,
+)
+from serving.status import as_serving_error, invalid_argument
+from tfmodel.errors import UserError
+
+log = logging.getLogger(__name__)
+
+_VERSION_OR_LABEL = r"(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+_PREDICTION_PATH = re.compile(
+    rf"/v1/models/([^/:]+){_VERSION_OR_LABEL}:(classify|regress|predict)", re.IGNORECASE
+)
+_MODEL_PATH = re.compile(rf"/v1/models(?:/([^/:]+))?{_VERSION_OR_LABEL}(?:/(metadata))?", re.I)
+_API_PATH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
+
+
+def answer_rest_request(core: ServerCore, verb: str, path: str, body: bytes) -> tuple[int, str]:
+    """The HTTP status and JSON body TF Serving answers to one REST request."""
+    try:
+        return 200, _dispatch(core, verb, path, body)
+    except Exception as error:  # every failure is answered as JSON, whatever it was
+        status = as_serving_error(error)
+        if status.http_status >= 500:
+            log.exception("REST %s %s failed", verb, path)
+        return status.http_status, write_error(status.message)
+
+
+def _dispatch(core: ServerCore, verb: str, path: str, body: bytes) -> str:
+    pattern = {"POST": _PREDICTION_PATH, "GET": _MODEL_PATH}.get(verb)
+    match = pattern.fullmatch(path) if pattern else None
+    if match is None:
+        raise invalid_argument(f"Malformed request: {verb} {path}")
+    name, version, label, action = match.groups()
+    spec = _model_spec(name, version, label)
+    if verb == "GET" and not spec.name:
+        raise invalid_argument("Missing model name in request.")
+    if verb == "GET" and action == "metadata":
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=spec, metadata_field=[service.SIGNATURE_DEF_FIELD]
+        )
+        return write_model_metadata(service.get_model_metadata(core, request))
+    if verb == "GET":
+        request = get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
+        return write_proto(service.get_model_status(core, request))
+    if action == "predict":
+        return _predict(core, spec, body)
+    if action in ("classify", "regress"):
+        return _classify_or_regress(core, spec, action, body)
+    raise invalid_argument(f"Malformed request: {verb} {path}")  # e.g. ":PREDICT"
+
+
+def _model_spec(name: str | None, version: str | None, label: str | None) -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=urllib.parse.unquote(name or ""))
+    if version is not None and label is not None:
+        raise invalid_argument(
+            f"Both model version ({version}) and model version label ({label}) cannot be supplied."
+        )
+    if version is not None:
+        if int(version) >= 2**63:
+            raise invalid_argument(f"Failed to convert version: {version} to numeric.")
+        spec.version.value = int(version)
+    if label is not None:
+        spec.version_label = urllib.parse.unquote(label)
+    return spec
+
+
+def _predict(core: ServerCore, spec: model_pb2.ModelSpec, body: bytes) -> str:
+    document = parse_json_object(body)
+    spec.signature_name = signature_name_of(document)
+    signatures = core.servable(spec).signatures
+    name = signature_key(spec.signature_name)
+    if name not in signatures:
+        raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
+    inputs, layout = parse_predict_inputs(document, signatures[name].inputs)
+    request = predict_pb2.PredictRequest(model_spec=spec, inputs=inputs)
+    return write_predict_response(service.predict(core, request).outputs, layout)
+
+
+def _classify_or_regress(core: ServerCore, spec: model_pb2.ModelSpec, action: str, body) -> str:
+    document = parse_json_object(body)
+    spec.signature_name = signature_name_of(document)
+    if action == "classify":
+        request = classification_pb2.ClassificationRequest(model_spec=spec)
+        parse_examples(document, request)
+        return write_classification_result(service.classify(core, request).result)
+    request = regression_pb2.RegressionRequest(model_spec=spec)
+    parse_examples(document, request)
+    return write_regression_result(service.regress(core, request).result)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one HTTP request, answers it with `answer_rest_request`."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as clients with sessions expect
+    core: ServerCore  # set on the subclass built by start_rest_server
+
+    def do_GET(self) -> None:
+        self._answer("GET")
+
+    def do_POST(self) -> None:
+        self._answer("POST")
+
+    def do_PUT(self) -> None:
+        self._answer("PUT")
+
+    def do_DELETE(self) -> None:
+        self._answer("DELETE")
+
+    def _answer(self, verb: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        path = urllib.parse.urlsplit(self.path).path
+        if _API_PATH.fullmatch(path):
+            status, text = answer_rest_request(self.core, verb, path, body)
+        else:
+            status, text = 404, ""
+        payload = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+        log.debug("REST %s", format % args)
+
+
+def start_rest_server(core: ServerCore, host: str, port: int) -> tuple[ThreadingHTTPServer, int]:
+    """Starts the REST API on host:port (port 0 picks a free one) in a background thread."""
+    handler = type("RestHandler", (_Handler,), {"core": core})
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as error:
+        raise UserError(
+            f"--rest_api_port {port}: cannot listen on {host}:{port} ({error.strerror}). "
+            "Choose a free port, or 0 to turn the REST API off."
+        ) from error
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
+    return server, server.server_address[1]

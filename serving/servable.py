@@ -1,0 +1,101 @@
+"""One loaded model version: a SavedModel in its own TF1 Session, run the way TF Serving runs it.
+
+TF Serving loads SavedModels with the Session-based loader (the `serve` MetaGraph, its variables,
+its init ops) and calls `Session::Run` with tensors named by the signatures. Two things matter for
+answering exactly as it does: loading must not go through TF2 object loading (it rejects some
+models TF Serving serves), and a fed tensor is not checked against the placeholder's declared
+shape (half_plus_two declares `x` as (-1, 1) and is fed (3,)). `tf.compat.v1.Session.run` checks
+shapes, so tensors are fed through callables, which go straight to the C++ session.
+"""
+
+import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+
+from serving.status import as_serving_error, invalid_argument
+from serving.tensors import dtype_name
+from tfmodel.backend import tf
+
+# Runs a batch of feeds (tensor name → array) and returns the fetched arrays, in order.
+RunFunction = Callable[[dict[str, np.ndarray], Sequence[str]], list[np.ndarray]]
+
+
+@dataclasses.dataclass
+class Servable:
+    """A model version ready to serve: its name, version, export path, Session and MetaGraph."""
+
+    name: str
+    version: int
+    path: str
+    session: tf.compat.v1.Session
+    meta_graph: meta_graph_pb2.MetaGraphDef
+    # Set by the batching layer: it queues runs and calls `run_now` on merged batches.
+    batched_run: RunFunction | None = None
+    _callables: dict = dataclasses.field(default_factory=dict, repr=False)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def signatures(self):
+        """The SignatureDef map of the loaded MetaGraph, keyed by signature name."""
+        return self.meta_graph.signature_def
+
+    def run(self, feeds: dict[str, np.ndarray], fetches: Sequence[str]) -> list[np.ndarray]:
+        """Runs the graph, through the batching queue when batching is on."""
+        if self.batched_run is not None:
+            return self.batched_run(feeds, fetches)
+        return self.run_now(feeds, fetches)
+
+    def run_now(self, feeds: dict[str, np.ndarray], fetches: Sequence[str]) -> list[np.ndarray]:
+        """Runs the graph once: feeds by tensor name, fetches by tensor name.
+
+        Like `Session::Run` in C++: the fed dtype must equal the graph tensor's dtype, the shape is
+        not checked. TensorFlow errors become the `ServingError` with the same canonical code.
+        """
+        names = sorted(feeds)
+        self._check_feed_dtypes(names, feeds)
+        try:
+            run = self._callable(tuple(names), tuple(fetches))
+            return [np.asarray(value) for value in run(*(feeds[name] for name in names))]
+        except tf.errors.OpError as error:
+            raise as_serving_error(error) from error
+
+    def close(self) -> None:
+        """Releases the Session (its variables and callables)."""
+        self.session.close()
+
+    def _check_feed_dtypes(self, names: list[str], feeds: dict[str, np.ndarray]) -> None:
+        for index, name in enumerate(names):
+            try:
+                expected = self.session.graph.get_tensor_by_name(name).dtype
+            except (KeyError, ValueError):
+                continue  # an unknown name is reported by the session itself
+            given = tf.dtypes.as_dtype(feeds[name].dtype)
+            if given != expected:
+                raise invalid_argument(
+                    f"Expects arg[{index}] to be {dtype_name(expected.as_datatype_enum)} but "
+                    f"{dtype_name(given.as_datatype_enum)} is provided"
+                )
+
+    def _callable(self, feeds: tuple[str, ...], fetches: tuple[str, ...]):
+        key = (feeds, fetches)
+        with self._lock:
+            if key not in self._callables:
+                options = config_pb2.CallableOptions(feed=feeds, fetch=fetches)
+                self._callables[key] = self.session._make_callable_from_options(options)
+            return self._callables[key]
+
+
+def load_servable(name: str, version: int, path: str, tags: Sequence[str] = ("serve",)) -> Servable:
+    """Loads the SavedModel at `path` (one version folder) into a fresh Graph and Session."""
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph)
+    try:
+        with graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), path)
+    except BaseException:
+        session.close()
+        raise
+    return Servable(name=name, version=version, path=path, session=session, meta_graph=meta_graph)
