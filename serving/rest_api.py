@@ -176,5 +176,7 @@ def start_rest_server(core: ServerCore, host: str, port: int) -> tuple[Threading
             "Choose a free port, or 0 to turn the REST API off."
         ) from error
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
+    # serve_forever checks for shutdown every poll_interval: keep stopping quick
+    serve = threading.Thread(target=server.serve_forever, args=(0.05,), name="rest", daemon=True)
+    serve.start()
     return server, server.server_address[1]

@@ -1,0 +1,177 @@
+"""Serving fixtures: TF Serving's half_plus_two rebuilt, its original test models, local servers.
+
+- `make_half_plus_two(base_path, version, intercept=2.0, warmup=())` writes TF Serving's
+  saved_model_half_plus_two (a tf.compat.v1 graph, y = 0.5·x + intercept) as version folder
+  `base_path/version` with signatures `serving_default` (x → y), `classify_x_to_y` (scores) and
+  `regress_x_to_y` (outputs), and warmup PredictRequests for the given x values.
+- `half_plus_two` — a base path holding version 123 of it.
+- `tfserving_testdata` — `/work/shared/tfserving-testdata` (or $TFSERVING_TESTDATA), else skip.
+- `local_server(model_base_path=..., model_name="default" | model_config_file=..., **core)` —
+  starts an in-process server on free 127.0.0.1 ports (base paths polled every 0.2 s) and returns
+  `ServerAddress(grpc="127.0.0.1:P", rest="127.0.0.1:Q")`; every server stops at test end.
+  `local_server.started[-1]` is the last `ModelServer`.
+- `server_process(*flags)` — `python -m serving.server` as a subprocess on free ports, ready to
+  answer; returns `(Popen, ServerAddress)`; killed at test end if still running.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import grpc
+import pytest
+
+from serving.core import CoreOptions
+from serving.server import ModelServer, ServerOptions
+from tfmodel.backend import tf
+
+REPO = Path(__file__).resolve().parents[2]
+TESTDATA = Path(os.environ.get("TFSERVING_TESTDATA", "/work/shared/tfserving-testdata"))
+POLL_SECONDS = 0.2
+
+
+class ServerAddress(NamedTuple):
+    grpc: str
+    rest: str
+
+
+def write_half_plus_two(base_path, version: int, intercept: float = 2.0, warmup=()) -> Path:
+    """TF Serving's saved_model_half_plus_two, rebuilt as a TF1 graph: y = 0.5 * x + intercept."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    path = Path(base_path) / str(version)
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        a = tf.compat.v1.Variable(0.5, name="a")
+        b = tf.compat.v1.Variable(intercept, name="b")
+        serialized = tf.compat.v1.placeholder(tf.string, name="tf_example")
+        parsed = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([1], tf.float32)})
+        x = tf.identity(parsed["x"], name="x")  # fed directly by predict, parsed by classify
+        y = tf.add(tf.multiply(a, x), b, name="y")
+        session.run(tf.compat.v1.global_variables_initializer())
+        signatures = {
+            "serving_default": tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"y": y}),
+            "classify_x_to_y": tf.compat.v1.saved_model.classification_signature_def(
+                serialized, None, y
+            ),
+            "regress_x_to_y": tf.compat.v1.saved_model.regression_signature_def(serialized, y),
+        }
+        builder = tf.compat.v1.saved_model.Builder(str(path))
+        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map=signatures)
+        builder.save()
+    if warmup:
+        (path / "assets.extra").mkdir()
+        with tf.io.TFRecordWriter(str(path / "assets.extra" / "tf_serving_warmup_requests")) as out:
+            for value in warmup:
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = "half_plus_two"
+                request.inputs["x"].CopyFrom(tf.make_tensor_proto([[value]], tf.float32))
+                log = prediction_log_pb2.PredictionLog()
+                log.predict_log.request.CopyFrom(request)
+                out.write(log.SerializeToString())
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_half_plus_two():
+    return write_half_plus_two
+
+
+@pytest.fixture(scope="session")
+def half_plus_two(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("models") / "half_plus_two"
+    write_half_plus_two(base, 123)
+    return base
+
+
+@pytest.fixture(scope="session")
+def tfserving_testdata() -> Path:
+    if not (TESTDATA / "saved_model_half_plus_two_cpu").is_dir():
+        pytest.skip(f"TF Serving's test models are not at {TESTDATA}")
+    return TESTDATA
+
+
+class LocalServers:
+    """Starts in-process servers on free ports; `stop_all` stops them (the fixture does)."""
+
+    def __init__(self):
+        self.started: list[ModelServer] = []
+
+    def __call__(
+        self, model_base_path=None, model_name="default", model_config_file=None, **core
+    ) -> ServerAddress:
+        core.setdefault("file_system_poll_wait_seconds", POLL_SECONDS)
+        options = ServerOptions(
+            port=0,
+            rest_api_port=0,
+            model_name=model_name,
+            model_base_path=str(model_base_path or ""),
+            model_config_file=str(model_config_file or ""),
+            model_config_file_poll_wait_seconds=core.pop("model_config_file_poll_wait_seconds", 0),
+            grpc_max_threads=8,
+            core=CoreOptions(**core),
+        )
+        server = ModelServer(options).start()
+        self.started.append(server)
+        return ServerAddress(f"127.0.0.1:{server.grpc_port}", f"127.0.0.1:{server.rest_port}")
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop(grace_seconds=0)
+
+
+@pytest.fixture
+def local_server():
+    servers = LocalServers()
+    yield servers
+    servers.stop_all()
+
+
+def free_port() -> int:
+    """A port free right now on 127.0.0.1 (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(address: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Waits for the gRPC port to accept connections (the server opens it once models load)."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{process.stderr.read()}")
+            try:
+                grpc.channel_ready_future(channel).result(timeout=0.5)
+                return
+            except grpc.FutureTimeoutError:
+                continue
+    raise AssertionError(f"server at {address} not ready after {timeout} s")
+
+
+@pytest.fixture
+def server_process():
+    processes = []
+
+    def start(*flags: str, ready: bool = True) -> tuple[subprocess.Popen, ServerAddress]:
+        grpc_port, rest_port = free_port(), free_port()
+        command = [sys.executable, "-m", "serving.server", f"--port={grpc_port}"]
+        command += [f"--rest_api_port={rest_port}", *flags]
+        process = subprocess.Popen(
+            command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        processes.append(process)
+        address = ServerAddress(f"127.0.0.1:{grpc_port}", f"127.0.0.1:{rest_port}")
+        if ready:
+            wait_until_serving(address.grpc, process)
+        return process, address
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
