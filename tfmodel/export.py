@@ -54,7 +54,7 @@ def export_for_serving(
     the version is `version`, else `config.export.version`, else the next free number.
     """
     base = resolve_export_base(config, run_dir, export_base)
-    model_name = config.export.model_name or config.output.name
+    model_name = export_model_name(config)
     if not model_name or "/" in model_name or model_name.startswith("."):
         raise UserError(
             f"model name {model_name!r} cannot name a folder; set export.model_name to a plain name"
@@ -79,7 +79,7 @@ def export_for_serving(
             f"export {final_dir} already exists; pass another --version or omit it to use "
             f"the next free one ({next_version(model_dir)})"
         )
-    model_dir.mkdir(parents=True, exist_ok=True)
+    model_dir.mkdir(parents=True, exist_ok=True)  # the export base too
     staging = Path(tempfile.mkdtemp(prefix=f".{model_name}-{version}-", dir=base))
     try:
         save_signatures(model, config.model.input_name, names, staging)
@@ -103,9 +103,12 @@ def resolve_export_base(
         if run_dir is None:
             raise UserError("no export base: pass --export-base DIR or set export.base_dir")
         chosen = Path(run_dir) / "export"
-    base = Path(chosen).resolve()
-    base.mkdir(parents=True, exist_ok=True)
-    return base
+    return Path(chosen).resolve()
+
+
+def export_model_name(config: Config) -> str:
+    """The model's name under the export base: `export.model_name`, else the run's name."""
+    return config.export.model_name or config.output.name
 
 
 def next_version(model_dir: Path) -> int:
