@@ -274,7 +274,8 @@ def run(args: argparse.Namespace) -> None:
             )
             print_arrays(outputs)
         elif args.command == "classify":
-            print_arrays(client.classify(load_examples(args.input), signature=args.signature))
+            examples = load_examples(args.input)
+            print_classifications(client.classify(examples, signature=args.signature))
         elif args.command == "regress":
             print_arrays(
                 {"outputs": client.regress(load_examples(args.input), signature=args.signature)}
@@ -290,6 +291,14 @@ def print_arrays(arrays: Mapping[str, np.ndarray]) -> None:
     with np.printoptions(precision=5, suppress=True, threshold=200, linewidth=100):
         for name, array in sorted(arrays.items()):
             print(f"{name} ({array.dtype}, shape {array.shape}):\n{array}")
+
+
+def print_classifications(result: Mapping[str, np.ndarray]) -> None:
+    print(f"{'#':>3}  {'top class':<12}{'score':>8}")
+    for index, (labels, scores) in enumerate(zip(result["classes"], result["scores"], strict=True)):
+        best = int(np.argmax(scores))
+        label = labels[best].decode(errors="replace") if len(labels) else str(best)
+        print(f"{index:>3}  {label:<12}{scores[best]:>8.4f}")
 
 
 def print_metadata(metadata: ModelMetadata) -> None:
