@@ -21,6 +21,7 @@ from serving.tensors import (
     is_b64_object,
     json_debug_string,
     json_value_to_ndarray,
+    kind_of_numpy,
     make_ndarray,
     make_tensor_proto,
 )
@@ -214,7 +215,9 @@ def _batch_size(arrays: dict[str, np.ndarray]) -> int:
     return batch or 0
 
 
-def _write_tensor(writer: JsonWriter, array: np.ndarray, as_bytes: bool) -> None:
+def _write_tensor(writer: JsonWriter, array, as_bytes: bool) -> None:
+    if not isinstance(array, np.ndarray | np.generic):
+        array = np.array(array, dtype=object)  # an item of a string tensor: bytes
     if array.ndim:
         writer.start_array()
         for item in array:
@@ -230,15 +233,17 @@ def _write_tensor(writer: JsonWriter, array: np.ndarray, as_bytes: bool) -> None
 
 
 def _scalar_text(value: np.ndarray) -> str:
+    """One value as TF Serving writes it; half, bfloat16 and complex have no JSON form there."""
     if value.dtype == object:
         return json.dumps(value.item().decode("utf-8", errors="replace"), ensure_ascii=False)
-    if value.dtype == np.float32 or value.dtype == np.float16:
-        return format_decimal(float(value), float32=True)
-    if value.dtype.kind == "f":
-        return format_decimal(float(value), float32=False)
+    if value.dtype in (np.float32, np.float64):
+        return format_decimal(float(value), float32=value.dtype == np.float32)
     if value.dtype == np.bool_:
         return "true" if value else "false"
-    return str(value.item())
+    if value.dtype.kind in "iu":
+        return str(value.item())
+    name = kind_of_numpy(value.dtype).name
+    raise invalid_argument(f"Failed to write JSON value for tensor type: {name}")
 
 
 def write_error(message: str) -> str:

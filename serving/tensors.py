@@ -62,6 +62,13 @@ def kind_of(dtype: int) -> TensorKind:
     return _BY_DTYPE[dtype]
 
 
+def kind_of_numpy(dtype: np.dtype) -> TensorKind:
+    """The TensorKind of a numpy dtype (object arrays hold strings)."""
+    if np.dtype(dtype) not in _BY_NUMPY:
+        raise TensorError(f"numpy dtype {dtype} has no TensorFlow equivalent")
+    return _BY_NUMPY[np.dtype(dtype)]
+
+
 def dtype_name(dtype: int) -> str:
     """TensorFlow's short name for a DataType ("float", "int32", …), as used in TF's messages."""
     if dtype in _BY_DTYPE:
@@ -71,13 +78,15 @@ def dtype_name(dtype: int) -> str:
 
 def as_array(values) -> np.ndarray:
     """Values as a numpy array in a TF dtype: text and bytes become an object array of bytes."""
-    array = np.asarray(values)
+    try:
+        array = np.asarray(values)
+    except UnicodeError:  # a list mixing text and non-ASCII bytes
+        array = np.asarray(values, dtype=object)
     if array.dtype.kind in "SUO":
         return (
             np.vectorize(_to_bytes, otypes=[object])(array) if array.size else array.astype(object)
         )
-    if array.dtype not in _BY_NUMPY:
-        raise TensorError(f"numpy dtype {array.dtype} has no TensorFlow equivalent")
+    kind_of_numpy(array.dtype)  # raises for dtypes TensorFlow lacks
     return array
 
 
@@ -92,7 +101,7 @@ def _to_bytes(value) -> bytes:
 def make_tensor_proto(values, dtype: int | None = None) -> tensor_pb2.TensorProto:
     """A TensorProto with the values in its typed field, as TF Serving writes responses."""
     array = as_array(values)
-    kind = kind_of(dtype) if dtype is not None else _BY_NUMPY[array.dtype]
+    kind = kind_of(dtype) if dtype is not None else kind_of_numpy(array.dtype)
     if kind.dtype != types_pb2.DT_STRING:
         array = array.astype(kind.numpy)
     proto = tensor_pb2.TensorProto(dtype=kind.dtype, tensor_shape=make_shape_proto(array.shape))
