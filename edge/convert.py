@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -98,17 +100,40 @@ def _calibration_feed(x: np.ndarray, input_name: str) -> Iterator[dict[str, np.n
         yield {input_name: x[i : i + 1]}
 
 
-def analyze_gpu_compatibility(content: bytes) -> tuple[bool, str]:
-    """(compatible, analyzer text) from TFLite's analyzer with its GPU-delegate check.
+@dataclass(frozen=True)
+class GpuCheck:
+    """What TFLite's analyzer says about the GPU delegate, plus the file's ops."""
 
-    The analyzer prints its findings instead of returning them, so stdout is captured; a model
-    the GPU delegate cannot fully run gets "GPU COMPATIBILITY WARNING" lines naming the ops.
+    analyzer_compatible: bool
+    ops: list[str]
+    custom_ops: list[str]
+    text: str
+
+    @property
+    def compatible(self) -> bool:
+        """The analyzer found no problem and every op is a builtin (no Flex/custom op)."""
+        return self.analyzer_compatible and not self.custom_ops
+
+
+def analyze_gpu_compatibility(content: bytes) -> GpuCheck:
+    """Run TFLite's analyzer with its GPU-delegate check and list the file's ops.
+
+    The analyzer prints instead of returning, so stdout is captured. The pip builds of TF 2.21
+    and ai-edge-litert 2.3 lack its per-op GPU checker (they call a model with a Flex op
+    compatible), so ops are also listed here, and custom ops, which the GPU delegate never runs
+    (they stay on the CPU), are flagged.
     """
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         tf.lite.experimental.Analyzer.analyze(model_content=content, gpu_compatibility=True)
     text = buffer.getvalue()
-    compatible = (
-        "looks compatible with GPU delegate" in text and "GPU COMPATIBILITY WARNING" not in text
+    ops = list(dict.fromkeys(re.findall(r"^\s*Op#\d+ (\w+)\(", text, flags=re.MULTILINE)))
+    return GpuCheck(
+        analyzer_compatible="looks compatible with GPU delegate" in text
+        and "GPU COMPATIBILITY WARNING" not in text,
+        ops=ops,
+        custom_ops=[
+            op for op in ops if not re.fullmatch(r"[A-Z0-9_]+", op)
+        ],  # builtins: UPPER_CASE
+        text=text,
     )
-    return compatible, text

@@ -4,6 +4,7 @@ model.json is what the edge runtime (and phone code) reads: the input spec, the 
 the output, the labels and, per file, its variant, tensor dtypes and quantization parameters and
 its sha256, which the runtime checks before loading. samples.npz holds a few test examples with
 their labels and the float Keras model's probabilities, so a device can check its own answers.
+Like the runtime, this module imports no TensorFlow: the device check reads samples.npz with it.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ class VariantResult:
     p50_ms: float
     p99_ms: float
     gpu_compatible: bool | None = None
+    ops: list[str] = dataclasses.field(default_factory=list)
     quantizer_candidates: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
 
@@ -145,6 +146,10 @@ def write_report(
         format_table(rows),
         "",
         *(f"- {note}" for note in notes),
+        "",
+        "Ops per file (what a phone's delegate must support):",
+        "",
+        *(f"- `{r.file}`: {', '.join(r.ops)}" for r in rows if r.ops),
         "",
         f"![size vs accuracy]({CHART})",
         "",

@@ -1,0 +1,126 @@
+"""The edge stage's outputs: model.json, labels, samples, the report, and its CLI on a run."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from edge import optimize  # noqa: E402
+from edge.runtime import EdgeModel  # noqa: E402
+from tfmodel.config import save_config  # noqa: E402
+
+
+def test_manifest_describes_every_file(digits_edge, digits_splits, digits_config):
+    out = digits_edge.out_dir
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest == digits_edge.manifest
+    expected = {f"model_{v}.tflite" for v in optimize.resolve_variants(digits_config)}
+    assert set(manifest["files"]) == expected == {p.name for p in out.glob("*.tflite")}
+    for name, entry in manifest["files"].items():
+        content = (out / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(content).hexdigest()
+        assert entry["bytes"] == len(content)
+    assert manifest["files"]["model_int8.tflite"]["input"]["dtype"] == "int8"
+    assert manifest["files"]["model_float32.tflite"]["input"]["dtype"] == "float32"
+    assert manifest["input"]["name"] == digits_config.model.input_name
+    assert manifest["input"]["shape"] == [-1, 8, 8, 1]
+    assert manifest["input"]["pixel_max"] == digits_splits.pixel_max == 16.0
+    assert manifest["labels"] == digits_splits.class_names
+    assert (out / "labels.txt").read_text().splitlines() == digits_splits.class_names
+
+
+def test_samples_hold_test_examples_and_keras_answers(digits_edge, digits_splits, digits_model):
+    with np.load(digits_edge.out_dir / "samples.npz") as samples:
+        x, y, probabilities = samples["x"], samples["y"], samples["probabilities"]
+    n = len(x)
+    assert n == min(optimize.SAMPLE_COUNT, len(digits_splits.x_test))
+    np.testing.assert_array_equal(x, digits_splits.x_test[:n])
+    np.testing.assert_array_equal(y, digits_splits.y_test[:n])
+    logits = digits_model(x, training=False).numpy()
+    np.testing.assert_allclose(probabilities, optimize.softmax(logits), atol=1e-6)
+
+
+def test_report_files(digits_edge):
+    out = digits_edge.out_dir
+    report = json.loads((out / "report.json").read_text())
+    variants = [r["variant"] for r in report["rows"]]
+    assert variants == ["keras", "float32", "dynamic", "float16", "int8", "pruned_int8"]
+    assert report["interpreter"].startswith("ai_edge_litert")
+    for r in report["rows"][1:]:
+        assert r["bytes"] == (out / r["file"]).stat().st_size
+        assert 0 < r["gzip_bytes"] < r["bytes"]
+        assert 0 < r["p50_ms"] <= r["p99_ms"]
+        assert r["gpu_compatible"] is True
+        assert "GPU delegate" in (out / "analysis" / f"model_{r['variant']}.txt").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "| variant |" in markdown and "| pruned_int8 |" in markdown and "kept" in markdown
+    assert (out / "size_vs_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_variants_are_checked_and_float32_always_first(digits_config):
+    config = copy.deepcopy(digits_config)
+    config.edge.variants = ["int8", "float16"]
+    config.edge.qat = True
+    assert optimize.resolve_variants(config) == ["float32", "int8", "float16", "qat_int8"]
+    config.edge.variants = ["int4"]
+    with pytest.raises(optimize.UserError, match="unknown 'int4'.*float32, dynamic"):
+        optimize.resolve_variants(config)
+
+
+@pytest.fixture(scope="module")
+def run_dir(digits_model, digits_config, tmp_path_factory):
+    """A run folder as training writes it: config.yaml and model.keras."""
+    run = tmp_path_factory.mktemp("runs") / "digits_mlp-1"
+    run.mkdir()
+    save_config(digits_config, run / "config.yaml")
+    digits_model.save(run / "model.keras")
+    return run
+
+
+def test_cli_on_a_run_folder(run_dir, capsys):
+    code = optimize.main([str(run_dir), "--variants", "float32,int8", "--set", "edge.qat=false"])
+    assert code == 0
+    out = run_dir / "edge"
+    assert sorted(p.name for p in out.glob("*.tflite")) == [
+        "model_float32.tflite",
+        "model_int8.tflite",
+    ]
+    table = capsys.readouterr().out
+    assert "| keras |" in table and "| int8 |" in table
+    report = json.loads((out / "report.json").read_text())
+    keras_row = report["rows"][0]
+    assert keras_row["bytes"] == (run_dir / "model.keras").stat().st_size
+    EdgeModel(out / "model_int8.tflite")  # checksums match the files on disk
+
+
+def test_cli_errors_are_short(run_dir, tmp_path, capsys):
+    assert optimize.main([str(tmp_path / "missing")]) == 2
+    assert "not a finished run folder" in capsys.readouterr().err
+    assert optimize.main([str(run_dir), "--variants", "int4", "--output", str(tmp_path)]) == 2
+    assert "edge.variants has unknown 'int4'" in capsys.readouterr().err
+
+
+def test_quantization_aware_training_gives_an_int8_file(
+    digits_model, digits_splits, digits_config, tmp_path
+):
+    from edge.convert import calibration_examples, convert_model
+    from edge.qat import quantize_aware_finetune
+
+    config = copy.deepcopy(digits_config)
+    config.edge.prune_epochs = 2
+    qat_model = quantize_aware_finetune(digits_model, digits_splits, config)
+    path = tmp_path / "model_qat_int8.tflite"
+    path.write_bytes(
+        convert_model(qat_model, "pixels", "int8", calibration_examples(digits_splits.x_train, 100))
+    )
+    model = EdgeModel(path, verify=False)
+    assert model.input_dtype == "int8"
+    x, y = digits_splits.x_test, digits_splits.y_test
+    float_accuracy = np.mean(digits_model(x, training=False).numpy().argmax(axis=1) == y)
+    assert np.mean(model.predict(x).argmax(axis=1) == y) >= float_accuracy - 0.02
