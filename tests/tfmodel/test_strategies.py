@@ -165,13 +165,37 @@ def test_multi_worker_needs_a_valid_tf_config(monkeypatch, tf_config, expected):
         assert part in str(err.value)
 
 
-@pytest.mark.skipif(HAS_TPU, reason="this machine has a TPU")
-def test_no_tpu_here_fails_fast_for_real():
+HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
+
+
+@pytest.mark.parametrize(
+    "strategy, expected",
+    [
+        pytest.param(
+            "tpu",
+            ["looked for a TPU at --tpu local", "/dev/accel*", "grpc://", "--strategy auto"],
+            marks=pytest.mark.skipif(HAS_TPU, reason="this machine has a TPU"),
+        ),
+        pytest.param(
+            "gpu",
+            ["TensorFlow sees no GPU", "nvidia-smi", "--strategy auto"],
+            marks=pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU"),
+        ),
+    ],
+)
+def test_training_on_missing_hardware_exits_2_fast_for_real(tmp_path, strategy, expected):
     start = time.monotonic()
-    with pytest.raises(UserError) as err:
-        make_strategy("tpu")
+    out = subprocess.run(
+        [sys.executable, "-m", "tfmodel.train", "--strategy", strategy, "--output", "runs"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     assert time.monotonic() - start < 30
-    assert "/dev/accel*" in str(err.value) and "--strategy auto" in str(err.value)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    message = next(line for line in out.stderr.splitlines() if line.startswith("error: "))
+    for part in expected:
+        assert part in message
+    assert not (tmp_path / "runs").exists()  # nothing was started
 
 
 def test_unreachable_tpu_address_is_refused_without_waiting():
@@ -183,12 +207,6 @@ def test_unreachable_tpu_address_is_refused_without_waiting():
         make_strategy("tpu", tpu=f"grpc://127.0.0.1:{port}")
     assert time.monotonic() - start < 10
     assert f"no answer at grpc://127.0.0.1:{port}" in str(err.value)
-
-
-@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="this machine has a GPU")
-def test_no_gpu_here_is_a_user_error_for_real():
-    with pytest.raises(UserError, match="TensorFlow sees no GPU"):
-        make_strategy("gpu")
 
 
 def test_mirrored_spans_two_logical_cpus_and_reduces_across_them():

@@ -1,0 +1,208 @@
+"""Distributed training for real: two logical CPUs, two worker processes, a killed and resumed run.
+
+Every run is `python -m tfmodel.train` in a child process (logical devices and TF_CONFIG must be set
+before TensorFlow starts), on the embedded digits, with export off to stay fast. The child goes
+through `tfmodel.train.main` with a spy on `train` that prints a digest of the final weights, so
+workers can be compared even though only the chief keeps files.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfmodel.backend import keras, tf
+from tfmodel.strategies import StrategyInfo
+
+pytestmark = pytest.mark.slow
+
+# Runs `tfmodel.train.main(argv)`, optionally on N logical CPUs, and prints the weights' digest.
+DRIVER = textwrap.dedent(
+    """
+    import hashlib, sys
+    cpus, argv = int(sys.argv[1]), sys.argv[2:]
+    if cpus > 1:
+        from tfmodel.strategies import split_cpu
+        split_cpu(cpus)
+    import tfmodel.train as train_module
+    real_train = train_module.train
+
+    def spy(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        weights = b"".join(w.tobytes() for w in result.model.get_weights())
+        print("WEIGHTS", hashlib.sha256(weights).hexdigest(), flush=True)
+        return result
+
+    train_module.train = spy
+    sys.exit(train_module.main(argv))
+    """
+)
+QUICK = ["--set", "export.enabled=false", "--set", "training.verbose=2"]
+
+
+def start_training(cwd: Path, *args: str, cpus: int = 1) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("TF_CONFIG", None)
+    command = [sys.executable, "-c", DRIVER, str(cpus), "--output", "runs", *QUICK, *args]
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 150) -> str:
+    """The process' output once it exits 0 (it is killed if it overruns)."""
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+        pytest.fail(f"training did not finish in {timeout} s:\n{out[-3000:]}")
+    assert process.returncode == 0, out[-3000:]
+    return out
+
+
+def train(cwd: Path, *args: str, cpus: int = 1) -> tuple[str, dict]:
+    """Run training to the end; its output and the run's metrics.json."""
+    out = finish(start_training(cwd, *args, cpus=cpus))
+    metrics = json.loads((cwd / "runs" / "latest" / "metrics.json").read_text())
+    return out, metrics
+
+
+def epochs_started(out: str) -> list[int]:
+    return [int(n) for n in re.findall(r"^Epoch (\d+)/\d+", out, flags=re.MULTILINE)]
+
+
+def weights_digest(out: str) -> str:
+    return re.search(r"^WEIGHTS (\w+)", out, flags=re.MULTILINE).group(1)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def test_mirrored_on_two_cpus_matches_one_device_with_the_same_global_batch(tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    epochs = ["--epochs", "5"]
+    out_one, one = train(tmp_path / "one", "--strategy", "cpu", "--batch-size", "64", *epochs)
+    out_two, two = train(
+        tmp_path / "two", "--strategy", "mirrored", "--batch-size", "32", *epochs, cpus=2
+    )
+    assert "MirroredStrategy: 2 replicas on CPU:0, CPU:1" in out_two
+    assert "batch 32 per replica × 2 = 64 global" in out_two
+    assert (one["replicas"], one["global_batch_size"]) == (1, 64)
+    assert (two["replicas"], two["global_batch_size"]) == (2, 64)
+    assert two["test_accuracy"] > 0.85  # it learned, so agreeing is not agreeing on chance
+    assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.01
+
+
+def test_two_workers_train_in_lockstep_and_only_the_chief_keeps_a_run_folder(tmp_path):
+    """Both workers save (saving reads synced variables, a collective), only the chief keeps it."""
+    hosts = ",".join(f"127.0.0.1:{port}" for port in free_ports(2))
+    args = ["--epochs", "3", "--set", "export.enabled=true", "--worker-hosts", hosts]
+    workers = [start_training(tmp_path, *args, "--task-index", str(i)) for i in range(2)]
+    try:
+        chief_out, worker_out = (finish(worker) for worker in workers)
+    finally:
+        for worker in workers:
+            worker.kill()
+    assert "this is worker 0 of 2 (the chief)" in chief_out
+    assert "this is worker 1 of 2 (not the chief)" in worker_out
+    assert epochs_started(chief_out) == epochs_started(worker_out) == [1, 2, 3]
+    assert weights_digest(chief_out) == weights_digest(worker_out)
+
+    runs = tmp_path / "runs"
+    run_folders = [p.name for p in runs.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert run_folders == ["digits_mlp"], sorted(p.name for p in runs.iterdir())
+    metrics = json.loads((runs / "digits_mlp" / "metrics.json").read_text())
+    assert (metrics["replicas"], metrics["epochs"]) == (2, 3)
+    assert list((runs / "digits_mlp" / "export").glob("*/1/saved_model.pb"))  # the chief exported
+    from tfmodel.models import load_model
+
+    saved = load_model(runs / "digits_mlp" / "model.keras").get_weights()
+    assert hashlib.sha256(b"".join(w.tobytes() for w in saved)).hexdigest() == weights_digest(
+        chief_out
+    )
+
+
+def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_one(tmp_path):
+    epochs, killed_after = 6, 2
+    args = ["--epochs", str(epochs), "--batch-size", "16", "--strategy", "cpu"]
+    (tmp_path / "reference").mkdir()
+    _, reference = train(tmp_path / "reference", *args)
+
+    first = start_training(tmp_path, *args)
+    seen = ""
+    deadline = time.monotonic() + 120
+    while f"Epoch {killed_after + 1}/{epochs}" not in seen:  # epoch k's backup is on disk
+        line = first.stdout.readline()
+        assert line and time.monotonic() < deadline, f"no epoch {killed_after + 1}:\n{seen}"
+        seen += line
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    run_dirs = list((tmp_path / "runs").glob("digits_mlp-*"))
+    assert len(run_dirs) == 1 and not (run_dirs[0] / "metrics.json").exists()
+
+    out, resumed = train(tmp_path, *args)
+    restarted = epochs_started(out)
+    assert restarted[0] > killed_after and restarted == list(range(restarted[0], epochs + 1))
+    assert resumed["epochs"] == epochs
+    assert resumed["epochs_this_session"] == len(restarted)
+    assert list((tmp_path / "runs").glob("digits_mlp-*")) == run_dirs  # same folder, continued
+    with (run_dirs[0] / "history.csv").open() as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(epochs))
+    assert abs(resumed["test_accuracy"] - reference["test_accuracy"]) <= 0.01
+
+
+def test_on_tpu_the_batch_dimension_is_static(tmp_path, monkeypatch):
+    """With a TPU-shaped strategy (stubbed on the CPU), every dataset fit sees has fixed batches."""
+    from tfmodel import strategies
+    from tfmodel import train as train_module
+    from tfmodel.config import load_config
+
+    fake_tpu = StrategyInfo(
+        tf.distribute.OneDeviceStrategy("/cpu:0"), "tpu", "tpu", ("CPU:0",), 1, is_tpu=True
+    )
+    monkeypatch.setattr(strategies, "make_strategy", lambda *args, **kwargs: fake_tpu)
+    seen = {}
+    real_fit = keras.Model.fit
+
+    def spy_fit(model, x=None, *args, validation_data=None, **kwargs):
+        seen["train"], seen["validation"] = x, validation_data
+        seen["steps_per_execution"] = int(model._steps_per_execution.numpy())
+        return real_fit(model, x, *args, validation_data=validation_data, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy_fit)
+    config = load_config(
+        None,
+        [f"output.dir={tmp_path / 'runs'}", "training.epochs=1", "export.enabled=false",
+         "training.verbose=0", "data.batch_size=16"],
+    )  # fmt: skip
+    try:
+        result = train_module.train(config)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    for name in ("train", "validation"):
+        pixels, labels = seen[name].element_spec
+        assert pixels.shape[0] == labels.shape[0] == 16, (name, seen[name].element_spec)
+    assert seen["steps_per_execution"] == 32
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert metrics["precision"] == "mixed_bfloat16"
+    assert np.isfinite(result.test_loss)
