@@ -122,7 +122,7 @@ class ServingClient:
             model_spec=self.model_spec(signature), output_filter=list(output_filter)
         )
         for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tensors.make_tensor_proto(value))
+            request.inputs[name].CopyFrom(tensors.make_tensor_proto(keep_bytes_whole(value)))
         response = self._call("predict", request)
         return {name: tensors.make_ndarray(proto) for name, proto in response.outputs.items()}
 
@@ -186,6 +186,17 @@ class ServingClient:
 
     def _call(self, method: str, request: Any) -> Any:
         return call_with_retry(lambda: self._transport.call(method, request), self._retry)
+
+
+def keep_bytes_whole(value: Any) -> Any:
+    """A list of bytes as an object array: numpy's bytes dtype drops trailing NULs, which would
+    cut e.g. a serialized tf.Example ending in a 0.0 float."""
+    if isinstance(value, np.ndarray) or isinstance(value, (bytes, str)):
+        return value
+    array = np.array(value, dtype=object)
+    if array.size and all(isinstance(item, bytes) for item in array.ravel()):
+        return array
+    return value
 
 
 def sole_input_name(signature: meta_graph_pb2.SignatureDef, signature_name: str) -> str:

@@ -12,6 +12,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving import client as client_cli
 from serving.client import ServingClient
+from serving.client_inputs import make_example
 from serving.transport import RetryPolicy, ServerError
 from tfmodel.backend import keras
 from tfmodel.config import Config
@@ -140,6 +141,15 @@ def test_half_plus_two_classify_and_regress(half_plus_two, local_server, transpo
     np.testing.assert_allclose(predicted["y"], [[3.0], [3.5], [4.0]])
     np.testing.assert_allclose(classified["scores"], [[3.0]])
     np.testing.assert_allclose(regressed, [3.0, 4.0])
+
+
+def test_predict_sends_serialized_examples_whole(half_plus_two, local_server):
+    server = local_server(model_base_path=half_plus_two, model_name="half_plus_two")
+    serialized = [make_example({"x": x}).SerializeToString() for x in (0.0, 2.0)]
+    assert serialized[0].endswith(b"\x00")  # what numpy's bytes dtype would cut off
+    with ServingClient(server.grpc, "half_plus_two") as client:
+        outputs = client.predict({"inputs": serialized}, signature="classify_x_to_y")
+    np.testing.assert_allclose(outputs["scores"], [[2.0], [3.0]])
 
 
 def test_server_errors_are_readable(export, images, local_server):
