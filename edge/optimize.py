@@ -10,7 +10,6 @@ the validation split is kept (the smaller on a tie) and the report says which.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -247,10 +246,11 @@ def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = Non
         if not sep:
             raise UserError(f"override {override!r} must look like section.key=value")
         set_value(config, key.strip(), yaml.safe_load(value))
+    resolve_variants(config)  # fail on a typo before any work
     splits = load_splits(config.data, config.training.seed)
     out_dir = out_dir or run_dir / "edge"
-    if out_dir.exists():
-        shutil.rmtree(out_dir)  # a stale file from an earlier variant list would mislead
+    for stale in out_dir.glob("model_*.tflite"):  # from an earlier, longer variant list
+        stale.unlink()
     return optimize(model, splits, config, out_dir, keras_file=run_dir / MODEL_FILE)
 
 

@@ -84,6 +84,8 @@ def run_dir(digits_model, digits_config, tmp_path_factory):
 
 
 def test_cli_on_a_run_folder(run_dir, capsys):
+    (run_dir / "edge").mkdir()
+    (run_dir / "edge" / "model_dynamic.tflite").write_bytes(b"stale, from an earlier run")
     code = optimize.main([str(run_dir), "--variants", "float32,int8", "--set", "edge.qat=false"])
     assert code == 0
     out = run_dir / "edge"
@@ -102,8 +104,10 @@ def test_cli_on_a_run_folder(run_dir, capsys):
 def test_cli_errors_are_short(run_dir, tmp_path, capsys):
     assert optimize.main([str(tmp_path / "missing")]) == 2
     assert "not a finished run folder" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("not ours")
     assert optimize.main([str(run_dir), "--variants", "int4", "--output", str(tmp_path)]) == 2
     assert "edge.variants has unknown 'int4'" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").exists()
 
 
 def test_quantization_aware_training_gives_an_int8_file(
