@@ -31,10 +31,11 @@ from tensorflow_serving.apis import (
 
 from serving import tensors
 from serving.client_inputs import (
+    keep_bytes_whole,
     load_examples,
     load_predict_inputs,
     make_input,
-    split_input_spec,
+    sole_input_name,
 )
 from serving.rest_transport import RestTransport
 from serving.transport import GrpcTransport, RetryPolicy, ServerError, TlsFiles, call_with_retry
@@ -188,28 +189,6 @@ class ServingClient:
         return call_with_retry(lambda: self._transport.call(method, request), self._retry)
 
 
-def keep_bytes_whole(value: Any) -> Any:
-    """A list of bytes as an object array: numpy's bytes dtype drops trailing NULs, which would
-    cut e.g. a serialized tf.Example ending in a 0.0 float."""
-    if isinstance(value, np.ndarray) or isinstance(value, (bytes, str)):
-        return value
-    array = np.array(value, dtype=object)
-    if array.size and all(isinstance(item, bytes) for item in array.ravel()):
-        return array
-    return value
-
-
-def sole_input_name(signature: meta_graph_pb2.SignatureDef, signature_name: str) -> str:
-    """The input key of a one-input signature, so a bare array can be sent to it."""
-    names = list(signature.inputs)
-    if len(names) != 1:
-        raise UserError(
-            f"signature {signature_name or DEFAULT_SIGNATURE!r} takes inputs {names}: "
-            "name each one (NAME=FILE, or a dict of arrays)"
-        )
-    return names[0]
-
-
 EPILOG = """examples:
   python -m serving.client status   --server localhost:8500 --model digits
   python -m serving.client metadata --server localhost:8500 --model digits --version 1
@@ -277,9 +256,7 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"{args.command} needs --input FILE (a .npy, image or .json file)")
         if args.command == "predict":
             signature = client.signature(args.signature)
-            named = all(split_input_spec(spec)[0] for spec in args.input)
-            default = None if named else sole_input_name(signature, args.signature)
-            inputs = load_predict_inputs(args.input, signature, default)
+            inputs = load_predict_inputs(args.input, signature, args.signature)
             outputs = client.predict(
                 inputs, signature=args.signature, output_filter=args.output_filter
             )

@@ -60,8 +60,30 @@ def make_input(examples: Sequence[Mapping[str, Any]]) -> input_pb2.Input:
     return input_pb2.Input(example_list=listed)
 
 
+def keep_bytes_whole(value: Any) -> Any:
+    """A list of bytes as an object array: numpy's bytes dtype drops trailing NULs, which would
+    cut e.g. a serialized tf.Example ending in a 0.0 float."""
+    if isinstance(value, np.ndarray) or isinstance(value, (bytes, str)):
+        return value
+    array = np.array(value, dtype=object)
+    if array.size and all(isinstance(item, bytes) for item in array.ravel()):
+        return array
+    return value
+
+
+def sole_input_name(signature: meta_graph_pb2.SignatureDef, signature_name: str) -> str:
+    """The input key of a one-input signature, so a bare array can be sent to it."""
+    names = sorted(signature.inputs)
+    if len(names) != 1:
+        raise UserError(
+            f"signature {signature_name or 'serving_default'!r} takes inputs {names}: "
+            "name each one (NAME=FILE, or a dict of arrays)"
+        )
+    return names[0]
+
+
 def load_predict_inputs(
-    specs: Sequence[str], signature: meta_graph_pb2.SignatureDef, default_name: str | None
+    specs: Sequence[str], signature: meta_graph_pb2.SignatureDef, signature_name: str = ""
 ) -> dict[str, np.ndarray]:
     """Arrays by input key; several files for one key are stacked along the batch axis."""
     parts: dict[str, list[np.ndarray]] = {}
@@ -69,9 +91,9 @@ def load_predict_inputs(
         name, path = split_input_spec(spec)
         _check_file(path)
         if path.suffix.lower() == ".json":
-            loaded = _read_json_inputs(path, name or default_name, signature)
+            loaded = _read_json_inputs(path, name, signature, signature_name)
         else:
-            key = name or default_name
+            key = name or sole_input_name(signature, signature_name)
             if key not in signature.inputs:
                 raise UserError(
                     f"--input {spec}: the signature has no input {key!r}; "
@@ -140,22 +162,19 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_json_inputs(
-    path: Path, name: str | None, signature: meta_graph_pb2.SignatureDef
+    path: Path, name: str | None, signature: meta_graph_pb2.SignatureDef, signature_name: str
 ) -> dict[str, np.ndarray]:
     """A TF Serving Predict body (`instances` rows or `inputs` columns) or one bare value."""
     body = _read_json(path)
-    if isinstance(body, dict) and "instances" in body:
-        rows = body["instances"]
-        if rows and all(isinstance(row, dict) and not tensors.is_b64_object(row) for row in rows):
-            values = {key: [row.get(key) for row in rows] for key in rows[0]}
-        else:
-            values = {name: rows}
-    elif isinstance(body, dict) and "inputs" in body:
-        columns = body["inputs"]
-        is_named = isinstance(columns, dict) and not tensors.is_b64_object(columns)
-        values = columns if is_named else {name: columns}
+    is_body = isinstance(body, dict) and ("instances" in body or "inputs" in body)
+    if is_body and _names_its_inputs(body):
+        rows = body.get("instances")
+        values = (
+            {key: [row.get(key) for row in rows] for key in rows[0]} if rows else body["inputs"]
+        )
     else:
-        values = {name: body}
+        value = body.get("instances", body.get("inputs")) if is_body else body
+        values = {name or sole_input_name(signature, signature_name): value}
     arrays = {}
     for key, value in values.items():
         if key not in signature.inputs:
@@ -168,6 +187,14 @@ def _read_json_inputs(
         except tensors.TensorError as err:
             raise UserError(f"{path}: input {key!r}: {err}") from None
     return arrays
+
+
+def _names_its_inputs(body: dict[str, Any]) -> bool:
+    """Whether a Predict body keys its values by input name (rows or columns as objects)."""
+    rows, columns = body.get("instances"), body.get("inputs")
+    if isinstance(rows, list) and rows:
+        return all(isinstance(row, dict) and not tensors.is_b64_object(row) for row in rows)
+    return isinstance(columns, dict) and not tensors.is_b64_object(columns)
 
 
 def _read_json_examples(path: Path) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ def test_npy_is_cast_to_the_signature_dtype_and_files_stack(tmp_path):
     np.save(tmp_path / "a.npy", np.ones((2, 8, 8, 1)))
     np.save(tmp_path / "b.npy", np.zeros((1, 8, 8, 1)))
     specs = [str(tmp_path / "a.npy"), f"pixels={tmp_path / 'b.npy'}"]
-    arrays = load_predict_inputs(specs, PIXELS, "pixels")
+    arrays = load_predict_inputs(specs, PIXELS)
     assert arrays["pixels"].dtype == np.float32
     assert arrays["pixels"].shape == (3, 8, 8, 1)
     assert arrays["pixels"][:, 0, 0, 0].tolist() == [1.0, 1.0, 0.0]
@@ -38,9 +38,7 @@ def test_npy_is_cast_to_the_signature_dtype_and_files_stack(tmp_path):
 def test_images_are_fitted_to_the_input_height_width_and_channels(tmp_path):
     Image.new("RGB", (16, 16), (200, 200, 200)).save(tmp_path / "gray.png")
     Image.new("L", (8, 8), 7).save(tmp_path / "seven.png")
-    arrays = load_predict_inputs(
-        [str(tmp_path / "gray.png"), str(tmp_path / "seven.png")], PIXELS, "pixels"
-    )
+    arrays = load_predict_inputs([str(tmp_path / "gray.png"), str(tmp_path / "seven.png")], PIXELS)
     assert arrays["pixels"].shape == (2, 8, 8, 1)
     np.testing.assert_array_equal(arrays["pixels"][0], np.full((8, 8, 1), 200.0))
     np.testing.assert_array_equal(arrays["pixels"][1], np.full((8, 8, 1), 7.0))
@@ -59,7 +57,7 @@ def test_images_are_fitted_to_the_input_height_width_and_channels(tmp_path):
 def test_json_in_every_tf_serving_layout(tmp_path, body):
     (tmp_path / "request.json").write_text(json.dumps(body))
     signature = make_signature(x=(types_pb2.DT_DOUBLE, (-1, 1, 1)))
-    arrays = load_predict_inputs([str(tmp_path / "request.json")], signature, "x")
+    arrays = load_predict_inputs([str(tmp_path / "request.json")], signature)
     assert arrays["x"].dtype == np.float64
     np.testing.assert_array_equal(arrays["x"], [[[1.5]], [[2.5]]])
 
@@ -67,22 +65,25 @@ def test_json_in_every_tf_serving_layout(tmp_path, body):
 def test_json_bytes_in_b64(tmp_path):
     (tmp_path / "request.json").write_text(json.dumps({"instances": [{"b64": "aGk="}, "yo"]}))
     signature = make_signature(text=(types_pb2.DT_STRING, (-1,)))
-    arrays = load_predict_inputs([str(tmp_path / "request.json")], signature, "text")
+    arrays = load_predict_inputs([str(tmp_path / "request.json")], signature)
     assert arrays["text"].tolist() == [b"hi", b"yo"]
 
 
 def test_bad_inputs_are_user_errors(tmp_path):
     (tmp_path / "text.json").write_text(json.dumps({"instances": ["not a number"]}))
     with pytest.raises(UserError, match="is not of expected type: float"):
-        load_predict_inputs([str(tmp_path / "text.json")], PIXELS, "pixels")
+        load_predict_inputs([str(tmp_path / "text.json")], PIXELS)
     np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1)))
     with pytest.raises(UserError, match="no input 'image'"):
-        load_predict_inputs([f"image={tmp_path / 'x.npy'}"], PIXELS, None)
+        load_predict_inputs([f"image={tmp_path / 'x.npy'}"], PIXELS)
+    two = make_signature(a=(types_pb2.DT_FLOAT, (-1,)), b=(types_pb2.DT_FLOAT, (-1,)))
+    with pytest.raises(UserError, match="takes inputs \\['a', 'b'\\]: name each one"):
+        load_predict_inputs([str(tmp_path / "x.npy")], two, "pair")
     with pytest.raises(UserError, match="does not exist"):
-        load_predict_inputs([str(tmp_path / "missing.npy")], PIXELS, "pixels")
+        load_predict_inputs([str(tmp_path / "missing.npy")], PIXELS)
     (tmp_path / "x.csv").write_text("1,2")
     with pytest.raises(UserError, match=".npy array, a .json file or an image"):
-        load_predict_inputs([str(tmp_path / "x.csv")], PIXELS, "pixels")
+        load_predict_inputs([str(tmp_path / "x.csv")], PIXELS)
 
 
 def test_examples_from_json_with_context_and_from_named_arrays(tmp_path):
