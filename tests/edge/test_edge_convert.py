@@ -42,6 +42,19 @@ def test_int8_agrees_with_float(digits_edge, digits_splits, keras_probabilities)
     assert row(digits_edge, "keras").test_accuracy == pytest.approx(float_accuracy)
 
 
+def test_tensorflow_interpreter_is_the_last_fallback(digits_edge, digits_splits):
+    """With TensorFlow's own tf.lite interpreter the runtime gives the same probabilities."""
+    path = digits_edge.out_dir / "model_int8.tflite"
+    litert = EdgeModel(path, num_threads=1)
+    tensorflow = EdgeModel(path, interpreter="tensorflow", num_threads=2)
+    assert (litert.interpreter_name, tensorflow.interpreter_name) == (
+        "ai_edge_litert",
+        "tensorflow",
+    )
+    x = digits_splits.x_test[:50]
+    np.testing.assert_array_equal(litert.predict(x), tensorflow.predict(x))
+
+
 @pytest.mark.parametrize("variant", ["dynamic", "float16"])
 def test_weight_only_variants_stay_close(digits_edge, variant):
     assert row(digits_edge, variant).agreement >= 0.99

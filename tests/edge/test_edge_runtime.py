@@ -186,10 +186,21 @@ def test_bad_inputs_are_named(edge_dir, tmp_path):
         EdgeModel(edge_dir / "model_float32.tflite", interpreter="tflite")
 
 
+def test_tensorflow_fallback_fails_clearly_without_tensorflow(edge_dir, samples, tmp_path):
+    np.save(tmp_path / "x.npy", samples["x"][:2])
+    result = run_without_tensorflow(
+        "edge.predict", edge_dir / "model_float32.tflite", tmp_path / "x.npy",
+        "--interpreter", "tensorflow",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "no TFLite interpreter could be imported" in result.stderr
+    assert "pip install ai-edge-litert" in result.stderr
+
+
 def test_benchmark_prints_latency_table(edge_dir):
     result = run_without_tensorflow(
         "edge.benchmark", edge_dir / "model_int8.tflite", edge_dir / "model_float32.tflite",
-        "--runs", 20, "--warmup", 2,
+        "--runs", 20, "--warmup", 2, "--num-threads", 1,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
