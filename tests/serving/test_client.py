@@ -4,10 +4,12 @@ The client only speaks TF Serving's public protocol, so what passes here against
 server is what a user gets from `tensorflow_model_server`.
 """
 
+import json
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import client as client_cli
@@ -183,6 +185,22 @@ def test_cli_predict_and_classify(export, images, local_server, tmp_path, capsys
     ]
     assert client_cli.main(["predict", "--server", server.grpc, "--version", "9", *common]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+def test_cli_predicts_json_over_rest_and_images_over_grpc(
+    export, images, local_server, tmp_path, capsys
+):
+    base, logits = export
+    server = local_server(model_config_file=base / "models.config")
+    (tmp_path / "request.json").write_text(json.dumps({"instances": images[:2].tolist()}))
+    Image.fromarray(images[2, :, :, 0].astype(np.uint8)).save(tmp_path / "digit.png")
+    expected = softmax(logits[2])
+    rest = ["--server", server.rest, "--rest", "--input", str(tmp_path / "request.json")]
+    grpc = ["--server", server.grpc, "--input", str(tmp_path / "digit.png")]
+    for flags, rows in ((rest, expected[:2]), (grpc, expected[2:3])):
+        predict = ["predict", "--model", "digits", "--output-filter", "classes", *flags]
+        assert client_cli.main(predict) == 0
+        assert capsys.readouterr().out.splitlines()[1] == str(rows.argmax(-1))
 
 
 @pytest.mark.slow
