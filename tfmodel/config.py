@@ -85,6 +85,7 @@ class TrainingConfig:
     strategy: str = _choice("auto", "auto", "cpu", "gpu", "tpu", "mirrored", "multi_worker")
     tpu: str = "local"
     gpus: int | None = None
+    cpu_devices: int | None = None
     seed: int = 0
     precision: str = _choice("auto", "auto", "float32", "mixed_float16", "mixed_bfloat16")
     steps_per_execution: int | None = None

@@ -44,10 +44,12 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     """Train, evaluate on the test split and write the run folder; returns where it went."""
     from tfmodel import data, strategies
     from tfmodel.backend import keras
-    from tfmodel.models import build_model
+    from tfmodel.models import build_model, load_model
     from tfmodel.optimizers import make_optimizer
 
     keras.utils.set_random_seed(config.training.seed)
+    if config.training.cpu_devices:
+        strategies.split_cpu(config.training.cpu_devices)
     info = strategies.make_strategy(
         config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus
     )
@@ -115,8 +117,11 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (n={len(splits.x_test)})")
 
+    # Every worker saves (reading the metrics' SyncOnRead variables is a collective op);
+    # a non-chief's copy lands in its temporary folder, removed below.
+    write_dir.mkdir(parents=True, exist_ok=True)
+    model.save(write_dir / runs.MODEL_FILE)
     if chief:
-        model.save(run_dir / runs.MODEL_FILE)
         metrics = {
             "test_accuracy": float(test_accuracy),
             "test_loss": float(test_loss),
@@ -138,7 +143,9 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
             "training": f"{len(history.epoch)} epochs in {seconds:.1f} s, {describe_replicas}",
         }
         if config.export.enabled:
-            summary["serving export"] = str(_export(model, config, run_dir, splits))
+            # The saved copy holds plain variables: exporting it needs no other worker.
+            saved = load_model(run_dir / runs.MODEL_FILE)
+            summary["serving export"] = str(_export(saved, config, run_dir, splits))
         _print_table(summary)
     else:
         cluster.remove_worker_temp_dir(run_dir, cluster.read_tf_config())
@@ -237,6 +244,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tpu", help="training.tpu: TPU name or grpc:// address (default local)")
     parser.add_argument("--gpus", type=int, help="training.gpus: how many GPUs to use")
+    parser.add_argument(
+        "--cpu-devices", type=int, help="training.cpu_devices: split the CPU into N replicas"
+    )
     parser.add_argument("--worker-hosts", help="h1:port,h2:port: builds TF_CONFIG for multi_worker")
     parser.add_argument("--task-index", type=int, help="this worker's index in --worker-hosts")
     parser.add_argument(
@@ -256,6 +266,7 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
         "training.strategy": args.strategy,
         "training.tpu": args.tpu,
         "training.gpus": args.gpus,
+        "training.cpu_devices": args.cpu_devices,
         "training.resume": None if args.resume is None else str(args.resume).lower(),
     }
     return [*args.set, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
@@ -267,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, overrides_from_flags(args))
         if args.worker_hosts is not None:
             hosts = cluster.parse_worker_hosts(args.worker_hosts)
-            tf_config = cluster.build_tf_config(hosts, args.task_index or 0)
+            if args.task_index is None:
+                raise UserError(
+                    "--worker-hosts needs --task-index: this worker's place in the list "
+                    "(0 on the first node, 1 on the second, ...)"
+                )
+            tf_config = cluster.build_tf_config(hosts, args.task_index)
             os.environ["TF_CONFIG"] = json.dumps(tf_config)
             config.training.strategy = "multi_worker"
         train(config, run_dir=args.run_dir)
