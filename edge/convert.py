@@ -73,7 +73,9 @@ def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.n
     qt = quantizer.Quantizer(bytearray(float_tflite))
     qt.load_quantization_recipe(recipe.static_wi8_ai8())
     feed = list(_calibration_feed(calibration, input_name))
-    with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
+    with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        # Quiet its per-example progress bar and its note that calibration keeps every tensor.
+        warnings.filterwarnings("ignore", ".*experimental_preserve_all_tensors", UserWarning)
         ranges = qt.calibrate({SIGNATURE: feed})
     with warnings.catch_warnings():
         # A unit whose weights were all pruned gets a zero weight scale, and its bias (bias /
