@@ -73,15 +73,15 @@ def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.n
     qt = quantizer.Quantizer(bytearray(float_tflite))
     qt.load_quantization_recipe(recipe.static_wi8_ai8())
     feed = list(_calibration_feed(calibration, input_name))
-    with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-        # Quiet its per-example progress bar and its note that calibration keeps every tensor.
-        warnings.filterwarnings("ignore", ".*experimental_preserve_all_tensors", UserWarning)
-        ranges = qt.calibrate({SIGNATURE: feed})
     with warnings.catch_warnings():
-        # A unit whose weights were all pruned gets a zero weight scale, and its bias (bias /
-        # (input scale · 0)) a NaN cast to int32; the unit is dead either way. The choice between
-        # quantizers measures what it costs (mean |Δp| from the float model).
+        # Its interpreters warn that they keep every tensor (needed to calibrate). And a unit whose
+        # weights were all pruned gets a zero weight scale, so its bias (bias / (input scale · 0))
+        # becomes a NaN cast to int32; the unit is dead either way, and optimize.choose_int8
+        # measures the cost (mean |Δp| from the float model).
+        warnings.filterwarnings("ignore", ".*experimental_preserve_all_tensors", UserWarning)
         warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
+        with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
+            ranges = qt.calibrate({SIGNATURE: feed})
         result = qt.quantize(ranges, enable_progress_report=False)
     return bytes(result.quantized_model)
 
