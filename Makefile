@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) -m tfmodel.train
+	$(PY) -m serving.demo runs/latest
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
