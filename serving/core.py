@@ -10,7 +10,6 @@ Servable until it finishes, and an unloaded Session closes when the last request
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 
@@ -19,6 +18,7 @@ from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.batching import Batcher, BatchingParameters
+from serving.model_config import validate_model_configs
 from serving.servable import Servable, load_servable
 from serving.status import (
     ServingError,
@@ -85,7 +85,7 @@ class ServerCore:
             )
         entries = list(config.model_config_list.config)
         with self._reconfiguring:
-            _validate_model_configs(entries)
+            validate_model_configs(entries)
             labels = self._checked_labels(entries)
             configs = {entry.name: entry for entry in entries}
             kept = [name for name in configs if name in self._configs]
@@ -99,15 +99,15 @@ class ServerCore:
             self._await_available([name for name in configs if name not in kept])
 
     def _checked_labels(self, entries) -> dict[str, dict[str, int]]:
+        """The new label map; as TF Serving, a label must name an available version unless the
+        server allows labels for unavailable models (and the label is new or unchanged)."""
+        allow_unavailable = self.options.allow_version_labels_for_unavailable_models
         labels: dict[str, dict[str, int]] = {}
         for entry in entries:
             labels[entry.name] = dict(entry.version_labels)
             for label, version in entry.version_labels.items():
                 old = self._labels.get(entry.name, {}).get(label)
-                if self.options.allow_version_labels_for_unavailable_models and old in (
-                    None,
-                    version,
-                ):
+                if allow_unavailable and old in (None, version):
                     continue
                 record = self._versions.get(entry.name, {}).get(version)
                 if record is None or record.state != State.AVAILABLE:
@@ -255,9 +255,8 @@ class ServerCore:
     def _unload(self, name: str, version: int) -> None:
         with self._lock:
             record = self._versions[name][version]
-            record.state = State.UNLOADING
             batcher, record.servable, record.batcher = record.batcher, None, None
-            record.state = State.END
+            record.state = State.END  # requests holding the Servable finish on it
         if batcher is not None:
             batcher.close()
         log.info("Unloaded servable version {name: %s version: %d}", name, version)
@@ -307,27 +306,3 @@ def _version_status(version: int, record: VersionRecord) -> get_model_status_pb2
         status.status.error_code = record.error.code.value[0]
         status.status.error_message = record.error.message
     return status
-
-
-def _validate_model_configs(entries) -> None:
-    names = set()
-    for entry in entries:
-        if entry.name in names:
-            raise invalid_argument(
-                f"Illegal to list model {entry.name} multiple times in config list"
-            )
-        names.add(entry.name)
-        if not os.path.isabs(entry.base_path):
-            raise invalid_argument(
-                f"Expected model {entry.name} to have an absolute path or URI; "
-                f"got base_path()={entry.base_path}"
-            )
-        if not entry.model_platform:
-            raise invalid_argument(
-                "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
-                f"ModelServerConfig::model_platform, model name is {entry.name}"
-            )
-        if entry.model_platform != "tensorflow":
-            raise invalid_argument(
-                f"Model {entry.name} requested unsupported platform {entry.model_platform}"
-            )

@@ -147,8 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("DELETE")
 
     def _answer(self, verb: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        length = self.headers.get("Content-Length", "0")
+        body = self.rfile.read(int(length)) if length.isdigit() else b""
         path = urllib.parse.urlsplit(self.path).path
         if _API_PATH.fullmatch(path):
             status, text = answer_rest_request(self.core, verb, path, body)

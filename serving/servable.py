@@ -62,10 +62,6 @@ class Servable:
         except tf.errors.OpError as error:
             raise as_serving_error(error) from error
 
-    def close(self) -> None:
-        """Releases the Session (its variables and callables)."""
-        self.session.close()
-
     def _check_feed_dtypes(self, names: list[str], feeds: dict[str, np.ndarray]) -> None:
         for index, name in enumerate(names):
             try:

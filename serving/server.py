@@ -18,12 +18,12 @@ import signal
 import sys
 import threading
 
-from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.batching import BatchingParameters, read_batching_parameters
 from serving.core import CoreOptions, ServerCore
 from serving.grpc_api import start_grpc_server
+from serving.model_config import read_model_server_config
 from serving.rest_api import start_rest_server
 from serving.status import ServingError
 from tfmodel.errors import UserError
@@ -145,23 +145,6 @@ class ModelServer:
         if self._config_poller is not None:
             self._config_poller.join()
         self.core.stop()
-
-
-def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerConfig:
-    """Parses a ModelServerConfig text proto (the `--model_config_file` format)."""
-    config = model_server_config_pb2.ModelServerConfig()
-    try:
-        with open(path) as file:
-            text_format.Parse(file.read(), config)
-    except OSError as error:
-        raise UserError(f"--model_config_file {path}: {error.strerror}.") from error
-    except text_format.ParseError as error:
-        raise UserError(
-            f"--model_config_file {path}: Error parsing text-format "
-            f"tensorflow.serving.ModelServerConfig: {error}. See the file written by "
-            "`python -m tfmodel.export` (models.config) for the expected format."
-        ) from error
-    return config
 
 
 def _flag_bool(text: str) -> bool:
