@@ -290,6 +290,11 @@ def test_tf_serving_test_models_classify_and_regress(tfserving_testdata, local_s
     request = example_input(regression_pb2.RegressionRequest(), 2.0)
     request.model_spec.name, request.model_spec.signature_name = "default", "regress_x_to_y"
     assert stub.Regress(request, TIMEOUT).result.regressions[0].value == 3.0
+    request = example_input(inference_pb2.MultiInferenceRequest(), 2.0)
+    task = request.tasks.add(method_name="tensorflow/serving/regress")
+    task.model_spec.name, task.model_spec.signature_name = "default", "regress_x_to_y"
+    result = stub.MultiInference(request, TIMEOUT).results[0]
+    assert result.regression_result.regressions[0].value == 3.0
 
 
 def test_tf_serving_counter_model_keeps_state_across_requests(tfserving_testdata, local_server):
