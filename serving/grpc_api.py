@@ -18,10 +18,12 @@ from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# TF Serving accepts and sends messages of any size (gRPC's own default caps them at 4 MB).
-_UNLIMITED_MESSAGES = [
+# TF Serving accepts and sends messages of any size (gRPC's own default caps them at 4 MB); a port
+# already taken is an error rather than shared with another server (gRPC's SO_REUSEPORT default).
+_SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),
+    ("grpc.so_reuseport", 0),
 ]
 
 
@@ -71,7 +73,7 @@ def start_grpc_server(
     """Starts both services on host:port (port 0 picks a free one); returns the server and port."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-        options=_UNLIMITED_MESSAGES,
+        options=_SERVER_OPTIONS,
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(core), server

@@ -8,8 +8,9 @@ import grpc
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.server import main
+from serving.server import ModelServer, ServerOptions, main
 from tfmodel.backend import tf
+from tfmodel.errors import UserError
 
 
 def test_serves_grpc_and_rest_then_stops_cleanly_on_sigterm(server_process, half_plus_two):
@@ -54,3 +55,10 @@ def test_startup_errors_name_the_input_and_exit_2(capsys, tmp_path, flags, messa
     config.write_text("improperly formatted file")  # TF Serving's bad_model_config.txt
     assert main([flag.format(config=config) for flag in flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_an_error_not_shared(local_server, half_plus_two):
+    port = int(local_server(model_base_path=half_plus_two).grpc.rsplit(":", 1)[1])
+    options = ServerOptions(port=port, model_base_path=str(half_plus_two))
+    with pytest.raises(UserError, match=f"--port {port}: cannot listen"):
+        ModelServer(options).start()
