@@ -30,32 +30,56 @@ compare = load_compare()
 
 
 def reference_outputs() -> dict[str, np.ndarray]:
+    """Outputs of 100 samples × 10 classes; each int8 row has one clear top class (120)."""
     rng = np.random.default_rng(0)
+    int8 = rng.integers(-100, 60, size=(100, 10)).astype(np.int8)
+    int8[np.arange(100), np.arange(100) % 10] = 120
     return {
-        "model_float32.tflite": rng.normal(size=(4, 10)).astype(np.float32),
-        "model_int8.tflite": rng.integers(-128, 128, size=(4, 10)).astype(np.int8),
+        "model_float32.tflite": rng.normal(size=(100, 10)).astype(np.float32),
+        "model_int8.tflite": int8,
     }
 
 
 def test_identical_outputs_agree():
     assert compare.compare_outputs(reference_outputs(), reference_outputs()) == []
+    assert compare.describe_match(reference_outputs(), reference_outputs()) == (
+        "match, bit-identical"
+    )
 
 
 def test_float_outputs_agree_within_tolerance_only():
     actual = reference_outputs()
     actual["model_float32.tflite"][2, 3] += 5e-6
     assert compare.compare_outputs(reference_outputs(), actual) == []
+    assert "float |diff| ≤ 5e-06" in compare.describe_match(reference_outputs(), actual)
     actual["model_float32.tflite"][2, 3] += 2e-5
     [problem] = compare.compare_outputs(reference_outputs(), actual)
     assert problem.startswith("model_float32.tflite: sample 2, output [3]")
 
 
-def test_int8_outputs_must_be_exact():
+def test_int8_outputs_may_be_one_step_off_only_rarely():
     actual = reference_outputs()
-    actual["model_int8.tflite"][1, 7] ^= 1  # one quantization step
+    actual["model_int8.tflite"][1, 7] -= 1  # arm64 kernel rounding: reported, allowed
+    assert compare.compare_outputs(reference_outputs(), actual) == []
+    assert "int8 1/1000 one step off" in compare.describe_match(reference_outputs(), actual)
+    actual["model_int8.tflite"][20:40, 7] -= 1  # 21 values: more than rounding explains
+    [problem] = compare.compare_outputs(reference_outputs(), actual)
+    assert problem.startswith("model_int8.tflite: 21 of 1000 values one step off")
+
+
+def test_int8_outputs_two_steps_off_or_with_another_top_class_are_mismatches():
+    actual = reference_outputs()
+    actual["model_int8.tflite"][1, 7] -= 2
     [problem] = compare.compare_outputs(reference_outputs(), actual)
     assert problem.startswith("model_int8.tflite: sample 1, output [7]")
-    assert "1 of 40 values differ" in problem
+    assert "1 of 1000 values differ by more than 1" in problem
+    expected = reference_outputs()
+    expected["model_int8.tflite"][4, 6] = 119  # the runner-up, one step below the top class 4
+    actual = {name: array.copy() for name, array in expected.items()}
+    actual["model_int8.tflite"][4, 4] = 119  # both one step off: within the share, but…
+    actual["model_int8.tflite"][4, 6] = 120  # …class 6 is now the top class
+    [problem] = compare.compare_outputs(expected, actual)
+    assert problem == "model_int8.tflite: sample 4: top class 4 on x86, 6 here"
 
 
 def test_missing_model_nan_and_dtype_change_are_mismatches():
@@ -68,7 +92,7 @@ def test_missing_model_nan_and_dtype_change_are_mismatches():
     actual = reference_outputs()
     actual["model_int8.tflite"] = actual["model_int8.tflite"].astype(np.float32)
     [problem] = compare.compare_outputs(reference_outputs(), actual)
-    assert "expected int8[4, 10], got float32[4, 10]" in problem
+    assert "expected int8[100, 10], got float32[100, 10]" in problem
 
 
 def write_run(results: Path, label: str, outputs: dict, meta: dict, log: str = "") -> None:
@@ -102,12 +126,12 @@ def test_judge_passes_a_run_that_matches_x86(results: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("match, bit-identical") == len(CPUS)
     assert "3 passed in 9.1s" in done.stdout
-    assert "float32 1.50 · int8 0.50 ms" in done.stdout
+    assert "float32 1500 · int8 500" in done.stdout
 
 
 def test_judge_fails_when_one_expected_output_is_corrupted(results: Path):
     expected = reference_outputs()
-    expected["model_int8.tflite"][3, 5] += 1
+    expected["model_int8.tflite"][3, 5] += 9
     np.savez(results / f"x86-{RUNTIME}.npz", **expected)
     done = run_judge(results)
     assert done.returncode == 1
