@@ -121,9 +121,10 @@ def optimize(
     extra = {"target_sparsity": config.edge.target_sparsity, "layer_sparsity": layer_sparsity}
     report_data = report.build_report(rows, find_interpreter()[1], extra)
     report.write_report(out_dir, report_data, rows, notes)
-    print(report.format_table(rows))
     for note in notes:
         print(f"- {note}")
+    print(f"\nedge variants in {out_dir} (report.md, size_vs_accuracy.png):")
+    print(report.format_table(rows))
     return EdgeResult(out_dir, rows, manifest, layer_sparsity)
 
 
