@@ -191,7 +191,8 @@ class ServerCore:
                 raise
             log.error("%s", error.message)
             return
-        records = self._versions.setdefault(name, {})
+        with self._lock:
+            records = self._versions.setdefault(name, {})
         for version in sorted(aspired, reverse=True):
             if self._should_load(records.get(version)):
                 self._load(name, version, aspired[version])
