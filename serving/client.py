@@ -31,7 +31,6 @@ from tensorflow_serving.apis import (
 
 from serving import tensors
 from serving.client_inputs import (
-    keep_bytes_whole,
     load_examples,
     load_predict_inputs,
     make_input,
@@ -123,7 +122,7 @@ class ServingClient:
             model_spec=self.model_spec(signature), output_filter=list(output_filter)
         )
         for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tensors.make_tensor_proto(keep_bytes_whole(value)))
+            request.inputs[name].CopyFrom(tensors.make_tensor_proto(value))
         response = self._call("predict", request)
         return {name: tensors.make_ndarray(proto) for name, proto in response.outputs.items()}
 

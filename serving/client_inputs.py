@@ -60,17 +60,6 @@ def make_input(examples: Sequence[Mapping[str, Any]]) -> input_pb2.Input:
     return input_pb2.Input(example_list=listed)
 
 
-def keep_bytes_whole(value: Any) -> Any:
-    """A list of bytes as an object array: numpy's bytes dtype drops trailing NULs, which would
-    cut e.g. a serialized tf.Example ending in a 0.0 float."""
-    if isinstance(value, np.ndarray) or isinstance(value, (bytes, str)):
-        return value
-    array = np.array(value, dtype=object)
-    if array.size and all(isinstance(item, bytes) for item in array.ravel()):
-        return array
-    return value
-
-
 def sole_input_name(signature: meta_graph_pb2.SignatureDef, signature_name: str) -> str:
     """The input key of a one-input signature, so a bare array can be sent to it."""
     names = sorted(signature.inputs)

@@ -82,6 +82,9 @@ def as_array(values) -> np.ndarray:
         array = np.asarray(values)
     except UnicodeError:  # a list mixing text and non-ASCII bytes
         array = np.asarray(values, dtype=object)
+    if array.dtype.kind == "S" and not isinstance(values, np.ndarray):
+        # numpy's fixed-width bytes drop trailing NULs (a tf.Example ending in 0.0 would be cut)
+        array = np.asarray(values, dtype=object)
     if array.dtype.kind in "SUO":
         return (
             np.vectorize(_to_bytes, otypes=[object])(array) if array.size else array.astype(object)
