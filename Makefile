@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m tfmodel.train
 	$(PY) -m serving.demo runs/latest
+	$(PY) -m edge.optimize runs/latest
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
