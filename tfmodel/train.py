@@ -237,6 +237,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--epochs", type=int, help="training.epochs")
     parser.add_argument("--batch-size", type=int, help="data.batch_size (per replica)")
+    parser.add_argument(
+        "--data-dir", help="data.data_dir: prepared TFDS data (else $TFDS_DATA_DIR)"
+    )
     parser.add_argument("--output", help="output.dir: where run folders go")
     parser.add_argument("--run-dir", type=Path, help="exact run folder (same on every worker)")
     parser.add_argument(
@@ -262,6 +265,7 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
     flags = {
         "training.epochs": args.epochs,
         "data.batch_size": args.batch_size,
+        "data.data_dir": args.data_dir,
         "output.dir": args.output,
         "training.strategy": args.strategy,
         "training.tpu": args.tpu,

@@ -11,7 +11,7 @@ import pytest
 from tfmodel import runs
 from tfmodel.config import load_config
 from tfmodel.data import load_splits
-from tfmodel.train import main, train
+from tfmodel.train import main, overrides_from_flags, parse_args, train
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +77,18 @@ def test_help_shows_examples():
         check=True,
     ).stdout
     assert "--set" in out and "examples:" in out
+
+
+def test_common_flags_become_config_values():
+    args = parse_args(["--set", "optimizer.name=adam", "--epochs", "3", "--batch-size", "8",
+                       "--data-dir", "/data/tfds", "--strategy", "cpu", "--no-resume"])  # fmt: skip
+    config = load_config(None, overrides_from_flags(args))
+    assert config.optimizer.name == "adam"
+    assert (config.training.epochs, config.data.batch_size) == (3, 8)
+    assert config.data.data_dir == "/data/tfds"
+    assert config.training.strategy == "cpu" and config.training.resume is False
+
+
+def test_worker_hosts_without_task_index_is_refused(capsys):
+    assert main(["--worker-hosts", "127.0.0.1:1,127.0.0.1:2"]) == 2
+    assert "--worker-hosts needs --task-index" in capsys.readouterr().err
