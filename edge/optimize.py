@@ -23,7 +23,7 @@ from edge import convert, report
 from edge.manifest import ModelFile, write_manifest, write_samples
 from edge.runtime import EdgeError, EdgeModel, find_interpreter
 from tfmodel.config import Config, set_value
-from tfmodel.errors import UserError
+from tfmodel.errors import UserError, report_error
 
 EXAMPLES = """examples:
   python -m edge.optimize runs/latest
@@ -284,10 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         optimize_run(args.run_dir, overrides, args.output)
     except (UserError, EdgeError) as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return UserError.exit_code
+        return report_error(err, args.debug)
     return 0
 
 

@@ -38,7 +38,7 @@ from serving.client_inputs import (
 )
 from serving.rest_transport import RestTransport
 from serving.transport import GrpcTransport, RetryPolicy, ServerError, TlsFiles, call_with_retry
-from tfmodel.errors import UserError
+from tfmodel.errors import UserError, report_error
 
 DEFAULT_SIGNATURE = "serving_default"
 _STATUS_FIELD = get_model_status_pb2.ModelVersionStatus.DESCRIPTOR.fields_by_name["status"]
@@ -304,11 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(args)
     except (UserError, ServerError) as err:
-        if args.debug:
-            raise
-        kind = "error" if isinstance(err, UserError) else "server error"
-        print(f"{kind}: {err}", file=sys.stderr)
-        return err.exit_code
+        return report_error(err, args.debug)
     return 0
 
 

@@ -19,7 +19,7 @@ from serving.server import ModelServer, ServerOptions
 from serving.transport import ServerError
 from tfmodel.config import load_config
 from tfmodel.data import load_splits
-from tfmodel.errors import UserError
+from tfmodel.errors import UserError, report_error
 from tfmodel.export import MODELS_CONFIG_FILE, export_model_name, resolve_export_base
 from tfmodel.runs import CONFIG_FILE
 
@@ -85,12 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run_demo(args.run_dir, args.count)
     except (UserError, ServerError) as err:
-        if args.debug:
-            raise
-        print(
-            f"{'error' if isinstance(err, UserError) else 'server error'}: {err}", file=sys.stderr
-        )
-        return err.exit_code
+        return report_error(err, args.debug)
     return 0
 
 

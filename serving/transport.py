@@ -25,6 +25,7 @@ class ServerError(Exception):
     """The server answered with an error status, or could not be reached in time."""
 
     exit_code = 1
+    label = "server error"
 
     def __init__(self, code: str, details: str, http_status: int | None = None):
         self.code = code  # a gRPC status name: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE, …

@@ -28,7 +28,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config
 from tfmodel.data import load_splits
-from tfmodel.errors import UserError
+from tfmodel.errors import UserError, report_error
 from tfmodel.runs import load_run
 
 PREDICT_SIGNATURE = "serving_default"
@@ -241,10 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             class_names=splits.class_names,
         )
     except UserError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+        return report_error(err, args.debug)
     rows = [
         ("model", path.parent.name),
         ("version", path.name),

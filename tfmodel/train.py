@@ -18,7 +18,7 @@ from typing import Any
 
 from tfmodel import cluster, runs
 from tfmodel.config import Config, load_config
-from tfmodel.errors import UserError
+from tfmodel.errors import UserError, report_error
 
 EXAMPLES = """examples:
   python -m tfmodel.train                                   # configs/digits_mlp.yaml
@@ -292,10 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             config.training.strategy = "multi_worker"
         train(config, run_dir=args.run_dir)
     except UserError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return UserError.exit_code
+        return report_error(err, args.debug)
     return 0
 
 
