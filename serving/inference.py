@@ -111,16 +111,8 @@ def classify(
     servable: Servable, request: classification_pb2.ClassificationRequest
 ) -> classification_pb2.ClassificationResponse:
     """Runs a Classify request: tf.Examples in, (label, score) pairs per example out."""
-    signature = _find_signature(servable, request.model_spec.signature_name)
-    input_name, fetches = _classification_tensors(signature)
-    examples = serialize_examples(request.input)
-    outputs = dict(zip(fetches, servable.run({input_name: examples}, fetches), strict=True))
-    response = classification_pb2.ClassificationResponse(
-        model_spec=make_model_spec(
-            request.model_spec.name, request.model_spec.signature_name, servable.version
-        )
-    )
-    _fill_classifications(signature, len(examples), outputs, response.result)
+    response = classification_pb2.ClassificationResponse()
+    _run_examples(servable, request, _classification_tensors, _fill_classifications, response)
     return response
 
 
@@ -128,17 +120,23 @@ def regress(
     servable: Servable, request: regression_pb2.RegressionRequest
 ) -> regression_pb2.RegressionResponse:
     """Runs a Regress request: tf.Examples in, one float per example out."""
+    response = regression_pb2.RegressionResponse()
+    _run_examples(servable, request, _regression_tensors, _fill_regressions, response)
+    return response
+
+
+def _run_examples(servable: Servable, request, find_tensors, fill, response) -> None:
+    """Classify or Regress: feed the serialized tf.Examples, fill `response` from the fetches."""
     signature = _find_signature(servable, request.model_spec.signature_name)
-    input_name, fetches = _regression_tensors(signature)
+    input_name, fetches = find_tensors(signature)
     examples = serialize_examples(request.input)
     outputs = dict(zip(fetches, servable.run({input_name: examples}, fetches), strict=True))
-    response = regression_pb2.RegressionResponse(
-        model_spec=make_model_spec(
+    response.model_spec.CopyFrom(
+        make_model_spec(
             request.model_spec.name, request.model_spec.signature_name, servable.version
         )
     )
-    _fill_regressions(signature, len(examples), outputs, response.result)
-    return response
+    fill(signature, len(examples), outputs, response.result)
 
 
 def multi_inference(
