@@ -5,7 +5,7 @@
   `base_path/version` with signatures `serving_default` (x → y), `classify_x_to_y` (scores) and
   `regress_x_to_y` (outputs), and warmup PredictRequests for the given x values.
 - `half_plus_two` — a base path holding version 123 of it.
-- `tfserving_testdata` — `/work/shared/tfserving-testdata` (or $TFSERVING_TESTDATA), else skip.
+- `tfserving_testdata` — `../shared/tfserving-testdata` (or $TFSERVING_TESTDATA), else skip.
 - `local_server(model_base_path=..., model_name="default" | model_config_file=..., **core)` —
   starts an in-process server on free 127.0.0.1 ports (base paths polled every 0.2 s) and returns
   `ServerAddress(grpc="127.0.0.1:P", rest="127.0.0.1:Q")`; every server stops at test end.
@@ -30,7 +30,8 @@ from serving.server import ModelServer, ServerOptions
 from tfmodel.backend import tf
 
 REPO = Path(__file__).resolve().parents[2]
-TESTDATA = Path(os.environ.get("TFSERVING_TESTDATA", "/work/shared/tfserving-testdata"))
+SHARED = Path(__file__).resolve().parents[3] / "shared"  # beside the repo, in CI as here
+TESTDATA = Path(os.environ.get("TFSERVING_TESTDATA", SHARED / "tfserving-testdata"))
 POLL_SECONDS = 0.2
 
 

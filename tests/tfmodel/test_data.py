@@ -19,7 +19,7 @@ from tfmodel.config import DataConfig
 from tfmodel.data import Splits, build_dataset, load_splits
 from tfmodel.errors import UserError
 
-MNIST_DIR = Path("/work/shared/data/mnist")
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"  # beside the repo
 
 
 def fake_images(n: int, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
