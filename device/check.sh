@@ -13,7 +13,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SUITE=${SUITE:-bookworm}
-CACHE=${DEVICE_CACHE:-$HOME/.cache/tfmodel-device}
+CACHE=${DEVICE_CACHE:-${HOME:-/root}/.cache/tfmodel-device}
 ROOT=${DEVICE_ROOT:-$CACHE/$SUITE}
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 CPUS=(cortex-a53 cortex-a72 cortex-a76)
@@ -26,7 +26,7 @@ FRESH=0
 MODELS=
 MOUNTED_BINFMT=0
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -35,11 +35,11 @@ die() {
     exit 1
 }
 
-# Runs a command with its output in $CACHE/logs/NAME.log, showing the log's tail if it fails.
+# Runs a command with its output in $CACHE/logs/SUITE/NAME.log, showing its tail if it fails.
 run_logged() {
-    local name=$1 log="$CACHE/logs/$1.log"
+    local name=$1 log="$CACHE/logs/$SUITE/$1.log"
     shift
-    mkdir -p "$CACHE/logs"
+    mkdir -p "$CACHE/logs/$SUITE"
     if ! "$@" >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         die "step '$name' failed (full log: $log)"
@@ -51,11 +51,12 @@ parse_args() {
         case $1 in
             --fresh) FRESH=1 ;;
             -h | --help) usage && exit 0 ;;
-            *) usage >&2 && exit 2 ;;
+            *) echo "device-check: unknown option $1" >&2 && usage >&2 && exit 2 ;;
         esac
         shift
     done
     [[ $SUITE == bookworm || $SUITE == trixie ]] || die "SUITE=$SUITE: use bookworm or trixie"
+    [[ -x $PYTHON ]] || die "no project interpreter $PYTHON: run 'make test' once, or set PYTHON"
 }
 
 require_root() {
@@ -191,9 +192,9 @@ install_device_venv() {
     local start=$SECONDS
     say "device venv $venv: pip install $(runtime_packages "$runtime")"
     rm -rf "$ROOT$venv"
-    run_logged "venv-$SUITE-$runtime" in_device cortex-a72 python3 -m venv "$venv"
+    run_logged "venv-$runtime" in_device cortex-a72 python3 -m venv "$venv"
     # shellcheck disable=SC2046  # the package list is word-split on purpose
-    run_logged "pip-$SUITE-$runtime" in_device cortex-a72 "$venv/bin/pip" install \
+    run_logged "pip-$runtime" in_device cortex-a72 "$venv/bin/pip" install \
         --no-cache-dir $(runtime_packages "$runtime")
     echo "$packages" >"$ROOT$venv/.packages"
     say "device venv $venv built in $((SECONDS - start)) s"
@@ -277,11 +278,13 @@ main() {
     require_root
     trap clean_up EXIT
     trap 'exit 130' INT TERM
+    unmount_root # leftovers of a run that was killed before its trap could run
     local start=$SECONDS runtimes=(ai_edge_litert) cpu runtime
     [[ $SUITE == bookworm ]] && runtimes+=(tflite_runtime)
     install_host_tools
     enable_binfmt
     build_root
+    cp /etc/resolv.conf "$ROOT/etc/resolv.conf" # pip in the root resolves names as the host does
     build_model_set
     copy_payload "$MODELS"
     mount_device cortex-a72
@@ -304,7 +307,8 @@ main() {
         done
     done
     unmount_root
-    say "device check ($SUITE) took $((SECONDS - start)) s; emulated timings say nothing about a real Pi"
+    say "device check ($SUITE) took $((SECONDS - start)) s; every output and log: $results"
+    say "emulated timings are reported only: they say nothing about a real Pi's speed"
     local IFS=,
     "$PYTHON" "$REPO/device/compare.py" "$results" --cpus "${CPUS[*]}" --runtimes "${runtimes[*]}"
 }
