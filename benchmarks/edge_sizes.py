@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from results import RESULTS, markdown_table, write_section
 
 from edge import convert
 from edge.benchmark import measure_latency, random_example
@@ -27,7 +28,6 @@ from tfmodel.config import Config, ModelConfig, RegularizerConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## Edge: 784-128-10 MLP, file size and latency per variant"
 
 
@@ -78,24 +78,12 @@ def measure(files: dict[str, bytes]) -> list[dict[str, object]]:
 def format_table(rows: list[dict[str, object]]) -> str:
     """The rows as a Markdown table."""
     columns = ["variant", "KB", "gzip KB", "× float32", "gzip × float32", "p50 ms", "p99 ms"]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        cells = [row["variant"], *(f"{row[c]:.3f}" if "ms" in c or "×" in c else f"{row[c]:.1f}"
-                                   for c in columns[1:])]  # fmt: skip
-        lines.append("| " + " | ".join(map(str, cells)) + " |")
-    return "\n".join(lines)
-
-
-def write_section(text: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it), leaving the others alone."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
-    RESULTS.write_text(new.rstrip("\n") + "\n")
+    cells = [
+        [row["variant"], *(f"{row[c]:.3f}" if "ms" in c or "×" in c else f"{row[c]:.1f}"
+                           for c in columns[1:])]
+        for row in rows
+    ]  # fmt: skip
+    return markdown_table(columns, cells)
 
 
 def main() -> int:
@@ -111,7 +99,7 @@ def main() -> int:
         table, "",
     ])  # fmt: skip
     print(table)
-    write_section(text)
+    write_section(SECTION, text)
     print(f"wrote its section of {RESULTS}")
     return 0
 
