@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint
+.PHONY: demo test lint device-check
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,3 +22,8 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Needs root: runs the edge runtime in an arm64 Debian root under qemu on Pi 3/4/5 CPUs.
+# SUITE=trixie for Python 3.13; ARGS=--fresh rebuilds the cached root.
+device-check: $(VENV)/.installed
+	bash device/check.sh $(ARGS)
