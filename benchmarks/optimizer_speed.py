@@ -32,7 +32,7 @@ from tfmodel.models import build_model
 from tfmodel.optimizers import make_optimizer
 
 SECTION = "## Optimizers: project vs Keras built-ins"
-MNIST_DIR = Path("/work/shared/data/mnist")
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"  # beside the repo
 BATCH_SIZE = 32  # the reference recipe's
 # The reference recipe's SGD (without its cosine decay, so both sides see one constant rate) and
 # the usual defaults for the adaptive ones.
