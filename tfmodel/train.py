@@ -59,17 +59,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
 
     splits = data.load_splits(config.data, config.training.seed)
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
-    drop_remainder = config.data.drop_remainder or info.is_tpu
-    train_ds = data.build_dataset(
-        splits.x_train, splits.y_train, global_batch, shuffle=True, seed=config.training.seed,
-        drop_remainder=drop_remainder, shuffle_buffer=config.data.shuffle_buffer,
-    )  # fmt: skip
-    val_ds = None
-    if len(splits.x_val):
-        val_ds = data.build_dataset(
-            splits.x_val, splits.y_val, global_batch, shuffle=False, seed=0,
-            drop_remainder=drop_remainder,
-        )  # fmt: skip
+    train_ds, val_ds = _datasets(config, splits, global_batch, drop_remainder=info.is_tpu)
     steps_per_epoch = int(train_ds.cardinality())
     print(
         f"data {config.data.source}: train {len(splits.x_train)}, validation {len(splits.x_val)}, "
@@ -150,6 +140,24 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     else:
         cluster.remove_worker_temp_dir(run_dir, cluster.read_tf_config())
     return TrainResult(run_dir, model, float(test_accuracy), float(test_loss), len(splits.x_test))
+
+
+def _datasets(config: Config, splits, global_batch: int, drop_remainder: bool):
+    """Train and validation pipelines (validation None when empty); TPUs need static batches."""
+    from tfmodel import data
+
+    drop_remainder = drop_remainder or config.data.drop_remainder
+    train_ds = data.build_dataset(
+        splits.x_train, splits.y_train, global_batch, shuffle=True, seed=config.training.seed,
+        drop_remainder=drop_remainder, shuffle_buffer=config.data.shuffle_buffer,
+    )  # fmt: skip
+    if not len(splits.x_val):
+        return train_ds, None
+    val_ds = data.build_dataset(
+        splits.x_val, splits.y_val, global_batch, shuffle=False, seed=0,
+        drop_remainder=drop_remainder,
+    )  # fmt: skip
+    return train_ds, val_ds
 
 
 def _pick_run_dir(config: Config, info) -> Path:
