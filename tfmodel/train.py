@@ -71,8 +71,6 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     run_dir = run_dir or _pick_run_dir(config, info)
     resuming = (run_dir / runs.BACKUP).is_dir()
     write_dir = cluster.writable_run_dir(run_dir, cluster.read_tf_config())
-    if chief:
-        runs.start_run(run_dir, config)
 
     with info.strategy.scope():
         model = build_model(
@@ -93,6 +91,8 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
             jit_compile=config.training.jit_compile,
         )
 
+    if chief:  # only now that everything is checked, so a rejected config leaves no folder
+        runs.start_run(run_dir, config)
     started = time.perf_counter()
     history = model.fit(
         train_ds,

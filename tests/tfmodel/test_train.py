@@ -92,3 +92,9 @@ def test_common_flags_become_config_values():
 def test_worker_hosts_without_task_index_is_refused(capsys):
     assert main(["--worker-hosts", "127.0.0.1:1,127.0.0.1:2"]) == 2
     assert "--worker-hosts needs --task-index" in capsys.readouterr().err
+
+
+def test_a_rejected_run_leaves_no_run_folder(tmp_path, capsys):
+    assert main(["--epochs", "-1", "--output", str(tmp_path), "--set", "export.enabled=false"]) == 2
+    assert "epochs is -1" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
