@@ -201,9 +201,9 @@ def global_batch_size(per_replica: int, info: StrategyInfo) -> int:
     return per_replica * info.num_replicas
 
 
-def scaled_learning_rate(learning_rate: float, info: StrategyInfo, enabled: bool) -> float:
-    """The learning rate scaled linearly with the replicas (the global batch grows with them)."""
-    return learning_rate * info.num_replicas if enabled else learning_rate
+def learning_rate_scale(info: StrategyInfo, enabled: bool) -> float:
+    """The factor on the learning rate: the replica count when scaling with the global batch."""
+    return float(info.num_replicas) if enabled else 1.0
 
 
 def _info(name: str, kind: str, strategy: tf.distribute.Strategy, **extra: Any) -> StrategyInfo:

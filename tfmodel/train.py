@@ -77,7 +77,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
             config.model, config.regularizer, splits.input_shape, splits.num_classes,
             splits.pixel_max,
         )  # fmt: skip
-        lr_scale = strategies.scaled_learning_rate(1.0, info, config.optimizer.scale_learning_rate)
+        lr_scale = strategies.learning_rate_scale(info, config.optimizer.scale_learning_rate)
         optimizer = make_optimizer(
             config.optimizer, steps_per_epoch, config.training.epochs, learning_rate_scale=lr_scale
         )

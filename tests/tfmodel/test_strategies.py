@@ -17,9 +17,9 @@ from tfmodel.strategies import (
     TpuProbe,
     describe,
     global_batch_size,
+    learning_rate_scale,
     make_strategy,
     precision_policy,
-    scaled_learning_rate,
     steps_per_execution,
 )
 
@@ -275,8 +275,8 @@ def test_batch_and_learning_rate_grow_with_replicas():
     two = _info(2, False)
     assert global_batch_size(32, two) == 64
     assert global_batch_size(32, _info(1, False)) == 32
-    assert scaled_learning_rate(0.01, two, enabled=True) == pytest.approx(0.02)
-    assert scaled_learning_rate(0.01, two, enabled=False) == 0.01
+    assert 0.01 * learning_rate_scale(two, enabled=True) == pytest.approx(0.02)
+    assert 0.01 * learning_rate_scale(two, enabled=False) == 0.01
 
 
 def test_describe_names_strategy_replicas_devices_and_worker_role():
