@@ -6,9 +6,7 @@ same probabilities for the same file.
 
 from __future__ import annotations
 
-import importlib
 import statistics
-from pathlib import Path
 
 import pytest
 
@@ -18,15 +16,10 @@ from edge.convert import calibration_examples, convert_model  # noqa: E402
 from tfmodel.config import ModelConfig, RegularizerConfig  # noqa: E402
 from tfmodel.models import build_model  # noqa: E402
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    """The script as a module; benchmarks/ goes on the path for its neighbour `results`."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        return importlib.import_module("interpreters")
+def bench(load_benchmark):
+    return load_benchmark("interpreters")
 
 
 @pytest.fixture(scope="module")

@@ -6,23 +6,16 @@ the same rule from the same weights on the same batches gives the same loss.
 
 from __future__ import annotations
 
-import importlib
 import statistics
-from pathlib import Path
 
 import pytest
 
 from tfmodel.config import OptimizerConfig
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    """The script as a module; benchmarks/ goes on the path for its neighbour `results`."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        return importlib.import_module("optimizer_speed")
+def bench(load_benchmark):
+    return load_benchmark("optimizer_speed")
 
 
 @pytest.fixture(scope="module")
