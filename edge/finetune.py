@@ -13,7 +13,7 @@ from typing import Any
 from tfmodel.backend import keras
 from tfmodel.config import Config
 from tfmodel.data import Splits, build_dataset
-from tfmodel.optimizers import make_optimizer
+from tfmodel.models import compile_for_training
 
 KERNEL_LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
@@ -49,11 +49,7 @@ def finetune(
         shuffle_buffer=config.data.shuffle_buffer,
     )  # fmt: skip
     steps_per_epoch = int(train_ds.cardinality())
-    model.compile(
-        optimizer=make_optimizer(config.optimizer, steps_per_epoch, epochs),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    compile_for_training(model, config.optimizer, steps_per_epoch, epochs)
     model.fit(train_ds, epochs=epochs, callbacks=callbacks or [], verbose=config.training.verbose)
     return model
 

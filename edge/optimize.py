@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from edge import convert, report
 from edge.manifest import ModelFile, write_manifest, write_samples
 from edge.runtime import EdgeError, EdgeModel, find_interpreter
-from tfmodel.config import Config, set_value
+from tfmodel.config import Config, apply_overrides
 from tfmodel.errors import UserError, report_error
 
 EXAMPLES = """examples:
@@ -242,11 +241,7 @@ def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = Non
     from tfmodel.runs import MODEL_FILE, load_run
 
     config, model = load_run(run_dir)
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if not sep:
-            raise UserError(f"override {override!r} must look like section.key=value")
-        set_value(config, key.strip(), yaml.safe_load(value))
+    apply_overrides(config, overrides)
     resolve_variants(config)  # fail on a typo before any work
     splits = load_splits(config.data, config.training.seed)
     out_dir = out_dir or run_dir / "edge"

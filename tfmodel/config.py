@@ -159,12 +159,20 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
         raise UserError(f"config file {path} must hold a mapping of sections, not {tree!r}")
     config = Config()
     _merge(config, tree, "")
+    apply_overrides(config, overrides)
+    return config
+
+
+def apply_overrides(config: Config, overrides: typing.Sequence[str]) -> None:
+    """Apply `section.key=value` overrides in order, each value read as YAML; `key=` sets null.
+
+    Training's `--set` and the later stages' (`edge.optimize --set`) go through here alike.
+    """
     for override in overrides:
         key, sep, text = override.partition("=")
         if not sep or not key.strip():
             raise UserError(f"override {override!r} must look like section.key=value")
         set_value(config, key.strip(), yaml.safe_load(text) if text.strip() else None)
-    return config
 
 
 def set_value(config: Config, dotted_key: str, value: Any) -> None:

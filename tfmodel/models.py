@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfmodel import optimizers  # noqa: F401  (registers the project's optimizers for loading)
+from tfmodel import optimizers  # also registers the project's optimizers, for load_model
 from tfmodel.backend import keras
-from tfmodel.config import ModelConfig, RegularizerConfig
+from tfmodel.config import ModelConfig, OptimizerConfig, RegularizerConfig
 from tfmodel.regularizers import make_regularizer
 
 
@@ -35,6 +35,33 @@ def build_model(
         name="logits",
     )(x)
     return keras.Model(inputs, logits, name=model_cfg.name)
+
+
+def compile_for_training(
+    model: keras.Model,
+    optimizer_cfg: OptimizerConfig,
+    steps_per_epoch: int,
+    epochs: int,
+    *,
+    learning_rate_scale: float = 1.0,
+    steps_per_execution: int | None = None,
+    jit_compile: bool | None = None,
+) -> None:
+    """Compile `model` with the training recipe: cross-entropy on its logits, accuracy, and the
+    configured optimizer with its schedule over `epochs` of `steps_per_epoch` steps.
+
+    Training and edge fine-tuning (pruning, QAT) both compile here, so their recipes cannot drift.
+    Under a distribution strategy, call it inside the strategy's scope (the optimizer's slots).
+    """
+    model.compile(
+        optimizer=optimizers.make_optimizer(
+            optimizer_cfg, steps_per_epoch, epochs, learning_rate_scale=learning_rate_scale
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
+    )
 
 
 def _mlp_body(x, model_cfg: ModelConfig, reg_cfg: RegularizerConfig):

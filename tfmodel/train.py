@@ -44,8 +44,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     """Train, evaluate on the test split and write the run folder; returns where it went."""
     from tfmodel import data, strategies
     from tfmodel.backend import keras
-    from tfmodel.models import build_model, load_model
-    from tfmodel.optimizers import make_optimizer
+    from tfmodel.models import build_model, compile_for_training, load_model
 
     keras.utils.set_random_seed(config.training.seed)
     if config.training.cpu_devices:
@@ -77,19 +76,16 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
             config.model, config.regularizer, splits.input_shape, splits.num_classes,
             splits.pixel_max,
         )  # fmt: skip
-        lr_scale = strategies.learning_rate_scale(info, config.optimizer.scale_learning_rate)
-        optimizer = make_optimizer(
-            config.optimizer, steps_per_epoch, config.training.epochs, learning_rate_scale=lr_scale
-        )
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
+        compile_for_training(
+            model, config.optimizer, steps_per_epoch, config.training.epochs,
+            learning_rate_scale=strategies.learning_rate_scale(
+                info, config.optimizer.scale_learning_rate
+            ),
             steps_per_execution=strategies.steps_per_execution(
                 config.training.steps_per_execution, info
             ),
             jit_compile=config.training.jit_compile,
-        )
+        )  # fmt: skip
 
     if chief:  # only now that everything is checked, so a rejected config leaves no folder
         runs.start_run(run_dir, config)
