@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.predict import add_runtime_flags
+from edge.cli import add_runtime_flags, report_error
 from edge.runtime import EdgeError, EdgeModel, describe_interpreter
 
 EXAMPLES = """examples:
@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             latency = measure_latency(model.predict, example, args.runs, args.warmup)
             rows.append((path.name, model.input_dtype, model.interpreter_name, latency))
     except EdgeError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return EdgeError.exit_code
+        return report_error(err, args.debug)
     width = max(len("model"), *(len(name) for name, *_ in rows))
     threads = args.num_threads or "default"
     print(f"interpreter {describe_interpreter(rows[0][2])}, threads {threads}, {args.runs} runs")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.runtime import INTERPRETERS, EdgeError, EdgeModel, describe_interpreter
+from edge.cli import add_runtime_flags, report_error
+from edge.runtime import EdgeError, EdgeModel, describe_interpreter
 
 EXAMPLES = """examples:
   python -m edge.predict runs/latest/edge/model_int8.tflite digit.png
@@ -43,19 +44,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags every runtime CLI shares: threads, interpreter choice, checksum check."""
-    parser.add_argument("--num-threads", type=int, help="interpreter threads (default: its own)")
-    parser.add_argument(
-        "--interpreter", default="auto", choices=["auto", *INTERPRETERS],
-        help="which TFLite interpreter package to use (default: the first installed)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--no-verify", dest="verify", action="store_false",
-        help="run the file even without a matching sha256 in model.json",
-    )  # fmt: skip
-
-
 def input_names(paths: list[Path], counts: list[int]) -> list[str]:
     """A name per example: the file name, with `[i]` for each example of a batch file."""
     names = []
@@ -79,10 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         batches = [model.load_inputs([path]) for path in args.inputs]
         probabilities = model.predict(np.concatenate(batches))
     except EdgeError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return EdgeError.exit_code
+        return report_error(err, args.debug)
     names = input_names(args.inputs, [len(b) for b in batches])
     print(
         f"{args.model.name}: {model.input_dtype} input, interpreter "
