@@ -29,7 +29,7 @@ from tfmodel.backend import keras, tf
 from tfmodel.config import Config
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError, report_error
-from tfmodel.runs import load_run
+from tfmodel.runs import EXPORT_DIR, load_run
 
 PREDICT_SIGNATURE = "serving_default"
 CLASSIFY_SIGNATURE = "classify"
@@ -102,7 +102,7 @@ def resolve_export_base(
     if chosen is None:
         if run_dir is None:
             raise UserError("no export base: pass --export-base DIR or set export.base_dir")
-        chosen = Path(run_dir) / "export"
+        chosen = Path(run_dir) / EXPORT_DIR
     return Path(chosen).resolve()
 
 

@@ -1,9 +1,24 @@
-"""The run folder: where one training run keeps everything it produced, so it can be repeated.
+"""The run folder: the contract between the stages. One training run keeps everything in it.
 
-`<output.dir>/<output.name>-<timestamp>/` holds `config.yaml`, `model.keras`, `metrics.json`,
-`history.csv`, `curves.png`, `logs/` (TensorBoard), `checkpoints/` and, while training is under
-way, `backup/` (BackupAndRestore). A folder that still has `backup/` is unfinished: running the same
-command again resumes it. `<output.dir>/latest` points at the newest finished run.
+    <output.dir>/<output.name>-<timestamp>/     one run (`new_run_dir`)
+        config.yaml          train writes the resolved config; every later stage reads it
+        model.keras          train writes the trained model; export and edge.optimize read it
+        metrics.json         train writes test accuracy, timing, strategy; it marks the run finished
+        history.csv          train: loss and accuracy per epoch (CSVLogger), plotted as curves.png
+        curves.png           train: the loss/accuracy plot
+        logs/                train: TensorBoard events
+        checkpoints/         train: best.weights.h5, the weights with the best monitored loss
+        backup/              train, while under way (BackupAndRestore); gone once finished
+        export/              tfmodel.export (and train, unless export.enabled is off): the
+                             SavedModels for TF Serving, <model>/<version>/ and models.config
+                             (layout in `tfmodel.export`); serving.demo and serving.server read it
+        edge/                edge.optimize: model_<variant>.tflite, model.json, labels.txt,
+                             samples.npz, report.* and analysis/ (named in `edge.runtime`,
+                             `edge.manifest`, `edge.report`); edge.predict, edge.benchmark read it
+    <output.dir>/latest      a link to the newest finished run
+
+A folder that still has `backup/` is unfinished: running the same command again resumes it.
+The sub-folder and file names are the constants below; every stage imports them from here.
 """
 
 from __future__ import annotations
@@ -19,12 +34,18 @@ from typing import Any
 from tfmodel.config import Config, config_to_dict, load_config, save_config
 from tfmodel.errors import UserError
 
-BACKUP = "backup"
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "curves.png"
+LOGS_DIR = "logs"
+CHECKPOINTS_DIR = "checkpoints"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+BACKUP_DIR = "backup"
+EXPORT_DIR = "export"
+EDGE_DIR = "edge"
+LATEST_LINK = "latest"
 
 
 def new_run_dir(config: Config) -> Path:
@@ -43,7 +64,7 @@ def find_unfinished_run(config: Config) -> Path | None:
     """The newest run of this config whose training did not finish (its backup is still there)."""
     base = Path(config.output.dir)
     wanted = config_to_dict(config)
-    candidates = sorted(base.glob(f"{config.output.name}-*/{BACKUP}"), reverse=True)
+    candidates = sorted(base.glob(f"{config.output.name}-*/{BACKUP_DIR}"), reverse=True)
     for backup in candidates:
         run_dir = backup.parent
         config_path = run_dir / CONFIG_FILE
@@ -62,11 +83,11 @@ def start_run(run_dir: Path, config: Config) -> None:
 
 def finish_run(run_dir: Path, metrics: dict[str, Any]) -> None:
     """Write `metrics.json` and the loss/accuracy plot, and point `latest` at this run."""
-    shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
+    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
     (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     plot_history(run_dir / HISTORY_FILE, run_dir / CURVES_FILE)
-    latest = run_dir.parent / "latest"
-    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    latest = run_dir.parent / LATEST_LINK
+    tmp = run_dir.parent / f".{LATEST_LINK}-{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run_dir.name)
     tmp.replace(latest)

@@ -68,7 +68,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
 
     chief = info.is_chief
     run_dir = run_dir or _pick_run_dir(config, info)
-    resuming = (run_dir / runs.BACKUP).is_dir()
+    resuming = (run_dir / runs.BACKUP_DIR).is_dir()
     write_dir = cluster.writable_run_dir(run_dir, cluster.read_tf_config())
 
     with info.strategy.scope():
@@ -179,14 +179,14 @@ def _callbacks(
 
     monitor = "val_loss" if has_val else "loss"
     callbacks = [
-        _backup_and_restore(run_dir / runs.BACKUP),
+        _backup_and_restore(run_dir / runs.BACKUP_DIR),
         keras.callbacks.ModelCheckpoint(
-            str(write_dir / "checkpoints" / "best.weights.h5"),
+            str(write_dir / runs.CHECKPOINTS_DIR / runs.BEST_WEIGHTS_FILE),
             monitor=monitor,
             save_best_only=True,
             save_weights_only=True,
         ),
-        keras.callbacks.TensorBoard(str(write_dir / "logs")),
+        keras.callbacks.TensorBoard(str(write_dir / runs.LOGS_DIR)),
         keras.callbacks.CSVLogger(str(write_dir / runs.HISTORY_FILE), append=resuming),
     ]
     if config.training.early_stopping_patience:

@@ -14,6 +14,7 @@ pytest.importorskip("tensorflow")
 from edge import optimize  # noqa: E402
 from edge.runtime import EdgeModel  # noqa: E402
 from tfmodel.config import save_config  # noqa: E402
+from tfmodel.runs import CONFIG_FILE, EDGE_DIR, MODEL_FILE  # noqa: E402
 
 
 def test_manifest_describes_every_file(digits_edge, digits_splits, digits_config):
@@ -78,17 +79,17 @@ def run_dir(digits_model, digits_config, tmp_path_factory):
     """A run folder as training writes it: config.yaml and model.keras."""
     run = tmp_path_factory.mktemp("runs") / "digits_mlp-1"
     run.mkdir()
-    save_config(digits_config, run / "config.yaml")
-    digits_model.save(run / "model.keras")
+    save_config(digits_config, run / CONFIG_FILE)
+    digits_model.save(run / MODEL_FILE)
     return run
 
 
 def test_cli_on_a_run_folder(run_dir, capsys):
-    (run_dir / "edge").mkdir()
-    (run_dir / "edge" / "model_dynamic.tflite").write_bytes(b"stale, from an earlier run")
+    (run_dir / EDGE_DIR).mkdir()
+    (run_dir / EDGE_DIR / "model_dynamic.tflite").write_bytes(b"stale, from an earlier run")
     code = optimize.main([str(run_dir), "--variants", "float32,int8", "--set", "edge.qat=false"])
     assert code == 0
-    out = run_dir / "edge"
+    out = run_dir / EDGE_DIR
     assert sorted(p.name for p in out.glob("*.tflite")) == [
         "model_float32.tflite",
         "model_int8.tflite",
@@ -97,7 +98,7 @@ def test_cli_on_a_run_folder(run_dir, capsys):
     assert "| keras |" in table and "| int8 |" in table
     report = json.loads((out / "report.json").read_text())
     keras_row = report["rows"][0]
-    assert keras_row["bytes"] == (run_dir / "model.keras").stat().st_size
+    assert keras_row["bytes"] == (run_dir / MODEL_FILE).stat().st_size
     EdgeModel(out / "model_int8.tflite")  # checksums match the files on disk
 
 

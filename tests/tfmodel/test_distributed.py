@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from tfmodel.backend import keras, tf
+from tfmodel.runs import EXPORT_DIR, HISTORY_FILE, LATEST_LINK, METRICS_FILE, MODEL_FILE
 from tfmodel.strategies import StrategyInfo
 
 pytestmark = pytest.mark.slow
@@ -75,7 +76,7 @@ def finish(process: subprocess.Popen, timeout: float = 150) -> str:
 def train(cwd: Path, *args: str, cpus: int = 1) -> tuple[str, dict]:
     """Run training to the end; its output and the run's metrics.json."""
     out = finish(start_training(cwd, *args, cpus=cpus))
-    metrics = json.loads((cwd / "runs" / "latest" / "metrics.json").read_text())
+    metrics = json.loads((cwd / "runs" / LATEST_LINK / METRICS_FILE).read_text())
     return out, metrics
 
 
@@ -131,12 +132,12 @@ def test_two_workers_train_in_lockstep_and_only_the_chief_keeps_a_run_folder(tmp
     runs = tmp_path / "runs"
     run_folders = [p.name for p in runs.iterdir() if p.is_dir() and not p.is_symlink()]
     assert run_folders == ["digits_mlp"], sorted(p.name for p in runs.iterdir())
-    metrics = json.loads((runs / "digits_mlp" / "metrics.json").read_text())
+    metrics = json.loads((runs / "digits_mlp" / METRICS_FILE).read_text())
     assert (metrics["replicas"], metrics["epochs"]) == (2, 3)
-    assert list((runs / "digits_mlp" / "export").glob("*/1/saved_model.pb"))  # the chief exported
+    assert list((runs / "digits_mlp" / EXPORT_DIR).glob("*/1/saved_model.pb"))  # the chief exported
     from tfmodel.models import load_model
 
-    saved = load_model(runs / "digits_mlp" / "model.keras").get_weights()
+    saved = load_model(runs / "digits_mlp" / MODEL_FILE).get_weights()
     assert hashlib.sha256(b"".join(w.tobytes() for w in saved)).hexdigest() == weights_digest(
         chief_out
     )
@@ -158,7 +159,7 @@ def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_one
     first.send_signal(signal.SIGKILL)
     first.communicate()
     run_dirs = list((tmp_path / "runs").glob("digits_mlp-*"))
-    assert len(run_dirs) == 1 and not (run_dirs[0] / "metrics.json").exists()
+    assert len(run_dirs) == 1 and not (run_dirs[0] / METRICS_FILE).exists()
 
     out, resumed = train(tmp_path, *args)
     restarted = epochs_started(out)
@@ -166,7 +167,7 @@ def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_one
     assert resumed["epochs"] == epochs
     assert resumed["epochs_this_session"] == len(restarted)
     assert list((tmp_path / "runs").glob("digits_mlp-*")) == run_dirs  # same folder, continued
-    with (run_dirs[0] / "history.csv").open() as f:
+    with (run_dirs[0] / HISTORY_FILE).open() as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(epochs))
     assert abs(resumed["test_accuracy"] - reference["test_accuracy"]) <= 0.01
 
@@ -203,6 +204,6 @@ def test_on_tpu_the_batch_dimension_is_static(tmp_path, monkeypatch):
         pixels, labels = seen[name].element_spec
         assert pixels.shape[0] == labels.shape[0] == 16, (name, seen[name].element_spec)
     assert seen["steps_per_execution"] == 32
-    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    metrics = json.loads((result.run_dir / METRICS_FILE).read_text())
     assert metrics["precision"] == "mixed_bfloat16"
     assert np.isfinite(result.test_loss)

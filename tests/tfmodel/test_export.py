@@ -14,6 +14,7 @@ from tfmodel import export
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config, save_config
 from tfmodel.errors import UserError
+from tfmodel.runs import CONFIG_FILE, EXPORT_DIR, MODEL_FILE
 
 SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"
 CLASS_NAMES = [f"digit{i}" for i in range(10)]
@@ -58,7 +59,7 @@ def exported(model, examples, tmp_path_factory) -> Path:
 def test_layout_is_base_model_version_with_no_staging_left(exported):
     assert exported.name == "1" and exported.parent.name == "digits"
     base = exported.parent.parent
-    assert base.name == "export" and base.is_absolute()
+    assert base.name == EXPORT_DIR and base.is_absolute()
     assert sorted(p.name for p in base.iterdir()) == ["digits", "models.config"]
     assert (exported / "saved_model.pb").is_file()
     assert (exported / "variables" / "variables.index").is_file()
@@ -193,10 +194,10 @@ def test_cli_exports_a_run_folder_and_refuses_an_existing_version(model, tmp_pat
     run_dir.mkdir()
     config = Config()
     config.export.warmup_records = 3
-    save_config(config, run_dir / "config.yaml")
-    model.save(run_dir / "model.keras")
+    save_config(config, run_dir / CONFIG_FILE)
+    model.save(run_dir / MODEL_FILE)
     assert export.main([str(run_dir), "--version", "3"]) == 0
-    version_dir = run_dir / "export" / config.output.name / "3"
+    version_dir = run_dir / EXPORT_DIR / config.output.name / "3"
     assert (version_dir / "saved_model.pb").is_file()
     assert str(version_dir.parent) in capsys.readouterr().out
     warmup = list(tf.data.TFRecordDataset(str(version_dir / export.WARMUP_FILE)))

@@ -34,15 +34,15 @@ def test_run_folder_holds_everything_needed_to_repeat_and_reuse_the_run(default_
     config, result = default_run
     run_dir = result.run_dir
     assert run_dir.name.startswith("digits_mlp-")
-    assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
+    assert (run_dir.parent / runs.LATEST_LINK).resolve() == run_dir.resolve()
     assert load_config(run_dir / runs.CONFIG_FILE) == config
     metrics = json.loads((run_dir / runs.METRICS_FILE).read_text())
     assert metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
     with (run_dir / runs.HISTORY_FILE).open() as f:
         assert len(list(csv.DictReader(f))) == config.training.epochs
     assert (run_dir / runs.CURVES_FILE).read_bytes()[:4] == b"\x89PNG"
-    assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
-    assert not (run_dir / runs.BACKUP).exists()  # finished: nothing left to resume
+    assert list((run_dir / runs.LOGS_DIR).rglob("events.out.tfevents.*"))
+    assert not (run_dir / runs.BACKUP_DIR).exists()  # finished: nothing left to resume
 
     loaded_config, model = runs.load_run(run_dir)
     x = load_splits(loaded_config.data, loaded_config.training.seed).x_test[:16]
