@@ -1,24 +1,30 @@
-"""Test-wide setup: quiet TF and pick Keras 2 before anything imports TF; shared fixtures."""
+"""Test-wide setup: quiet TF and pick Keras 2 before anything imports TF; shared fixtures.
 
-import importlib
+The tests mirror the top-level folders: tests/tfmodel, tests/serving, tests/edge, tests/benchmarks
+(the benchmark scripts at a tiny size) and tests/device (the device check's judge).
+"""
+
 import os
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+@pytest.fixture(scope="session")
+def digits_config():
+    """The reference recipe (configs/digits_mlp.yaml), quiet, with the default edge settings."""
+    pytest.importorskip("tensorflow")
+    from tfmodel.config import load_config
+
+    config = load_config()
+    config.training.verbose = 0
+    return config
 
 
 @pytest.fixture(scope="session")
-def load_benchmark():
-    """Import a script from benchmarks/ as a module (its folder on the path for `results`)."""
+def digits_splits(digits_config):
+    from tfmodel.data import load_splits
 
-    def load(name: str):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.syspath_prepend(str(BENCHMARKS))
-            return importlib.import_module(name)
-
-    return load
+    return load_splits(digits_config.data, digits_config.training.seed)

@@ -1,4 +1,5 @@
-"""Shared fixtures for the edge tests: one digits model trained and optimized per session.
+"""Shared fixtures for the edge tests: one digits model trained and optimized per session
+(the recipe and its splits, `digits_config` and `digits_splits`, are in tests/conftest.py).
 
 The runtime tests need only the `edge_dir` fixture: a folder written by `edge.optimize` (models,
 model.json, samples.npz). Set TFMODEL_EDGE_DIR to such a folder to run them where TensorFlow is
@@ -14,24 +15,6 @@ from pathlib import Path
 import pytest
 
 EDGE_DIR_ENV = "TFMODEL_EDGE_DIR"
-
-
-@pytest.fixture(scope="session")
-def digits_config():
-    """The reference recipe (configs/digits_mlp.yaml), quiet, with the default edge settings."""
-    pytest.importorskip("tensorflow")
-    from tfmodel.config import load_config
-
-    config = load_config()
-    config.training.verbose = 0
-    return config
-
-
-@pytest.fixture(scope="session")
-def digits_splits(digits_config):
-    from tfmodel.data import load_splits
-
-    return load_splits(digits_config.data, digits_config.training.seed)
 
 
 @pytest.fixture(scope="session")
