@@ -242,14 +242,15 @@ build_model_set() {
     say "model set built in $((SECONDS - start)) s"
 }
 
-# Everything the device runs, copied fresh into the root: the edge package and its TF-free tests,
-# the prediction driver, the model set and the fixed inputs.
+# Everything the device runs, copied fresh into the root: only the edge files a Pi gets (the README's
+# copy step, edge.DEVICE_FILES) and their TF-free tests, the prediction driver and the model set.
 copy_payload() {
-    local models=$1 payload=$ROOT/opt/tfmodel-check
+    local models=$1 payload=$ROOT/opt/tfmodel-check device_files
+    read -ra device_files <<<"$(cd "$REPO" && "$PYTHON" -c 'import edge; print(*edge.DEVICE_FILES)')"
     rm -rf "$payload"
-    mkdir -p "$payload/device" "$payload/tests/edge" "$payload/models" "$payload/results"
-    cp -r "$REPO/edge" "$payload/"
-    find "$payload/edge" -name __pycache__ -prune -exec rm -rf {} +
+    mkdir -p "$payload/device" "$payload/edge" "$payload/tests/edge" "$payload/models" \
+        "$payload/results"
+    cp "${device_files[@]/#/$REPO/edge/}" "$payload/edge/"
     cp "$REPO/tests/conftest.py" "$payload/tests/"
     cp "$REPO/tests/edge/conftest.py" "$payload/tests/edge/"
     cp "${DEVICE_TESTS[@]/#/$REPO/}" "$payload/tests/edge/"

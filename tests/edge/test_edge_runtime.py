@@ -22,8 +22,8 @@ import pytest
 from edge.runtime import EdgeError, EdgeModel
 
 REPO = Path(__file__).resolve().parents[2]
-# Runs `python -c BLOCK_TENSORFLOW MODULE ARGS...`: MODULE as __main__, with TF unimportable.
-BLOCK_TENSORFLOW = textwrap.dedent(
+# Python code that makes TensorFlow, Keras and tfmodel unimportable for the rest of the process.
+BLOCKER = textwrap.dedent(
     """
     import importlib.abc, runpy, sys
 
@@ -34,6 +34,11 @@ BLOCK_TENSORFLOW = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, BlockTensorFlow())
+    """
+)
+# Runs `python -c BLOCK_TENSORFLOW MODULE ARGS...`: MODULE as __main__, with TF unimportable.
+BLOCK_TENSORFLOW = BLOCKER + textwrap.dedent(
+    """
     module, sys.argv = sys.argv[1], sys.argv[1:]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
     """
@@ -67,6 +72,19 @@ def test_blocker_really_blocks_tensorflow():
     result = run_without_tensorflow("tfmodel.backend")
     assert result.returncode != 0
     assert "is blocked" in result.stderr
+
+
+def test_every_device_file_imports_without_tensorflow():
+    """edge.DEVICE_FILES is what a Pi gets: each of its modules must load with TF blocked."""
+    import edge
+
+    names = [n for n in edge.DEVICE_FILES if n.endswith(".py") and n != "__init__.py"]
+    code = BLOCKER + "".join(f"import edge.{name[:-3]}\n" for name in names)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("interpreter", INTERPRETERS)
