@@ -20,6 +20,9 @@ from tfmodel import cluster, runs
 from tfmodel.config import Config, load_config
 from tfmodel.errors import UserError, report_error
 
+# Why some imports sit inside functions: TensorFlow takes seconds to load, and the modules above
+# import none of it, so `--help` and a config error answer at once. What needs TensorFlow (data,
+# strategies, models, export) is imported inside the function that uses it.
 EXAMPLES = """examples:
   python -m tfmodel.train                                   # configs/digits_mlp.yaml
   python -m tfmodel.train --config configs/digits_cnn.yaml --epochs 5
@@ -41,10 +44,13 @@ class TrainResult:
 
 
 def train(config: Config, run_dir: Path | None = None) -> TrainResult:
-    """Train, evaluate on the test split and write the run folder; returns where it went."""
+    """Train, evaluate on the test split and write the run folder; returns where it went.
+
+    In order: strategy → data → model (compiled in the strategy's scope) → fit → test → record.
+    """
     from tfmodel import data, strategies
     from tfmodel.backend import keras
-    from tfmodel.models import build_model, compile_for_training, load_model
+    from tfmodel.models import build_model, compile_for_training
 
     keras.utils.set_random_seed(config.training.seed)
     if config.training.cpu_devices:
@@ -98,7 +104,6 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
         verbose=config.training.verbose,
     )
     seconds = time.perf_counter() - started
-    describe_replicas = f"{info.num_replicas} replica(s) × batch {config.data.batch_size}"
     test_ds = data.build_dataset(splits.x_test, splits.y_test, global_batch, shuffle=False, seed=0)
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (n={len(splits.x_test)})")
@@ -108,34 +113,49 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     write_dir.mkdir(parents=True, exist_ok=True)
     model.save(write_dir / runs.MODEL_FILE)
     if chief:
-        metrics = {
-            "test_accuracy": float(test_accuracy),
-            "test_loss": float(test_loss),
-            "n_test": len(splits.x_test),
-            "epochs": config.training.epochs,
-            "epochs_this_session": len(history.epoch),
-            "train_seconds_this_session": round(seconds, 2),
-            "strategy": info.kind,
-            "replicas": info.num_replicas,
-            "global_batch_size": global_batch,
-            "precision": policy,
-            "parameters": int(model.count_params()),
-            **{f"final_{k}": float(v[-1]) for k, v in history.history.items() if v},
-        }
-        runs.finish_run(run_dir, metrics)
-        summary = {
-            "run folder": str(run_dir),
-            "test accuracy": f"{test_accuracy:.4f} (n={len(splits.x_test)}, loss {test_loss:.4f})",
-            "training": f"{len(history.epoch)} epochs in {seconds:.1f} s, {describe_replicas}",
-        }
-        if config.export.enabled:
-            # The saved copy holds plain variables: exporting it needs no other worker.
-            saved = load_model(run_dir / runs.MODEL_FILE)
-            summary["serving export"] = str(_export(saved, config, run_dir, splits))
-        _print_table(summary)
+        _record_run(
+            config, run_dir, model, splits, history, seconds, (test_loss, test_accuracy),
+            info=info, policy=policy, global_batch=global_batch,
+        )  # fmt: skip
     else:
         cluster.remove_worker_temp_dir(run_dir, cluster.read_tf_config())
     return TrainResult(run_dir, model, float(test_accuracy), float(test_loss), len(splits.x_test))
+
+
+def _record_run(
+    config: Config, run_dir: Path, model, splits, history, seconds: float,
+    test: tuple[float, float], *, info, policy: str, global_batch: int,
+) -> None:  # fmt: skip
+    """The chief's bookkeeping: metrics.json, curves, the `latest` link, export, summary table."""
+    from tfmodel.models import load_model
+
+    test_loss, test_accuracy = test
+    metrics = {
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "n_test": len(splits.x_test),
+        "epochs": config.training.epochs,
+        "epochs_this_session": len(history.epoch),
+        "train_seconds_this_session": round(seconds, 2),
+        "strategy": info.kind,
+        "replicas": info.num_replicas,
+        "global_batch_size": global_batch,
+        "precision": policy,
+        "parameters": int(model.count_params()),
+        **{f"final_{k}": float(v[-1]) for k, v in history.history.items() if v},
+    }
+    runs.finish_run(run_dir, metrics)
+    describe_replicas = f"{info.num_replicas} replica(s) × batch {config.data.batch_size}"
+    summary = {
+        "run folder": str(run_dir),
+        "test accuracy": f"{test_accuracy:.4f} (n={len(splits.x_test)}, loss {test_loss:.4f})",
+        "training": f"{len(history.epoch)} epochs in {seconds:.1f} s, {describe_replicas}",
+    }
+    if config.export.enabled:
+        # The saved copy holds plain variables: exporting it needs no other worker.
+        saved = load_model(run_dir / runs.MODEL_FILE)
+        summary["serving export"] = str(_export(saved, config, run_dir, splits))
+    _print_table(summary)
 
 
 def _datasets(config: Config, splits, global_batch: int, drop_remainder: bool):
