@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.cli import add_runtime_flags, report_error
+from edge.cli import add_runtime_flags, make_parser, report_error
 from edge.runtime import EdgeError, EdgeModel, describe_interpreter
 
 EXAMPLES = """examples:
@@ -65,12 +65,7 @@ def random_example(model: EdgeModel, seed: int = 0) -> np.ndarray:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m edge.benchmark",
-        description=__doc__.splitlines()[0],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser("python -m edge.benchmark", __doc__, EXAMPLES)
     parser.add_argument(
         "models", type=Path, nargs="+", help=".tflite files exported by edge.optimize"
     )

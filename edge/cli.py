@@ -1,7 +1,7 @@
-"""What the on-device command-line tools (`edge.predict`, `edge.benchmark`) share.
+"""What the edge command-line tools share: the parser, the interpreter flags, the error report.
 
-The interpreter flags and the one-line error report. Like the runtime, this imports no TensorFlow
-and no `tfmodel`, so its error report stands in for `tfmodel.errors.report_error` on the device.
+`edge.predict` and `edge.benchmark` run on the device, so like the runtime this imports no
+TensorFlow and no `tfmodel`; its error report stands in for `tfmodel.errors.report_error` there.
 """
 
 from __future__ import annotations
@@ -10,6 +10,16 @@ import argparse
 import sys
 
 from edge.runtime import INTERPRETERS, EdgeError
+
+
+def make_parser(prog: str, doc: str, examples: str) -> argparse.ArgumentParser:
+    """A parser described by the first line of the module's `doc`, with `examples` after --help."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=doc.splitlines()[0],
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge import convert, report
+from edge.cli import make_parser
 from edge.manifest import ModelFile, write_manifest, write_samples
 from edge.runtime import EdgeError, EdgeModel, find_interpreter
 from tfmodel.config import Config, apply_overrides
@@ -251,12 +252,7 @@ def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = Non
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m edge.optimize",
-        description=__doc__.splitlines()[0],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser("python -m edge.optimize", __doc__, EXAMPLES)
     parser.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/latest")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",

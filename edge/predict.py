@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.cli import add_runtime_flags, report_error
+from edge.cli import add_runtime_flags, make_parser, report_error
 from edge.runtime import EdgeError, EdgeModel, describe_interpreter
 
 EXAMPLES = """examples:
@@ -29,12 +29,7 @@ model.json must sit beside the model: it gives the labels and the sha256 checked
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m edge.predict",
-        description=__doc__.splitlines()[0],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser("python -m edge.predict", __doc__, EXAMPLES)
     parser.add_argument("model", type=Path, help="a .tflite file exported by edge.optimize")
     parser.add_argument("inputs", type=Path, nargs="+", help=".npy arrays or image files")
     add_runtime_flags(parser)
