@@ -14,8 +14,8 @@ import numpy as np
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from serving.json_writer import JsonWriter, format_decimal
-from serving.status import invalid_argument
+from serving.server.json_writer import JsonWriter, format_decimal
+from serving.server.status import invalid_argument
 from serving.tensors import (
     TensorError,
     is_b64_object,
