@@ -2,7 +2,7 @@
 
 A transport has `call(method, request) -> response` for the methods predict, classify, regress,
 metadata and status, taking and returning `tensorflow_serving.apis` messages, so the client does
-not care whether they travel over gRPC (here) or TF Serving's REST API (`serving.rest_transport`).
+not care whether they travel over gRPC (here) or TF Serving's REST API (`rest_transport`).
 """
 
 from __future__ import annotations

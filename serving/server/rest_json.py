@@ -2,7 +2,7 @@
 
 Predict takes row-format `instances` (one entry per example, an object per example when the
 signature has several inputs) or columnar `inputs`, and answers `predictions` or `outputs` in the
-same format (Classify and Regress bodies are in `serving.rest_examples`). Errors are
+same format (Classify and Regress bodies are in `serving.server.rest_examples`). Errors are
 `{"error": message}`; status and metadata are protos printed as JSON. Messages match TF Serving's.
 """
 
