@@ -1,3 +1,7 @@
-"""Serve SavedModels the way TensorFlow Serving does, and call TF Serving over gRPC or REST."""
+"""Serve SavedModels the way TensorFlow Serving does, and call TF Serving over gRPC or REST.
 
-import tfmodel.backend  # noqa: F401  (picks Keras 2 before any TensorFlow import below)
+- `server/`: a local TF-Serving-compatible server (`python -m serving.server`)
+- `client/`: a client for TF Serving or that server (`python -m serving.client`), no training code
+- `demo`: serves a run's export on free ports and calls it through the client
+- `tensors` and `apis`: TensorProto ↔ numpy and the TF Serving messages, used by both sides
+"""

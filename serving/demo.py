@@ -7,6 +7,10 @@ predictions against the labels, and stops the server.
 
 from __future__ import annotations
 
+# isort: off
+import tfmodel.backend  # noqa: F401  first: the client loads TensorFlow, which must see Keras 2 chosen
+
+# isort: on
 import argparse
 import sys
 from collections.abc import Sequence
@@ -14,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.client import ServingClient
-from serving.server import ModelServer, ServerOptions
-from serving.transport import ServerError
+from serving.client import RemoteError, ServingClient, UsageError
+from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.config import load_config
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError, report_error
@@ -84,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run_demo(args.run_dir, args.count)
-    except (UserError, ServerError) as err:
+    except (UserError, UsageError, RemoteError) as err:
         return report_error(err, args.debug)
     return 0
 

@@ -25,8 +25,8 @@ from typing import NamedTuple
 import grpc
 import pytest
 
-from serving.core import CoreOptions
-from serving.server import ModelServer, ServerOptions
+from serving.server.core import CoreOptions
+from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.backend import tf
 
 REPO = Path(__file__).resolve().parents[2]

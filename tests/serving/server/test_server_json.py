@@ -13,14 +13,14 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-from serving.json_writer import format_decimal
-from serving.rest_examples import (
+from serving.server.json_writer import format_decimal
+from serving.server.rest_examples import (
     parse_examples,
     write_classification_result,
     write_regression_result,
 )
-from serving.rest_json import PredictFormat, parse_predict_inputs, write_predict_response
-from serving.status import ServingError
+from serving.server.rest_json import PredictFormat, parse_predict_inputs, write_predict_response
+from serving.server.status import ServingError
 from serving.tensors import (
     TensorError,
     json_value_to_ndarray,

@@ -2,7 +2,7 @@
 
 A transport has `call(method, request) -> response` for the methods predict, classify, regress,
 metadata and status, taking and returning `tensorflow_serving.apis` messages, so the client does
-not care whether they travel over gRPC (here) or TF Serving's REST API (`serving.rest_transport`).
+not care whether they travel over gRPC (here) or TF Serving's REST API (`rest_transport`).
 """
 
 from __future__ import annotations
@@ -16,23 +16,9 @@ from typing import Any, TypeVar
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from tfmodel.errors import UserError
+from serving.client.errors import RemoteError, UsageError
 
 T = TypeVar("T")
-
-
-class ServerError(Exception):
-    """The server answered with an error status, or could not be reached in time."""
-
-    exit_code = 1
-    label = "server error"
-
-    def __init__(self, code: str, details: str, http_status: int | None = None):
-        self.code = code  # a gRPC status name: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE, …
-        self.details = details
-        self.http_status = http_status
-        where = f" (HTTP {http_status})" if http_status else ""
-        super().__init__(f"{code}{where}: {details}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +38,7 @@ def call_with_retry(
     for attempt in range(1, policy.attempts + 1):
         try:
             return call()
-        except ServerError as err:
+        except RemoteError as err:
             if err.code != "UNAVAILABLE" or attempt >= policy.attempts:
                 raise
         sleep(delay)
@@ -71,10 +57,10 @@ class TlsFiles:
     def read(self) -> tuple[bytes | None, bytes | None, bytes | None]:
         """The bytes of (root cert, client key, client cert), after checking the files exist."""
         if (self.client_cert is None) != (self.client_key is None):
-            raise UserError("mutual TLS needs both --client-cert and --client-key")
+            raise UsageError("mutual TLS needs both --client-cert and --client-key")
         for path in (self.root_cert, self.client_cert, self.client_key):
             if path is not None and not Path(path).is_file():
-                raise UserError(f"TLS file {path} does not exist; pass the path of a PEM file")
+                raise UsageError(f"TLS file {path} does not exist; pass the path of a PEM file")
         root, key, cert = (
             Path(p).read_bytes() if p else None
             for p in (self.root_cert, self.client_key, self.client_cert)
@@ -83,7 +69,7 @@ class TlsFiles:
 
 
 class GrpcTransport:
-    """PredictionService and ModelService stubs on one channel; failures become ServerError."""
+    """PredictionService and ModelService stubs on one channel; failures become RemoteError."""
 
     def __init__(self, server: str, timeout: float, tls: TlsFiles | None, retry: RetryPolicy):
         # gRPC waits between reconnection attempts on its own; keep that wait no longer than our
@@ -116,7 +102,7 @@ class GrpcTransport:
         try:
             return self._methods[method](request, timeout=self._timeout)
         except grpc.RpcError as err:
-            raise ServerError(err.code().name, err.details() or "") from None
+            raise RemoteError(err.code().name, err.details() or "") from None
 
     def close(self) -> None:
         self._channel.close()

@@ -15,24 +15,16 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_pb2,
-    predict_pb2,
-    regression_pb2,
-)
-
-from serving import service
-from serving.core import ServerCore
-from serving.inference import signature_key
-from serving.rest_examples import (
+from serving import apis
+from serving.server import service
+from serving.server.core import ServerCore
+from serving.server.inference import signature_key
+from serving.server.rest_examples import (
     parse_examples,
     write_classification_result,
     write_regression_result,
 )
-from serving.rest_json import (
+from serving.server.rest_json import (
     parse_json_object,
     parse_predict_inputs,
     signature_name_of,
@@ -41,7 +33,7 @@ from serving.rest_json import (
     write_predict_response,
     write_proto,
 )
-from serving.status import as_serving_error, invalid_argument
+from serving.server.status import as_serving_error, invalid_argument
 from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -75,12 +67,12 @@ def _dispatch(core: ServerCore, verb: str, path: str, body: bytes) -> str:
     if verb == "GET" and not spec.name:
         raise invalid_argument("Missing model name in request.")
     if verb == "GET" and action == "metadata":
-        request = get_model_metadata_pb2.GetModelMetadataRequest(
+        request = apis.GetModelMetadataRequest(
             model_spec=spec, metadata_field=[service.SIGNATURE_DEF_FIELD]
         )
         return write_model_metadata(service.get_model_metadata(core, request))
     if verb == "GET":
-        request = get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
+        request = apis.GetModelStatusRequest(model_spec=spec)
         return write_proto(service.get_model_status(core, request))
     if action == "predict":
         return _predict(core, spec, body)
@@ -89,8 +81,8 @@ def _dispatch(core: ServerCore, verb: str, path: str, body: bytes) -> str:
     raise invalid_argument(f"Malformed request: {verb} {path}")  # e.g. ":PREDICT"
 
 
-def _model_spec(name: str | None, version: str | None, label: str | None) -> model_pb2.ModelSpec:
-    spec = model_pb2.ModelSpec(name=urllib.parse.unquote(name or ""))
+def _model_spec(name: str | None, version: str | None, label: str | None) -> apis.ModelSpec:
+    spec = apis.ModelSpec(name=urllib.parse.unquote(name or ""))
     if version is not None and label is not None:
         raise invalid_argument(
             f"Both model version ({version}) and model version label ({label}) cannot be supplied."
@@ -104,7 +96,7 @@ def _model_spec(name: str | None, version: str | None, label: str | None) -> mod
     return spec
 
 
-def _predict(core: ServerCore, spec: model_pb2.ModelSpec, body: bytes) -> str:
+def _predict(core: ServerCore, spec: apis.ModelSpec, body: bytes) -> str:
     document = parse_json_object(body)
     spec.signature_name = signature_name_of(document)
     signatures = core.servable(spec).signatures
@@ -112,18 +104,18 @@ def _predict(core: ServerCore, spec: model_pb2.ModelSpec, body: bytes) -> str:
     if name not in signatures:
         raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
     inputs, layout = parse_predict_inputs(document, signatures[name].inputs)
-    request = predict_pb2.PredictRequest(model_spec=spec, inputs=inputs)
+    request = apis.PredictRequest(model_spec=spec, inputs=inputs)
     return write_predict_response(service.predict(core, request).outputs, layout)
 
 
-def _classify_or_regress(core: ServerCore, spec: model_pb2.ModelSpec, action: str, body) -> str:
+def _classify_or_regress(core: ServerCore, spec: apis.ModelSpec, action: str, body) -> str:
     document = parse_json_object(body)
     spec.signature_name = signature_name_of(document)
     if action == "classify":
-        request = classification_pb2.ClassificationRequest(model_spec=spec)
+        request = apis.ClassificationRequest(model_spec=spec)
         parse_examples(document, request)
         return write_classification_result(service.classify(core, request).result)
-    request = regression_pb2.RegressionRequest(model_spec=spec)
+    request = apis.RegressionRequest(model_spec=spec)
     parse_examples(document, request)
     return write_regression_result(service.regress(core, request).result)
 

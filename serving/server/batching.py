@@ -23,8 +23,8 @@ from google.protobuf import (
     wrappers_pb2,
 )
 
-from serving.servable import RunFunction
-from serving.status import ServingError, failed_precondition, invalid_argument
+from serving.server.servable import RunFunction
+from serving.server.status import ServingError, failed_precondition, invalid_argument
 from tfmodel.errors import UserError
 
 

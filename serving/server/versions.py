@@ -11,7 +11,7 @@ import re
 
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.status import invalid_argument
+from serving.server.status import invalid_argument
 
 _VERSION_NAME = re.compile(r"[+-]?\d+")
 

@@ -13,8 +13,8 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
 from serving.client import ServingClient
-from serving.client_inputs import make_example
-from serving.rest_transport import example_to_json, model_path
+from serving.client.inputs import make_example
+from serving.client.rest_transport import example_to_json, model_path
 
 # half_plus_two's signatures as GetModelMetadata describes them, plus a two-output one.
 SIGNATURES = {

@@ -10,9 +10,9 @@ import os
 
 from tensorflow_serving.apis import prediction_log_pb2
 
-from serving import inference
-from serving.servable import Servable
-from serving.status import invalid_argument
+from serving.server import inference
+from serving.server.servable import Servable
+from serving.server.status import invalid_argument
 from tfmodel.backend import tf
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")

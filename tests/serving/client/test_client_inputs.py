@@ -8,8 +8,8 @@ from PIL import Image
 from tensorflow.core.framework import tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from serving.client_inputs import load_examples, load_predict_inputs, make_example, make_input
-from tfmodel.errors import UserError
+from serving.client.errors import UsageError
+from serving.client.inputs import load_examples, load_predict_inputs, make_example, make_input
 
 
 def make_signature(**inputs) -> meta_graph_pb2.SignatureDef:
@@ -71,18 +71,18 @@ def test_json_bytes_in_b64(tmp_path):
 
 def test_bad_inputs_are_user_errors(tmp_path):
     (tmp_path / "text.json").write_text(json.dumps({"instances": ["not a number"]}))
-    with pytest.raises(UserError, match="is not of expected type: float"):
+    with pytest.raises(UsageError, match="is not of expected type: float"):
         load_predict_inputs([str(tmp_path / "text.json")], PIXELS)
     np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1)))
-    with pytest.raises(UserError, match="no input 'image'"):
+    with pytest.raises(UsageError, match="no input 'image'"):
         load_predict_inputs([f"image={tmp_path / 'x.npy'}"], PIXELS)
     two = make_signature(a=(types_pb2.DT_FLOAT, (-1,)), b=(types_pb2.DT_FLOAT, (-1,)))
-    with pytest.raises(UserError, match="takes inputs \\['a', 'b'\\]: name each one"):
+    with pytest.raises(UsageError, match="takes inputs \\['a', 'b'\\]: name each one"):
         load_predict_inputs([str(tmp_path / "x.npy")], two, "pair")
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(UsageError, match="does not exist"):
         load_predict_inputs([str(tmp_path / "missing.npy")], PIXELS)
     (tmp_path / "x.csv").write_text("1,2")
-    with pytest.raises(UserError, match=".npy array, a .json file or an image"):
+    with pytest.raises(UsageError, match=".npy array, a .json file or an image"):
         load_predict_inputs([str(tmp_path / "x.csv")], PIXELS)
 
 
@@ -94,7 +94,7 @@ def test_examples_from_json_with_context_and_from_named_arrays(tmp_path):
     assert examples[:2] == [{"lang": "en", "x": 2.0}, {"lang": "en", "x": 3.0, "tag": b"hi"}]
     np.testing.assert_array_equal(examples[2]["pixels"], [0, 1, 2, 3])
     np.testing.assert_array_equal(examples[3]["pixels"], [4, 5, 6, 7])
-    with pytest.raises(UserError, match="name the tf.Example feature"):
+    with pytest.raises(UsageError, match="name the tf.Example feature"):
         load_examples([str(tmp_path / "rows.npy")])
 
 
@@ -106,5 +106,5 @@ def test_make_example_picks_the_feature_list_from_the_values():
     assert list(feature["word"].bytes_list.value) == [b"hi"]
     assert list(feature["raw"].bytes_list.value) == [b"\x00"]
     assert len(make_input([{"x": 1.0}, {"x": 2.0}]).example_list.examples) == 2
-    with pytest.raises(UserError, match="no examples"):
+    with pytest.raises(UsageError, match="no examples"):
         make_input([])

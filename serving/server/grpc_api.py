@@ -11,9 +11,9 @@ from concurrent import futures
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from serving import service
-from serving.core import ServerCore
-from serving.status import as_serving_error
+from serving.server import service
+from serving.server.core import ServerCore
+from serving.server.status import as_serving_error
 from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)

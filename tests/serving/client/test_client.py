@@ -12,10 +12,11 @@ import pytest
 from PIL import Image
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import client as client_cli
 from serving.client import ServingClient
-from serving.client_inputs import make_example
-from serving.transport import RetryPolicy, ServerError
+from serving.client import cli as client_cli
+from serving.client.errors import RemoteError
+from serving.client.inputs import make_example
+from serving.client.transport import RetryPolicy
 from tfmodel.backend import keras
 from tfmodel.config import Config
 from tfmodel.export import export_for_serving
@@ -127,7 +128,7 @@ def test_version_and_label_select_the_model(export, images, local_server, tmp_pa
             logits_out = client.predict(images, output_filter=["logits"])["logits"]
         np.testing.assert_allclose(logits_out, logits[version], atol=1e-4)
     with ServingClient(address, "digits", version=3, **options) as client:
-        with pytest.raises(ServerError) as caught:
+        with pytest.raises(RemoteError) as caught:
             client.status()
     assert caught.value.code == "NOT_FOUND"
 
@@ -158,10 +159,10 @@ def test_server_errors_are_readable(export, images, local_server):
     base, _ = export
     server = local_server(model_config_file=base / "models.config")
     with ServingClient(server.grpc, "nope") as client:
-        with pytest.raises(ServerError, match=r"NOT_FOUND: Servable not found .*Latest\(nope\)"):
+        with pytest.raises(RemoteError, match=r"NOT_FOUND: Servable not found .*Latest\(nope\)"):
             client.predict({"pixels": images})
     with ServingClient(server.rest, "digits", rest=True) as client:
-        with pytest.raises(ServerError) as caught:
+        with pytest.raises(RemoteError) as caught:
             client.predict({"wrong": images})
     assert (caught.value.code, caught.value.http_status) == ("INVALID_ARGUMENT", 400)
     assert "wrong" in caught.value.details

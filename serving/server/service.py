@@ -15,9 +15,9 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving import inference
-from serving.core import ServerCore
-from serving.status import invalid_argument
+from serving.server import inference
+from serving.server.core import ServerCore
+from serving.server.status import invalid_argument
 
 SIGNATURE_DEF_FIELD = "signature_def"
 

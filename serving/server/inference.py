@@ -17,8 +17,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving.servable import Servable
-from serving.status import failed_precondition, invalid_argument
+from serving.server.servable import Servable
+from serving.server.status import failed_precondition, invalid_argument
 from serving.tensors import TensorError, make_ndarray, make_tensor_proto
 
 DEFAULT_SIGNATURE = "serving_default"

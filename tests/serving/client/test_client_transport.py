@@ -18,10 +18,10 @@ import grpc
 import pytest
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-from serving import client as client_cli
 from serving.client import ServingClient
-from serving.transport import RetryPolicy, ServerError, TlsFiles, call_with_retry
-from tfmodel.errors import UserError
+from serving.client import cli as client_cli
+from serving.client.errors import RemoteError, UsageError
+from serving.client.transport import RetryPolicy, TlsFiles, call_with_retry
 
 FAST_RETRY = RetryPolicy(attempts=10, initial=0.05, maximum=0.3)
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
@@ -67,7 +67,7 @@ def grpc_port():
 
 
 def test_retry_sleeps_exponentially_up_to_the_cap_then_succeeds():
-    failures = iter([ServerError("UNAVAILABLE", "down")] * 4)
+    failures = iter([RemoteError("UNAVAILABLE", "down")] * 4)
     sleeps = []
 
     def call():
@@ -86,18 +86,18 @@ def test_retry_is_bounded_and_only_for_unavailable():
 
     def down():
         calls.append(1)
-        raise ServerError("UNAVAILABLE", "down")
+        raise RemoteError("UNAVAILABLE", "down")
 
-    with pytest.raises(ServerError, match="UNAVAILABLE"):
+    with pytest.raises(RemoteError, match="UNAVAILABLE"):
         call_with_retry(down, RetryPolicy(attempts=3), sleep=lambda _: None)
     assert len(calls) == 3
 
     def not_found():
         calls.append(1)
-        raise ServerError("NOT_FOUND", "no such model")
+        raise RemoteError("NOT_FOUND", "no such model")
 
     calls.clear()
-    with pytest.raises(ServerError, match="NOT_FOUND"):
+    with pytest.raises(RemoteError, match="NOT_FOUND"):
         call_with_retry(not_found, RetryPolicy(attempts=3), sleep=lambda _: None)
     assert len(calls) == 1
 
@@ -108,7 +108,7 @@ def test_grpc_status_and_not_found_message(grpc_port):
             (1, "AVAILABLE", "OK")
         ]
     with ServingClient(f"127.0.0.1:{grpc_port}", "nope") as client:
-        with pytest.raises(ServerError) as caught:
+        with pytest.raises(RemoteError) as caught:
             client.status()
     assert caught.value.code == "NOT_FOUND"
     assert str(caught.value) == "NOT_FOUND: Servable not found for request: Latest(nope)"
@@ -188,7 +188,7 @@ def test_rest_status_and_http_errors(rest_server):
     with ServingClient(address, "digits", rest=True) as client:
         assert [(s.version, s.state) for s in client.status()] == [(1, "AVAILABLE")]
     with ServingClient(address, "nope", rest=True) as client:
-        with pytest.raises(ServerError) as caught:
+        with pytest.raises(RemoteError) as caught:
             client.status()
     assert (caught.value.code, caught.value.http_status) == ("NOT_FOUND", 404)
     assert caught.value.details == "Servable not found for request: Latest(nope)"
@@ -197,7 +197,7 @@ def test_rest_status_and_http_errors(rest_server):
 def test_rest_unreachable_is_unavailable_after_retries():
     retry = RetryPolicy(attempts=2, initial=0.01)
     with ServingClient(f"127.0.0.1:{free_port()}", "digits", rest=True, retry=retry) as client:
-        with pytest.raises(ServerError, match="UNAVAILABLE"):
+        with pytest.raises(RemoteError, match="UNAVAILABLE"):
             client.status()
 
 
@@ -236,10 +236,10 @@ def test_grpc_mutual_tls(tmp_path):
             assert [s.state for s in client.status()] == ["AVAILABLE"]
         once = RetryPolicy(attempts=1)
         with ServingClient(address, "digits", tls=TlsFiles(server_cert), retry=once) as client:
-            with pytest.raises(ServerError):
+            with pytest.raises(RemoteError):
                 client.status()  # the server demands a client certificate
         with ServingClient(address, "digits", retry=once) as client:
-            with pytest.raises(ServerError, match="UNAVAILABLE"):
+            with pytest.raises(RemoteError, match="UNAVAILABLE"):
                 client.status()  # plaintext to a TLS port
     finally:
         server.stop(grace=None)
@@ -259,7 +259,7 @@ def test_rest_mutual_tls(tmp_path, rest_server):
 
 
 def test_tls_files_are_checked(tmp_path):
-    with pytest.raises(UserError, match="both --client-cert and --client-key"):
+    with pytest.raises(UsageError, match="both --client-cert and --client-key"):
         TlsFiles(client_cert=tmp_path / "c.pem").read()
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(UsageError, match="does not exist"):
         TlsFiles(root_cert=tmp_path / "missing.pem").read()

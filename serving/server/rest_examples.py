@@ -9,8 +9,8 @@ score], ...], ...]}`, Regress `{"results": [value, ...]}`. Messages match TF Ser
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-from serving.json_writer import JsonWriter, format_decimal
-from serving.status import invalid_argument
+from serving.server.json_writer import JsonWriter, format_decimal
+from serving.server.status import invalid_argument
 from serving.tensors import decode_b64_object, is_b64_object, json_debug_string, json_type_name
 
 

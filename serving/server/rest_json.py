@@ -2,7 +2,7 @@
 
 Predict takes row-format `instances` (one entry per example, an object per example when the
 signature has several inputs) or columnar `inputs`, and answers `predictions` or `outputs` in the
-same format (Classify and Regress bodies are in `serving.rest_examples`). Errors are
+same format (Classify and Regress bodies are in `serving.server.rest_examples`). Errors are
 `{"error": message}`; status and metadata are protos printed as JSON. Messages match TF Serving's.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from serving.json_writer import JsonWriter, format_decimal
-from serving.status import invalid_argument
+from serving.server.json_writer import JsonWriter, format_decimal
+from serving.server.status import invalid_argument
 from serving.tensors import (
     TensorError,
     is_b64_object,

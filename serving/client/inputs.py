@@ -21,7 +21,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import input_pb2
 
 from serving import tensors
-from tfmodel.errors import UserError
+from serving.client.errors import UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 _GRAY_MODES = {"1", "L", "I", "I;16", "F"}
@@ -55,7 +55,7 @@ def make_example(features: Mapping[str, Any]) -> example_pb2.Example:
 def make_input(examples: Sequence[Mapping[str, Any]]) -> input_pb2.Input:
     """The `input` of a Classify/Regress request: a list of tf.Examples."""
     if len(examples) == 0:
-        raise UserError("no examples to send: give at least one")
+        raise UsageError("no examples to send: give at least one")
     listed = input_pb2.ExampleList(examples=[make_example(e) for e in examples])
     return input_pb2.Input(example_list=listed)
 
@@ -64,7 +64,7 @@ def sole_input_name(signature: meta_graph_pb2.SignatureDef, signature_name: str)
     """The input key of a one-input signature, so a bare array can be sent to it."""
     names = sorted(signature.inputs)
     if len(names) != 1:
-        raise UserError(
+        raise UsageError(
             f"signature {signature_name or 'serving_default'!r} takes inputs {names}: "
             "name each one (NAME=FILE, or a dict of arrays)"
         )
@@ -84,7 +84,7 @@ def load_predict_inputs(
         else:
             key = name or sole_input_name(signature, signature_name)
             if key not in signature.inputs:
-                raise UserError(
+                raise UsageError(
                     f"--input {spec}: the signature has no input {key!r}; "
                     f"its inputs are {', '.join(signature.inputs)}"
                 )
@@ -106,7 +106,7 @@ def load_examples(specs: Sequence[str]) -> list[dict[str, Any]]:
             examples.extend(_read_json_examples(path))
             continue
         if name is None:
-            raise UserError(f"--input {spec}: name the tf.Example feature, as FEATURE={path}")
+            raise UsageError(f"--input {spec}: name the tf.Example feature, as FEATURE={path}")
         rows = np.load(path) if path.suffix == ".npy" else _read_array(path, None)[np.newaxis]
         examples.extend({name: row.ravel()} for row in rows)
     return examples
@@ -114,9 +114,9 @@ def load_examples(specs: Sequence[str]) -> list[dict[str, Any]]:
 
 def _check_file(path: Path) -> None:
     if not path.is_file():
-        raise UserError(f"input file {path} does not exist")
+        raise UsageError(f"input file {path} does not exist")
     if path.suffix.lower() not in IMAGE_SUFFIXES | {".npy", ".json"}:
-        raise UserError(f"input file {path}: use a .npy array, a .json file or an image")
+        raise UsageError(f"input file {path}: use a .npy array, a .json file or an image")
 
 
 def _read_array(path: Path, info: meta_graph_pb2.TensorInfo | None) -> np.ndarray:
@@ -140,14 +140,14 @@ def _cast(array: np.ndarray, dtype: int, spec: str) -> np.ndarray:
         kind = tensors.kind_of(dtype)
         return tensors.as_array(array).astype(kind.numpy)
     except (tensors.TensorError, ValueError) as err:
-        raise UserError(f"--input {spec}: {err}") from None
+        raise UsageError(f"--input {spec}: {err}") from None
 
 
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"input file {path} is not valid JSON: {err}") from None
+        raise UsageError(f"input file {path} is not valid JSON: {err}") from None
 
 
 def _read_json_inputs(
@@ -167,14 +167,14 @@ def _read_json_inputs(
     arrays = {}
     for key, value in values.items():
         if key not in signature.inputs:
-            raise UserError(
+            raise UsageError(
                 f"{path}: the signature has no input {key!r}; its inputs are "
                 f"{', '.join(signature.inputs)} (name one as NAME={path})"
             )
         try:
             arrays[key] = tensors.json_value_to_ndarray(value, signature.inputs[key].dtype)
         except tensors.TensorError as err:
-            raise UserError(f"{path}: input {key!r}: {err}") from None
+            raise UsageError(f"{path}: input {key!r}: {err}") from None
     return arrays
 
 
@@ -192,7 +192,7 @@ def _read_json_examples(path: Path) -> list[dict[str, Any]]:
     examples = body.get("examples") if isinstance(body, dict) else body
     context = body.get("context", {}) if isinstance(body, dict) else {}
     if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
-        raise UserError(f'{path}: give a list of examples, e.g. {{"examples": [{{"x": 2.0}}]}}')
+        raise UsageError(f'{path}: give a list of examples, e.g. {{"examples": [{{"x": 2.0}}]}}')
     return [
         {key: _decode_b64(value) for key, value in {**context, **example}.items()}
         for example in examples

@@ -20,18 +20,10 @@ from typing import Any
 from google.protobuf import json_format
 from tensorflow.core.example import example_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_pb2,
-    predict_pb2,
-    regression_pb2,
-)
 
-from serving import tensors
-from serving.transport import ServerError, TlsFiles
-from tfmodel.errors import UserError
+from serving import apis, tensors
+from serving.client.errors import RemoteError, UsageError
+from serving.client.transport import TlsFiles
 
 # The gRPC status behind each HTTP status TF Serving answers (400 also covers FAILED_PRECONDITION).
 _CODE_OF_HTTP_STATUS = {
@@ -78,7 +70,7 @@ class RestTransport:
         url = self._base + model_path(spec)
         if method == "status":
             answer = self._send(url, None)
-            return json_format.ParseDict(answer, get_model_status_pb2.GetModelStatusResponse())
+            return json_format.ParseDict(answer, apis.GetModelStatusResponse())
         if method == "metadata":
             return read_metadata(self._send(url + "/metadata", None))
         body: dict[str, Any] = (
@@ -91,13 +83,13 @@ class RestTransport:
         body["examples"] = [example_to_json(example) for example in examples]
         results = self._send(f"{url}:{method}", body)["results"]
         if method == "classify":
-            response = classification_pb2.ClassificationResponse()
+            response = apis.ClassificationResponse()
             for pairs in results:
                 classes = response.result.classifications.add().classes
                 for label, score in pairs:
                     classes.add(label=label, score=score)
             return response
-        response = regression_pb2.RegressionResponse()
+        response = apis.RegressionResponse()
         for value in results:
             response.result.regressions.add(value=value)
         return response
@@ -105,7 +97,7 @@ class RestTransport:
     def close(self) -> None:
         """Nothing to release: each call opens its own connection."""
 
-    def _predict_body(self, request: predict_pb2.PredictRequest) -> dict[str, Any]:
+    def _predict_body(self, request: apis.PredictRequest) -> dict[str, Any]:
         arrays = {name: tensors.make_ndarray(proto) for name, proto in request.inputs.items()}
         if self._columnar:
             return {
@@ -115,7 +107,7 @@ class RestTransport:
             }
         sizes = {len(v) if v.ndim else None for v in arrays.values()}
         if len(sizes) != 1 or None in sizes:
-            raise UserError(
+            raise UsageError(
                 f"row format needs inputs with one batch size, got shapes "
                 f"{ {k: v.shape for k, v in arrays.items()} }; use the columnar format (--columnar)"
             )
@@ -127,8 +119,8 @@ class RestTransport:
         return {"instances": instances}
 
     def _read_predictions(
-        self, request: predict_pb2.PredictRequest, answer: dict[str, Any]
-    ) -> predict_pb2.PredictResponse:
+        self, request: apis.PredictRequest, answer: dict[str, Any]
+    ) -> apis.PredictResponse:
         outputs = self._signature(request.model_spec.signature_name).outputs
         if "predictions" in answer:
             rows = answer["predictions"]
@@ -140,7 +132,7 @@ class RestTransport:
             columns = answer["outputs"]
             values = {next(iter(outputs)): columns} if len(outputs) == 1 else columns
         wanted = set(request.output_filter) or set(values)
-        response = predict_pb2.PredictResponse()
+        response = apis.PredictResponse()
         for name, value in values.items():
             if name in wanted:
                 array = tensors.json_value_to_ndarray(value, outputs[name].dtype)
@@ -160,7 +152,7 @@ class RestTransport:
         except urllib.error.HTTPError as err:
             text = err.read()
             code = _CODE_OF_HTTP_STATUS.get(err.code, "UNKNOWN")
-            raise ServerError(code, _error_message(text), http_status=err.code) from None
+            raise RemoteError(code, _error_message(text), http_status=err.code) from None
         except urllib.error.URLError as err:
             raise _unreachable(url, err.reason) from None
         except OSError as err:  # a timeout or reset while reading the answer
@@ -168,10 +160,10 @@ class RestTransport:
         try:
             return json.loads(text)
         except json.JSONDecodeError:
-            raise ServerError("INTERNAL", f"{url} answered non-JSON: {text[:200]!r}") from None
+            raise RemoteError("INTERNAL", f"{url} answered non-JSON: {text[:200]!r}") from None
 
 
-def model_path(spec: model_pb2.ModelSpec) -> str:
+def model_path(spec: apis.ModelSpec) -> str:
     """`/v1/models/NAME[/versions/V | /labels/L]` for a ModelSpec."""
     path = "/v1/models/" + urllib.parse.quote(spec.name, safe="")
     if spec.HasField("version"):
@@ -181,11 +173,11 @@ def model_path(spec: model_pb2.ModelSpec) -> str:
     return path
 
 
-def read_metadata(answer: dict[str, Any]) -> get_model_metadata_pb2.GetModelMetadataResponse:
+def read_metadata(answer: dict[str, Any]) -> apis.GetModelMetadataResponse:
     """A GetModelMetadataResponse from TF Serving's metadata JSON (signatures unpacked)."""
-    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response = apis.GetModelMetadataResponse()
     json_format.ParseDict(answer.get("model_spec", {}), response.model_spec)
-    signatures = get_model_metadata_pb2.SignatureDefMap()
+    signatures = apis.SignatureDefMap()
     json_format.ParseDict(answer["metadata"]["signature_def"], signatures)
     response.metadata["signature_def"].Pack(signatures)
     return response
@@ -215,6 +207,6 @@ def _error_message(text: bytes) -> str:
         return text.decode("utf-8", errors="replace")[:500]
 
 
-def _unreachable(url: str, reason: object) -> ServerError:
+def _unreachable(url: str, reason: object) -> RemoteError:
     code = "DEADLINE_EXCEEDED" if isinstance(reason, TimeoutError) else "UNAVAILABLE"
-    return ServerError(code, f"{url}: {reason}")
+    return RemoteError(code, f"{url}: {reason}")

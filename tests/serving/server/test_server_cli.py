@@ -8,7 +8,8 @@ import grpc
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.server import ModelServer, ServerOptions, main
+from serving.server.main import main
+from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.backend import tf
 from tfmodel.errors import UserError
 

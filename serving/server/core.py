@@ -17,18 +17,18 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.batching import Batcher, BatchingParameters
-from serving.model_config import validate_model_configs
-from serving.servable import Servable, load_servable
-from serving.status import (
+from serving.server.batching import Batcher, BatchingParameters
+from serving.server.model_config import validate_model_configs
+from serving.server.servable import Servable, load_servable
+from serving.server.status import (
     ServingError,
     as_serving_error,
     failed_precondition,
     invalid_argument,
     not_found,
 )
-from serving.versions import aspired_versions, find_versions
-from serving.warmup import replay_warmup
+from serving.server.versions import aspired_versions, find_versions
+from serving.server.warmup import replay_warmup
 
 log = logging.getLogger(__name__)
 State = get_model_status_pb2.ModelVersionStatus.State

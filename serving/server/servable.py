@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
-from serving.status import as_serving_error, invalid_argument
+from serving.server.status import as_serving_error, invalid_argument
 from serving.tensors import dtype_name
 from tfmodel.backend import tf
 

@@ -1,0 +1,123 @@
+"""A running local model server: a ServerCore behind gRPC and REST endpoints, as TF Serving's.
+
+`ModelServer(ServerOptions(...)).start()` loads every model, opens the ports and, if asked,
+re-reads the model config file; `stop()` drains in-flight requests and unloads the models.
+The command line (`serving.server.main`) and tests start servers this way.
+"""
+
+import dataclasses
+import logging
+import os
+import threading
+
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.server.core import CoreOptions, ServerCore
+from serving.server.grpc_api import start_grpc_server
+from serving.server.model_config import read_model_server_config
+from serving.server.rest_api import start_rest_server
+from serving.server.status import ServingError
+from tfmodel.errors import UserError
+
+log = logging.getLogger("serving.server")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """What to serve and where; named after tensorflow_model_server's flags.
+
+    For programmatic use `port=0` picks a free gRPC port and `rest_api_port=0` a free REST port;
+    `rest_api_port=None` turns REST off (the CLI's `--rest_api_port=0`).
+    """
+
+    port: int = 8500
+    rest_api_port: int | None = None
+    host: str = "127.0.0.1"
+    model_name: str = "default"
+    model_base_path: str = ""
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: float = 0
+    grpc_max_threads: int = 4 * (os.cpu_count() or 1)
+    core: CoreOptions = CoreOptions()
+
+
+class ModelServer:
+    """A running server: the ServerCore, the gRPC and REST endpoints and the config-file poller."""
+
+    def __init__(self, options: ServerOptions):
+        self.options = options
+        self.core = ServerCore(options.core)
+        self.grpc_port: int | None = None
+        self.rest_port: int | None = None
+        self._grpc_server = None
+        self._rest_server = None
+        self._stopped = threading.Event()
+        self._config_poller: threading.Thread | None = None
+
+    def start(self) -> "ModelServer":
+        """Loads every model (blocking until each is available), then opens gRPC and REST."""
+        config = self._initial_config()
+        try:
+            self.core.reload_config(config)
+        except ServingError as error:
+            self.core.stop()
+            message = f"Failed to start server. Error: {error.code.name}: {error.message}"
+            raise UserError(message) from error
+        self.core.start_polling()
+        options = self.options
+        try:
+            self._grpc_server, self.grpc_port = start_grpc_server(
+                self.core, options.host, options.port, options.grpc_max_threads
+            )
+            log.info("Running gRPC ModelServer at %s:%d ...", options.host, self.grpc_port)
+            if options.rest_api_port is not None:
+                self._rest_server, self.rest_port = start_rest_server(
+                    self.core, options.host, options.rest_api_port
+                )
+                log.info("Exporting HTTP/REST API at %s:%d ...", options.host, self.rest_port)
+        except UserError:
+            self.stop()
+            raise
+        if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
+            self._config_poller = threading.Thread(
+                target=self._poll_config_file, name="config-poll", daemon=True
+            )
+            self._config_poller.start()
+        return self
+
+    def _initial_config(self) -> model_server_config_pb2.ModelServerConfig:
+        if self.options.model_config_file:
+            return read_model_server_config(self.options.model_config_file)
+        config = model_server_config_pb2.ModelServerConfig()
+        entry = config.model_config_list.config.add()
+        entry.name = self.options.model_name
+        entry.base_path = self.options.model_base_path
+        entry.model_platform = "tensorflow"
+        return config
+
+    def _poll_config_file(self) -> None:
+        while not self._stopped.wait(self.options.model_config_file_poll_wait_seconds):
+            try:
+                self.core.reload_config(read_model_server_config(self.options.model_config_file))
+            except (UserError, ServingError) as error:
+                log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error)
+
+    def request_stop(self) -> None:
+        """Wakes `wait` (safe in a signal handler); the waiting thread then calls `stop`."""
+        self._stopped.set()
+
+    def wait(self) -> None:
+        """Blocks until `request_stop` or `stop` is called."""
+        self._stopped.wait()
+
+    def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stops taking requests, lets in-flight ones finish (up to the grace), unloads models."""
+        self._stopped.set()
+        if self._grpc_server is not None:
+            self._grpc_server.stop(grace_seconds).wait()
+        if self._rest_server is not None:
+            self._rest_server.shutdown()
+            self._rest_server.server_close()
+        if self._config_poller is not None:
+            self._config_poller.join()
+        self.core.stop()
