@@ -120,6 +120,22 @@ class EdgeConfig:
 
 
 @dataclasses.dataclass
+class TuneConfig:
+    """Hyperparameter search (`python -m tfmodel.tune`) over `space`, scored on validation.
+
+    `space` maps a config key to a list of choices (`optimizer.name: [sgd, adam]`) or a range
+    (`optimizer.learning_rate: {min: 1.0e-4, max: 0.1, log: true}`, optional `step`). Hyperband's
+    budget is `training.epochs` per model and `hyperband_factor`; `max_trials` caps every algorithm.
+    """
+
+    algorithm: str = _choice("random", "random", "bayesian", "hyperband")
+    max_trials: int = 10
+    hyperband_factor: int = 3
+    dir: str = "tuning"
+    space: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class OutputConfig:
     """Runs go to `<dir>/<name>-<timestamp>/`."""
 
@@ -138,6 +154,7 @@ class Config:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
     edge: EdgeConfig = dataclasses.field(default_factory=EdgeConfig)
+    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
 
@@ -254,6 +271,10 @@ def _convert(value: Any, hint: Any) -> tuple[bool, Any]:
         return False, None
     if hint is type(None):
         return value is None, None
+    if hint is Any:
+        return True, value
+    if origin is dict:
+        return isinstance(value, dict), value
     if origin is list:
         if not isinstance(value, list):
             return False, None
@@ -276,6 +297,8 @@ def _type_name(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(option) for option in typing.get_args(hint))
+    if origin is dict:
+        return "a mapping of keys to values"
     if origin is list:
         return f"a list of {_type_name(typing.get_args(hint)[0])}"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
