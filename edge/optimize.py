@@ -2,7 +2,8 @@
 
 From the run's trained model: optional pruning and quantization-aware fine-tuning, then one
 `.tflite` per variant in `edge.variants` (float32 always), model.json, labels.txt, samples.npz and
-the report (report.json, report.md, size_vs_accuracy.png, analysis/ with the GPU-delegate check).
+the report (report.json, report.md, size_vs_accuracy.png, analysis/ with the GPU-delegate check);
+the run folder's model card is rewritten to list the variants.
 int8 files are made by both the TFLite converter and litert-quantizer; the one more accurate on
 the validation split is kept (the smaller on a tie) and the report says which.
 """
@@ -239,7 +240,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = None) -> EdgeResult:
     """The stage for a finished run folder: its config (plus overrides), model and data."""
     from tfmodel.data import load_splits
-    from tfmodel.runs import EDGE_DIR, MODEL_FILE, load_run
+    from tfmodel.model_card import write_model_card
+    from tfmodel.runs import EDGE_DIR, METRICS_FILE, MODEL_FILE, load_run
 
     config, model = load_run(run_dir)
     apply_overrides(config, overrides)
@@ -248,7 +250,10 @@ def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = Non
     out_dir = out_dir or run_dir / EDGE_DIR
     for stale in out_dir.glob("model_*.tflite"):  # from an earlier, longer variant list
         stale.unlink()
-    return optimize(model, splits, config, out_dir, keras_file=run_dir / MODEL_FILE)
+    result = optimize(model, splits, config, out_dir, keras_file=run_dir / MODEL_FILE)
+    if (run_dir / METRICS_FILE).is_file():  # a run trained by tfmodel.train: refresh its card
+        print(f"model card: {write_model_card(run_dir, out_dir)}")
+    return result
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

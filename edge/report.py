@@ -19,8 +19,8 @@ import numpy as np
 from edge.benchmark import measure_latency
 from edge.manifest import ModelFile
 from edge.runtime import EdgeModel, describe_interpreter
+from tfmodel.runs import EDGE_REPORT_FILE as REPORT_JSON  # the model card reads it too
 
-REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 CHART = "size_vs_accuracy.png"
 

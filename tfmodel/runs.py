@@ -9,12 +9,18 @@
         logs/                train: TensorBoard events
         checkpoints/         train: best.weights.h5, the weights with the best monitored loss
         backup/              train, while under way (BackupAndRestore); gone once finished
+        confusion.json       train: the test split's confusion matrix (rows true), drawn as
+        confusion.png          confusion.png; the model card and tfmodel.explain read it
+        model_card.md        train, rewritten by edge.optimize: data, model, metrics, export
+                             signatures, edge variants, the command that repeats the run
         export/              tfmodel.export (and train, unless export.enabled is off): the
                              SavedModels for TF Serving, <model>/<version>/ and models.config
                              (layout in `tfmodel.export`); serving.demo and serving.server read it
         edge/                edge.optimize: model_<variant>.tflite, model.json, labels.txt,
                              samples.npz, report.* and analysis/ (named in `edge.runtime`,
-                             `edge.manifest`, `edge.report`); edge.predict, edge.benchmark read it
+                             `edge.manifest`, `edge.report`); edge.predict, edge.benchmark read it;
+                             the model card reads report.json
+        explain/             tfmodel.explain: integrated_gradients.png, confusion.png
     <output.dir>/latest      a link to the newest finished run
 
 A folder that still has `backup/` is unfinished: running the same command again resumes it.
@@ -46,6 +52,11 @@ BACKUP_DIR = "backup"
 EXPORT_DIR = "export"
 EDGE_DIR = "edge"
 LATEST_LINK = "latest"
+CONFUSION_FILE = "confusion.json"
+CONFUSION_PLOT = "confusion.png"
+MODEL_CARD_FILE = "model_card.md"
+EDGE_REPORT_FILE = "report.json"  # inside EDGE_DIR; named here because the model card reads it
+EXPLAIN_DIR = "explain"
 
 
 def new_run_dir(config: Config) -> Path:

@@ -19,6 +19,7 @@ from typing import Any
 from tfmodel import cluster, runs
 from tfmodel.config import Config, load_config
 from tfmodel.errors import UserError, report_error
+from tfmodel.model_card import write_test_review
 
 # Why some imports sit inside functions: TensorFlow takes seconds to load, and the modules above
 # import none of it, so `--help` and a config error answer at once. What needs TensorFlow (data,
@@ -126,13 +127,16 @@ def _record_run(
     config: Config, run_dir: Path, model, splits, history, seconds: float,
     test: tuple[float, float], *, info, policy: str, global_batch: int,
 ) -> None:  # fmt: skip
-    """The chief's bookkeeping: metrics.json, curves, the `latest` link, export, summary table."""
+    """The chief's bookkeeping: metrics.json, curves, the `latest` link, export, the test
+    confusion matrix and model card, summary table."""
     from tfmodel.models import load_model
 
     test_loss, test_accuracy = test
     metrics = {
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
+        "n_train": len(splits.x_train),
+        "n_val": len(splits.x_val),
         "n_test": len(splits.x_test),
         "epochs": config.training.epochs,
         "epochs_this_session": len(history.epoch),
@@ -151,10 +155,11 @@ def _record_run(
         "test accuracy": f"{test_accuracy:.4f} (n={len(splits.x_test)}, loss {test_loss:.4f})",
         "training": f"{len(history.epoch)} epochs in {seconds:.1f} s, {describe_replicas}",
     }
+    # The saved copy holds plain variables: predicting and exporting need no other worker.
+    saved = load_model(run_dir / runs.MODEL_FILE)
     if config.export.enabled:
-        # The saved copy holds plain variables: exporting it needs no other worker.
-        saved = load_model(run_dir / runs.MODEL_FILE)
         summary["serving export"] = str(_export(saved, config, run_dir, splits))
+    summary["model card"] = str(write_test_review(run_dir, saved, splits))
     _print_table(summary)
 
 
