@@ -65,7 +65,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
 
     splits = data.load_splits(config.data, config.training.seed)
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
-    train_ds, val_ds = _datasets(config, splits, global_batch, drop_remainder=info.is_tpu)
+    train_ds, val_ds = train_val_datasets(config, splits, global_batch, drop_remainder=info.is_tpu)
     steps_per_epoch = int(train_ds.cardinality())
     print(
         f"data {config.data.source}: train {len(splits.x_train)}, validation {len(splits.x_val)}, "
@@ -163,7 +163,7 @@ def _record_run(
     _print_table(summary)
 
 
-def _datasets(config: Config, splits, global_batch: int, drop_remainder: bool):
+def train_val_datasets(config: Config, splits, global_batch: int, drop_remainder: bool):
     """Train and validation pipelines (validation None when empty); TPUs need static batches."""
     from tfmodel import data
 

@@ -1,0 +1,7 @@
+"""`python -m tfmodel.tune`: see `tfmodel.tune.cli`."""
+
+import sys
+
+from tfmodel.tune.cli import main
+
+sys.exit(main())

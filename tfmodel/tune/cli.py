@@ -1,0 +1,171 @@
+"""Tune hyperparameters: `python -m tfmodel.tune [--config F] [--trials N] [--algorithm A]`.
+
+Searches the config's `tune.space` with KerasTuner on the validation split, then writes to
+`<tune.dir>/<output.name>/` the trials (table, trials.csv, trials.png) and best_config.yaml, and
+reports the best model's test accuracy — the only time the test split is read. Run the same
+command again to resume; several machines share one search with --oracle and --tuner-id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfmodel.config import Config, load_config
+from tfmodel.data import build_dataset, load_splits
+from tfmodel.errors import UserError, report_error
+from tfmodel.tune import report
+from tfmodel.tune.space import Dimension, parse_space, trial_config
+
+EXAMPLES = """examples:
+  python -m tfmodel.tune --config configs/digits_mlp.yaml --trials 20
+  python -m tfmodel.tune --algorithm bayesian --trials 30 --epochs 10
+  python -m tfmodel.tune --algorithm hyperband --epochs 27      # brackets of 1, 3, 9, 27 epochs
+  python -m tfmodel.tune --no-resume                            # forget the earlier search
+several machines (one --tune-dir they all see): the chief runs the oracle, workers run trials
+  python -m tfmodel.tune --oracle 10.0.0.1:8000 --tuner-id chief
+  python -m tfmodel.tune --oracle 10.0.0.1:8000 --tuner-id worker0
+then train the winner:
+  python -m tfmodel.train --config tuning/digits_mlp/best_config.yaml
+"""
+
+
+@dataclass
+class TuneResult:
+    """What the chief (or a lone tuner) found."""
+
+    project_dir: Path
+    rows: list[dict]
+    best_trial: str
+    best_val_accuracy: float
+    best_config: Path
+    test_accuracy: float
+
+
+def tune(config: Config, resume: bool = True) -> TuneResult | None:
+    """Search, then (unless this process is a worker) report; a worker returns None."""
+    from tfmodel import strategies
+    from tfmodel.backend import keras
+    from tfmodel.tune.search import SearchData, make_tuner
+
+    dimensions = parse_space(config)
+    if config.training.cpu_devices:
+        strategies.split_cpu(config.training.cpu_devices)
+    info = strategies.make_strategy(
+        config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus
+    )
+    print(strategies.describe(info))
+    keras.mixed_precision.set_global_policy(
+        strategies.precision_policy(config.training.precision, info)
+    )
+    splits = load_splits(config.data, config.training.seed)
+    if not len(splits.x_val):
+        raise UserError(
+            "tuning scores trials on the validation split, which is empty: "
+            "set data.validation_split above 0 (the test split is kept for the end)"
+        )
+    project_dir = Path(config.tune.dir) / config.output.name
+    search_data = SearchData.from_splits(splits)  # no test split: trials cannot see it
+    tuner = make_tuner(config, dimensions, search_data, info, project_dir, overwrite=not resume)
+    tuner.search(verbose=config.training.verbose)
+    if _is_worker():
+        print(f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trials left, the chief reports")
+        return None
+    return report_search(tuner, config, dimensions, splits, project_dir)
+
+
+def report_search(tuner, config: Config, dimensions: list[Dimension], splits, project_dir: Path):
+    """Table, CSV, plot and best config; then the best model's accuracy on the test split."""
+    from tfmodel.tune.search import finished_trials
+
+    rows = report.trial_rows(finished_trials(tuner), dimensions)
+    if not rows:
+        raise UserError(f"no trial finished in {project_dir}; rerun with --debug to see why")
+    print(report.format_table(rows))
+    report.write_trials_csv(rows, project_dir / report.TRIALS_CSV)
+    report.plot_trials(rows, project_dir / report.TRIALS_PLOT, config.tune.algorithm)
+    best = tuner.oracle.get_best_trials(1)[0]
+    best_path = project_dir / report.BEST_CONFIG
+    best_config = trial_config(config, dimensions, best.hyperparameters.values)
+    report.write_best_config(best_config, best_path, best.trial_id, best.score)
+
+    model = tuner.load_model(best)  # the weights of its best validation epoch
+    test_ds = build_dataset(splits.x_test, splits.y_test, 256, shuffle=False, seed=0)
+    _, test_accuracy = model.evaluate(test_ds, verbose=0)
+    summary = {
+        "trials": f"{len(rows)} finished ({config.tune.algorithm}), {project_dir}",
+        "best trial": f"{best.trial_id}: validation accuracy {best.score:.4f}",
+        "test accuracy": f"{test_accuracy:.4f} (n={len(splits.x_test)}, best trial's model)",
+        "best config": str(best_path),
+        "plot": str(project_dir / report.TRIALS_PLOT),
+    }
+    width = max(map(len, summary))
+    print("\n".join(f"{key:<{width}}  {value}" for key, value in summary.items()))
+    return TuneResult(project_dir, rows, best.trial_id, float(best.score), best_path,
+                      float(test_accuracy))  # fmt: skip
+
+
+def _is_worker() -> bool:
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "")
+    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in tuner_id
+
+
+def set_oracle_address(oracle: str, tuner_id: str) -> None:
+    """KerasTuner's distributed mode is set by environment variables; the flags set them."""
+    host, _, port = oracle.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--oracle {oracle!r} must be HOST:PORT, e.g. 10.0.0.1:8000")
+    if not tuner_id:
+        raise UserError("--oracle needs --tuner-id: 'chief' on one machine, worker0, ... on others")
+    os.environ.update(
+        KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port, KERASTUNER_TUNER_ID=tuner_id
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfmodel.tune",
+        description=__doc__.splitlines()[0],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", help="YAML config with a tune: section (default digits_mlp)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override any config key, e.g. --set tune.dir=/shared/tuning (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--trials", type=int, help="tune.max_trials: trials in all, resumed too")
+    parser.add_argument("--algorithm", help="tune.algorithm: random | bayesian | hyperband")
+    parser.add_argument("--epochs", type=int, help="training.epochs per trial (Hyperband's max)")
+    parser.add_argument("--tune-dir", help="tune.dir: where the search keeps its state")
+    parser.add_argument("--strategy", help="training.strategy for every trial")
+    parser.add_argument(
+        "--resume", action=argparse.BooleanOptionalAction, default=True,
+        help="continue the search kept in the tune folder (default: on)",
+    )  # fmt: skip
+    parser.add_argument("--oracle", metavar="HOST:PORT", help="KerasTuner chief's address")
+    parser.add_argument("--tuner-id", default="", help="with --oracle: chief, or a worker's name")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    flags = {
+        "tune.max_trials": args.trials,
+        "tune.algorithm": args.algorithm,
+        "training.epochs": args.epochs,
+        "tune.dir": args.tune_dir,
+        "training.strategy": args.strategy,
+    }
+    overrides = [*args.set, *(f"{k}={v}" for k, v in flags.items() if v is not None)]
+    try:
+        config = load_config(args.config, overrides)
+        if args.oracle:
+            set_oracle_address(args.oracle, args.tuner_id)
+        tune(config, resume=args.resume)
+    except UserError as err:
+        return report_error(err, args.debug)
+    return 0

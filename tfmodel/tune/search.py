@@ -1,0 +1,138 @@
+"""The search engine: KerasTuner's tuners driving the project's own training recipe.
+
+A trial is the base config with the trial's values set; its model, compile recipe and tf.data
+pipelines are training's own (`build_model`, `compile_for_training`, `train_val_datasets`), built
+under the chosen tf.distribute strategy. The search holds `SearchData` — the train and validation
+splits only — so no trial can see the test split. KerasTuner keeps its state in the project
+folder, so a search started again resumes; with KERASTUNER_* variables set it runs as KerasTuner's
+chief (the oracle, serving gRPC) or as one of its workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfmodel.backend import import_keras_tuner, keras
+from tfmodel.config import Config
+from tfmodel.models import build_model, compile_for_training
+from tfmodel.strategies import (
+    StrategyInfo,
+    global_batch_size,
+    learning_rate_scale,
+    steps_per_execution,
+)
+from tfmodel.tune.space import Dimension, declare, trial_config
+
+keras_tuner = import_keras_tuner()
+
+OBJECTIVE = "val_accuracy"
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchData:
+    """What a trial may read: the train and validation splits, never the test split."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    class_names: list[str]
+    pixel_max: float
+
+    @classmethod
+    def from_splits(cls, splits: Any) -> SearchData:
+        return cls(splits.x_train, splits.y_train, splits.x_val, splits.y_val,
+                   list(splits.class_names), splits.pixel_max)  # fmt: skip
+
+
+class ConfigHyperModel(keras_tuner.HyperModel):
+    """Builds and trains one trial's model exactly as `python -m tfmodel.train` would."""
+
+    def __init__(
+        self, config: Config, dimensions: list[Dimension], data: SearchData, info: StrategyInfo
+    ):
+        super().__init__(name=config.output.name)
+        self.config, self.dimensions, self.data, self.info = config, dimensions, data, info
+
+    def declare_hyperparameters(self, hp) -> None:
+        declare(hp, self.dimensions)
+
+    def trial_config(self, hp) -> Config:
+        return trial_config(self.config, self.dimensions, hp.values)
+
+    def build(self, hp) -> keras.Model:
+        config = self.trial_config(hp)
+        keras.utils.set_random_seed(config.training.seed)  # as training does, before the model
+        model = build_model(
+            config.model, config.regularizer, self.data.x_train.shape[1:],
+            len(self.data.class_names), self.data.pixel_max,
+        )  # fmt: skip
+        train_ds, _ = self._datasets(config)
+        info, training = self.info, config.training
+        compile_for_training(
+            model, config.optimizer, int(train_ds.cardinality()), training.epochs,
+            learning_rate_scale=learning_rate_scale(info, config.optimizer.scale_learning_rate),
+            steps_per_execution=steps_per_execution(training.steps_per_execution, info),
+            jit_compile=training.jit_compile,
+        )  # fmt: skip
+        return model
+
+    def fit(self, hp, model: keras.Model, *args, **kwargs) -> Any:
+        """Train on the train split, scored on validation; Hyperband passes its epoch budget."""
+        config = self.trial_config(hp)
+        train_ds, val_ds = self._datasets(config)
+        return model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=kwargs.get("epochs", config.training.epochs),
+            initial_epoch=kwargs.get("initial_epoch", 0),
+            callbacks=kwargs.get("callbacks", []),
+            verbose=config.training.verbose,
+        )
+
+    def _datasets(self, config: Config):
+        from tfmodel.train import train_val_datasets
+
+        batch = global_batch_size(config.data.batch_size, self.info)
+        return train_val_datasets(config, self.data, batch, drop_remainder=self.info.is_tpu)
+
+
+def make_tuner(
+    config: Config,
+    dimensions: list[Dimension],
+    data: SearchData,
+    info: StrategyInfo,
+    project_dir: Path,
+    overwrite: bool,
+):
+    """The tuner for `tune.algorithm`; it reloads the state in `project_dir` unless `overwrite`."""
+    common = {
+        "hypermodel": ConfigHyperModel(config, dimensions, data, info),
+        "objective": keras_tuner.Objective(OBJECTIVE, direction="max"),
+        "seed": config.training.seed,
+        "distribution_strategy": info.strategy,
+        "directory": str(project_dir.parent),
+        "project_name": project_dir.name,
+        "overwrite": overwrite,
+    }
+    algorithm, max_trials = config.tune.algorithm, config.tune.max_trials
+    if algorithm == "random":
+        return keras_tuner.RandomSearch(max_trials=max_trials, **common)
+    if algorithm == "bayesian":
+        return keras_tuner.BayesianOptimization(max_trials=max_trials, **common)
+    tuner = keras_tuner.Hyperband(
+        max_epochs=config.training.epochs, factor=config.tune.hyperband_factor, **common
+    )
+    # Hyperband sizes its brackets from the epoch budget; the base oracle's cap still applies.
+    tuner.oracle.max_trials = max_trials
+    return tuner
+
+
+def finished_trials(tuner) -> list[Any]:
+    """The trials that ran to the end, in the order they were created."""
+    trials = tuner.oracle.trials.values()
+    return sorted((t for t in trials if t.status == "COMPLETED"), key=lambda t: t.trial_id)
