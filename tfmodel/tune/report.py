@@ -62,12 +62,13 @@ def plot_trials(rows: list[dict[str, Any]], png: Path, algorithm: str) -> None:
     import matplotlib.pyplot as plt
 
     scores = [row["val_accuracy"] for row in rows]
-    order = range(1, len(scores) + 1)
-    best = [max(scores[: i + 1]) for i in range(len(scores))]
+    order = range(len(scores))
+    best = [max(scores[: i + 1]) for i in order]
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     ax.plot(order, scores, "o", label="trial")
     ax.step(order, best, where="post", color="C1", label="best so far")
-    ax.set_xlabel("trial")
+    ax.set_xticks(order, [row["trial"] for row in rows], fontsize=8)
+    ax.set_xlabel("trial (in the order run)")
     ax.set_ylabel("validation accuracy")
     ax.set_title(f"{algorithm} search: {len(scores)} trials, best {max(scores, default=0):.4f}")
     ax.grid(alpha=0.3)
