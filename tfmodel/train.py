@@ -50,19 +50,9 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     In order: strategy → data → model (compiled in the strategy's scope) → fit → test → record.
     """
     from tfmodel import data, strategies
-    from tfmodel.backend import keras
     from tfmodel.models import build_model, compile_for_training
 
-    keras.utils.set_random_seed(config.training.seed)
-    if config.training.cpu_devices:
-        strategies.split_cpu(config.training.cpu_devices)
-    info = strategies.make_strategy(
-        config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus
-    )
-    print(strategies.describe(info))
-    policy = strategies.precision_policy(config.training.precision, info)
-    keras.mixed_precision.set_global_policy(policy)
-
+    info, policy = start_strategy(config)
     splits = data.load_splits(config.data, config.training.seed)
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
     train_ds, val_ds = train_val_datasets(config, splits, global_batch, drop_remainder=info.is_tpu)
@@ -121,6 +111,26 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     else:
         cluster.remove_worker_temp_dir(run_dir, cluster.read_tf_config())
     return TrainResult(run_dir, model, float(test_accuracy), float(test_loss), len(splits.x_test))
+
+
+def start_strategy(config: Config):
+    """Seed, split the CPU if asked, pick the strategy and set the precision: (info, policy).
+
+    Training and tuning start alike, so a tuning trial runs where its training run would.
+    """
+    from tfmodel import strategies
+    from tfmodel.backend import keras
+
+    keras.utils.set_random_seed(config.training.seed)
+    if config.training.cpu_devices:
+        strategies.split_cpu(config.training.cpu_devices)
+    info = strategies.make_strategy(
+        config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus
+    )
+    print(strategies.describe(info))
+    policy = strategies.precision_policy(config.training.precision, info)
+    keras.mixed_precision.set_global_policy(policy)
+    return info, policy
 
 
 def _record_run(

@@ -46,20 +46,11 @@ class TuneResult:
 
 def tune(config: Config, resume: bool = True) -> TuneResult | None:
     """Search, then (unless this process is a worker) report; a worker returns None."""
-    from tfmodel import strategies
-    from tfmodel.backend import keras
+    from tfmodel.train import start_strategy
     from tfmodel.tune.search import SearchData, make_tuner
 
     dimensions = parse_space(config)
-    if config.training.cpu_devices:
-        strategies.split_cpu(config.training.cpu_devices)
-    info = strategies.make_strategy(
-        config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus
-    )
-    print(strategies.describe(info))
-    keras.mixed_precision.set_global_policy(
-        strategies.precision_policy(config.training.precision, info)
-    )
+    info, _ = start_strategy(config)
     splits = load_splits(config.data, config.training.seed)
     if not len(splits.x_val):
         raise UserError(
