@@ -14,7 +14,13 @@ pytest.importorskip("tensorflow")
 from edge import optimize  # noqa: E402
 from edge.runtime import EdgeModel  # noqa: E402
 from tfmodel.config import save_config  # noqa: E402
-from tfmodel.runs import CONFIG_FILE, EDGE_DIR, MODEL_FILE  # noqa: E402
+from tfmodel.runs import (  # noqa: E402
+    CONFIG_FILE,
+    EDGE_DIR,
+    METRICS_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+)
 
 
 def test_manifest_describes_every_file(digits_edge, digits_splits, digits_config):
@@ -100,6 +106,18 @@ def test_cli_on_a_run_folder(run_dir, capsys):
     keras_row = report["rows"][0]
     assert keras_row["bytes"] == (run_dir / MODEL_FILE).stat().st_size
     EdgeModel(out / "model_int8.tflite")  # checksums match the files on disk
+
+
+def test_cli_rewrites_the_model_card_of_a_trained_run(run_dir):
+    metrics = {"test_accuracy": 0.9611, "test_loss": 0.1234, "n_test": 360}
+    (run_dir / METRICS_FILE).write_text(json.dumps(metrics))
+    assert optimize.main([str(run_dir), "--variants", "float32", "--set", "edge.qat=false"]) == 0
+    report = json.loads((run_dir / EDGE_DIR / "report.json").read_text())
+    card = (run_dir / MODEL_CARD_FILE).read_text()
+    assert "0.9611" in card
+    for row in report["rows"]:
+        line = next(line for line in card.splitlines() if line.startswith(f"| {row['variant']} |"))
+        assert f"{row['test_accuracy']:.4f}" in line and f"{row['bytes']:,}" in line
 
 
 def test_cli_errors_are_short(run_dir, tmp_path, capsys):
