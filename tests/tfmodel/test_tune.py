@@ -14,7 +14,7 @@ import pytest
 from tfmodel import runs
 from tfmodel.config import load_config
 from tfmodel.data import Splits
-from tfmodel.tune import cli, report
+from tfmodel.tune import report
 from tfmodel.tune.cli import main, tune
 
 SPACE = ("{optimizer.learning_rate: {min: 0.02, max: 0.3, log: true}, "
@@ -30,9 +30,9 @@ def tiny_config(tune_dir: Path, trials: int = 3):
 
 
 class WatchedSplits(Splits):
-    """Splits that log every read of the test arrays, and whether a search was running then."""
+    """Splits that log every read of the test arrays, and whether the search was over then."""
 
-    searching = False
+    searching = False  # from loading the data until the tuner's search returns
     test_reads: list[bool] = []
 
     def __getattribute__(self, name):
@@ -42,12 +42,17 @@ class WatchedSplits(Splits):
 
 
 def watch_search(monkeypatch):
-    """Instrument the data source and the tuner's search so test-split reads are attributed."""
-    real_load, real_make = cli.load_splits, cli_make_tuner()
+    """Instrument the data source and the tuner's search: a test-split read before the search
+    has ended (while handing data to the tuner, or in a trial) is logged as True."""
+    from tfmodel import data
+    from tfmodel.tune import search
+
+    real_load, real_make = data.load_splits, search.make_tuner
 
     def load_splits(*args):
         splits = real_load(*args)
         fields = {f.name: getattr(splits, f.name) for f in dataclasses.fields(Splits)}
+        WatchedSplits.searching = True
         return WatchedSplits(**fields)
 
     def make_tuner(*args, **kwargs):
@@ -55,7 +60,6 @@ def watch_search(monkeypatch):
         real_search = tuner.search
 
         def search(*a, **k):
-            WatchedSplits.searching = True
             try:
                 return real_search(*a, **k)
             finally:
@@ -65,14 +69,8 @@ def watch_search(monkeypatch):
         return tuner
 
     WatchedSplits.test_reads = []
-    monkeypatch.setattr(cli, "load_splits", load_splits)
-    monkeypatch.setattr("tfmodel.tune.search.make_tuner", make_tuner)
-
-
-def cli_make_tuner():
-    from tfmodel.tune import search
-
-    return search.make_tuner
+    monkeypatch.setattr(data, "load_splits", load_splits)
+    monkeypatch.setattr(search, "make_tuner", make_tuner)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +87,7 @@ def searched(tmp_path_factory):
 def test_search_finishes_and_reads_the_test_split_only_after(searched):
     result, test_reads = searched
     assert len(result.rows) == 3
-    assert test_reads and not any(test_reads)  # read, but never while the search ran
+    assert test_reads and not any(test_reads)  # read, but only once the search was over
     assert 0.0 <= result.test_accuracy <= 1.0
     assert result.best_val_accuracy == max(row["val_accuracy"] for row in result.rows)
     with (result.project_dir / report.TRIALS_CSV).open() as f:

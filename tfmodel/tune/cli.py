@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfmodel.config import Config, load_config
-from tfmodel.data import build_dataset, load_splits
 from tfmodel.errors import UserError, report_error
 from tfmodel.tune import report
 from tfmodel.tune.space import Dimension, parse_space, trial_config
@@ -46,6 +45,7 @@ class TuneResult:
 
 def tune(config: Config, resume: bool = True) -> TuneResult | None:
     """Search, then (unless this process is a worker) report; a worker returns None."""
+    from tfmodel.data import load_splits  # TensorFlow loads here, so --help answers at once
     from tfmodel.train import start_strategy
     from tfmodel.tune.search import SearchData, make_tuner
 
@@ -69,6 +69,7 @@ def tune(config: Config, resume: bool = True) -> TuneResult | None:
 
 def report_search(tuner, config: Config, dimensions: list[Dimension], splits, project_dir: Path):
     """Table, CSV, plot and best config; then the best model's accuracy on the test split."""
+    from tfmodel.data import build_dataset
     from tfmodel.tune.search import finished_trials
 
     rows = report.trial_rows(finished_trials(tuner), dimensions)

@@ -135,4 +135,5 @@ def make_tuner(
 def finished_trials(tuner) -> list[Any]:
     """The trials that ran to the end, in the order they were created."""
     trials = tuner.oracle.trials.values()
-    return sorted((t for t in trials if t.status == "COMPLETED"), key=lambda t: t.trial_id)
+    # Ids are zero-padded to the width of max_trials, which a resumed search may have raised.
+    return sorted((t for t in trials if t.status == "COMPLETED"), key=lambda t: int(t.trial_id))
