@@ -139,3 +139,25 @@ def test_a_bad_verify_key_fails_at_startup(half_plus_two, tmp_path):
     )
     with pytest.raises(UserError, match="is not a P-256/384/521 public key"):
         ModelServer(options).start()
+
+
+def test_reload_cannot_make_the_server_load_an_unsigned_path(
+    make_half_plus_two, keys, tmp_path, start_server
+):
+    """HandleReloadConfigRequest can name any folder on the server's disk: it must be signed."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from serving.server.status import ServingError
+
+    base = tmp_path / MODEL
+    sign.sign_model(make_half_plus_two(base, 1), keys / "good.key")
+    server = start_server(base, keys / "good.pub")
+    make_half_plus_two(tmp_path / "planted", 1, intercept=-100.0)
+    config = model_server_config_pb2.ModelServerConfig()
+    for name, path in ((MODEL, base), ("planted", tmp_path / "planted")):
+        config.model_config_list.config.add(
+            name=name, base_path=str(path), model_platform="tensorflow"
+        )
+    with pytest.raises(ServingError, match="planted/1 is not signed"):
+        server.core.reload_config(config)
+    np.testing.assert_allclose(predict(server), [3.0])
