@@ -137,7 +137,9 @@ class EdgeModel:
         if verify_key is not None:  # the signature first: model.json is only trusted once signed
             from edge.signature import verify_contents
 
-            signed = {self.path.name: content, MANIFEST: (self.path.parent / MANIFEST).read_bytes()}
+            signed = {self.path.name: content}
+            if (self.path.parent / MANIFEST).is_file():
+                signed[MANIFEST] = (self.path.parent / MANIFEST).read_bytes()
             verify_contents(self.path.parent, Path(verify_key), signed)
         manifest = read_manifest(self.path)
         if verify:

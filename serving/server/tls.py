@@ -71,9 +71,10 @@ def read_ssl_config(path: str) -> TlsConfig:
         config = text_format.Parse(Path(path).read_text(), SSLConfig())
     except OSError as error:
         raise UserError(f"--ssl_config_file {path}: cannot read it ({error.strerror}).") from None
-    except text_format.ParseError as error:
+    except text_format.ParseError as error:  # its message would quote the file: a key, maybe
+        where = f"line {error.GetLine()}, column {error.GetColumn()}"
         raise UserError(
-            f"--ssl_config_file {path} is not an SSLConfig text proto ({error}); it holds "
+            f"--ssl_config_file {path} is not an SSLConfig text proto ({where}); it holds "
             'server_key: "<PEM>", server_cert: "<PEM>", custom_ca: "<PEM>", client_verify: true'
         ) from None
     if not config.server_key or not config.server_cert:
