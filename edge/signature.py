@@ -90,7 +90,10 @@ def signed_digests(folder: Path, public_key: Path) -> tuple[dict[str, str], list
         )
     except InvalidSignature:
         raise EdgeError(f"{wrong}: the signature does not match") from None
-    return _read_statement(json.loads(payload), path)
+    try:
+        return _read_statement(json.loads(payload), path)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
+        raise EdgeError(f"{path} holds a malformed statement ({err!r})") from None
 
 
 def _read_statement(statement: dict[str, Any], path: Path) -> tuple[dict[str, str], list[str]]:

@@ -85,8 +85,10 @@ class TokenAuth:
         if not auth_token_file and not admin_token_file:
             return None
         user = read_tokens(auth_token_file, "--auth_token_file") if auth_token_file else frozenset()
-        admin = read_tokens(admin_token_file, "--admin_token_file") if admin_token_file else None
-        return cls(user, admin or frozenset())
+        admin = (
+            read_tokens(admin_token_file, "--admin_token_file") if admin_token_file else frozenset()
+        )
+        return cls(user, admin)
 
     def refusal(self, authorization: str | None, admin_call: bool) -> tuple | None:
         """None when the call may go on, else the (gRPC code, message) to refuse it with."""
