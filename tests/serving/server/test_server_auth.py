@@ -12,17 +12,19 @@ import urllib.request
 
 import grpc
 import pytest
+import secure_server
 from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
 from serving.client import ServingClient
 from serving.client.cli import main as client_main
 from serving.server.auth import TokenAuth
-from serving.server.core import CoreOptions
-from serving.server.model_server import ModelServer, ServerOptions
+from serving.server.model_server import ModelServer
 from serving.server.tls import warn_if_exposed
 from tfmodel.errors import UserError
 
-MODEL = "half_plus_two"
+MODEL = secure_server.MODEL
+start_server = secure_server.start_server  # the fixture, shared by the security tests
+
 USER, ADMIN, WRONG = "user-token-0123456789abcdef", "admin-token-0123456789abcdef", "x" * 26
 METHODS = [
     f"/{service.full_name}/{method.name}"
@@ -54,30 +56,6 @@ def token_files(tmp_path):
     user.write_text(f"# user tokens\n\nanother-token-0123456789\n{USER}\n")
     admin.write_text(f"{ADMIN}\n")
     return str(user), str(admin)
-
-
-@pytest.fixture
-def start_server(half_plus_two):
-    started = []
-
-    def start(**options) -> ModelServer:
-        server = ModelServer(
-            ServerOptions(
-                port=0,
-                rest_api_port=0,
-                model_name=MODEL,
-                model_base_path=str(half_plus_two),
-                grpc_max_threads=4,
-                core=CoreOptions(file_system_poll_wait_seconds=0),
-                **options,
-            )
-        ).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop(grace_seconds=0)
 
 
 @pytest.fixture

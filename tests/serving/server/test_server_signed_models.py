@@ -9,6 +9,7 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
+import secure_server
 from tensorflow_serving.apis import get_model_status_pb2
 
 from serving import apis
@@ -18,7 +19,9 @@ from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel import sign
 from tfmodel.errors import UserError
 
-MODEL = "half_plus_two"
+MODEL = secure_server.MODEL
+start_server = secure_server.start_server  # the fixture, shared by the security tests
+
 State = get_model_status_pb2.ModelVersionStatus.State
 
 
@@ -30,31 +33,11 @@ def keys(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
-def start_server():
-    started = []
-
-    def start(base_path, key) -> ModelServer:
-        server = ModelServer(
-            ServerOptions(
-                port=0,
-                rest_api_port=None,
-                model_name=MODEL,
-                model_base_path=str(base_path),
-                grpc_max_threads=4,
-                core=CoreOptions(
-                    file_system_poll_wait_seconds=0,
-                    model_verify_key=str(key),
-                    max_num_load_retries=0,
-                ),
-            )
-        ).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop(grace_seconds=0)
+def verifying(key) -> CoreOptions:
+    """Polls only when asked (`poll_once`), loads only versions `key` signed, never retries."""
+    return CoreOptions(
+        file_system_poll_wait_seconds=0, model_verify_key=str(key), max_num_load_retries=0
+    )
 
 
 def predict(server: ModelServer) -> np.ndarray:
@@ -71,7 +54,7 @@ def status(server: ModelServer, version: int) -> apis.ModelVersionStatus:
 
 def test_signed_version_loads_and_serves(make_half_plus_two, keys, tmp_path, start_server):
     sign.sign_model(make_half_plus_two(tmp_path / MODEL, 1), keys / "good.key")
-    server = start_server(tmp_path / MODEL, keys / "good.pub")
+    server = start_server(tmp_path / MODEL, verifying(keys / "good.pub"))
     np.testing.assert_allclose(predict(server), [3.0])
 
 
@@ -101,7 +84,7 @@ def test_tampered_new_version_is_refused_and_the_old_one_keeps_serving(
 ):
     base = tmp_path / MODEL
     sign.sign_model(make_half_plus_two(base, 1), keys / "good.key")
-    server = start_server(base, keys / "good.pub")
+    server = start_server(base, verifying(keys / "good.pub"))
     new = make_half_plus_two(base, 2, intercept=10.0)
     sign.sign_model(new, keys / "good.key")
     tamper, named = ATTACKS[attack]
@@ -151,7 +134,7 @@ def test_reload_cannot_make_the_server_load_an_unsigned_path(
 
     base = tmp_path / MODEL
     sign.sign_model(make_half_plus_two(base, 1), keys / "good.key")
-    server = start_server(base, keys / "good.pub")
+    server = start_server(base, verifying(keys / "good.pub"))
     make_half_plus_two(tmp_path / "planted", 1, intercept=-100.0)
     config = model_server_config_pb2.ModelServerConfig()
     for name, path in ((MODEL, base), ("planted", tmp_path / "planted")):

@@ -12,46 +12,22 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
+import secure_server
 from pki import make_pki, ssl_config
 
 from serving.client import RemoteError, ServingClient
 from serving.client.transport import RetryPolicy, TlsFiles
-from serving.server.core import CoreOptions
-from serving.server.model_server import ModelServer, ServerOptions
+from serving.server.model_server import ModelServer
 from serving.server.tls import read_ssl_config
 from tfmodel.errors import UserError
 
-MODEL = "half_plus_two"
+MODEL = secure_server.MODEL
+start_server = secure_server.start_server  # the fixture, shared by the security tests
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def start_server(half_plus_two):
-    """Starts ModelServers on free 127.0.0.1 ports with extra ServerOptions; stops them after."""
-    started = []
-
-    def start(**options) -> ModelServer:
-        server = ModelServer(
-            ServerOptions(
-                port=0,
-                rest_api_port=0,
-                model_name=MODEL,
-                model_base_path=str(half_plus_two),
-                grpc_max_threads=4,
-                core=CoreOptions(file_system_poll_wait_seconds=0),
-                **options,
-            )
-        ).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop(grace_seconds=0)
 
 
 def call(server: ModelServer, rest: bool, tls: TlsFiles | None, host="localhost", **kwargs):
