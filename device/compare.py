@@ -111,7 +111,7 @@ def describe_match(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray
 
 def load_outputs(path: Path) -> dict[str, np.ndarray]:
     """The output arrays of one run, by model file name."""
-    with np.load(path) as arrays:
+    with np.load(path, allow_pickle=False) as arrays:
         return {name: arrays[name] for name in arrays.files}
 
 

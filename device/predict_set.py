@@ -50,7 +50,7 @@ def load_inputs(models_dir: Path) -> np.ndarray:
     path = models_dir / SAMPLES_FILE
     if not path.is_file():
         sys.exit(f"predict_set: no {path}; pass an edge/ folder written by edge.optimize")
-    with np.load(path) as samples:
+    with np.load(path, allow_pickle=False) as samples:
         return samples["x"]
 
 

@@ -13,6 +13,7 @@ On the device (DEVICE_FILES: no TensorFlow, no `tfmodel`; numpy, a TFLite interp
     cli.py         the interpreter flags and error report both share
     manifest.py    model.json, labels.txt, samples.npz: written by optimize, read on the device
     runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
+    signature.py   check model.sig (tfmodel.sign's model-signing bundle) with `cryptography` alone
 """
 
 # What a device needs from this folder: README's copy-to-the-Pi step and device/check.sh copy these.
@@ -23,5 +24,6 @@ DEVICE_FILES = (
     "cli.py",
     "predict.py",
     "benchmark.py",
+    "signature.py",
     "requirements-device.txt",
 )

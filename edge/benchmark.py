@@ -83,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in args.models:
             model = EdgeModel(
-                path, num_threads=args.num_threads, interpreter=args.interpreter, verify=args.verify
+                path,
+                num_threads=args.num_threads,
+                interpreter=args.interpreter,
+                verify=args.verify,
+                verify_key=args.verify_key,
             )
             example = model.load_inputs([args.input])[0] if args.input else random_example(model)
             latency = measure_latency(model.predict, example, args.runs, args.warmup)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from edge.runtime import INTERPRETERS, EdgeError
 
@@ -23,7 +24,7 @@ def make_parser(prog: str, doc: str, examples: str) -> argparse.ArgumentParser:
 
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags every runtime CLI shares: threads, interpreter choice, checksum check."""
+    """The flags every runtime CLI shares: threads, interpreter choice, checksum and signature."""
     parser.add_argument("--num-threads", type=int, help="interpreter threads (default: its own)")
     parser.add_argument(
         "--interpreter", default="auto", choices=["auto", *INTERPRETERS],
@@ -32,6 +33,10 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-verify", dest="verify", action="store_false",
         help="run the file even without a matching sha256 in model.json",
+    )  # fmt: skip
+    parser.add_argument(
+        "--verify-key", type=Path,
+        help="PEM public key: load only a file (and model.json) it signed (needs cryptography)",
     )  # fmt: skip
 
 

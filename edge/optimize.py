@@ -25,14 +25,17 @@ from edge.manifest import ModelFile, write_manifest, write_samples
 from edge.runtime import EdgeError, EdgeModel, find_interpreter
 from tfmodel.config import Config, apply_overrides
 from tfmodel.errors import UserError, report_error
+from tfmodel.sign import SIGNATURE_FILE, sign_model
 
 EXAMPLES = """examples:
   python -m edge.optimize runs/latest
   python -m edge.optimize runs/latest --set edge.target_sparsity=0.5 --set edge.prune_epochs=2
   python -m edge.optimize runs/latest --variants float32,int8,pruned_int8 --qat
   python -m edge.optimize runs/digits_mlp-20250101-120000 --output /tmp/edge
+  python -m edge.optimize runs/latest --sign-key model-signing.key   # also writes edge/model.sig
 
 Then on the device: python -m edge.predict RUN_DIR/edge/model_int8.tflite digit.png
+  (with --verify-key model-signing.pub it loads only files that key signed)
 """
 # Variant name → (which Keras model it is converted from, which conversion).
 VARIANTS = {
@@ -248,8 +251,8 @@ def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = Non
     resolve_variants(config)  # fail on a typo before any work
     splits = load_splits(config.data, config.training.seed)
     out_dir = out_dir or run_dir / EDGE_DIR
-    for stale in out_dir.glob("model_*.tflite"):  # from an earlier, longer variant list
-        stale.unlink()
+    for stale in [*out_dir.glob("model_*.tflite"), *out_dir.glob(SIGNATURE_FILE)]:
+        stale.unlink()  # files of an earlier, longer variant list; a signature of old files
     result = optimize(model, splits, config, out_dir, keras_file=run_dir / MODEL_FILE)
     if (run_dir / METRICS_FILE).is_file():  # a run trained by tfmodel.train: refresh its card
         print(f"model card: {write_model_card(run_dir, out_dir)}")
@@ -266,6 +269,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--variants", help=f"edge.variants, comma-separated: {','.join(VARIANTS)}")
     parser.add_argument("--qat", action="store_true", help="edge.qat: add quantization-aware int8")
     parser.add_argument("--output", type=Path, help="output folder (default RUN_DIR/edge)")
+    parser.add_argument(
+        "--sign-key", type=Path, help="PEM private key: sign the folder (model.sig)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser.parse_args(argv)
 
@@ -279,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append("edge.qat=true")
     try:
         optimize_run(args.run_dir, overrides, args.output)
+        if args.sign_key:
+            from tfmodel.runs import EDGE_DIR
+
+            print(f"signed {sign_model(args.output or args.run_dir / EDGE_DIR, args.sign_key)}")
     except (UserError, EdgeError) as err:
         return report_error(err, args.debug)
     return 0

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             num_threads=args.num_threads,
             interpreter=args.interpreter,
             verify=args.verify,
+            verify_key=args.verify_key,
         )
         batches = [model.load_inputs([path]) for path in args.inputs]
         probabilities = model.predict(np.concatenate(batches))

@@ -3,7 +3,8 @@
 This module is what a Raspberry Pi or any other device runs, so it imports no TensorFlow and no
 `tfmodel` (TensorFlow's `tf.lite` is only the last interpreter fallback). The interpreter comes
 from `ai_edge_litert`, else `tflite_runtime`, else `tensorflow`. `model.json` beside the file
-gives the labels, the preprocessing and each file's sha256, which is checked before loading.
+gives the labels, the preprocessing and each file's sha256, which is checked before loading; with
+a `verify_key`, the signature of the folder (`edge.signature`) is checked first.
 
 Every model takes raw pixels in [0, pixel_max] through the signature `serving_default` (input
 named as in model.json) and returns softmax probabilities; an int8 model's input is quantized and
@@ -127,11 +128,19 @@ class EdgeModel:
         num_threads: int | None = None,
         interpreter: str = "auto",
         verify: bool = True,
+        verify_key: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise EdgeError(f"model file {self.path} does not exist; pass a .tflite file")
         content = self.path.read_bytes()
+        if verify_key is not None:  # the signature first: model.json is only trusted once signed
+            from edge.signature import verify_contents
+
+            signed = {self.path.name: content}
+            if (self.path.parent / MANIFEST).is_file():
+                signed[MANIFEST] = (self.path.parent / MANIFEST).read_bytes()
+            verify_contents(self.path.parent, Path(verify_key), signed)
         manifest = read_manifest(self.path)
         if verify:
             verify_model_file(self.path, content, manifest)

@@ -30,6 +30,7 @@ from tfmodel.config import Config
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError, report_error
 from tfmodel.runs import EXPORT_DIR, load_run
+from tfmodel.sign import sign_model
 
 PREDICT_SIGNATURE = "serving_default"
 CLASSIFY_SIGNATURE = "classify"
@@ -46,12 +47,14 @@ def export_for_serving(
     export_base: str | Path | None = None,
     version: int | None = None,
     class_names: Sequence[str] | None = None,
+    sign_key: str | Path | None = None,
 ) -> Path:
     """Write `model` (raw pixels in, logits out) for TF Serving and return the version folder.
 
     `examples` are a few raw inputs (e.g. from the test split) that become the warmup requests.
     The export base is `export_base`, else `config.export.base_dir`, else `<run_dir>/export`;
-    the version is `version`, else `config.export.version`, else the next free number.
+    the version is `version`, else `config.export.version`, else the next free number. With
+    `sign_key` (a PEM private key) the version is signed (`tfmodel.sign`) before it appears.
     """
     base = resolve_export_base(config, run_dir, export_base)
     model_name = export_model_name(config)
@@ -85,6 +88,8 @@ def export_for_serving(
         save_signatures(model, config.model.input_name, names, staging)
         warmup = examples[: config.export.warmup_records]
         write_warmup_requests(staging, model_name, config.model.input_name, warmup)
+        if sign_key:  # before the rename: a server never sees the version unsigned
+            sign_model(staging, sign_key)
         os.rename(staging, final_dir)
     except OSError as err:
         raise UserError(f"could not write the export {final_dir}: {err}") from None
@@ -207,6 +212,7 @@ EXAMPLES = """examples:
   python -m tfmodel.export runs/latest                  # next free version in runs/latest/export
   python -m tfmodel.export runs/latest --version 3      # exactly version 3 (never overwritten)
   python -m tfmodel.export runs/latest --export-base /srv/models
+  python -m tfmodel.export runs/latest --sign-key model-signing.key   # signed: model.sig
 then serve it:
   python -m serving.server --model_config_file runs/latest/export/models.config
 """
@@ -222,6 +228,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("run_dir", help="a run folder written by python -m tfmodel.train")
     parser.add_argument("--version", type=int, help="version number (default: the next free one)")
     parser.add_argument("--export-base", help="where model folders go (default: RUN_DIR/export)")
+    parser.add_argument("--sign-key", help="PEM private key: sign the version (model.sig)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser.parse_args(argv)
 
@@ -239,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             export_base=args.export_base,
             version=args.version,
             class_names=splits.class_names,
+            sign_key=args.sign_key,
         )
     except UserError as err:
         return report_error(err, args.debug)

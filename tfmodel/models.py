@@ -96,5 +96,9 @@ def _dense_stack(x, model_cfg: ModelConfig, reg_cfg: RegularizerConfig):
 
 
 def load_model(path: str | Path) -> keras.Model:
-    """Load a `model.keras` written by training, optimizer state included."""
-    return keras.models.load_model(path)
+    """Load a `model.keras` written by training, optimizer state included.
+
+    `safe_mode` (the default, said out loud) refuses a file whose Lambda layers would run pickled
+    Python code on load: a model file is data, never code.
+    """
+    return keras.models.load_model(path, safe_mode=True)

@@ -4,6 +4,7 @@
 - `client`: `ServingClient`, numpy in and out, deadlines and retries
 - `inputs`: `.npy`, image and JSON files as named arrays or tf.Examples
 - `transport` (gRPC, retries, TLS) and `rest_transport` (TF Serving's `/v1/models` JSON API)
+- `security`: the bearer token, and which of certificate, host name or token a refusal means
 - `errors`: `UsageError` (bad input) and `RemoteError` (the server said no)
 
 It imports no training code (`tfmodel`, Keras): only tensorflow-serving-api, grpc, numpy and

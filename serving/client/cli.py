@@ -16,6 +16,7 @@ from serving import tensors
 from serving.client.client import ModelMetadata, ServingClient
 from serving.client.errors import RemoteError, UsageError, report_error
 from serving.client.inputs import load_examples, load_predict_inputs
+from serving.client.security import read_token
 from serving.client.transport import RetryPolicy, TlsFiles
 
 EPILOG = """examples:
@@ -27,6 +28,8 @@ EPILOG = """examples:
       --signature classify --input pixels=digit.png
   python -m serving.client regress  --server localhost:8500 --model half_plus_two \\
       --signature regress_x_to_y --input examples.json
+  python -m serving.client status   --server localhost:8500 --model digits \\
+      --root-cert ca.crt --client-cert client.crt --client-key client.key --token-file token.txt
 """
 
 
@@ -62,6 +65,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--root-cert", type=Path, help="PEM CA certificate: use TLS")
     parser.add_argument("--client-cert", type=Path, help="PEM client certificate (mutual TLS)")
     parser.add_argument("--client-key", type=Path, help="PEM client key (mutual TLS)")
+    parser.add_argument("--token-file", type=Path, help="file holding a bearer token to send")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser.parse_args(argv)
 
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> None:
         tls=tls,
         rest=args.rest,
         columnar=args.columnar,
+        token=read_token(args.token_file) if args.token_file else None,
     ) as client:
         if args.command in ("predict", "classify", "regress") and not args.input:
             raise UsageError(f"{args.command} needs --input FILE (a .npy, image or .json file)")

@@ -22,6 +22,7 @@ from serving import apis, tensors
 from serving.client.errors import UsageError
 from serving.client.inputs import make_input, sole_input_name
 from serving.client.rest_transport import RestTransport
+from serving.client.security import warn_if_token_in_clear
 from serving.client.transport import GrpcTransport, RetryPolicy, TlsFiles, call_with_retry
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -49,7 +50,11 @@ class VersionStatus:
 
 
 class ServingClient:
-    """One model on one server; `version` or `label` pins a version, else the latest is used."""
+    """One model on one server; `version` or `label` pins a version, else the latest is used.
+
+    `tls` (PEM files) makes it speak TLS, or mutual TLS with a client cert and key; `token` is
+    sent as `authorization: Bearer <token>` on every call, to a server with --auth_token_file.
+    """
 
     def __init__(
         self,
@@ -63,16 +68,18 @@ class ServingClient:
         tls: TlsFiles | None = None,
         rest: bool = False,
         columnar: bool = False,
+        token: str | None = None,
     ):
         if version is not None and label:
             raise UsageError("pass either a version or a version label, not both")
         self.model, self.version, self.label = model, version, label
         self._retry = retry or RetryPolicy()
         self._signatures: dict[str, meta_graph_pb2.SignatureDef] | None = None
+        warn_if_token_in_clear(server, token, tls)
         if rest:
-            self._transport = RestTransport(server, timeout, tls, columnar, self.signature)
+            self._transport = RestTransport(server, timeout, tls, columnar, self.signature, token)
         else:
-            self._transport = GrpcTransport(server, timeout, tls, self._retry)
+            self._transport = GrpcTransport(server, timeout, tls, self._retry, token)
 
     def __enter__(self) -> ServingClient:
         return self

@@ -24,10 +24,13 @@ class RemoteError(Exception):
     exit_code = 1
     label = "server error"
 
-    def __init__(self, code: str, details: str, http_status: int | None = None):
+    def __init__(
+        self, code: str, details: str, http_status: int | None = None, retryable: bool = True
+    ):
         self.code = code  # a gRPC status name: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE, …
         self.details = details
         self.http_status = http_status
+        self.retryable = retryable and code == "UNAVAILABLE"  # not a failed TLS handshake
         where = f" (HTTP {http_status})" if http_status else ""
         super().__init__(f"{code}{where}: {details}")
 

@@ -89,7 +89,11 @@ def load_predict_inputs(
                     f"its inputs are {', '.join(signature.inputs)}"
                 )
             info = signature.inputs[key]
-            array = np.load(path) if path.suffix == ".npy" else _read_array(path, info)[np.newaxis]
+            array = (
+                np.load(path, allow_pickle=False)
+                if path.suffix == ".npy"
+                else _read_array(path, info)[np.newaxis]
+            )
             loaded = {key: _cast(array, info.dtype, spec)}
         for key, array in loaded.items():
             parts.setdefault(key, []).append(array)
@@ -107,7 +111,11 @@ def load_examples(specs: Sequence[str]) -> list[dict[str, Any]]:
             continue
         if name is None:
             raise UsageError(f"--input {spec}: name the tf.Example feature, as FEATURE={path}")
-        rows = np.load(path) if path.suffix == ".npy" else _read_array(path, None)[np.newaxis]
+        rows = (
+            np.load(path, allow_pickle=False)
+            if path.suffix == ".npy"
+            else _read_array(path, None)[np.newaxis]
+        )
         examples.extend({name: row.ravel()} for row in rows)
     return examples
 

@@ -23,6 +23,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving import apis, tensors
 from serving.client.errors import RemoteError, UsageError
+from serving.client.security import explain, is_security_failure
 from serving.client.transport import TlsFiles
 
 # The gRPC status behind each HTTP status TF Serving answers (400 also covers FAILED_PRECONDITION).
@@ -51,8 +52,10 @@ class RestTransport:
         tls: TlsFiles | None,
         columnar: bool,
         signature: Callable[[str], meta_graph_pb2.SignatureDef],
+        token: str | None = None,
     ):
         self._timeout = timeout
+        self._server, self._tls, self._token = server, tls, token
         self._columnar = columnar
         self._signature = signature
         self._context = None
@@ -141,9 +144,10 @@ class RestTransport:
 
     def _send(self, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
-        http_request = urllib.request.Request(
-            url, data=data, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        http_request = urllib.request.Request(url, data=data, headers=headers)
         try:
             with urllib.request.urlopen(
                 http_request, timeout=self._timeout, context=self._context
@@ -152,15 +156,21 @@ class RestTransport:
         except urllib.error.HTTPError as err:
             text = err.read()
             code = _CODE_OF_HTTP_STATUS.get(err.code, "UNKNOWN")
-            raise RemoteError(code, _error_message(text), http_status=err.code) from None
+            details = explain(code, _error_message(text), self._server, self._tls, self._token)
+            raise RemoteError(code, details, http_status=err.code) from None
         except urllib.error.URLError as err:
-            raise _unreachable(url, err.reason) from None
+            raise self._unreachable(url, err.reason) from None
         except OSError as err:  # a timeout or reset while reading the answer
-            raise _unreachable(url, err) from None
+            raise self._unreachable(url, err) from None
         try:
             return json.loads(text)
         except json.JSONDecodeError:
             raise RemoteError("INTERNAL", f"{url} answered non-JSON: {text[:200]!r}") from None
+
+    def _unreachable(self, url: str, reason: object) -> RemoteError:
+        code = "DEADLINE_EXCEEDED" if isinstance(reason, TimeoutError) else "UNAVAILABLE"
+        details = explain(code, f"{url}: {reason}", self._server, self._tls, self._token)
+        return RemoteError(code, details, retryable=not is_security_failure(details))
 
 
 def model_path(spec: apis.ModelSpec) -> str:
@@ -205,8 +215,3 @@ def _error_message(text: bytes) -> str:
         return str(json.loads(text)["error"])
     except (ValueError, KeyError, TypeError):
         return text.decode("utf-8", errors="replace")[:500]
-
-
-def _unreachable(url: str, reason: object) -> RemoteError:
-    code = "DEADLINE_EXCEEDED" if isinstance(reason, TimeoutError) else "UNAVAILABLE"
-    return RemoteError(code, f"{url}: {reason}")

@@ -17,6 +17,7 @@ import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from serving.client.errors import RemoteError, UsageError
+from serving.client.security import explain, is_security_failure
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ def call_with_retry(
         try:
             return call()
         except RemoteError as err:
-            if err.code != "UNAVAILABLE" or attempt >= policy.attempts:
+            if not err.retryable or attempt >= policy.attempts:
                 raise
         sleep(delay)
         delay = min(delay * 2, policy.maximum)
@@ -71,7 +72,14 @@ class TlsFiles:
 class GrpcTransport:
     """PredictionService and ModelService stubs on one channel; failures become RemoteError."""
 
-    def __init__(self, server: str, timeout: float, tls: TlsFiles | None, retry: RetryPolicy):
+    def __init__(
+        self,
+        server: str,
+        timeout: float,
+        tls: TlsFiles | None,
+        retry: RetryPolicy,
+        token: str | None = None,
+    ):
         # gRPC waits between reconnection attempts on its own; keep that wait no longer than our
         # backoff, so a retry reaches a server that has come up meanwhile.
         options = [
@@ -87,6 +95,8 @@ class GrpcTransport:
             credentials = grpc.ssl_channel_credentials(*tls.read())
             self._channel = grpc.secure_channel(server, credentials, options=options)
         self._timeout = timeout
+        self._server, self._tls, self._token = server, tls, token
+        self._metadata = [("authorization", f"Bearer {token}")] if token else None
         prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._methods = {
@@ -100,9 +110,12 @@ class GrpcTransport:
     def call(self, method: str, request: Any) -> Any:
         """Send `request` to the RPC `method` (predict, classify, regress, metadata, status)."""
         try:
-            return self._methods[method](request, timeout=self._timeout)
+            return self._methods[method](request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as err:
-            raise RemoteError(err.code().name, err.details() or "") from None
+            code = err.code().name
+            details = explain(code, err.details() or "", self._server, self._tls, self._token)
+            retryable = not is_security_failure(details)
+            raise RemoteError(code, details, retryable=retryable) from None
 
     def close(self) -> None:
         self._channel.close()

@@ -19,6 +19,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.server.batching import Batcher, BatchingParameters
 from serving.server.model_config import validate_model_configs
+from serving.server.model_signature import check_signed
 from serving.server.servable import Servable, load_servable
 from serving.server.status import (
     ServingError,
@@ -45,6 +46,7 @@ class CoreOptions:
     load_retry_interval_seconds: float = 60.0
     saved_model_tags: tuple[str, ...] = ("serve",)
     batching: BatchingParameters | None = None
+    model_verify_key: str = ""  # PEM public key: load only versions it signed (model_signature)
 
 
 @dataclasses.dataclass
@@ -216,6 +218,8 @@ class ServerCore:
             record.last_attempt = time.monotonic()
         log.info("Loading servable version {name: %s version: %d} from %s", name, version, path)
         try:
+            if self.options.model_verify_key:
+                check_signed(path, self.options.model_verify_key)
             servable = load_servable(name, version, path, self.options.saved_model_tags)
             batcher = self._attach_batcher(servable)
             if self.options.enable_model_warmup:

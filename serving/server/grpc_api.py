@@ -5,7 +5,7 @@ unexpected error in one request becomes that request's error status, never the s
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 import grpc
@@ -68,12 +68,21 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def start_grpc_server(
-    core: ServerCore, host: str, port: int, threads: int
+    core: ServerCore,
+    host: str,
+    port: int,
+    threads: int,
+    credentials: grpc.ServerCredentials | None = None,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> tuple[grpc.Server, int]:
-    """Starts both services on host:port (port 0 picks a free one); returns the server and port."""
+    """Starts both services on host:port (port 0 picks a free one); returns the server and port.
+
+    With `credentials` the port speaks TLS only; `interceptors` see every call first, in order.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
         options=_SERVER_OPTIONS,
+        interceptors=list(interceptors),
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(core), server
@@ -81,7 +90,10 @@ def start_grpc_server(
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, credentials)
     except RuntimeError:
         bound = 0
     if bound == 0:

@@ -30,6 +30,10 @@ examples:
   # batch concurrent requests server-side
   python -m serving.server --model_base_path=/abs/models/digits --enable_batching \\
       --batching_parameters_file=batching.config
+  # TLS (mTLS with client_verify: true) on both ports, a token on every call, signed models only
+  python -m serving.server --model_base_path=/abs/models/digits --rest_api_port=8501 \\
+      --ssl_config_file=ssl.config --auth_token_file=tokens.txt --admin_token_file=admin.txt \\
+      --model_verify_key=model-signing.pub
   # then call it like TF Serving
   curl -d '{"instances": [[0.0, 1.0]]}' localhost:8501/v1/models/digits:predict
 """
@@ -74,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between retries")
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags to load")
     add("--grpc_max_threads", type=int, default=4 * (os.cpu_count() or 1), help="gRPC threads")
+    add("--ssl_config_file", default="", help="SSLConfig text proto: TLS (mTLS) on both ports")
+    add("--auth_token_file", default="", help="bearer tokens (one per line) every call must send")
+    add("--admin_token_file", default="", help="bearer tokens that alone may reload the config")
+    add("--model_verify_key", default="", help="PEM public key: load only versions it signed")
     add("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -106,6 +114,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         load_retry_interval_seconds=args.load_retry_interval_micros / 1e6,
         saved_model_tags=tuple(tag for tag in args.saved_model_tags.split(",") if tag),
         batching=batching,
+        model_verify_key=args.model_verify_key,
     )
     return ServerOptions(
         port=args.port,
@@ -116,6 +125,9 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         model_config_file=args.model_config_file,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
         grpc_max_threads=args.grpc_max_threads,
+        ssl_config_file=args.ssl_config_file,
+        auth_token_file=args.auth_token_file,
+        admin_token_file=args.admin_token_file,
         core=core,
     )
 

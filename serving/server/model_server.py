@@ -12,12 +12,15 @@ import threading
 
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.server.auth import TokenAuth, TokenInterceptor
 from serving.server.core import CoreOptions, ServerCore
 from serving.server.grpc_api import start_grpc_server
 from serving.server.model_config import read_model_server_config
 from serving.server.rest_api import start_rest_server
 from serving.server.status import ServingError
+from serving.server.tls import grpc_credentials, read_ssl_config, rest_context, warn_if_exposed
 from tfmodel.errors import UserError
+from tfmodel.sign import check_public_key
 
 log = logging.getLogger("serving.server")
 
@@ -38,6 +41,9 @@ class ServerOptions:
     model_config_file: str = ""
     model_config_file_poll_wait_seconds: float = 0
     grpc_max_threads: int = 4 * (os.cpu_count() or 1)
+    ssl_config_file: str = ""  # TLS (mTLS with client_verify) on both ports, see tls.py
+    auth_token_file: str = ""  # bearer tokens for every call, see auth.py
+    admin_token_file: str = ""  # bearer tokens for HandleReloadConfigRequest
     core: CoreOptions = CoreOptions()
 
 
@@ -57,6 +63,12 @@ class ModelServer:
     def start(self) -> "ModelServer":
         """Loads every model (blocking until each is available), then opens gRPC and REST."""
         config = self._initial_config()
+        options = self.options
+        tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
+        auth = TokenAuth.from_files(options.auth_token_file, options.admin_token_file)
+        warn_if_exposed(options.host, tls, auth is not None)
+        if options.core.model_verify_key:
+            check_public_key(options.core.model_verify_key)
         try:
             self.core.reload_config(config)
         except ServingError as error:
@@ -64,15 +76,24 @@ class ModelServer:
             message = f"Failed to start server. Error: {error.code.name}: {error.message}"
             raise UserError(message) from error
         self.core.start_polling()
-        options = self.options
+        interceptors = [TokenInterceptor(auth)] if auth else []
         try:
             self._grpc_server, self.grpc_port = start_grpc_server(
-                self.core, options.host, options.port, options.grpc_max_threads
+                self.core,
+                options.host,
+                options.port,
+                options.grpc_max_threads,
+                credentials=grpc_credentials(tls) if tls else None,
+                interceptors=interceptors,
             )
             log.info("Running gRPC ModelServer at %s:%d ...", options.host, self.grpc_port)
             if options.rest_api_port is not None:
                 self._rest_server, self.rest_port = start_rest_server(
-                    self.core, options.host, options.rest_api_port
+                    self.core,
+                    options.host,
+                    options.rest_api_port,
+                    ssl_context=rest_context(tls) if tls else None,
+                    auth=auth,
                 )
                 log.info("Exporting HTTP/REST API at %s:%d ...", options.host, self.rest_port)
         except UserError:

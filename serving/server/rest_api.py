@@ -11,12 +11,14 @@ get 404; a `/v1/` path that matches no route is "Malformed request" (400), as in
 
 import logging
 import re
+import ssl
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from serving import apis
 from serving.server import service
+from serving.server.auth import TokenAuth
 from serving.server.core import ServerCore
 from serving.server.inference import signature_key
 from serving.server.rest_examples import (
@@ -33,7 +35,8 @@ from serving.server.rest_json import (
     write_predict_response,
     write_proto,
 )
-from serving.server.status import as_serving_error, invalid_argument
+from serving.server.status import ServingError, as_serving_error, invalid_argument
+from serving.server.tls import TlsHttpServer
 from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # keep-alive, as clients with sessions expect
     core: ServerCore  # set on the subclass built by start_rest_server
+    auth: TokenAuth | None = None  # likewise; None: no token needed
 
     def do_GET(self) -> None:
         self._answer("GET")
@@ -139,6 +143,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("DELETE")
 
     def _answer(self, verb: str) -> None:
+        refusal = self.auth and self.auth.refusal(self.headers.get("Authorization"), False)
+        if refusal:  # before the body is read or the path looked at: the same for every path
+            self.close_connection = True
+            code, message = refusal
+            self._send(ServingError(code, message).http_status, write_error(message))
+            return
         length = self.headers.get("Content-Length", "0")
         body = self.rfile.read(int(length)) if length.isdigit() else b""
         path = urllib.parse.urlsplit(self.path).path
@@ -146,10 +156,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, text = answer_rest_request(self.core, verb, path, body)
         else:
             status, text = 404, ""
+        self._send(status, text)
+
+    def _send(self, status: int, text: str) -> None:
         payload = text.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        if status in (401, 403):
+            self.send_header("WWW-Authenticate", 'Bearer realm="tfmodel"')
         self.end_headers()
         self.wfile.write(payload)
 
@@ -157,11 +172,23 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("REST %s", format % args)
 
 
-def start_rest_server(core: ServerCore, host: str, port: int) -> tuple[ThreadingHTTPServer, int]:
-    """Starts the REST API on host:port (port 0 picks a free one) in a background thread."""
-    handler = type("RestHandler", (_Handler,), {"core": core})
+def start_rest_server(
+    core: ServerCore,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+    auth: TokenAuth | None = None,
+) -> tuple[ThreadingHTTPServer, int]:
+    """Starts the REST API on host:port (port 0 picks a free one) in a background thread.
+
+    With `ssl_context` it speaks HTTPS only; with `auth` every request needs a bearer token.
+    """
+    handler = type("RestHandler", (_Handler,), {"core": core, "auth": auth})
+    server_class = ThreadingHTTPServer
+    if ssl_context is not None:
+        server_class = type("RestTlsServer", (TlsHttpServer,), {"ssl_context": ssl_context})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = server_class((host, port), handler)
     except OSError as error:
         raise UserError(
             f"--rest_api_port {port}: cannot listen on {host}:{port} ({error.strerror}). "
