@@ -8,6 +8,8 @@
 - `batching` and `inference`: requests merged into batches; predict, classify, regress on a servable
 - `servable`: one loaded SavedModel version; `model_config`, `versions`, `warmup` feed the core
 - `status`: TF Serving's error codes and messages (`ServingError`)
+- `metrics` and `health`: Prometheus metrics under TF Serving's names; the gRPC health service
+  (readiness) and the drain on stop
 
 The server loads SavedModels with TensorFlow, so it picks Keras 2 first (see `tfmodel.backend`).
 """

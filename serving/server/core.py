@@ -17,6 +17,7 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.server import metrics
 from serving.server.batching import Batcher, BatchingParameters
 from serving.server.model_config import validate_model_configs
 from serving.server.servable import Servable, load_servable
@@ -222,6 +223,7 @@ class ServerCore:
                 replayed = replay_warmup(servable)
                 log.info("Replayed %d warmup records of %s version %d", replayed, name, version)
         except Exception as error:  # any load failure is recorded and reported, never raised
+            metrics.LOAD_ATTEMPT_COUNT.labels(path, "fail").inc()
             with self._lock:
                 record.state, record.error = State.END, as_serving_error(error)
             log.error("Loading %s version %d failed: %s", name, version, record.error.message)
@@ -229,6 +231,7 @@ class ServerCore:
         with self._lock:
             record.state, record.servable, record.batcher = State.AVAILABLE, servable, batcher
             record.attempts = 0
+        metrics.LOAD_ATTEMPT_COUNT.labels(path, "success").inc()
         log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
 
     def _attach_batcher(self, servable: Servable) -> Batcher | None:
@@ -283,6 +286,17 @@ class ServerCore:
                 return serving[chosen]
         request = f"Latest({spec.name})" if version is None else f"Specific({spec.name}, {version})"
         raise not_found(f"Servable not found for request: {request}")
+
+    def unavailable_models(self) -> list[str]:
+        """The configured models with no available version (the server is ready if none)."""
+        with self._lock:
+            return sorted(
+                name
+                for name in self._configs
+                if not any(
+                    r.state == State.AVAILABLE for r in self._versions.get(name, {}).values()
+                )
+            )
 
     def version_statuses(
         self, spec: model_pb2.ModelSpec

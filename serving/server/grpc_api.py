@@ -5,7 +5,7 @@ unexpected error in one request becomes that request's error status, never the s
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 import grpc
@@ -68,13 +68,25 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def start_grpc_server(
-    core: ServerCore, host: str, port: int, threads: int
+    core: ServerCore,
+    host: str,
+    port: int,
+    threads: int,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    extra_services: Sequence[Callable[[grpc.Server], None]] = (),
 ) -> tuple[grpc.Server, int]:
-    """Starts both services on host:port (port 0 picks a free one); returns the server and port."""
+    """Starts both services on host:port (port 0 picks a free one); returns the server and port.
+
+    `interceptors` wrap every RPC (metrics, ...); each of `extra_services` adds a service to the
+    server before it starts (the health service).
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        interceptors=list(interceptors),
         options=_SERVER_OPTIONS,
     )
+    for add_service in extra_services:
+        add_service(server)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(core), server
     )

@@ -30,6 +30,10 @@ examples:
   # batch concurrent requests server-side
   python -m serving.server --model_base_path=/abs/models/digits --enable_batching \\
       --batching_parameters_file=batching.config
+  # Prometheus metrics on the REST port, and the gRPC health service (readiness) for probes
+  python -m serving.server --model_base_path=/abs/models/digits --rest_api_port=8501 \\
+      --monitoring_config_file=monitoring.config --enable_grpc_healthcheck_service
+  curl localhost:8501/monitoring/prometheus/metrics
   # then call it like TF Serving
   curl -d '{"instances": [[0.0, 1.0]]}' localhost:8501/v1/models/digits:predict
 """
@@ -67,9 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("--enable_model_warmup", True, "replay assets.extra/tf_serving_warmup_requests on load"),
         ("--allow_version_labels_for_unavailable_models", False,
          "allow version_labels pointing at versions not loaded yet"),
+        ("--enable_grpc_healthcheck_service", False,
+         "add grpc.health.v1.Health: SERVING once every configured model is available"),
     ]:  # fmt: skip
         add(name, type=_flag_bool, nargs="?", const=True, default=default, help=text)
     add("--batching_parameters_file", default="", help="BatchingParameters text proto")
+    add("--monitoring_config_file", default="",
+        help="MonitoringConfig text proto: Prometheus metrics on the REST port")  # fmt: skip
     add("--max_num_load_retries", type=int, default=5, help="retries of a failed version load")
     add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between retries")
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags to load")
@@ -116,6 +124,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         model_config_file=args.model_config_file,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
         grpc_max_threads=args.grpc_max_threads,
+        monitoring_config_file=args.monitoring_config_file,
+        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
         core=core,
     )
 
@@ -136,4 +146,5 @@ def main(argv: list[str] | None = None) -> int:
     server.wait()
     log.info("Stopping the model server")
     server.stop()
+    log.info("Server stopped")
     return 0

@@ -12,12 +12,15 @@ get 404; a `/v1/` path that matches no route is "Malformed request" (400), as in
 import logging
 import re
 import threading
+import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from serving import apis
-from serving.server import service
+from serving.server import metrics, service
 from serving.server.core import ServerCore
+from serving.server.health import InFlight
 from serving.server.inference import signature_key
 from serving.server.rest_examples import (
     parse_examples,
@@ -47,14 +50,28 @@ _API_PATH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
 
 
 def answer_rest_request(core: ServerCore, verb: str, path: str, body: bytes) -> tuple[int, str]:
-    """The HTTP status and JSON body TF Serving answers to one REST request."""
+    """The HTTP status and JSON body TF Serving answers to one REST request (counted, timed)."""
+    start = time.perf_counter()
+    model, method = _metric_labels(verb, path)
     try:
-        return 200, _dispatch(core, verb, path, body)
+        text = _dispatch(core, verb, path, body)
     except Exception as error:  # every failure is answered as JSON, whatever it was
         status = as_serving_error(error)
         if status.http_status >= 500:
             log.exception("REST %s %s failed", verb, path)
+        metrics.record_request(model, method, "REST", status.code.name, 0)
         return status.http_status, write_error(status.message)
+    metrics.record_request(model, method, "REST", "OK", metrics.micros_since(start))
+    return 200, text
+
+
+def _metric_labels(verb: str, path: str) -> tuple[str, str]:
+    """The model name and method (predict, classify, regress; "" for GETs) TF Serving records."""
+    match = _PREDICTION_PATH.fullmatch(path) if verb == "POST" else _MODEL_PATH.fullmatch(path)
+    if match is None:
+        return "", ""
+    name = urllib.parse.unquote(match.group(1) or "")
+    return name, match.group(4) if verb == "POST" else ""
 
 
 def _dispatch(core: ServerCore, verb: str, path: str, body: bytes) -> str:
@@ -121,10 +138,13 @@ def _classify_or_regress(core: ServerCore, spec: apis.ModelSpec, action: str, bo
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Reads one HTTP request, answers it with `answer_rest_request`."""
+    """Reads one HTTP request, answers it with `answer_rest_request` or one of the `pages`."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as clients with sessions expect
-    core: ServerCore  # set on the subclass built by start_rest_server
+    # set on the subclass built by start_rest_server:
+    core: ServerCore
+    pages: dict[str, Callable[[], str]]  # GET path → text/plain page (the metrics page)
+    in_flight: InFlight
 
     def do_GET(self) -> None:
         self._answer("GET")
@@ -142,13 +162,24 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length", "0")
         body = self.rfile.read(int(length)) if length.isdigit() else b""
         path = urllib.parse.urlsplit(self.path).path
-        if _API_PATH.fullmatch(path):
-            status, text = answer_rest_request(self.core, verb, path, body)
+        content_type = "application/json"
+        if not self.in_flight.enter():  # the server is draining
+            self.close_connection = True
+            status, text = 503, write_error("The server is shutting down")
         else:
-            status, text = 404, ""
+            try:
+                if verb == "GET" and path in self.pages:
+                    status, text = 200, self.pages[path]()
+                    content_type = "text/plain; version=0.0.4"
+                elif _API_PATH.fullmatch(path):
+                    status, text = answer_rest_request(self.core, verb, path, body)
+                else:
+                    status, text = 404, ""
+            finally:
+                self.in_flight.exit()
         payload = text.encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -157,9 +188,20 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("REST %s", format % args)
 
 
-def start_rest_server(core: ServerCore, host: str, port: int) -> tuple[ThreadingHTTPServer, int]:
-    """Starts the REST API on host:port (port 0 picks a free one) in a background thread."""
-    handler = type("RestHandler", (_Handler,), {"core": core})
+def start_rest_server(
+    core: ServerCore,
+    host: str,
+    port: int,
+    pages: dict[str, Callable[[], str]] | None = None,
+    in_flight: InFlight | None = None,
+) -> tuple[ThreadingHTTPServer, int]:
+    """Starts the REST API on host:port (port 0 picks a free one) in a background thread.
+
+    `pages` adds plain-text GET pages (the metrics page); `in_flight` counts the requests
+    being answered, so that a stopping server can wait for them (see `serving.server.health`).
+    """
+    attributes = {"core": core, "pages": pages or {}, "in_flight": in_flight or InFlight()}
+    handler = type("RestHandler", (_Handler,), attributes)
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as error:
