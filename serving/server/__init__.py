@@ -10,6 +10,7 @@
 - `status`: TF Serving's error codes and messages (`ServingError`)
 - `metrics` and `health`: Prometheus metrics under TF Serving's names; the gRPC health service
   (readiness) and the drain on stop
+- `request_log`: a model's `logging_config`: sampled requests to rotating TFRecord files
 
 The server loads SavedModels with TensorFlow, so it picks Keras 2 first (see `tfmodel.backend`).
 """

@@ -20,6 +20,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving.server import metrics
 from serving.server.batching import Batcher, BatchingParameters
 from serving.server.model_config import validate_model_configs
+from serving.server.request_log import DEFAULT_MAX_BYTES, RequestLogs
 from serving.server.servable import Servable, load_servable
 from serving.server.status import (
     ServingError,
@@ -46,6 +47,7 @@ class CoreOptions:
     load_retry_interval_seconds: float = 60.0
     saved_model_tags: tuple[str, ...] = ("serve",)
     batching: BatchingParameters | None = None
+    request_log_max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclasses.dataclass
@@ -73,6 +75,7 @@ class ServerCore:
         self._reconfiguring = threading.RLock()  # one poll or config reload at a time
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
+        self.request_logs = RequestLogs(options.saved_model_tags, options.request_log_max_bytes)
 
     def reload_config(self, config: model_server_config_pb2.ModelServerConfig) -> None:
         """Serves exactly the models of `config`; returns once every new model is available."""
@@ -88,6 +91,7 @@ class ServerCore:
         with self._reconfiguring:
             validate_model_configs(entries)
             labels = self._checked_labels(entries)
+            self.request_logs.configure(entries)
             configs = {entry.name: entry for entry in entries}
             kept = [name for name in configs if name in self._configs]
             removed = [name for name in self._configs if name not in configs]
@@ -180,6 +184,7 @@ class ServerCore:
         with self._reconfiguring:
             for name in list(self._versions):
                 self._unload_all(name)
+        self.request_logs.close()
 
     def _poll_model(self, name: str, raise_errors: bool) -> None:
         config = self._configs.get(name)

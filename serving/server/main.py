@@ -14,6 +14,7 @@ import signal
 from serving.server.batching import BatchingParameters, read_batching_parameters
 from serving.server.core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
+from serving.server.request_log import DEFAULT_MAX_BYTES
 from tfmodel.backend import tf
 from tfmodel.errors import UserError, report_error
 
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--batching_parameters_file", default="", help="BatchingParameters text proto")
     add("--monitoring_config_file", default="",
         help="MonitoringConfig text proto: Prometheus metrics on the REST port")  # fmt: skip
+    add("--request_log_max_bytes", type=int, default=DEFAULT_MAX_BYTES,
+        help="size at which a request log file is closed and the next begun")  # fmt: skip
     add("--max_num_load_retries", type=int, default=5, help="retries of a failed version load")
     add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between retries")
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags to load")
@@ -114,6 +117,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         load_retry_interval_seconds=args.load_retry_interval_micros / 1e6,
         saved_model_tags=tuple(tag for tag in args.saved_model_tags.split(",") if tag),
         batching=batching,
+        request_log_max_bytes=args.request_log_max_bytes,
     )
     return ServerOptions(
         port=args.port,
