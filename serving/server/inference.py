@@ -7,8 +7,6 @@ INVALID_ARGUMENT. Classify and Regress feed the request's tf.Examples, serialize
 signature's single string input (`inputs`), and read `classes`/`scores` or `outputs`.
 """
 
-import time
-
 import numpy as np
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -77,7 +75,7 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest) -> predict_
             f"request input: {','.join(sorted(request.inputs))}"
         )
     aliases = _output_aliases(signature, list(request.output_filter))
-    values = _timed_run(
+    values = metrics.timed_run(
         servable, "Predict", feeds, [signature.outputs[alias].name for alias in aliases]
     )
     response = predict_pb2.PredictResponse(
@@ -132,22 +130,12 @@ def regress(
     return response
 
 
-def _timed_run(servable: Servable, api: str, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
-    """Runs the graph and records its wall time as TF Serving's runtime latency ("TF1")."""
-    start = time.perf_counter()
-    values = servable.run(feeds, fetches)
-    metrics.RUNTIME_LATENCY.labels(servable.name, api, "TF1").observe(
-        int(metrics.micros_since(start))
-    )
-    return values
-
-
 def _run_examples(servable: Servable, api: str, request, find_tensors, fill, response) -> None:
     """Classify or Regress: feed the serialized tf.Examples, fill `response` from the fetches."""
     signature = _find_signature(servable, request.model_spec.signature_name)
     input_name, fetches = find_tensors(signature)
     examples = serialize_examples(request.input)
-    values = _timed_run(servable, api, {input_name: examples}, fetches)
+    values = metrics.timed_run(servable, api, {input_name: examples}, fetches)
     outputs = dict(zip(fetches, values, strict=True))
     response.model_spec.CopyFrom(
         make_model_spec(

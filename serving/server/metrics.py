@@ -95,6 +95,14 @@ def record_request(model: str, api: str, entrypoint: str, status: str, micros: f
         REQUEST_LATENCY.labels(model, api, entrypoint).observe(int(micros))
 
 
+def timed_run(servable, api: str, feeds: dict, fetches: list[str]) -> list:
+    """Runs a Servable's graph, recording its wall time as TF Serving's runtime latency."""
+    start = time.perf_counter()
+    values = servable.run(feeds, fetches)
+    RUNTIME_LATENCY.labels(servable.name, api, "TF1").observe(int(micros_since(start)))
+    return values
+
+
 def record_batch(task_sizes: list[int], padded_size: int, queued_micros: list[float]) -> None:
     """One merged batch of the batching session: its tasks, padding and their time in queue."""
     for size, micros in zip(task_sizes, queued_micros, strict=True):
