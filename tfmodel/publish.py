@@ -171,12 +171,12 @@ def _judge(infra, accuracy, baseline, baseline_version, max_drop) -> tuple[bool,
         return True, "no version in the base yet: nothing to compare with"
     if accuracy < baseline - max_drop:
         return False, (
-            f"test accuracy {accuracy:.4f} is more than {max_drop:g} below version "
-            f"{baseline_version}'s {baseline:.4f}"
+            f"test accuracy {accuracy:.4f} is {baseline - accuracy:.4f} below version "
+            f"{baseline_version}'s {baseline:.4f}; --max-accuracy-drop allows {max_drop:g}"
         )
     return True, (
-        f"test accuracy {accuracy:.4f} is within {max_drop:g} of version "
-        f"{baseline_version}'s {baseline:.4f} (or better)"
+        f"test accuracy {accuracy:.4f} against version {baseline_version}'s {baseline:.4f}: "
+        f"within the allowed drop of {max_drop:g}"
     )
 
 
