@@ -27,6 +27,8 @@ class Readiness(health.HealthServicer):
     def __init__(self, core: ServerCore, refresh_seconds: float = 1.0):
         super().__init__()
         self._core = core
+        self._status = None
+        self._refresh_lock = threading.Lock()
         self._draining = threading.Event()
         self._refresher = threading.Thread(
             target=self._refresh_forever, args=(refresh_seconds,), name="health", daemon=True
@@ -38,12 +40,14 @@ class Readiness(health.HealthServicer):
         health_pb2_grpc.add_HealthServicer_to_server(self, server)
 
     def refresh(self) -> None:
-        """Re-reads readiness from the core and publishes it to Check and Watch callers."""
-        if self._draining.is_set():
-            return
+        """Re-reads readiness from the core; a change is published to Check and Watch callers."""
         status = _NOT_SERVING if self._core.unavailable_models() else _SERVING
-        for service in SERVICES:
-            self.set(service, status)
+        with self._refresh_lock:
+            if self._draining.is_set() or status == self._status:
+                return
+            self._status = status
+            for service in SERVICES:
+                self.set(service, status)
 
     def Check(self, request, context):  # noqa: N802 (gRPC's method name)
         self.refresh()
@@ -51,8 +55,9 @@ class Readiness(health.HealthServicer):
 
     def drain(self) -> None:
         """Readiness false for good: every service NOT_SERVING, later changes ignored."""
-        self._draining.set()
-        self.enter_graceful_shutdown()
+        with self._refresh_lock:
+            self._draining.set()
+            self.enter_graceful_shutdown()
 
     def _refresh_forever(self, seconds: float) -> None:
         while not self._draining.wait(seconds):

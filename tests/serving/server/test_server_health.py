@@ -100,7 +100,7 @@ def test_drain_turns_readiness_false_first_and_lets_in_flight_requests_finish(
         assert entered.wait(WAIT)
         stopping = threading.Thread(target=server.stop, kwargs={"grace_seconds": WAIT})
         stopping.start()
-        assert next(watch).status == NOT_SERVING  # readiness goes false first ...
+        assert next(watch).status == NOT_SERVING  # readiness goes false first (a change) ...
         assert not in_flight.done()  # ... while the request is still running
         watch.cancel()
         release.set()
