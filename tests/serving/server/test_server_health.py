@@ -73,7 +73,9 @@ def test_not_ready_while_a_configured_model_has_no_available_version(
         )
         wait_for(lambda: check(address.grpc) == NOT_SERVING, "NOT_SERVING for 'late'")
         assert check(address.grpc, "PredictionService") == NOT_SERVING
-        make_half_plus_two(late, 1)  # the poll loads it: every model is available again
+        staged = make_half_plus_two(tmp_path / "staging", 1)
+        staged.rename(late / "1")  # whole, as an export does; the poll loads it
+
         reload.result()
     assert check(address.grpc) == SERVING
 
