@@ -49,7 +49,7 @@ EPILOG = """examples:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m serving.rollout",
-        description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+        description="Canary roll-outs and rollbacks: edit the models.config a server polls.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
