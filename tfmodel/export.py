@@ -213,6 +213,7 @@ EXAMPLES = """examples:
   python -m tfmodel.export runs/latest --version 3      # exactly version 3 (never overwritten)
   python -m tfmodel.export runs/latest --export-base /srv/models
   python -m tfmodel.export runs/latest --sign-key model-signing.key   # signed: model.sig
+  python -m tfmodel.export runs/latest --publish /srv/models/digits   # through the publish gate
 then serve it:
   python -m serving.server --model_config_file runs/latest/export/models.config
 """
@@ -230,11 +231,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--export-base", help="where model folders go (default: RUN_DIR/export)")
     parser.add_argument("--sign-key", help="PEM private key: sign the version (model.sig)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    from tfmodel.publish import add_publish_arguments  # publish builds on this module
+
+    add_publish_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.publish:
+        return publish_main(args)
     try:
         config, model = load_run(args.run_dir)
         splits = load_splits(config.data, config.training.seed)
@@ -260,6 +266,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in rows:
         print(f"{key:<14}{value}")
     return 0
+
+
+def publish_main(args: argparse.Namespace) -> int:
+    """`--publish BASE`: the publish gate (`tfmodel.publish`); exit 1 when it blocks."""
+    from tfmodel.publish import EXIT_BLOCKED, print_verdict, publish
+
+    try:
+        verdict = publish(
+            args.run_dir,
+            args.publish,
+            max_accuracy_drop=args.max_accuracy_drop,
+            force=args.force,
+            infra_server=args.infra_server,
+        )
+    except UserError as err:
+        return report_error(err, args.debug)
+    print_verdict(verdict)
+    return 0 if verdict.published else EXIT_BLOCKED
 
 
 if __name__ == "__main__":

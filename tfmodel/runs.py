@@ -16,6 +16,8 @@
         export/              tfmodel.export (and train, unless export.enabled is off): the
                              SavedModels for TF Serving, <model>/<version>/ and models.config
                              (layout in `tfmodel.export`); serving.demo and serving.server read it
+        blessing.json        tfmodel.export --publish: the publish gate's verdict and figures
+                             (`tfmodel.publish`)
         edge/                edge.optimize: model_<variant>.tflite, model.json, labels.txt,
                              samples.npz, report.* and analysis/ (named in `edge.runtime`,
                              `edge.manifest`, `edge.report`); edge.predict, edge.benchmark read it;
@@ -51,6 +53,7 @@ BEST_WEIGHTS_FILE = "best.weights.h5"
 BACKUP_DIR = "backup"
 EXPORT_DIR = "export"
 EDGE_DIR = "edge"
+BLESSING_FILE = "blessing.json"
 LATEST_LINK = "latest"
 CONFUSION_FILE = "confusion.json"
 CONFUSION_PLOT = "confusion.png"

@@ -10,6 +10,9 @@
 - `servable`: one loaded SavedModel version; `model_config`, `versions`, `warmup` feed the core
 - `model_signature`: `--model_verify_key`, a version loads only if that key signed its files
 - `status`: TF Serving's error codes and messages (`ServingError`)
+- `metrics` and `health`: Prometheus metrics under TF Serving's names; the gRPC health service
+  (readiness) and the drain on stop
+- `request_log`: a model's `logging_config`: sampled requests to rotating TFRecord files
 
 The server loads SavedModels with TensorFlow, so it picks Keras 2 first (see `tfmodel.backend`).
 """

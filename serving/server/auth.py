@@ -7,6 +7,8 @@ nothing about which models exist: every method and path answers UNAUTHENTICATED 
 With an admin token file, the admin RPCs (HandleReloadConfigRequest) take only an admin token and
 answer PERMISSION_DENIED (403) to a user token; admin tokens are good for every other call too.
 TF Serving has no token auth: this goes past it, as a `grpc.ServerInterceptor` and one REST check.
+The gRPC health service stays open: Kubernetes' gRPC probes send no metadata, and it tells only
+whether the server is ready.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import grpc
 from tfmodel.errors import UserError
 
 ADMIN_METHODS = frozenset({"/tensorflow.serving.ModelService/HandleReloadConfigRequest"})
+OPEN_SERVICE = "/grpc.health.v1.Health/"
 MIN_TOKEN_CHARS = 16
 UNAUTHENTICATED = (
     grpc.StatusCode.UNAUTHENTICATED,
@@ -109,6 +112,8 @@ class TokenInterceptor(grpc.ServerInterceptor):
         self.auth = auth
 
     def intercept_service(self, continuation, handler_call_details):
+        if handler_call_details.method.startswith(OPEN_SERVICE):
+            return continuation(handler_call_details)
         metadata = dict(handler_call_details.invocation_metadata or ())
         admin_call = handler_call_details.method in ADMIN_METHODS
         refusal = self.auth.refusal(metadata.get("authorization"), admin_call)

@@ -23,6 +23,7 @@ from google.protobuf import (
     wrappers_pb2,
 )
 
+from serving.server import metrics
 from serving.server.servable import RunFunction
 from serving.server.status import ServingError, failed_precondition, invalid_argument
 from tfmodel.errors import UserError
@@ -217,6 +218,9 @@ class Batcher:
     def _run_merged(self, names, fetches, tasks: list[_Task]) -> list[list[np.ndarray]]:
         total = sum(task.size for task in tasks)
         padded = min((s for s in self.params.allowed_batch_sizes if s >= total), default=total)
+        now = time.monotonic()
+        queued = [(now - task.enqueued) * 1e6 for task in tasks]
+        metrics.record_batch([task.size for task in tasks], padded, queued)
         merged = {}
         for name in names:
             parts = [task.feeds[name] for task in tasks]

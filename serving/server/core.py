@@ -17,9 +17,11 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.server import metrics
 from serving.server.batching import Batcher, BatchingParameters
 from serving.server.model_config import validate_model_configs
 from serving.server.model_signature import check_signed
+from serving.server.request_log import DEFAULT_MAX_BYTES, RequestLogs
 from serving.server.servable import Servable, load_servable
 from serving.server.status import (
     ServingError,
@@ -47,6 +49,7 @@ class CoreOptions:
     saved_model_tags: tuple[str, ...] = ("serve",)
     batching: BatchingParameters | None = None
     model_verify_key: str = ""  # PEM public key: load only versions it signed (model_signature)
+    request_log_max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclasses.dataclass
@@ -74,6 +77,7 @@ class ServerCore:
         self._reconfiguring = threading.RLock()  # one poll or config reload at a time
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
+        self.request_logs = RequestLogs(options.saved_model_tags, options.request_log_max_bytes)
 
     def reload_config(self, config: model_server_config_pb2.ModelServerConfig) -> None:
         """Serves exactly the models of `config`; returns once every new model is available."""
@@ -89,6 +93,7 @@ class ServerCore:
         with self._reconfiguring:
             validate_model_configs(entries)
             labels = self._checked_labels(entries)
+            self.request_logs.configure(entries)
             configs = {entry.name: entry for entry in entries}
             kept = [name for name in configs if name in self._configs]
             removed = [name for name in self._configs if name not in configs]
@@ -181,6 +186,7 @@ class ServerCore:
         with self._reconfiguring:
             for name in list(self._versions):
                 self._unload_all(name)
+        self.request_logs.close()
 
     def _poll_model(self, name: str, raise_errors: bool) -> None:
         config = self._configs.get(name)
@@ -226,6 +232,7 @@ class ServerCore:
                 replayed = replay_warmup(servable)
                 log.info("Replayed %d warmup records of %s version %d", replayed, name, version)
         except Exception as error:  # any load failure is recorded and reported, never raised
+            metrics.LOAD_ATTEMPT_COUNT.labels(path, "fail").inc()
             with self._lock:
                 record.state, record.error = State.END, as_serving_error(error)
             log.error("Loading %s version %d failed: %s", name, version, record.error.message)
@@ -233,6 +240,7 @@ class ServerCore:
         with self._lock:
             record.state, record.servable, record.batcher = State.AVAILABLE, servable, batcher
             record.attempts = 0
+        metrics.LOAD_ATTEMPT_COUNT.labels(path, "success").inc()
         log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
 
     def _attach_batcher(self, servable: Servable) -> Batcher | None:
@@ -287,6 +295,17 @@ class ServerCore:
                 return serving[chosen]
         request = f"Latest({spec.name})" if version is None else f"Specific({spec.name}, {version})"
         raise not_found(f"Servable not found for request: {request}")
+
+    def unavailable_models(self) -> list[str]:
+        """The configured models with no available version (the server is ready if none)."""
+        with self._lock:
+            return sorted(
+                name
+                for name in self._configs
+                if not any(
+                    r.state == State.AVAILABLE for r in self._versions.get(name, {}).values()
+                )
+            )
 
     def version_statuses(
         self, spec: model_pb2.ModelSpec

@@ -74,16 +74,21 @@ def start_grpc_server(
     threads: int,
     credentials: grpc.ServerCredentials | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
+    extra_services: Sequence[Callable[[grpc.Server], None]] = (),
 ) -> tuple[grpc.Server, int]:
     """Starts both services on host:port (port 0 picks a free one); returns the server and port.
 
-    With `credentials` the port speaks TLS only; `interceptors` see every call first, in order.
+    With `credentials` the port speaks TLS only; `interceptors` see every call first, in order
+    (tokens, then metrics); each of `extra_services` adds a service to the server before it
+    starts (the health service).
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-        options=_SERVER_OPTIONS,
         interceptors=list(interceptors),
+        options=_SERVER_OPTIONS,
     )
+    for add_service in extra_services:
+        add_service(server)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(core), server
     )

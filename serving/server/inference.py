@@ -17,6 +17,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from serving.server import metrics
 from serving.server.servable import Servable
 from serving.server.status import failed_precondition, invalid_argument
 from serving.tensors import TensorError, make_ndarray, make_tensor_proto
@@ -74,7 +75,9 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest) -> predict_
             f"request input: {','.join(sorted(request.inputs))}"
         )
     aliases = _output_aliases(signature, list(request.output_filter))
-    values = servable.run(feeds, [signature.outputs[alias].name for alias in aliases])
+    values = metrics.timed_run(
+        servable, "Predict", feeds, [signature.outputs[alias].name for alias in aliases]
+    )
     response = predict_pb2.PredictResponse(
         model_spec=make_model_spec(request.model_spec.name, name, servable.version)
     )
@@ -112,7 +115,9 @@ def classify(
 ) -> classification_pb2.ClassificationResponse:
     """Runs a Classify request: tf.Examples in, (label, score) pairs per example out."""
     response = classification_pb2.ClassificationResponse()
-    _run_examples(servable, request, _classification_tensors, _fill_classifications, response)
+    _run_examples(
+        servable, "Classify", request, _classification_tensors, _fill_classifications, response
+    )
     return response
 
 
@@ -121,16 +126,17 @@ def regress(
 ) -> regression_pb2.RegressionResponse:
     """Runs a Regress request: tf.Examples in, one float per example out."""
     response = regression_pb2.RegressionResponse()
-    _run_examples(servable, request, _regression_tensors, _fill_regressions, response)
+    _run_examples(servable, "Regress", request, _regression_tensors, _fill_regressions, response)
     return response
 
 
-def _run_examples(servable: Servable, request, find_tensors, fill, response) -> None:
+def _run_examples(servable: Servable, api: str, request, find_tensors, fill, response) -> None:
     """Classify or Regress: feed the serialized tf.Examples, fill `response` from the fetches."""
     signature = _find_signature(servable, request.model_spec.signature_name)
     input_name, fetches = find_tensors(signature)
     examples = serialize_examples(request.input)
-    outputs = dict(zip(fetches, servable.run({input_name: examples}, fetches), strict=True))
+    values = metrics.timed_run(servable, api, {input_name: examples}, fetches)
+    outputs = dict(zip(fetches, values, strict=True))
     response.model_spec.CopyFrom(
         make_model_spec(
             request.model_spec.name, request.model_spec.signature_name, servable.version

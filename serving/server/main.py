@@ -14,6 +14,7 @@ import signal
 from serving.server.batching import BatchingParameters, read_batching_parameters
 from serving.server.core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
+from serving.server.request_log import DEFAULT_MAX_BYTES
 from tfmodel.backend import tf
 from tfmodel.errors import UserError, report_error
 
@@ -34,6 +35,10 @@ examples:
   python -m serving.server --model_base_path=/abs/models/digits --rest_api_port=8501 \\
       --ssl_config_file=ssl.config --auth_token_file=tokens.txt --admin_token_file=admin.txt \\
       --model_verify_key=model-signing.pub
+  # Prometheus metrics on the REST port, and the gRPC health service (readiness) for probes
+  python -m serving.server --model_base_path=/abs/models/digits --rest_api_port=8501 \\
+      --monitoring_config_file=monitoring.config --enable_grpc_healthcheck_service
+  curl localhost:8501/monitoring/prometheus/metrics
   # then call it like TF Serving
   curl -d '{"instances": [[0.0, 1.0]]}' localhost:8501/v1/models/digits:predict
 """
@@ -71,9 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("--enable_model_warmup", True, "replay assets.extra/tf_serving_warmup_requests on load"),
         ("--allow_version_labels_for_unavailable_models", False,
          "allow version_labels pointing at versions not loaded yet"),
+        ("--enable_grpc_healthcheck_service", False,
+         "add grpc.health.v1.Health: SERVING once every configured model is available"),
     ]:  # fmt: skip
         add(name, type=_flag_bool, nargs="?", const=True, default=default, help=text)
     add("--batching_parameters_file", default="", help="BatchingParameters text proto")
+    add("--monitoring_config_file", default="",
+        help="MonitoringConfig text proto: Prometheus metrics on the REST port")  # fmt: skip
+    add("--request_log_max_bytes", type=int, default=DEFAULT_MAX_BYTES,
+        help="size at which a request log file is closed and the next begun")  # fmt: skip
     add("--max_num_load_retries", type=int, default=5, help="retries of a failed version load")
     add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between retries")
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags to load")
@@ -115,6 +126,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         saved_model_tags=tuple(tag for tag in args.saved_model_tags.split(",") if tag),
         batching=batching,
         model_verify_key=args.model_verify_key,
+        request_log_max_bytes=args.request_log_max_bytes,
     )
     return ServerOptions(
         port=args.port,
@@ -128,6 +140,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         ssl_config_file=args.ssl_config_file,
         auth_token_file=args.auth_token_file,
         admin_token_file=args.admin_token_file,
+        monitoring_config_file=args.monitoring_config_file,
+        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
         core=core,
     )
 
@@ -148,4 +162,5 @@ def main(argv: list[str] | None = None) -> int:
     server.wait()
     log.info("Stopping the model server")
     server.stop()
+    log.info("Server stopped")
     return 0

@@ -1,7 +1,9 @@
 """A running local model server: a ServerCore behind gRPC and REST endpoints, as TF Serving's.
 
 `ModelServer(ServerOptions(...)).start()` loads every model, opens the ports and, if asked,
-re-reads the model config file; `stop()` drains in-flight requests and unloads the models.
+re-reads the model config file; `stop()` drains: readiness turns false, in-flight requests
+finish, then the models unload. Metrics, the health service and drain live in `metrics` and
+`health`; here they are plugged into the endpoints.
 The command line (`serving.server.main`) and tests start servers this way.
 """
 
@@ -15,6 +17,8 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving.server.auth import TokenAuth, TokenInterceptor
 from serving.server.core import CoreOptions, ServerCore
 from serving.server.grpc_api import start_grpc_server
+from serving.server.health import InFlight, Readiness
+from serving.server.metrics import MetricsInterceptor, read_monitoring_config, render_page
 from serving.server.model_config import read_model_server_config
 from serving.server.rest_api import start_rest_server
 from serving.server.status import ServingError
@@ -44,6 +48,8 @@ class ServerOptions:
     ssl_config_file: str = ""  # TLS (mTLS with client_verify) on both ports, see tls.py
     auth_token_file: str = ""  # bearer tokens for every call, see auth.py
     admin_token_file: str = ""  # bearer tokens for HandleReloadConfigRequest
+    monitoring_config_file: str = ""
+    enable_grpc_healthcheck_service: bool = False
     core: CoreOptions = CoreOptions()
 
 
@@ -59,6 +65,8 @@ class ModelServer:
         self._rest_server = None
         self._stopped = threading.Event()
         self._config_poller: threading.Thread | None = None
+        self.readiness: Readiness | None = None
+        self._in_flight = InFlight()
 
     def start(self) -> "ModelServer":
         """Loads every model (blocking until each is available), then opens gRPC and REST."""
@@ -69,6 +77,9 @@ class ModelServer:
         warn_if_exposed(options.host, tls, auth is not None)
         if options.core.model_verify_key:
             check_public_key(options.core.model_verify_key)
+        metrics_path = None
+        if options.monitoring_config_file:
+            metrics_path = read_monitoring_config(options.monitoring_config_file)
         try:
             self.core.reload_config(config)
         except ServingError as error:
@@ -76,7 +87,11 @@ class ModelServer:
             message = f"Failed to start server. Error: {error.code.name}: {error.message}"
             raise UserError(message) from error
         self.core.start_polling()
+        # Tokens are checked first, so a refused call is neither answered nor counted.
         interceptors = [TokenInterceptor(auth)] if auth else []
+        interceptors.append(MetricsInterceptor())
+        if options.enable_grpc_healthcheck_service:
+            self.readiness = Readiness(self.core)
         try:
             self._grpc_server, self.grpc_port = start_grpc_server(
                 self.core,
@@ -85,17 +100,23 @@ class ModelServer:
                 options.grpc_max_threads,
                 credentials=grpc_credentials(tls) if tls else None,
                 interceptors=interceptors,
+                extra_services=[self.readiness.add_to_server] if self.readiness else [],
             )
             log.info("Running gRPC ModelServer at %s:%d ...", options.host, self.grpc_port)
             if options.rest_api_port is not None:
+                pages = {metrics_path: render_page} if metrics_path else {}
                 self._rest_server, self.rest_port = start_rest_server(
                     self.core,
                     options.host,
                     options.rest_api_port,
+                    pages,
+                    self._in_flight,
                     ssl_context=rest_context(tls) if tls else None,
                     auth=auth,
                 )
                 log.info("Exporting HTTP/REST API at %s:%d ...", options.host, self.rest_port)
+                if metrics_path:
+                    log.info("Prometheus metrics at %s on the REST port", metrics_path)
         except UserError:
             self.stop()
             raise
@@ -132,13 +153,22 @@ class ModelServer:
         self._stopped.wait()
 
     def stop(self, grace_seconds: float = 5.0) -> None:
-        """Stops taking requests, lets in-flight ones finish (up to the grace), unloads models."""
+        """Drains: readiness false first, then new requests are refused and in-flight ones finish
+        (up to the grace), then the models unload."""
         self._stopped.set()
+        if self.readiness is not None:
+            self.readiness.drain()
+            log.info("Health service: NOT_SERVING; draining in-flight requests")
+        grpc_stopped = None
         if self._grpc_server is not None:
-            self._grpc_server.stop(grace_seconds).wait()
+            grpc_stopped = self._grpc_server.stop(grace_seconds)
         if self._rest_server is not None:
             self._rest_server.shutdown()
+            if not self._in_flight.close_and_wait(grace_seconds):
+                log.warning("REST requests still running after %.1f s; closing", grace_seconds)
             self._rest_server.server_close()
+        if grpc_stopped is not None:
+            grpc_stopped.wait()
         if self._config_poller is not None:
             self._config_poller.join()
         self.core.stop()

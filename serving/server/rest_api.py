@@ -13,13 +13,16 @@ import logging
 import re
 import ssl
 import threading
+import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from serving import apis
-from serving.server import service
+from serving.server import metrics, service
 from serving.server.auth import TokenAuth
 from serving.server.core import ServerCore
+from serving.server.health import InFlight
 from serving.server.inference import signature_key
 from serving.server.rest_examples import (
     parse_examples,
@@ -50,14 +53,28 @@ _API_PATH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
 
 
 def answer_rest_request(core: ServerCore, verb: str, path: str, body: bytes) -> tuple[int, str]:
-    """The HTTP status and JSON body TF Serving answers to one REST request."""
+    """The HTTP status and JSON body TF Serving answers to one REST request (counted, timed)."""
+    start = time.perf_counter()
+    model, method = _metric_labels(verb, path)
     try:
-        return 200, _dispatch(core, verb, path, body)
+        text = _dispatch(core, verb, path, body)
     except Exception as error:  # every failure is answered as JSON, whatever it was
         status = as_serving_error(error)
         if status.http_status >= 500:
             log.exception("REST %s %s failed", verb, path)
+        metrics.record_request(model, method, "REST", status.code.name, 0)
         return status.http_status, write_error(status.message)
+    metrics.record_request(model, method, "REST", "OK", metrics.micros_since(start))
+    return 200, text
+
+
+def _metric_labels(verb: str, path: str) -> tuple[str, str]:
+    """The model name and method (predict, classify, regress; "" for GETs) TF Serving records."""
+    match = _PREDICTION_PATH.fullmatch(path) if verb == "POST" else _MODEL_PATH.fullmatch(path)
+    if match is None:
+        return "", ""
+    name = urllib.parse.unquote(match.group(1) or "")
+    return name, match.group(4) if verb == "POST" else ""
 
 
 def _dispatch(core: ServerCore, verb: str, path: str, body: bytes) -> str:
@@ -124,11 +141,14 @@ def _classify_or_regress(core: ServerCore, spec: apis.ModelSpec, action: str, bo
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Reads one HTTP request, answers it with `answer_rest_request`."""
+    """Reads one HTTP request, answers it with `answer_rest_request` or one of the `pages`."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as clients with sessions expect
-    core: ServerCore  # set on the subclass built by start_rest_server
-    auth: TokenAuth | None = None  # likewise; None: no token needed
+    # set on the subclass built by start_rest_server:
+    core: ServerCore
+    pages: dict[str, Callable[[], str]]  # GET path → text/plain page (the metrics page)
+    in_flight: InFlight
+    auth: TokenAuth | None = None  # None: no token needed
 
     def do_GET(self) -> None:
         self._answer("GET")
@@ -152,16 +172,27 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length", "0")
         body = self.rfile.read(int(length)) if length.isdigit() else b""
         path = urllib.parse.urlsplit(self.path).path
-        if _API_PATH.fullmatch(path):
-            status, text = answer_rest_request(self.core, verb, path, body)
+        content_type = "application/json"
+        if not self.in_flight.enter():  # the server is draining
+            self.close_connection = True
+            status, text = 503, write_error("The server is shutting down")
         else:
-            status, text = 404, ""
-        self._send(status, text)
+            try:
+                if verb == "GET" and path in self.pages:
+                    status, text = 200, self.pages[path]()
+                    content_type = "text/plain; version=0.0.4"
+                elif _API_PATH.fullmatch(path):
+                    status, text = answer_rest_request(self.core, verb, path, body)
+                else:
+                    status, text = 404, ""
+            finally:
+                self.in_flight.exit()
+        self._send(status, text, content_type)
 
-    def _send(self, status: int, text: str) -> None:
+    def _send(self, status: int, text: str, content_type: str = "application/json") -> None:
         payload = text.encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         if status in (401, 403):
             self.send_header("WWW-Authenticate", 'Bearer realm="tfmodel"')
@@ -176,14 +207,19 @@ def start_rest_server(
     core: ServerCore,
     host: str,
     port: int,
+    pages: dict[str, Callable[[], str]] | None = None,
+    in_flight: InFlight | None = None,
     ssl_context: ssl.SSLContext | None = None,
     auth: TokenAuth | None = None,
 ) -> tuple[ThreadingHTTPServer, int]:
     """Starts the REST API on host:port (port 0 picks a free one) in a background thread.
 
+    `pages` adds plain-text GET pages (the metrics page); `in_flight` counts the requests
+    being answered, so that a stopping server can wait for them (see `serving.server.health`).
     With `ssl_context` it speaks HTTPS only; with `auth` every request needs a bearer token.
     """
-    handler = type("RestHandler", (_Handler,), {"core": core, "auth": auth})
+    attributes = {"core": core, "pages": pages or {}, "in_flight": in_flight or InFlight()}
+    handler = type("RestHandler", (_Handler,), {**attributes, "auth": auth})
     server_class = ThreadingHTTPServer
     if ssl_context is not None:
         server_class = type("RestTlsServer", (TlsHttpServer,), {"ssl_context": ssl_context})

@@ -5,6 +5,8 @@ proto or raises `ServingError` with the code and message TF Serving gives (a req
 `model_spec` is INVALID_ARGUMENT "Missing ModelSpec", an unknown model or version NOT_FOUND).
 """
 
+import functools
+
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -27,11 +29,28 @@ def _require_model_spec(request) -> None:
         raise invalid_argument("Missing ModelSpec")
 
 
+def _logged(kind: str):
+    """Hands each answered request and its response to the model's request logger, if any."""
+
+    def wrap(call):
+        @functools.wraps(call)
+        def logged(core: ServerCore, request):
+            response = call(core, request)
+            core.request_logs.log(kind, request, response)
+            return response
+
+        return logged
+
+    return wrap
+
+
+@_logged("predict_log")
 def predict(core: ServerCore, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
     _require_model_spec(request)
     return inference.predict(core.servable(request.model_spec), request)
 
 
+@_logged("classify_log")
 def classify(
     core: ServerCore, request: classification_pb2.ClassificationRequest
 ) -> classification_pb2.ClassificationResponse:
@@ -39,6 +58,7 @@ def classify(
     return inference.classify(core.servable(request.model_spec), request)
 
 
+@_logged("regress_log")
 def regress(
     core: ServerCore, request: regression_pb2.RegressionRequest
 ) -> regression_pb2.RegressionResponse:
@@ -46,6 +66,7 @@ def regress(
     return inference.regress(core.servable(request.model_spec), request)
 
 
+@_logged("multi_inference_log")
 def multi_inference(
     core: ServerCore, request: inference_pb2.MultiInferenceRequest
 ) -> inference_pb2.MultiInferenceResponse:

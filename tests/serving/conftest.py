@@ -6,19 +6,26 @@
   `regress_x_to_y` (outputs), and warmup PredictRequests for the given x values.
 - `half_plus_two` — a base path holding version 123 of it.
 - `tfserving_testdata` — `../shared/tfserving-testdata` (or $TFSERVING_TESTDATA), else skip.
-- `local_server(model_base_path=..., model_name="default" | model_config_file=..., **core)` —
-  starts an in-process server on free 127.0.0.1 ports (base paths polled every 0.2 s) and returns
+- `local_server(model_base_path=..., model_name="default" | model_config_file=..., **options)` —
+  starts an in-process server on free 127.0.0.1 ports (base paths polled every 0.2 s; options are
+  ServerOptions fields, e.g. `enable_grpc_healthcheck_service`, or CoreOptions fields) and returns
   `ServerAddress(grpc="127.0.0.1:P", rest="127.0.0.1:Q")`; every server stops at test end.
   `local_server.started[-1]` is the last `ModelServer`.
+- `http(address, path, body=None)` — one HTTP request (POST when there is a body, JSON-encoded
+  unless bytes) to a server's REST port; returns `(status, text)` whatever the status.
 - `server_process(*flags)` — `python -m serving.server` as a subprocess on free ports, ready to
   answer; returns `(Popen, ServerAddress)`; killed at test end if still running.
 """
 
+import dataclasses
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
@@ -106,15 +113,17 @@ class LocalServers:
         self, model_base_path=None, model_name="default", model_config_file=None, **core
     ) -> ServerAddress:
         core.setdefault("file_system_poll_wait_seconds", POLL_SECONDS)
+        server_fields = {field.name for field in dataclasses.fields(ServerOptions)}
+        server = {name: core.pop(name) for name in list(core) if name in server_fields}
         options = ServerOptions(
             port=0,
             rest_api_port=0,
             model_name=model_name,
             model_base_path=str(model_base_path or ""),
             model_config_file=str(model_config_file or ""),
-            model_config_file_poll_wait_seconds=core.pop("model_config_file_poll_wait_seconds", 0),
             grpc_max_threads=8,
             core=CoreOptions(**core),
+            **server,
         )
         server = ModelServer(options).start()
         self.started.append(server)
@@ -130,6 +139,22 @@ def local_server():
     servers = LocalServers()
     yield servers
     servers.stop_all()
+
+
+def http_request(address: str, path: str, body=None) -> tuple[int, str]:
+    """One HTTP request; POST when there is a body. Returns (status, text), errors included."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://{address}{path}", data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture(scope="session")
+def http():
+    return http_request
 
 
 def free_port() -> int:

@@ -167,3 +167,17 @@ def test_exposed_plaintext_server_warns_loudly(caplog):
         for host in ("127.0.0.1", "localhost", "::1"):
             warn_if_exposed(host, None, tokens=False)
         assert caplog.text == ""
+
+
+def test_health_service_stays_open_for_probes_while_models_stay_guarded(start_server, token_files):
+    """Kubernetes' gRPC probes send no metadata: Health answers without a token, nothing else."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    user, _ = token_files
+    server = start_server(auth_token_file=user, enable_grpc_healthcheck_service=True)
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        answer = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    assert grpc_call(server, METHODS[0], None)[0] == grpc.StatusCode.UNAUTHENTICATED

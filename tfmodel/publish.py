@@ -1,0 +1,221 @@
+"""The publish gate: `python -m tfmodel.export RUN --publish BASE` writes the run's model as the
+next version of a live model base (a folder TF Serving polls) only once it has earned it.
+
+1. Infra validation (`tfmodel.infra_validation`): the candidate, exported to a staging folder
+   beside BASE, loads in a model server and answers its own warmup records.
+2. Blessing, as TFX's Evaluator: its accuracy on the run's test split is not worse than that of
+   the newest version already in BASE by more than `--max-accuracy-drop` (both exports are
+   scored the same way, through their `serving_default` signature). An empty BASE blesses.
+
+The verdict, both accuracies and the reason are printed and written to `<RUN>/blessing.json`.
+A blessed candidate is renamed into BASE (one atomic rename, so a polling server never sees
+half a model); a blocked one is deleted and the command exits 1. `--force` publishes anyway and
+says so in the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tfmodel.backend import tf
+from tfmodel.data import load_splits
+from tfmodel.errors import UserError
+from tfmodel.export import PREDICT_SIGNATURE, export_for_serving, export_model_name, next_version
+from tfmodel.infra_validation import LOCAL_SERVER, validate_in_server
+from tfmodel.runs import BLESSING_FILE, load_run
+
+DEFAULT_MAX_ACCURACY_DROP = 0.0
+EXIT_BLOCKED = 1
+
+
+@dataclasses.dataclass
+class Verdict:
+    """What the gate decided and why; written as `blessing.json`."""
+
+    model: str
+    base: str
+    candidate_version: int
+    infra_validation: dict
+    candidate_accuracy: float
+    baseline_version: int | None
+    baseline_accuracy: float | None
+    max_accuracy_drop: float
+    blessed: bool
+    forced: bool
+    published: str | None
+    reason: str
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    """The gate's flags on `python -m tfmodel.export`."""
+    parser.add_argument(
+        "--publish",
+        metavar="BASE",
+        help="a live model base (the folder of version folders a server polls): validate the "
+        "run's model, compare it with BASE's newest version, and add it as the next version",
+    )
+    parser.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=DEFAULT_MAX_ACCURACY_DROP,
+        help="with --publish: how much lower than BASE's newest version the test accuracy may "
+        "be (default 0: not worse)",
+    )
+    parser.add_argument(
+        "--infra-server",
+        default=LOCAL_SERVER,
+        help="with --publish: the model server command for infra validation "
+        "(default: the local server; e.g. tensorflow_model_server)",
+    )
+    parser.add_argument("--force", action="store_true", help="with --publish: publish anyway")
+
+
+def publish(
+    run_dir: str | Path,
+    base: str | Path,
+    *,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    force: bool = False,
+    infra_server: str = LOCAL_SERVER,
+) -> Verdict:
+    """Runs the gate on a finished run and publishes the candidate if it passes (or `force`)."""
+    if max_accuracy_drop < 0:
+        raise UserError(f"--max-accuracy-drop {max_accuracy_drop} must be 0 or more")
+    config, model = load_run(run_dir)
+    splits = load_splits(config.data, config.training.seed)
+    base = Path(base).resolve()
+    if base.exists() and not base.is_dir():
+        raise UserError(f"--publish {base} is a file; give the model's folder of version folders")
+    name = export_model_name(config)
+    version = next_version(base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".publish-{base.name}-", dir=base.parent))
+    try:
+        candidate = export_for_serving(
+            model,
+            config,
+            splits.x_test[: config.export.warmup_records],
+            export_base=staging,
+            version=version,
+            class_names=splits.class_names,
+        )
+        infra = validate_in_server(candidate.parent, name, version, infra_server)
+        input_name = config.model.input_name
+        accuracy = score_export(candidate, input_name, splits.x_test, splits.y_test)
+        baseline_version = max(_versions(base), default=None)
+        baseline, baseline_error = None, None
+        if baseline_version is not None:
+            try:
+                baseline = score_export(
+                    base / str(baseline_version), input_name, splits.x_test, splits.y_test
+                )
+            except UserError as error:
+                baseline_error = str(error)
+        blessed, reason = _judge(infra, accuracy, baseline, baseline_version, max_accuracy_drop)
+        if baseline_error:
+            blessed, reason = False, baseline_error
+        published = None
+        if blessed or force:
+            published = str(_move_into(candidate, base / str(version)))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    verdict = Verdict(
+        model=name,
+        base=str(base),
+        candidate_version=version,
+        infra_validation=dataclasses.asdict(infra),
+        candidate_accuracy=accuracy,
+        baseline_version=baseline_version,
+        baseline_accuracy=baseline,
+        max_accuracy_drop=max_accuracy_drop,
+        blessed=blessed,
+        forced=force and not blessed,
+        published=published,
+        reason=reason + ("; published anyway (--force)" if force and not blessed else ""),
+    )
+    (Path(run_dir) / BLESSING_FILE).write_text(json.dumps(dataclasses.asdict(verdict), indent=2))
+    return verdict
+
+
+def score_export(version_dir: Path, input_name: str, x: np.ndarray, y: np.ndarray) -> float:
+    """Test accuracy of an exported version, through its `serving_default` signature."""
+    try:
+        predict = tf.saved_model.load(str(version_dir)).signatures[PREDICT_SIGNATURE]
+        predicted = []
+        for start in range(0, len(x), 1024):
+            batch = tf.constant(np.asarray(x[start : start + 1024], np.float32))
+            outputs = predict(**{input_name: batch})
+            if "classes" in outputs:
+                predicted.append(outputs["classes"].numpy())
+            else:
+                predicted.append(np.argmax(next(iter(outputs.values())).numpy(), axis=-1))
+    except (KeyError, TypeError, ValueError, tf.errors.OpError) as error:
+        raise UserError(
+            f"{version_dir} cannot be scored on this run's test data ({error}); it takes other "
+            "inputs. Publish into the base of the same model, or pass --force to publish anyway."
+        ) from error
+    return float(np.mean(np.concatenate(predicted) == np.asarray(y)))
+
+
+def _judge(infra, accuracy, baseline, baseline_version, max_drop) -> tuple[bool, str]:
+    if not infra.passed:
+        return False, f"infra validation failed: {infra.error}"
+    if baseline is None:
+        return True, "no version in the base yet: nothing to compare with"
+    if accuracy < baseline - max_drop:
+        return False, (
+            f"test accuracy {accuracy:.4f} is {baseline - accuracy:.4f} below version "
+            f"{baseline_version}'s {baseline:.4f}; --max-accuracy-drop allows {max_drop:g}"
+        )
+    return True, (
+        f"test accuracy {accuracy:.4f} against version {baseline_version}'s {baseline:.4f}: "
+        f"within the allowed drop of {max_drop:g}"
+    )
+
+
+def _versions(base: Path) -> list[int]:
+    if not base.is_dir():
+        return []
+    return [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+
+
+def _move_into(candidate: Path, target: Path) -> Path:
+    """Renames the staged version into the base: a polling server sees all of it or none."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        raise UserError(f"{target} appeared while the gate ran; run --publish again")
+    candidate.rename(target)
+    return target
+
+
+def print_verdict(verdict: Verdict) -> None:
+    """The verdict as a short table on the terminal."""
+    infra = verdict.infra_validation
+    baseline = (
+        f"{verdict.baseline_accuracy:.4f} (version {verdict.baseline_version})"
+        if verdict.baseline_version is not None
+        else "none (empty base)"
+    )
+    status = "BLESSED" if verdict.blessed else ("FORCED" if verdict.forced else "BLOCKED")
+    rows = [
+        ("verdict", status),
+        ("model", f"{verdict.model} version {verdict.candidate_version} → {verdict.base}"),
+        (
+            "infra check",
+            f"{'passed' if infra['passed'] else 'failed'}, "
+            f"{infra['records']} warmup record(s) answered",
+        ),  # fmt: skip
+        ("candidate", f"{verdict.candidate_accuracy:.4f} test accuracy"),
+        ("baseline", baseline),
+        ("reason", verdict.reason),
+        ("published", verdict.published or "no"),
+    ]
+    for key, value in rows:
+        print(f"{key:<13}{value}")
