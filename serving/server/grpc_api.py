@@ -13,18 +13,11 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from serving.server import service
 from serving.server.core import ServerCore
+from serving.server.limits import RequestLimits, RequestSizeInterceptor, grpc_options
 from serving.server.status import as_serving_error
 from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
-
-# TF Serving accepts and sends messages of any size (gRPC's own default caps them at 4 MB); a port
-# already taken is an error rather than shared with another server (gRPC's SO_REUSEPORT default).
-_SERVER_OPTIONS = [
-    ("grpc.max_receive_message_length", -1),
-    ("grpc.max_send_message_length", -1),
-    ("grpc.so_reuseport", 0),
-]
 
 
 def _rpc(handler: Callable) -> Callable:
@@ -68,12 +61,22 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def start_grpc_server(
-    core: ServerCore, host: str, port: int, threads: int
+    core: ServerCore,
+    host: str,
+    port: int,
+    threads: int,
+    limits: RequestLimits,
+    channel_arguments: str = "",
 ) -> tuple[grpc.Server, int]:
-    """Starts both services on host:port (port 0 picks a free one); returns the server and port."""
+    """Starts both services on host:port (port 0 picks a free one); returns the server and port.
+
+    `channel_arguments` is TF Serving's `--grpc_channel_arguments` (see `limits.grpc_options`).
+    """
+    interceptors = [RequestSizeInterceptor(limits)]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-        options=_SERVER_OPTIONS,
+        interceptors=interceptors,
+        options=grpc_options(channel_arguments),
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(core), server

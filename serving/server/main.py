@@ -13,6 +13,7 @@ import signal
 
 from serving.server.batching import BatchingParameters, read_batching_parameters
 from serving.server.core import CoreOptions
+from serving.server.limits import add_limit_flags, limits_from_args
 from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.backend import tf
 from tfmodel.errors import UserError, report_error
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between retries")
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags to load")
     add("--grpc_max_threads", type=int, default=4 * (os.cpu_count() or 1), help="gRPC threads")
+    add_limit_flags(parser)
     add("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -116,6 +118,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         model_config_file=args.model_config_file,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
         grpc_max_threads=args.grpc_max_threads,
+        grpc_channel_arguments=args.grpc_channel_arguments,
+        limits=limits_from_args(args),
         core=core,
     )
 
@@ -128,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.get_logger().setLevel(logging.DEBUG if args.debug else logging.ERROR)
     try:
-        server = ModelServer(options_from_args(args)).start()
+        server = ModelServer(options_from_args(args))
+        for signum in (signal.SIGTERM, signal.SIGINT):  # before loading: a stop ends the wait
+            signal.signal(signum, lambda *_: server.request_stop())
+        server.start()
     except UserError as error:
         return report_error(error, args.debug)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: server.request_stop())
     server.wait()
     log.info("Stopping the model server")
     server.stop()

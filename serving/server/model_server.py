@@ -14,6 +14,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.server.core import CoreOptions, ServerCore
 from serving.server.grpc_api import start_grpc_server
+from serving.server.limits import RequestLimits
 from serving.server.model_config import read_model_server_config
 from serving.server.rest_api import start_rest_server
 from serving.server.status import ServingError
@@ -38,6 +39,8 @@ class ServerOptions:
     model_config_file: str = ""
     model_config_file_poll_wait_seconds: float = 0
     grpc_max_threads: int = 4 * (os.cpu_count() or 1)
+    grpc_channel_arguments: str = ""
+    limits: RequestLimits = RequestLimits()
     core: CoreOptions = CoreOptions()
 
 
@@ -63,16 +66,23 @@ class ModelServer:
             self.core.stop()
             message = f"Failed to start server. Error: {error.code.name}: {error.message}"
             raise UserError(message) from error
+        if self._stopped.is_set():
+            return self  # asked to stop while loading: `wait` returns at once, `stop` cleans up
         self.core.start_polling()
         options = self.options
         try:
             self._grpc_server, self.grpc_port = start_grpc_server(
-                self.core, options.host, options.port, options.grpc_max_threads
+                self.core,
+                options.host,
+                options.port,
+                options.grpc_max_threads,
+                options.limits,
+                options.grpc_channel_arguments,
             )
             log.info("Running gRPC ModelServer at %s:%d ...", options.host, self.grpc_port)
             if options.rest_api_port is not None:
                 self._rest_server, self.rest_port = start_rest_server(
-                    self.core, options.host, options.rest_api_port
+                    self.core, options.host, options.rest_api_port, options.limits
                 )
                 log.info("Exporting HTTP/REST API at %s:%d ...", options.host, self.rest_port)
         except UserError:
@@ -103,21 +113,27 @@ class ModelServer:
                 log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error)
 
     def request_stop(self) -> None:
-        """Wakes `wait` (safe in a signal handler); the waiting thread then calls `stop`."""
+        """Wakes `wait` and ends any wait for models (safe in a signal handler, also during
+        `start`); the waiting thread then calls `stop`."""
         self._stopped.set()
+        self.core.request_stop()
 
     def wait(self) -> None:
         """Blocks until `request_stop` or `stop` is called."""
         self._stopped.wait()
 
-    def stop(self, grace_seconds: float = 5.0) -> None:
-        """Stops taking requests, lets in-flight ones finish (up to the grace), unloads models."""
-        self._stopped.set()
+    def stop(self, grace_seconds: float = 3.0) -> None:
+        """Stops taking requests, lets in-flight ones finish (up to the grace), unloads models.
+
+        Bounded: a thread still inside TensorFlow after the grace (a long run, a load) is left
+        to finish on its own, so stopping never waits on it.
+        """
+        self.request_stop()
         if self._grpc_server is not None:
             self._grpc_server.stop(grace_seconds).wait()
         if self._rest_server is not None:
             self._rest_server.shutdown()
             self._rest_server.server_close()
         if self._config_poller is not None:
-            self._config_poller.join()
-        self.core.stop()
+            self._config_poller.join(timeout=1.0)
+        self.core.stop(timeout_seconds=1.0)

@@ -13,12 +13,13 @@ import logging
 import re
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from serving import apis
 from serving.server import service
 from serving.server.core import ServerCore
 from serving.server.inference import signature_key
+from serving.server.limits import PooledHTTPServer, RequestLimits, RestRefused, read_rest_body
 from serving.server.rest_examples import (
     parse_examples,
     write_classification_result,
@@ -124,7 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
     """Reads one HTTP request, answers it with `answer_rest_request`."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as clients with sessions expect
-    core: ServerCore  # set on the subclass built by start_rest_server
+    core: ServerCore  # set on the subclass built by start_rest_server, as are
+    limits: RequestLimits  # the request limits and `timeout`, the socket timeout in seconds
 
     def do_GET(self) -> None:
         self._answer("GET")
@@ -139,13 +141,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("DELETE")
 
     def _answer(self, verb: str) -> None:
-        length = self.headers.get("Content-Length", "0")
-        body = self.rfile.read(int(length)) if length.isdigit() else b""
+        try:
+            body = read_rest_body(self.headers, self.rfile, self.limits)
+        except RestRefused as refused:  # the rest of the request is unread: drop the connection
+            self.close_connection = True
+            self._send(refused.http_status, write_error(refused.message))
+            return
         path = urllib.parse.urlsplit(self.path).path
         if _API_PATH.fullmatch(path):
-            status, text = answer_rest_request(self.core, verb, path, body)
+            self._send(*answer_rest_request(self.core, verb, path, body))
         else:
-            status, text = 404, ""
+            self._send(404, "")
+
+    def _send(self, status: int, text: str) -> None:
         payload = text.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -157,17 +165,19 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("REST %s", format % args)
 
 
-def start_rest_server(core: ServerCore, host: str, port: int) -> tuple[ThreadingHTTPServer, int]:
+def start_rest_server(
+    core: ServerCore, host: str, port: int, limits: RequestLimits
+) -> tuple[PooledHTTPServer, int]:
     """Starts the REST API on host:port (port 0 picks a free one) in a background thread."""
-    handler = type("RestHandler", (_Handler,), {"core": core})
+    timeout = limits.rest_api_timeout_in_ms / 1000 if limits.rest_api_timeout_in_ms > 0 else None
+    handler = type("RestHandler", (_Handler,), {"core": core, "limits": limits, "timeout": timeout})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = PooledHTTPServer((host, port), handler, limits)
     except OSError as error:
         raise UserError(
             f"--rest_api_port {port}: cannot listen on {host}:{port} ({error.strerror}). "
             "Choose a free port, or 0 to turn the REST API off."
         ) from error
-    server.daemon_threads = True
     # serve_forever checks for shutdown every poll_interval: keep stopping quick
     serve = threading.Thread(target=server.serve_forever, args=(0.05,), name="rest", daemon=True)
     serve.start()

@@ -7,7 +7,8 @@
 - `half_plus_two` — a base path holding version 123 of it.
 - `tfserving_testdata` — `../shared/tfserving-testdata` (or $TFSERVING_TESTDATA), else skip.
 - `local_server(model_base_path=..., model_name="default" | model_config_file=..., **core)` —
-  starts an in-process server on free 127.0.0.1 ports (base paths polled every 0.2 s) and returns
+  starts an in-process server on free 127.0.0.1 ports (base paths polled and failed loads retried
+  every 0.2 s) and returns
   `ServerAddress(grpc="127.0.0.1:P", rest="127.0.0.1:Q")`; every server stops at test end.
   `local_server.started[-1]` is the last `ModelServer`.
 - `server_process(*flags)` — `python -m serving.server` as a subprocess on free ports, ready to
@@ -106,6 +107,7 @@ class LocalServers:
         self, model_base_path=None, model_name="default", model_config_file=None, **core
     ) -> ServerAddress:
         core.setdefault("file_system_poll_wait_seconds", POLL_SECONDS)
+        core.setdefault("load_retry_interval_seconds", POLL_SECONDS)
         options = ServerOptions(
             port=0,
             rest_api_port=0,
