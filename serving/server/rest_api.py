@@ -125,6 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
     """Reads one HTTP request, answers it with `answer_rest_request`."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as clients with sessions expect
+    disable_nagle_algorithm = True  # headers and body go out in two writes: don't delay the body
     core: ServerCore  # set on the subclass built by start_rest_server, as are
     limits: RequestLimits  # the request limits and `timeout`, the socket timeout in seconds
 
@@ -144,8 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = read_rest_body(self.headers, self.rfile, self.limits)
         except RestRefused as refused:  # the rest of the request is unread: drop the connection
-            self.close_connection = True
-            self._send(refused.http_status, write_error(refused.message))
+            self._send(refused.http_status, write_error(refused.message), close=True)
             return
         path = urllib.parse.urlsplit(self.path).path
         if _API_PATH.fullmatch(path):
@@ -153,9 +153,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, "")
 
-    def _send(self, status: int, text: str) -> None:
+    def _send(self, status: int, text: str, close: bool = False) -> None:
         payload = text.encode("utf-8")
         self.send_response(status)
+        if close:
+            self.send_header("Connection", "close")  # also sets self.close_connection
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

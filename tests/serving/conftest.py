@@ -12,7 +12,8 @@
   `ServerAddress(grpc="127.0.0.1:P", rest="127.0.0.1:Q")`; every server stops at test end.
   `local_server.started[-1]` is the last `ModelServer`.
 - `server_process(*flags)` — `python -m serving.server` as a subprocess on free ports, ready to
-  answer; returns `(Popen, ServerAddress)`; killed at test end if still running.
+  answer; returns `(Popen, ServerAddress)`; killed at test end if still running
+  (`module_server_process`: at the end of the module).
 """
 
 import os
@@ -156,25 +157,42 @@ def wait_until_serving(address: str, process: subprocess.Popen, timeout: float =
     raise AssertionError(f"server at {address} not ready after {timeout} s")
 
 
-@pytest.fixture
-def server_process():
-    processes = []
+class ServerProcesses:
+    """Starts `python -m serving.server` subprocesses on free ports; `stop_all` kills what runs."""
 
-    def start(*flags: str, ready: bool = True) -> tuple[subprocess.Popen, ServerAddress]:
+    def __init__(self):
+        self.processes: list[subprocess.Popen] = []
+
+    def __call__(self, *flags: str, ready: bool = True) -> tuple[subprocess.Popen, ServerAddress]:
         grpc_port, rest_port = free_port(), free_port()
         command = [sys.executable, "-m", "serving.server", f"--port={grpc_port}"]
         command += [f"--rest_api_port={rest_port}", *flags]
         process = subprocess.Popen(
             command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        processes.append(process)
+        self.processes.append(process)
         address = ServerAddress(f"127.0.0.1:{grpc_port}", f"127.0.0.1:{rest_port}")
         if ready:
             wait_until_serving(address.grpc, process)
         return process, address
 
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=30)
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=30)
+
+
+@pytest.fixture
+def server_process():
+    processes = ServerProcesses()
+    yield processes
+    processes.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_server_process():
+    """`server_process` for a server shared by the tests of one module."""
+    processes = ServerProcesses()
+    yield processes
+    processes.stop_all()
