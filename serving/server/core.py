@@ -124,7 +124,7 @@ class ServerCore:
         A model without a version folder yet keeps waiting while polling is on; it fails once
         every version it has ended in an error with no load retry left. Returns if stopped.
         """
-        pending = set(names)
+        pending, warned = set(names), set()
         poll_wait = self.options.file_system_poll_wait_seconds
         retry_wait = max(self.options.load_retry_interval_seconds, 0.01)
         while pending:
@@ -135,6 +135,14 @@ class ServerCore:
             failed = False
             for name in sorted(pending):
                 records = list(self._versions.get(name, {}).values())
+                config = self._configs.get(name)
+                if not records and config is not None and name not in warned:
+                    warned.add(name)
+                    log.warning(
+                        "No versions of servable %s found under base path %s; waiting for one",
+                        name,
+                        config.base_path,
+                    )
                 if any(record.state == State.AVAILABLE for record in records):
                     pending.discard(name)
                 elif records and all(self._gave_up(record) for record in records):

@@ -122,7 +122,7 @@ class ModelServer:
         """Blocks until `request_stop` or `stop` is called."""
         self._stopped.wait()
 
-    def stop(self, grace_seconds: float = 3.0) -> None:
+    def stop(self, grace_seconds: float = 2.0) -> None:
         """Stops taking requests, lets in-flight ones finish (up to the grace), unloads models.
 
         Bounded: a thread still inside TensorFlow after the grace (a long run, a load) is left
@@ -135,5 +135,5 @@ class ModelServer:
             self._rest_server.shutdown()
             self._rest_server.server_close()
         if self._config_poller is not None:
-            self._config_poller.join(timeout=1.0)
-        self.core.stop(timeout_seconds=1.0)
+            self._config_poller.join(timeout=0.5)
+        self.core.stop(timeout_seconds=0.5)
