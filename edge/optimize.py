@@ -239,13 +239,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = None) -> EdgeResult:
     """The stage for a finished run folder: its config (plus overrides), model and data."""
     from tfmodel.data import load_splits
-    from tfmodel.runs import EDGE_DIR, MODEL_FILE, load_run
+    from tfmodel.runs import EDGE_DIR, MODEL_FILE, load_run, writable_dir
 
+    out_dir = writable_dir(out_dir or run_dir / EDGE_DIR, "edge output folder")
     config, model = load_run(run_dir)
     apply_overrides(config, overrides)
     resolve_variants(config)  # fail on a typo before any work
     splits = load_splits(config.data, config.training.seed)
-    out_dir = out_dir or run_dir / EDGE_DIR
     for stale in out_dir.glob("model_*.tflite"):  # from an earlier, longer variant list
         stale.unlink()
     return optimize(model, splits, config, out_dir, keras_file=run_dir / MODEL_FILE)
