@@ -19,6 +19,7 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from test_server_shutdown import ServerLog
 
 from tfmodel.backend import tf
 
@@ -29,6 +30,7 @@ DEADLINE_SECONDS = 10
 FUZZ = settings(
     deadline=None,
     database=None,
+    print_blob=True,  # a failure prints the @reproduce_failure line that replays it
     phases=[Phase.generate, Phase.shrink],
     suppress_health_check=list(HealthCheck),
 )
@@ -40,6 +42,7 @@ def fuzzed(module_server_process, half_plus_two):
     process, address = module_server_process(
         f"--model_base_path={half_plus_two}", f"--model_name={MODEL}", "--rest_api_num_threads=4"
     )
+    ServerLog(process)  # keeps reading its stderr: a full pipe would block the server
     channel = grpc.insecure_channel(address.grpc)
     prediction = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     for _ in range(50):  # warm up: RSS is measured against a server that has served
