@@ -244,13 +244,13 @@ def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = Non
     """The stage for a finished run folder: its config (plus overrides), model and data."""
     from tfmodel.data import load_splits
     from tfmodel.model_card import write_model_card
-    from tfmodel.runs import EDGE_DIR, METRICS_FILE, MODEL_FILE, load_run
+    from tfmodel.runs import EDGE_DIR, METRICS_FILE, MODEL_FILE, load_run, writable_dir
 
+    out_dir = writable_dir(out_dir or run_dir / EDGE_DIR, "edge output folder")
     config, model = load_run(run_dir)
     apply_overrides(config, overrides)
     resolve_variants(config)  # fail on a typo before any work
     splits = load_splits(config.data, config.training.seed)
-    out_dir = out_dir or run_dir / EDGE_DIR
     for stale in [*out_dir.glob("model_*.tflite"), *out_dir.glob(SIGNATURE_FILE)]:
         stale.unlink()  # files of an earlier, longer variant list; a signature of old files
     result = optimize(model, splits, config, out_dir, keras_file=run_dir / MODEL_FILE)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import math
 
 import ml_dtypes
 import numpy as np
@@ -53,12 +54,13 @@ _BY_DTYPE = {kind.dtype: kind for kind in _KINDS}
 _BY_NUMPY = {kind.numpy: kind for kind in _KINDS}
 _HALF_BITS = (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16)  # stored as uint16 bit patterns
 _MAX_DEBUG_CHARS = 256  # TF Serving truncates JSON quoted in error messages to 256 bytes
+MAX_RANK = 32  # numpy's array rank limit on older releases (TensorFlow allows 254)
 
 
 def kind_of(dtype: int) -> TensorKind:
     """The TensorKind of a DataType enum value (e.g. `types_pb2.DT_FLOAT`)."""
     if dtype not in _BY_DTYPE:
-        raise TensorError(f"unsupported tensor dtype {types_pb2.DataType.Name(dtype)}")
+        raise TensorError(f"unsupported tensor dtype {dtype_name(dtype)}")
     return _BY_DTYPE[dtype]
 
 
@@ -73,6 +75,8 @@ def dtype_name(dtype: int) -> str:
     """TensorFlow's short name for a DataType ("float", "int32", …), as used in TF's messages."""
     if dtype in _BY_DTYPE:
         return _BY_DTYPE[dtype].name
+    if dtype not in types_pb2.DataType.values():
+        return f"unknown DataType {dtype}"  # a proto3 enum field keeps numbers it has no name for
     return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
 
 
@@ -128,10 +132,8 @@ def make_shape_proto(shape) -> tensor_shape_pb2.TensorShapeProto:
 def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """The numpy array a TensorProto holds, read with TensorFlow's rules (`Tensor::FromProto`)."""
     kind = kind_of(proto.dtype)
-    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
-        raise TensorError("tensor shape must be fully defined")
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
-    count = int(np.prod(shape, dtype=np.int64))
+    shape = shape_of(proto)
+    count = math.prod(shape)
     if proto.tensor_content and kind.dtype != types_pb2.DT_STRING:
         if len(proto.tensor_content) != count * kind.numpy.itemsize:
             raise TensorError(
@@ -147,6 +149,15 @@ def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     else:
         filled = np.concatenate([values, np.repeat(values[-1:], count - len(values))])
     return filled.reshape(shape)
+
+
+def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
+    """The fully defined shape a TensorProto declares (its values may be fewer, see above)."""
+    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
+        raise TensorError("tensor shape must be fully defined")
+    if len(proto.tensor_shape.dim) > MAX_RANK:
+        raise TensorError(f"tensor rank {len(proto.tensor_shape.dim)} exceeds {MAX_RANK}")
+    return tuple(d.size for d in proto.tensor_shape.dim)
 
 
 def _typed_values(proto: tensor_pb2.TensorProto, kind: TensorKind) -> np.ndarray:
@@ -200,6 +211,8 @@ def json_value_to_ndarray(value, dtype: int) -> np.ndarray:
         if not probe:
             break
         probe = probe[0]
+    if len(shape) > MAX_RANK:
+        raise TensorError(f"JSON value nests {len(shape)} lists, over the rank limit {MAX_RANK}")
     leaves: list = []
     _collect_leaves(value, 0, shape, kind, leaves)
     if kind.dtype == types_pb2.DT_STRING:
@@ -237,6 +250,8 @@ def _json_leaf(value, kind: TensorKind):
         accepted = kind.field == "bool_val" and isinstance(value, bool)
     elif kind.field in ("float_val", "double_val"):
         accepted = isinstance(value, (int, float))
+        if accepted and isinstance(value, int) and abs(value) >= 2**1024:
+            raise TensorError("JSON Parse error: Number too big to be stored in double")
     elif kind.field in _JSON_INT_RANGES:
         low, high = _JSON_INT_RANGES[kind.field]
         accepted = isinstance(value, int) and low <= value <= high

@@ -171,7 +171,10 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     try:
         tree = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise UserError(f"config file {path} is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"config file {path} is not valid YAML: {problem}{where}") from None
     if not isinstance(tree, dict):
         raise UserError(f"config file {path} must hold a mapping of sections, not {tree!r}")
     config = Config()

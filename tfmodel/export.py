@@ -29,11 +29,12 @@ from tfmodel.backend import keras, tf
 from tfmodel.config import Config
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError, report_error
-from tfmodel.runs import EXPORT_DIR, load_run
+from tfmodel.runs import EXPORT_DIR, load_run, writable_dir
 from tfmodel.sign import sign_model
 
 PREDICT_SIGNATURE = "serving_default"
 CLASSIFY_SIGNATURE = "classify"
+INPUT_RANGE_SIGNATURE = "input_range"  # named again in serving.client (it imports no tfmodel)
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MODELS_CONFIG_FILE = "models.config"
 
@@ -82,7 +83,7 @@ def export_for_serving(
             f"export {final_dir} already exists; pass another --version or omit it to use "
             f"the next free one ({next_version(model_dir)})"
         )
-    model_dir.mkdir(parents=True, exist_ok=True)  # the export base too
+    writable_dir(model_dir, "export folder")  # the export base too
     staging = Path(tempfile.mkdtemp(prefix=f".{model_name}-{version}-", dir=base))
     try:
         save_signatures(model, config.model.input_name, names, staging)
@@ -159,6 +160,8 @@ def save_signatures(
     holder = tf.Module()
     holder.model = model
     signatures = {PREDICT_SIGNATURE: predict, CLASSIFY_SIGNATURE: classify}
+    if any(layer.name == "rescale" for layer in model.layers):
+        signatures[INPUT_RANGE_SIGNATURE] = input_range_signature(model)
     tf.saved_model.save(holder, str(export_dir), signatures=signatures)
     # tf.saved_model.save marks every signature as Predict; TF Serving's Classify API only
     # accepts a signature whose method name says classify, so rewrite it in saved_model.pb.
@@ -167,6 +170,22 @@ def save_signatures(
         CLASSIFY_SIGNATURE, tf.saved_model.CLASSIFY_METHOD_NAME, tags=[tf.saved_model.SERVING]
     )
     updater.save()
+
+
+def input_range_signature(model: keras.Model):
+    """`input_range`: the raw input range the model was trained on, for clients scaling images.
+
+    Any float vector `x` in; `low` and `high` out, one per entry (0 and the data's pixel_max,
+    read from the model's `rescale` layer). A signature, so any client reads it by a Predict
+    call over gRPC or REST, e.g. `{"signature_name": "input_range", "instances": [0]}`.
+    """
+    high = 1.0 / float(model.get_layer("rescale").scale)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, "x")])
+    def input_range(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"low": tf.zeros_like(x), "high": tf.fill(tf.shape(x), high)}
+
+    return input_range
 
 
 def write_warmup_requests(

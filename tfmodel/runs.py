@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,35 @@ def find_unfinished_run(config: Config) -> Path | None:
     return None
 
 
+MIN_FREE_BYTES = 16 * 2**20  # less than this left on the disk: refuse before writing anything
+
+
+def writable_dir(path: Path, what: str) -> Path:
+    """Creates `path` if needed and checks a file can be written there, before any long work.
+
+    A UserError names the folder and the problem (cannot create, not writable, disk full), so a
+    run fails in its first second rather than after hours of training.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path) as probe:
+            probe.write(b"x")
+            probe.flush()
+        free = shutil.disk_usage(path).free
+    except OSError as err:
+        raise UserError(
+            f"{what} {path} cannot be written ({err.strerror}); choose another folder"
+        ) from None
+    if free < MIN_FREE_BYTES:
+        raise UserError(
+            f"{what} {path} is on a full disk ({free // 2**20} MiB free); free some space first"
+        )
+    return path
+
+
 def start_run(run_dir: Path, config: Config) -> None:
-    """Create the run folder and record the resolved config in it."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Create the run folder (checked writable) and record the resolved config in it."""
+    writable_dir(run_dir, "run folder")
     save_config(config, run_dir / CONFIG_FILE)
 
 
@@ -144,4 +171,13 @@ def load_run(run_dir: str | Path) -> tuple[Config, Any]:
             f"{run_dir} is not a finished run folder (no {MODEL_FILE}); "
             "pass a folder written by `python -m tfmodel.train`, e.g. runs/latest"
         )
-    return load_config(run_dir / CONFIG_FILE), load_model(model_path)
+    config = load_config(run_dir / CONFIG_FILE)
+    try:
+        model = load_model(model_path)
+    except (OSError, ValueError, TypeError, KeyError) as err:  # truncated, foreign or corrupt
+        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(
+            f"{model_path} is not a readable Keras model ({problem}); "
+            "train again or pass another run folder"
+        ) from None
+    return config, model

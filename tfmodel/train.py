@@ -86,6 +86,8 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
 
     if chief:  # only now that everything is checked, so a rejected config leaves no folder
         runs.start_run(run_dir, config)
+        if config.export.enabled and config.export.base_dir:  # else it lives in the run folder
+            runs.writable_dir(Path(config.export.base_dir), "export.base_dir")
     started = time.perf_counter()
     history = model.fit(
         train_ds,

@@ -15,7 +15,12 @@ import numpy as np
 from serving import tensors
 from serving.client.client import ModelMetadata, ServingClient
 from serving.client.errors import RemoteError, UsageError, report_error
-from serving.client.inputs import load_examples, load_predict_inputs
+from serving.client.inputs import (
+    IMAGE_SUFFIXES,
+    load_examples,
+    load_predict_inputs,
+    split_input_spec,
+)
 from serving.client.security import read_token
 from serving.client.transport import RetryPolicy, TlsFiles
 
@@ -88,25 +93,29 @@ def run(args: argparse.Namespace) -> None:
     ) as client:
         if args.command in ("predict", "classify", "regress") and not args.input:
             raise UsageError(f"{args.command} needs --input FILE (a .npy, image or .json file)")
+        pixel_range = client.input_range() if _has_image(args.input) else None
         if args.command == "predict":
             signature = client.signature(args.signature)
-            inputs = load_predict_inputs(args.input, signature, args.signature)
+            inputs = load_predict_inputs(args.input, signature, args.signature, pixel_range)
             outputs = client.predict(
                 inputs, signature=args.signature, output_filter=args.output_filter
             )
             print_arrays(outputs)
         elif args.command == "classify":
-            examples = load_examples(args.input)
+            examples = load_examples(args.input, pixel_range)
             print_classifications(client.classify(examples, signature=args.signature))
         elif args.command == "regress":
-            print_arrays(
-                {"outputs": client.regress(load_examples(args.input), signature=args.signature)}
-            )
+            examples = load_examples(args.input, pixel_range)
+            print_arrays({"outputs": client.regress(examples, signature=args.signature)})
         elif args.command == "metadata":
             print_metadata(client.metadata())
         else:
             for s in client.status():
                 print(f"version {s.version}: {s.state} {s.error_code} {s.error_message}".rstrip())
+
+
+def _has_image(specs: Sequence[str] | None) -> bool:
+    return any(split_input_spec(spec)[1].suffix.lower() in IMAGE_SUFFIXES for spec in specs or ())
 
 
 def print_arrays(arrays: Mapping[str, np.ndarray]) -> None:

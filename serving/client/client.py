@@ -26,6 +26,7 @@ from serving.client.security import warn_if_token_in_clear
 from serving.client.transport import GrpcTransport, RetryPolicy, TlsFiles, call_with_retry
 
 DEFAULT_SIGNATURE = "serving_default"
+INPUT_RANGE_SIGNATURE = "input_range"  # written by tfmodel.export
 _STATUS_FIELD = apis.ModelVersionStatus.DESCRIPTOR.fields_by_name["status"]
 _ERROR_CODES = _STATUS_FIELD.message_type.fields_by_name["error_code"].enum_type.values_by_number
 
@@ -164,6 +165,19 @@ class ServingClient:
             )
             for s in response.model_version_status
         ]
+
+    def input_range(self) -> tuple[float, float] | None:
+        """The raw input range (low, high) the model was trained on, if its export records it.
+
+        tfmodel's exports have an `input_range` signature (float `x` in; `low`, `high` out);
+        None for other models.
+        """
+        if self._signatures is None:
+            self._signatures = self.metadata().signatures
+        if INPUT_RANGE_SIGNATURE not in self._signatures:
+            return None
+        outputs = self.predict({"x": np.zeros(1, np.float32)}, signature=INPUT_RANGE_SIGNATURE)
+        return float(outputs["low"][0]), float(outputs["high"][0])
 
     def signature(self, name: str) -> meta_graph_pb2.SignatureDef:
         """A signature of the served model, from its metadata (fetched once per client)."""

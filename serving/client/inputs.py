@@ -72,9 +72,15 @@ def sole_input_name(signature: meta_graph_pb2.SignatureDef, signature_name: str)
 
 
 def load_predict_inputs(
-    specs: Sequence[str], signature: meta_graph_pb2.SignatureDef, signature_name: str = ""
+    specs: Sequence[str],
+    signature: meta_graph_pb2.SignatureDef,
+    signature_name: str = "",
+    pixel_range: tuple[float, float] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Arrays by input key; several files for one key are stacked along the batch axis."""
+    """Arrays by input key; several files for one key are stacked along the batch axis.
+
+    Images are scaled from 0..255 to `pixel_range` (the model's training range) when given.
+    """
     parts: dict[str, list[np.ndarray]] = {}
     for spec in specs:
         name, path = split_input_spec(spec)
@@ -89,19 +95,21 @@ def load_predict_inputs(
                     f"its inputs are {', '.join(signature.inputs)}"
                 )
             info = signature.inputs[key]
-            array = (
-                np.load(path, allow_pickle=False)
-                if path.suffix == ".npy"
-                else _read_array(path, info)[np.newaxis]
-            )
+            if path.suffix == ".npy":
+                array = _load_npy(path, info)
+            else:
+                array = _scaled(_read_array(path, info)[np.newaxis], pixel_range)
             loaded = {key: _cast(array, info.dtype, spec)}
         for key, array in loaded.items():
             parts.setdefault(key, []).append(array)
     return {key: np.concatenate(arrays) for key, arrays in parts.items()}
 
 
-def load_examples(specs: Sequence[str]) -> list[dict[str, Any]]:
-    """tf.Example features ({feature: values}) from JSON examples, or `FEATURE=` arrays/images."""
+def load_examples(
+    specs: Sequence[str], pixel_range: tuple[float, float] | None = None
+) -> list[dict[str, Any]]:
+    """tf.Example features ({feature: values}) from JSON examples, or `FEATURE=` arrays/images
+    (images scaled to `pixel_range` when given)."""
     examples: list[dict[str, Any]] = []
     for spec in specs:
         name, path = split_input_spec(spec)
@@ -111,11 +119,10 @@ def load_examples(specs: Sequence[str]) -> list[dict[str, Any]]:
             continue
         if name is None:
             raise UsageError(f"--input {spec}: name the tf.Example feature, as FEATURE={path}")
-        rows = (
-            np.load(path, allow_pickle=False)
-            if path.suffix == ".npy"
-            else _read_array(path, None)[np.newaxis]
-        )
+        if path.suffix == ".npy":
+            rows = _load_npy(path, None)
+        else:
+            rows = _scaled(_read_array(path, None)[np.newaxis], pixel_range)
         examples.extend({name: row.ravel()} for row in rows)
     return examples
 
@@ -127,19 +134,49 @@ def _check_file(path: Path) -> None:
         raise UsageError(f"input file {path}: use a .npy array, a .json file or an image")
 
 
+def _load_npy(path: Path, info: meta_graph_pb2.TensorInfo | None) -> np.ndarray:
+    """A .npy batch, checked against the input's known dimensions (all but the batch's)."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise UsageError(f"input file {path} is not a readable .npy array ({err})") from None
+    sizes = [] if info is None or info.tensor_shape.unknown_rank else info.tensor_shape.dim
+    expected = [d.size for d in sizes]
+    if expected and (
+        array.ndim != len(expected)
+        or any(want > 0 and got != want for got, want in zip(array.shape, expected, strict=True))
+    ):
+        shape = "(N, " + ", ".join(str(s) if s > 0 else "?" for s in expected[1:]) + ")"
+        raise UsageError(
+            f"input file {path} holds an array shaped {array.shape}; the input takes {shape}"
+        )
+    return array
+
+
+def _scaled(pixels: np.ndarray, pixel_range: tuple[float, float] | None) -> np.ndarray:
+    """8-bit pixels (0..255) mapped onto the model's training range (unchanged without one)."""
+    if pixel_range is None:
+        return pixels
+    low, high = pixel_range
+    return low + pixels * ((high - low) / 255.0)
+
+
 def _read_array(path: Path, info: meta_graph_pb2.TensorInfo | None) -> np.ndarray:
-    """An image as pixel values (one example, no batch axis), fitted to the input's H, W, C."""
+    """An image as 8-bit pixels (one example, no batch axis), fitted to the input's H, W, C."""
     dims = [] if info is None or info.tensor_shape.unknown_rank else info.tensor_shape.dim
     sizes = [d.size for d in dims]
     channels = sizes[3] if len(sizes) == 4 else -1
-    with Image.open(path) as image:
-        mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(
-            channels, "L" if image.mode in _GRAY_MODES else "RGB"
-        )
-        image = image.convert(mode)
-        if len(sizes) >= 3 and sizes[1] > 0 and sizes[2] > 0:
-            image = image.resize((sizes[2], sizes[1]), Image.Resampling.BILINEAR)
-        array = np.asarray(image, dtype=np.float32)
+    try:
+        with Image.open(path) as image:
+            mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(
+                channels, "L" if image.mode in _GRAY_MODES else "RGB"
+            )
+            image = image.convert(mode)
+            if len(sizes) >= 3 and sizes[1] > 0 and sizes[2] > 0:
+                image = image.resize((sizes[2], sizes[1]), Image.Resampling.BILINEAR)
+            array = np.asarray(image, dtype=np.float32)
+    except (OSError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+        raise UsageError(f"input file {path} is not a readable image ({err})") from None
     return array[..., np.newaxis] if array.ndim == 2 and len(sizes) == 4 else array
 
 

@@ -4,6 +4,7 @@
 - `model_server`: `ModelServer`, a ServerCore with its endpoints and config-file poller
 - `grpc_api` and `rest_api` (with `rest_json`, `rest_examples`, `json_writer`): the front ends
 - `tls` and `auth`: TF Serving's SSLConfig on both ports; bearer and admin tokens checked first
+- `limits`: what one request may cost (sizes, nesting, threads, timeouts), checked at the door
 - `service`: the PredictionService and ModelService calls, shared by both front ends
 - `core`: `ServerCore`, which versions of which models are loaded, by name or label
 - `batching` and `inference`: requests merged into batches; predict, classify, regress on a servable

@@ -103,7 +103,8 @@ class ServerCore:
                 self._unload_all(name)
             for name in kept:
                 self._poll_model(name, raise_errors=False)
-            self._await_available([name for name in configs if name not in kept])
+        # Waiting happens outside the lock: the other models keep being polled meanwhile.
+        self._await_available([name for name in configs if name not in kept])
 
     def _checked_labels(self, entries) -> dict[str, dict[str, int]]:
         """The new label map; as TF Serving, a label must name an available version unless the
@@ -125,22 +126,52 @@ class ServerCore:
         return labels
 
     def _await_available(self, names: list[str]) -> None:
-        pending = set(names)
+        """Polls the new models until each serves a version, as TF Serving waits for them.
+
+        A model without a version folder yet keeps waiting while polling is on; it fails once
+        every version it has ended in an error with no load retry left. Returns if stopped.
+        """
+        pending, warned = set(names), set()
+        poll_wait = self.options.file_system_poll_wait_seconds
+        retry_wait = max(self.options.load_retry_interval_seconds, 0.01)
         while pending:
-            for name in sorted(pending):
-                self._poll_model(name, raise_errors=True)
+            with self._reconfiguring:
+                pending &= set(self._configs)  # a later reload may have removed a model
+                for name in sorted(pending):
+                    self._poll_model(name, raise_errors=True)
             failed = False
             for name in sorted(pending):
-                states = [record.state for record in self._versions.get(name, {}).values()]
-                if State.AVAILABLE in states:
+                records = list(self._versions.get(name, {}).values())
+                config = self._configs.get(name)
+                if not records and config is not None and name not in warned:
+                    warned.add(name)
+                    log.warning(
+                        "No versions of servable %s found under base path %s; waiting for one",
+                        name,
+                        config.base_path,
+                    )
+                if any(record.state == State.AVAILABLE for record in records):
                     pending.discard(name)
-                elif states and all(state == State.END for state in states):
+                elif records and all(self._gave_up(record) for record in records):
                     failed = True
-            no_more_polls = self.options.file_system_poll_wait_seconds <= 0
-            if failed or (pending and no_more_polls):
+            retrying = any(
+                record.state == State.END and not self._gave_up(record)
+                for name in pending
+                for record in self._versions.get(name, {}).values()
+            )
+            if failed or (pending and poll_wait <= 0 and not retrying):
                 raise self._unavailable_error(pending)
-            if pending and self._stopping.wait(self.options.file_system_poll_wait_seconds):
+            wait = min(poll_wait, retry_wait) if poll_wait > 0 else retry_wait
+            if pending and self._stopping.wait(wait):
                 return
+
+    def _gave_up(self, record: VersionRecord) -> bool:
+        """Whether a version failed to load and has no retry left (`--max_num_load_retries`)."""
+        return (
+            record.state == State.END
+            and record.error is not None
+            and record.attempts > self.options.max_num_load_retries
+        )
 
     def _unavailable_error(self, names: set[str]) -> ServingError:
         parts = []
@@ -178,19 +209,34 @@ class ServerCore:
             except Exception:  # a poll must never kill the poller
                 log.exception("Polling the model base paths failed")
 
-    def stop(self) -> None:
-        """Stops polling and unloads every model."""
+    def request_stop(self) -> None:
+        """Ends polling, load retries and waits for models (safe in a signal handler)."""
+        self._stopping.set()
+
+    def stop(self, timeout_seconds: float | None = None) -> None:
+        """Stops polling and unloads every model.
+
+        With a timeout, a poll still loading a model after it is left to finish on its own
+        thread, and its models are not unloaded (the process is ending).
+        """
         self._stopping.set()
         if self._poller is not None:
-            self._poller.join()
-        with self._reconfiguring:
+            self._poller.join(timeout_seconds)
+        if not self._reconfiguring.acquire(
+            timeout=-1 if timeout_seconds is None else timeout_seconds
+        ):
+            log.warning("A model is still loading; stopping without unloading")
+            return
+        try:
             for name in list(self._versions):
                 self._unload_all(name)
-        self.request_logs.close()
+            self.request_logs.close()
+        finally:
+            self._reconfiguring.release()
 
     def _poll_model(self, name: str, raise_errors: bool) -> None:
         config = self._configs.get(name)
-        if config is None:
+        if config is None or self._stopping.is_set():
             return
         try:
             aspired = aspired_versions(config, find_versions(name, config.base_path))

@@ -13,18 +13,11 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from serving.server import service
 from serving.server.core import ServerCore
+from serving.server.limits import RequestLimits, RequestSizeInterceptor, grpc_options
 from serving.server.status import as_serving_error
 from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
-
-# TF Serving accepts and sends messages of any size (gRPC's own default caps them at 4 MB); a port
-# already taken is an error rather than shared with another server (gRPC's SO_REUSEPORT default).
-_SERVER_OPTIONS = [
-    ("grpc.max_receive_message_length", -1),
-    ("grpc.max_send_message_length", -1),
-    ("grpc.so_reuseport", 0),
-]
 
 
 def _rpc(handler: Callable) -> Callable:
@@ -72,20 +65,23 @@ def start_grpc_server(
     host: str,
     port: int,
     threads: int,
+    limits: RequestLimits,
+    channel_arguments: str = "",
     credentials: grpc.ServerCredentials | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     extra_services: Sequence[Callable[[grpc.Server], None]] = (),
 ) -> tuple[grpc.Server, int]:
     """Starts both services on host:port (port 0 picks a free one); returns the server and port.
 
+    `channel_arguments` is TF Serving's `--grpc_channel_arguments` (see `limits.grpc_options`).
     With `credentials` the port speaks TLS only; `interceptors` see every call first, in order
-    (tokens, then metrics); each of `extra_services` adds a service to the server before it
-    starts (the health service).
+    (tokens, then metrics), and the request-size check after them; each of `extra_services`
+    adds a service to the server before it starts (the health service).
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-        interceptors=list(interceptors),
-        options=_SERVER_OPTIONS,
+        interceptors=[*interceptors, RequestSizeInterceptor(limits)],
+        options=grpc_options(channel_arguments),
     )
     for add_service in extra_services:
         add_service(server)

@@ -13,6 +13,7 @@ import signal
 
 from serving.server.batching import BatchingParameters, read_batching_parameters
 from serving.server.core import CoreOptions
+from serving.server.limits import add_limit_flags, limits_from_args
 from serving.server.model_server import ModelServer, ServerOptions
 from serving.server.request_log import DEFAULT_MAX_BYTES
 from tfmodel.backend import tf
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--auth_token_file", default="", help="bearer tokens (one per line) every call must send")
     add("--admin_token_file", default="", help="bearer tokens that alone may reload the config")
     add("--model_verify_key", default="", help="PEM public key: load only versions it signed")
+    add_limit_flags(parser)
     add("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -142,6 +144,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         admin_token_file=args.admin_token_file,
         monitoring_config_file=args.monitoring_config_file,
         enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
+        grpc_channel_arguments=args.grpc_channel_arguments,
+        limits=limits_from_args(args),
         core=core,
     )
 
@@ -154,11 +158,12 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.get_logger().setLevel(logging.DEBUG if args.debug else logging.ERROR)
     try:
-        server = ModelServer(options_from_args(args)).start()
+        server = ModelServer(options_from_args(args))
+        for signum in (signal.SIGTERM, signal.SIGINT):  # before loading: a stop ends the wait
+            signal.signal(signum, lambda *_: server.request_stop())
+        server.start()
     except UserError as error:
         return report_error(error, args.debug)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: server.request_stop())
     server.wait()
     log.info("Stopping the model server")
     server.stop()

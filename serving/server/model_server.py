@@ -18,6 +18,7 @@ from serving.server.auth import TokenAuth, TokenInterceptor
 from serving.server.core import CoreOptions, ServerCore
 from serving.server.grpc_api import start_grpc_server
 from serving.server.health import InFlight, Readiness
+from serving.server.limits import RequestLimits
 from serving.server.metrics import MetricsInterceptor, read_monitoring_config, render_page
 from serving.server.model_config import read_model_server_config
 from serving.server.rest_api import start_rest_server
@@ -50,6 +51,8 @@ class ServerOptions:
     admin_token_file: str = ""  # bearer tokens for HandleReloadConfigRequest
     monitoring_config_file: str = ""
     enable_grpc_healthcheck_service: bool = False
+    grpc_channel_arguments: str = ""
+    limits: RequestLimits = RequestLimits()
     core: CoreOptions = CoreOptions()
 
 
@@ -86,6 +89,8 @@ class ModelServer:
             self.core.stop()
             message = f"Failed to start server. Error: {error.code.name}: {error.message}"
             raise UserError(message) from error
+        if self._stopped.is_set():
+            return self  # asked to stop while loading: `wait` returns at once, `stop` cleans up
         self.core.start_polling()
         # Tokens are checked first, so a refused call is neither answered nor counted.
         interceptors = [TokenInterceptor(auth)] if auth else []
@@ -98,6 +103,8 @@ class ModelServer:
                 options.host,
                 options.port,
                 options.grpc_max_threads,
+                options.limits,
+                options.grpc_channel_arguments,
                 credentials=grpc_credentials(tls) if tls else None,
                 interceptors=interceptors,
                 extra_services=[self.readiness.add_to_server] if self.readiness else [],
@@ -109,6 +116,7 @@ class ModelServer:
                     self.core,
                     options.host,
                     options.rest_api_port,
+                    options.limits,
                     pages,
                     self._in_flight,
                     ssl_context=rest_context(tls) if tls else None,
@@ -145,17 +153,23 @@ class ModelServer:
                 log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error)
 
     def request_stop(self) -> None:
-        """Wakes `wait` (safe in a signal handler); the waiting thread then calls `stop`."""
+        """Wakes `wait` and ends any wait for models (safe in a signal handler, also during
+        `start`); the waiting thread then calls `stop`."""
         self._stopped.set()
+        self.core.request_stop()
 
     def wait(self) -> None:
         """Blocks until `request_stop` or `stop` is called."""
         self._stopped.wait()
 
-    def stop(self, grace_seconds: float = 5.0) -> None:
+    def stop(self, grace_seconds: float = 2.0) -> None:
         """Drains: readiness false first, then new requests are refused and in-flight ones finish
-        (up to the grace), then the models unload."""
-        self._stopped.set()
+        (up to the grace), then the models unload.
+
+        Bounded: a thread still inside TensorFlow after the grace (a long run, a load) is left
+        to finish on its own, so stopping never waits on it.
+        """
+        self.request_stop()
         if self.readiness is not None:
             self.readiness.drain()
             log.info("Health service: NOT_SERVING; draining in-flight requests")
@@ -170,5 +184,5 @@ class ModelServer:
         if grpc_stopped is not None:
             grpc_stopped.wait()
         if self._config_poller is not None:
-            self._config_poller.join()
-        self.core.stop()
+            self._config_poller.join(timeout=0.5)
+        self.core.stop(timeout_seconds=0.5)

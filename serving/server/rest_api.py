@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from serving import apis
 from serving.server import metrics, service
@@ -24,6 +24,7 @@ from serving.server.auth import TokenAuth
 from serving.server.core import ServerCore
 from serving.server.health import InFlight
 from serving.server.inference import signature_key
+from serving.server.limits import PooledHTTPServer, RequestLimits, RestRefused, read_rest_body
 from serving.server.rest_examples import (
     parse_examples,
     write_classification_result,
@@ -144,8 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
     """Reads one HTTP request, answers it with `answer_rest_request` or one of the `pages`."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as clients with sessions expect
-    # set on the subclass built by start_rest_server:
+    disable_nagle_algorithm = True  # headers and body go out in two writes: don't delay the body
+    # set on the subclass built by start_rest_server, as is `timeout` (socket, seconds):
     core: ServerCore
+    limits: RequestLimits
     pages: dict[str, Callable[[], str]]  # GET path → text/plain page (the metrics page)
     in_flight: InFlight
     auth: TokenAuth | None = None  # None: no token needed
@@ -165,33 +168,38 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, verb: str) -> None:
         refusal = self.auth and self.auth.refusal(self.headers.get("Authorization"), False)
         if refusal:  # before the body is read or the path looked at: the same for every path
-            self.close_connection = True
             code, message = refusal
-            self._send(ServingError(code, message).http_status, write_error(message))
+            self._send(ServingError(code, message).http_status, write_error(message), close=True)
             return
-        length = self.headers.get("Content-Length", "0")
-        body = self.rfile.read(int(length)) if length.isdigit() else b""
+        try:
+            body = read_rest_body(self.headers, self.rfile, self.limits)
+        except RestRefused as refused:  # the rest of the request is unread: drop the connection
+            self._send(refused.http_status, write_error(refused.message), close=True)
+            return
         path = urllib.parse.urlsplit(self.path).path
-        content_type = "application/json"
         if not self.in_flight.enter():  # the server is draining
-            self.close_connection = True
-            status, text = 503, write_error("The server is shutting down")
-        else:
-            try:
-                if verb == "GET" and path in self.pages:
-                    status, text = 200, self.pages[path]()
-                    content_type = "text/plain; version=0.0.4"
-                elif _API_PATH.fullmatch(path):
-                    status, text = answer_rest_request(self.core, verb, path, body)
-                else:
-                    status, text = 404, ""
-            finally:
-                self.in_flight.exit()
-        self._send(status, text, content_type)
+            self._send(503, write_error("The server is shutting down"), close=True)
+            return
+        content_type = "application/json"
+        try:
+            if verb == "GET" and path in self.pages:
+                status, text = 200, self.pages[path]()
+                content_type = "text/plain; version=0.0.4"
+            elif _API_PATH.fullmatch(path):
+                status, text = answer_rest_request(self.core, verb, path, body)
+            else:
+                status, text = 404, ""
+        finally:
+            self.in_flight.exit()
+        self._send(status, text, content_type=content_type)
 
-    def _send(self, status: int, text: str, content_type: str = "application/json") -> None:
+    def _send(
+        self, status: int, text: str, content_type: str = "application/json", close: bool = False
+    ) -> None:
         payload = text.encode("utf-8")
         self.send_response(status)
+        if close:
+            self.send_header("Connection", "close")  # also sets self.close_connection
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         if status in (401, 403):
@@ -207,30 +215,32 @@ def start_rest_server(
     core: ServerCore,
     host: str,
     port: int,
+    limits: RequestLimits,
     pages: dict[str, Callable[[], str]] | None = None,
     in_flight: InFlight | None = None,
     ssl_context: ssl.SSLContext | None = None,
     auth: TokenAuth | None = None,
-) -> tuple[ThreadingHTTPServer, int]:
+) -> tuple[PooledHTTPServer, int]:
     """Starts the REST API on host:port (port 0 picks a free one) in a background thread.
 
     `pages` adds plain-text GET pages (the metrics page); `in_flight` counts the requests
     being answered, so that a stopping server can wait for them (see `serving.server.health`).
     With `ssl_context` it speaks HTTPS only; with `auth` every request needs a bearer token.
     """
-    attributes = {"core": core, "pages": pages or {}, "in_flight": in_flight or InFlight()}
-    handler = type("RestHandler", (_Handler,), {**attributes, "auth": auth})
-    server_class = ThreadingHTTPServer
+    timeout = limits.rest_api_timeout_in_ms / 1000 if limits.rest_api_timeout_in_ms > 0 else None
+    attributes = {"core": core, "limits": limits, "timeout": timeout, "auth": auth}
+    attributes |= {"pages": pages or {}, "in_flight": in_flight or InFlight()}
+    handler = type("RestHandler", (_Handler,), attributes)
+    server_class = PooledHTTPServer
     if ssl_context is not None:
         server_class = type("RestTlsServer", (TlsHttpServer,), {"ssl_context": ssl_context})
     try:
-        server = server_class((host, port), handler)
+        server = server_class((host, port), handler, limits)
     except OSError as error:
         raise UserError(
             f"--rest_api_port {port}: cannot listen on {host}:{port} ({error.strerror}). "
             "Choose a free port, or 0 to turn the REST API off."
         ) from error
-    server.daemon_threads = True
     # serve_forever checks for shutdown every poll_interval: keep stopping quick
     serve = threading.Thread(target=server.serve_forever, args=(0.05,), name="rest", daemon=True)
     serve.start()

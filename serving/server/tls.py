@@ -20,12 +20,12 @@ import os
 import socket
 import ssl
 import tempfile
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
+from serving.server.limits import PooledHTTPServer
 from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -164,11 +164,12 @@ _PLAINTEXT_ANSWER = (
 )
 
 
-class TlsHttpServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer whose connections speak TLS with `ssl_context` (set on the class).
+class TlsHttpServer(PooledHTTPServer):
+    """The REST server whose connections speak TLS with `ssl_context` (set on the class).
 
-    The handshake runs in the connection's own thread, with a deadline, so a slow or plaintext
-    client never holds up the accept loop; plain HTTP gets a 400 saying to use https://.
+    The handshake runs in the connection's own pooled thread, with a deadline, so a slow or
+    plaintext client never holds up the accept loop or a thread for long; plain HTTP gets a 400
+    saying to use https://.
     """
 
     ssl_context: ssl.SSLContext

@@ -7,14 +7,16 @@
 - `half_plus_two` — a base path holding version 123 of it.
 - `tfserving_testdata` — `../shared/tfserving-testdata` (or $TFSERVING_TESTDATA), else skip.
 - `local_server(model_base_path=..., model_name="default" | model_config_file=..., **options)` —
-  starts an in-process server on free 127.0.0.1 ports (base paths polled every 0.2 s; options are
-  ServerOptions fields, e.g. `enable_grpc_healthcheck_service`, or CoreOptions fields) and returns
+  starts an in-process server on free 127.0.0.1 ports (base paths polled and failed loads retried
+  every 0.2 s; options are ServerOptions fields, e.g. `enable_grpc_healthcheck_service`, or
+  CoreOptions fields) and returns
   `ServerAddress(grpc="127.0.0.1:P", rest="127.0.0.1:Q")`; every server stops at test end.
   `local_server.started[-1]` is the last `ModelServer`.
 - `http(address, path, body=None)` — one HTTP request (POST when there is a body, JSON-encoded
   unless bytes) to a server's REST port; returns `(status, text)` whatever the status.
 - `server_process(*flags)` — `python -m serving.server` as a subprocess on free ports, ready to
-  answer; returns `(Popen, ServerAddress)`; killed at test end if still running.
+  answer; returns `(Popen, ServerAddress)`; killed at test end if still running
+  (`module_server_process`: at the end of the module).
 """
 
 import dataclasses
@@ -115,6 +117,7 @@ class LocalServers:
         core.setdefault("file_system_poll_wait_seconds", POLL_SECONDS)
         server_fields = {field.name for field in dataclasses.fields(ServerOptions)}
         server = {name: core.pop(name) for name in list(core) if name in server_fields}
+        core.setdefault("load_retry_interval_seconds", POLL_SECONDS)
         options = ServerOptions(
             port=0,
             rest_api_port=0,
@@ -179,25 +182,42 @@ def wait_until_serving(address: str, process: subprocess.Popen, timeout: float =
     raise AssertionError(f"server at {address} not ready after {timeout} s")
 
 
-@pytest.fixture
-def server_process():
-    processes = []
+class ServerProcesses:
+    """Starts `python -m serving.server` subprocesses on free ports; `stop_all` kills what runs."""
 
-    def start(*flags: str, ready: bool = True) -> tuple[subprocess.Popen, ServerAddress]:
+    def __init__(self):
+        self.processes: list[subprocess.Popen] = []
+
+    def __call__(self, *flags: str, ready: bool = True) -> tuple[subprocess.Popen, ServerAddress]:
         grpc_port, rest_port = free_port(), free_port()
         command = [sys.executable, "-m", "serving.server", f"--port={grpc_port}"]
         command += [f"--rest_api_port={rest_port}", *flags]
         process = subprocess.Popen(
             command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        processes.append(process)
+        self.processes.append(process)
         address = ServerAddress(f"127.0.0.1:{grpc_port}", f"127.0.0.1:{rest_port}")
         if ready:
             wait_until_serving(address.grpc, process)
         return process, address
 
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=30)
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=30)
+
+
+@pytest.fixture
+def server_process():
+    processes = ServerProcesses()
+    yield processes
+    processes.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_server_process():
+    """`server_process` for a server shared by the tests of one module."""
+    processes = ServerProcesses()
+    yield processes
+    processes.stop_all()
