@@ -10,13 +10,14 @@ precision, steps per execution, global batch and learning rate that training use
 from __future__ import annotations
 
 import dataclasses
-import glob
 import socket
 import threading
+from pathlib import Path
 from typing import Any, Protocol
 
 from tfmodel.backend import tf
 from tfmodel.cluster import HOW_TO_SET, is_chief, read_tf_config, task_id
+from tfmodel.devices import scan_tpus
 from tfmodel.errors import UserError
 
 STRATEGIES = ("auto", "cpu", "gpu", "tpu", "mirrored", "multi_worker")
@@ -26,20 +27,25 @@ STRATEGY_CLASSES = {
     "mirrored": "MirroredStrategy",
     "one_device": "OneDeviceStrategy",
     "multi_worker": "MultiWorkerMirroredStrategy",
+    "simulated_tpu": "MirroredStrategy",
 }
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TPU_STEPS_PER_EXECUTION = 32  # many steps per TPU call: the host round trip dominates otherwise
-TPU_DEVICE_FILES = ("/dev/accel*", "/dev/vfio/[0-9]*")  # TPU v2-v4, then v5e/v5p/v6e VMs
 PROBE_TIMEOUT_S = 5.0  # a TPU worker at grpc://host:port answers a TCP connect at once
 NAME_TIMEOUT_S = 20.0  # resolving a TPU name asks the GCE metadata server and the Cloud TPU API
 
 
 @dataclasses.dataclass(frozen=True)
 class TpuProbe:
-    """Whether a TPU looks reachable at an address, and what was checked or found."""
+    """Whether a TPU looks reachable at an address, and what was checked or found.
+
+    `suspect` marks a near miss worth one line when `--strategy auto` moves on: TPU chips without
+    the runtime, or accelerator device files that turned out not to be TPUs.
+    """
 
     found: bool
     detail: str
+    suspect: bool = False
 
 
 class DeviceInventory(Protocol):
@@ -67,10 +73,15 @@ class StrategyInfo:
     num_workers: int = 1
     task_id: int = 0
     is_chief: bool = True
+    fallback: str | None = None  # why `auto` did not use a TPU that seemed to be there
 
 
 class LocalDevices:
-    """The devices TensorFlow sees in this process, and TPUs found through the OS."""
+    """The devices TensorFlow sees in this process, and TPUs found through the OS under `root`."""
+
+    def __init__(self, root: Path = Path("/"), environ: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.environ = environ
 
     def cpus(self) -> list[str]:
         return [device.name for device in tf.config.list_logical_devices("CPU")]
@@ -81,10 +92,8 @@ class LocalDevices:
     def find_tpu(self, address: str) -> TpuProbe:
         """Look without touching TensorFlow or the network for longer than a few seconds."""
         if address == "local":
-            files = sorted(path for pattern in TPU_DEVICE_FILES for path in glob.glob(pattern))
-            if files:
-                return TpuProbe(True, f"TPU chips at {', '.join(files)}")
-            return TpuProbe(False, f"no TPU device files at {', '.join(TPU_DEVICE_FILES)}")
+            scan = scan_tpus(self.root, self.environ)
+            return TpuProbe(scan.usable, scan.describe(), suspect=bool(scan.chips or scan.others))
         if address.startswith("grpc://"):
             host, _, port = address.removeprefix("grpc://").rpartition(":")
             try:
@@ -116,19 +125,40 @@ def make_strategy(
     tpu: str = "local",
     gpus: int | None = None,
     devices: DeviceInventory | None = None,
+    simulate_tpu: int | None = None,
 ) -> StrategyInfo:
-    """The strategy for `--strategy name`; create it before any other TensorFlow work."""
+    """The strategy for `--strategy name`; create it before any other TensorFlow work.
+
+    `simulate_tpu` N stands a MirroredStrategy over N logical CPUs in for an N-core TPU: training
+    then takes every TPU setting (static shapes, bfloat16, many steps per execution).
+    """
     inventory = devices if devices is not None else LocalDevices()
     if name not in STRATEGIES:
         raise UserError(f"--strategy {name!r} is unknown: use one of {', '.join(STRATEGIES)}")
+    if simulate_tpu:
+        return _simulated_tpu(simulate_tpu, inventory)
     if name == "multi_worker":
         return _multi_worker()
+    fallback = None
     if name in ("tpu", "auto"):
         probe = inventory.find_tpu(tpu)
-        if probe.found:
-            return _info(name, "tpu", inventory.connect_tpu(tpu), is_tpu=True)
-        if name == "tpu":
+        if name == "tpu" and not probe.found:
             raise _no_tpu(tpu, probe, inventory)
+        if probe.found:
+            try:
+                return _info(name, "tpu", inventory.connect_tpu(tpu), is_tpu=True)
+            except UserError as err:
+                if name == "tpu":
+                    raise
+                fallback = str(err)
+        elif probe.suspect:
+            fallback = probe.detail
+    info = _local(name, inventory, gpus)
+    return dataclasses.replace(info, fallback=fallback) if fallback else info
+
+
+def _local(name: str, inventory: DeviceInventory, gpus: int | None) -> StrategyInfo:
+    """GPUs or the CPU, for every name but tpu and multi_worker."""
     if name == "cpu":
         return _info(name, "one_device", tf.distribute.OneDeviceStrategy("/cpu:0"))
     found_gpus = inventory.gpus()
@@ -169,6 +199,10 @@ def describe(info: StrategyInfo) -> str:
     head = f"strategy {info.name} → {STRATEGY_CLASSES[info.kind]}"
     replicas = f"{info.num_replicas} replica{'s' if info.num_replicas != 1 else ''}"
     devices = ", ".join(info.devices)
+    if info.kind == "simulated_tpu":
+        return f"{head}: {replicas} on {devices}, standing in for a {info.num_replicas}-core TPU"
+    if info.fallback:
+        head = f"strategy auto: not using a TPU ({info.fallback})\n{head}"
     if info.num_workers == 1:
         return f"{head}: {replicas} on {devices}"
     role = "the chief" if info.is_chief else "not the chief"
@@ -219,6 +253,17 @@ def _no_tpu(address: str, probe: TpuProbe, inventory: DeviceInventory) -> UserEr
         "(--tpu grpc://10.x.x.x:8470) or its name (--tpu my-tpu); "
         "or run with --strategy auto to train on the devices found here"
     )
+
+
+def _simulated_tpu(cores: int, inventory: DeviceInventory) -> StrategyInfo:
+    cpus = inventory.cpus()
+    if len(cpus) < cores:
+        raise UserError(
+            f"--simulate-tpu {cores}: TensorFlow sees {len(cpus)} CPU device(s); the CPU must be "
+            f"split into {cores} first (train does this; elsewhere call split_cpu({cores}))"
+        )
+    strategy = tf.distribute.MirroredStrategy(cpus[:cores])
+    return _info("tpu", "simulated_tpu", strategy, is_tpu=True)
 
 
 def _multi_worker() -> StrategyInfo:

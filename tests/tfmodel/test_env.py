@@ -1,6 +1,5 @@
 """`python -m tfmodel.env` runs and reports the stack, the CPU and the strategy auto picks."""
 
-import glob
 import importlib.metadata
 import subprocess
 import sys
@@ -8,8 +7,9 @@ from pathlib import Path
 
 from tfmodel import env
 from tfmodel.backend import tf
+from tfmodel.devices import scan_tpus
 
-HAS_TPU = bool(glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"))
+HAS_TPU = bool(scan_tpus().chips)
 
 
 def test_env_report_names_every_piece_with_its_installed_version():
