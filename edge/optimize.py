@@ -76,10 +76,16 @@ def resolve_variants(config: Config) -> list[str]:
 def optimize(
     model: Any, splits: Any, config: Config, out_dir: Path, keras_file: Path | None = None
 ) -> EdgeResult:
-    """Write every variant of `model` with model.json and the report into `out_dir`."""
+    """Write every variant of `model` with model.json and the report into `out_dir`.
+
+    A model trained in mixed precision is converted as its float32 copy (TFLite's converter
+    takes float32 graphs; its float16/int8 variants are where precision is reduced).
+    """
     from edge.prune import overall_sparsity, prune_model
     from edge.qat import quantize_aware_finetune
+    from tfmodel.models import inference_model
 
+    model = inference_model(model)
     variants = resolve_variants(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     input_name = config.model.input_name

@@ -104,6 +104,9 @@ class ExportConfig:
     model_name: str | None = None
     version: int | None = None
     warmup_records: int = 5
+    # float32: signatures compute in float32 whatever training used (CPU servers, TFLite);
+    # as_trained: layers keep the training precision (bfloat16/float16 serving on TPU/GPU).
+    precision: str = _choice("float32", "float32", "as_trained")
 
 
 @dataclasses.dataclass

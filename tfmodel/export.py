@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from google.protobuf import text_format
+from tensorflow.python.saved_model import fingerprinting_utils  # no public writer in TF 2.21
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -29,6 +30,7 @@ from tfmodel.backend import keras, tf
 from tfmodel.config import Config
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError, report_error
+from tfmodel.models import inference_model
 from tfmodel.runs import EXPORT_DIR, load_run, writable_dir
 from tfmodel.sign import sign_model
 
@@ -51,6 +53,9 @@ def export_for_serving(
     sign_key: str | Path | None = None,
 ) -> Path:
     """Write `model` (raw pixels in, logits out) for TF Serving and return the version folder.
+
+    What is saved is `model`'s variables and signatures only (no optimizer state), computing in
+    `export.precision` (float32 unless `as_trained`); inputs and outputs are float32 either way.
 
     `examples` are a few raw inputs (e.g. from the test split) that become the warmup requests.
     The export base is `export_base`, else `config.export.base_dir`, else `<run_dir>/export`;
@@ -85,8 +90,9 @@ def export_for_serving(
         )
     writable_dir(model_dir, "export folder")  # the export base too
     staging = Path(tempfile.mkdtemp(prefix=f".{model_name}-{version}-", dir=base))
+    precision = None if config.export.precision == "as_trained" else config.export.precision
     try:
-        save_signatures(model, config.model.input_name, names, staging)
+        save_signatures(inference_model(model, precision), config.model.input_name, names, staging)
         warmup = examples[: config.export.warmup_records]
         write_warmup_requests(staging, model_name, config.model.input_name, warmup)
         if sign_key:  # before the rename: a server never sees the version unsigned
@@ -170,6 +176,8 @@ def save_signatures(
         CLASSIFY_SIGNATURE, tf.saved_model.CLASSIFY_METHOD_NAME, tags=[tf.saved_model.SERVING]
     )
     updater.save()
+    # saved_model.pb changed, so fingerprint.pb (its checksum, written by save) must be redone.
+    fingerprinting_utils.write_fingerprint(str(export_dir))
 
 
 def input_range_signature(model: keras.Model):

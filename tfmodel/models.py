@@ -95,6 +95,26 @@ def _dense_stack(x, model_cfg: ModelConfig, reg_cfg: RegularizerConfig):
     return x
 
 
+def inference_model(model: keras.Model, precision: str | None = "float32") -> keras.Model:
+    """A copy of `model` for serving and conversion: same weights, no optimizer, one precision.
+
+    Layers keep the mixed-precision policy they were built with, even after saving and loading,
+    so a model trained in mixed_bfloat16 would compute in bfloat16 wherever it goes. The copy
+    computes in `precision` (float32 by default; None keeps each layer's training policy), and,
+    being uncompiled, carries no optimizer slots into a SavedModel.
+    """
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        if precision is not None:
+            config["dtype"] = precision
+        return type(layer).from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def load_model(path: str | Path) -> keras.Model:
     """Load a `model.keras` written by training, optimizer state included.
 

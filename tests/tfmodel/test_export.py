@@ -10,7 +10,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfmodel import export
+from tfmodel import export, optimizers
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config, save_config
 from tfmodel.errors import UserError
@@ -205,3 +205,76 @@ def test_cli_exports_a_run_folder_and_refuses_an_existing_version(model, tmp_pat
     assert export.main([str(run_dir), "--version", "3"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert export.main([str(tmp_path / "missing")]) == 2
+
+
+def trained_in(policy: str) -> keras.Model:
+    """The tiny MLP built under `policy` and trained a step with Adam, so it has slots."""
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        pixels = keras.Input(shape=(8, 8, 1), name="pixels")
+        x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 16)(pixels))
+        x = keras.layers.Dense(16, activation="relu", name="dense0")(x)
+        model = keras.Model(pixels, keras.layers.Dense(10, name="logits", dtype="float32")(x))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model.compile(optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(True))
+    x = np.random.default_rng(1).integers(0, 17, size=(32, 8, 8, 1)).astype(np.float32)
+    model.fit(x, np.arange(32) % 10, epochs=1, verbose=0)
+    return model
+
+
+def saved_variables(export_dir: Path) -> list[str]:
+    """The variables in a SavedModel's checkpoint, without the checkpoint's own bookkeeping."""
+    names = [name for name, _ in tf.train.list_variables(str(export_dir / "variables/variables"))]
+    return [name for name in names if not name.startswith(("_CHECKPOINTABLE", "save_counter"))]
+
+
+def signature_dtypes(export_dir: Path) -> set[str]:
+    """Every tensor dtype named by any node of the exported graph and its functions."""
+    graph = tf.saved_model.load(str(export_dir)).signatures["serving_default"].graph.as_graph_def()
+    nodes = [*graph.node, *(n for f in graph.library.function for n in f.node_def)]
+    return {
+        tf.dtypes.as_dtype(attr.type).name
+        for node in nodes
+        for attr in node.attr.values()
+        if attr.type
+    }
+
+
+def test_export_holds_the_model_variables_only_and_a_true_fingerprint(examples, tmp_path):
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting as fingerprints
+
+    model = trained_in("float32")
+    assert len(model.optimizer.variables()) == 1 + 2 * 4  # iterations, then m and v per weight
+    path = export.export_for_serving(model, Config(), examples, export_base=tmp_path)
+    assert len(saved_variables(path)) == len(model.weights) == 4
+    on_disk = tf.saved_model.experimental.read_fingerprint(str(path))
+    recomputed = tf.saved_model.experimental.Fingerprint.from_proto(
+        fingerprints.CreateFingerprintDef(str(path))  # TensorFlow's own, from the files
+    )
+    assert on_disk.saved_model_checksum == recomputed.saved_model_checksum
+    assert on_disk.signature_def_hash == recomputed.signature_def_hash
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_runs_export_float32_unless_asked_to_keep_it(policy, examples, tmp_path):
+    model = trained_in(policy)
+    reduced = policy.removeprefix("mixed_")
+    float32 = export.export_for_serving(model, Config(), examples, export_base=tmp_path)
+    assert reduced not in signature_dtypes(float32)
+    weights = model.get_weights()  # the same weights computed in float32 by numpy
+    hidden = np.maximum(examples.reshape(6, -1) / 16 @ weights[0] + weights[1], 0)
+    logits = hidden @ weights[2] + weights[3]
+    served = tf.saved_model.load(str(float32)).signatures["serving_default"]
+    out = served(pixels=tf.constant(examples))
+    assert out["logits"].dtype == tf.float32
+    np.testing.assert_allclose(out["logits"].numpy(), logits, rtol=1e-5, atol=1e-5)
+
+    config = Config()
+    config.export.precision = "as_trained"
+    kept = export.export_for_serving(model, config, examples, export_base=tmp_path)
+    assert reduced in signature_dtypes(kept)
+    out = tf.saved_model.load(str(kept)).signatures["serving_default"](pixels=tf.constant(examples))
+    assert out["logits"].dtype == tf.float32  # float32 in and out either way
+    assert np.abs(out["logits"].numpy() - logits).max() > 1e-4  # it did compute in reduced
