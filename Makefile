@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint device-check
+.PHONY: demo test lint device-check gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,3 +27,8 @@ lint: $(VENV)/.installed
 # SUITE=trixie for Python 3.13; ARGS=--fresh rebuilds the cached root.
 device-check: $(VENV)/.installed
 	bash device/check.sh $(ARGS)
+
+# On a GPU machine: the GPU recipe end to end (train, serve, edge, GPU-vs-CPU weights) as a table.
+# Without a GPU it says so and exits 0.
+gpu-check: $(VENV)/.installed
+	$(PY) hardware/gpu_check.py $(ARGS)
