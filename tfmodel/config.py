@@ -86,6 +86,7 @@ class TrainingConfig:
     tpu: str = "local"
     gpus: int | None = None
     cpu_devices: int | None = None
+    simulate_tpu: int | None = None  # N: MirroredStrategy over N logical CPUs with TPU settings
     seed: int = 0
     precision: str = _choice("auto", "auto", "float32", "mixed_float16", "mixed_bfloat16")
     steps_per_execution: int | None = None

@@ -58,7 +58,8 @@ def compile_for_training(
             optimizer_cfg, steps_per_epoch, epochs, learning_rate_scale=learning_rate_scale
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+        # Weighted, so padded evaluation batches (zero-weight rows, on TPU) are not counted.
+        weighted_metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
         jit_compile=jit_compile,
     )

@@ -8,6 +8,7 @@ resumes from its last finished epoch when the same command is run again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ EXAMPLES = """examples:
   python -m tfmodel.train --config configs/digits_cnn.yaml --epochs 5
   python -m tfmodel.train --set optimizer.name=adam --set optimizer.learning_rate=0.001
   python -m tfmodel.train --strategy tpu --tpu local        # on a Cloud TPU VM
+  python -m tfmodel.train --simulate-tpu 8 --epochs 3       # the TPU recipe on 8 logical CPUs
   python -m tfmodel.train --strategy multi_worker --worker-hosts h1:12345,h2:12345 --task-index 0
 """
 
@@ -55,7 +57,8 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     info, policy = start_strategy(config)
     splits = data.load_splits(config.data, config.training.seed)
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
-    train_ds, val_ds = train_val_datasets(config, splits, global_batch, drop_remainder=info.is_tpu)
+    static_shapes = info.is_tpu or config.data.drop_remainder  # TPUs compile one batch shape
+    train_ds, val_ds = train_val_datasets(config, splits, global_batch, static_shapes)
     steps_per_epoch = int(train_ds.cardinality())
     print(
         f"data {config.data.source}: train {len(splits.x_train)}, validation {len(splits.x_val)}, "
@@ -68,7 +71,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     resuming = (run_dir / runs.BACKUP_DIR).is_dir()
     write_dir = cluster.writable_run_dir(run_dir, cluster.read_tf_config())
 
-    with info.strategy.scope():
+    with info.strategy.scope(), _global_policy(policy):  # layers keep the policy they are built in
         model = build_model(
             config.model, config.regularizer, splits.input_shape, splits.num_classes,
             splits.pixel_max,
@@ -97,7 +100,9 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
         verbose=config.training.verbose,
     )
     seconds = time.perf_counter() - started
-    test_ds = data.build_dataset(splits.x_test, splits.y_test, global_batch, shuffle=False, seed=0)
+    test_ds = data.build_eval_dataset(
+        splits.x_test, splits.y_test, global_batch, static_shapes=static_shapes
+    )
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (n={len(splits.x_test)})")
 
@@ -116,23 +121,24 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
 
 
 def start_strategy(config: Config):
-    """Seed, split the CPU if asked, pick the strategy and set the precision: (info, policy).
+    """Seed, split the CPU if asked, pick the strategy and resolve the precision: (info, policy).
 
-    Training and tuning start alike, so a tuning trial runs where its training run would.
+    Training and tuning start alike, so a tuning trial runs where its training run would. The
+    policy is returned, not set globally: train sets it only while it builds the model.
     """
     from tfmodel import strategies
     from tfmodel.backend import keras
 
     keras.utils.set_random_seed(config.training.seed)
-    if config.training.cpu_devices:
-        strategies.split_cpu(config.training.cpu_devices)
+    cpu_devices = config.training.simulate_tpu or config.training.cpu_devices
+    if cpu_devices:
+        strategies.split_cpu(cpu_devices)
     info = strategies.make_strategy(
-        config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus
-    )
+        config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus,
+        simulate_tpu=config.training.simulate_tpu,
+    )  # fmt: skip
     print(strategies.describe(info))
-    policy = strategies.precision_policy(config.training.precision, info)
-    keras.mixed_precision.set_global_policy(policy)
-    return info, policy
+    return info, strategies.precision_policy(config.training.precision, info)
 
 
 def _record_run(
@@ -175,22 +181,37 @@ def _record_run(
     _print_table(summary)
 
 
-def train_val_datasets(config: Config, splits, global_batch: int, drop_remainder: bool):
-    """Train and validation pipelines (validation None when empty); TPUs need static batches."""
+def train_val_datasets(config: Config, splits, global_batch: int, static_shapes: bool):
+    """Train and validation pipelines (validation None when empty).
+
+    With static shapes, training drops its short last batch (the next epoch reshuffles, so no
+    example is left out for good) and validation pads it, so every example counts once.
+    """
     from tfmodel import data
 
-    drop_remainder = drop_remainder or config.data.drop_remainder
     train_ds = data.build_dataset(
         splits.x_train, splits.y_train, global_batch, shuffle=True, seed=config.training.seed,
-        drop_remainder=drop_remainder, shuffle_buffer=config.data.shuffle_buffer,
+        drop_remainder=static_shapes, shuffle_buffer=config.data.shuffle_buffer,
     )  # fmt: skip
     if not len(splits.x_val):
         return train_ds, None
-    val_ds = data.build_dataset(
-        splits.x_val, splits.y_val, global_batch, shuffle=False, seed=0,
-        drop_remainder=drop_remainder,
-    )  # fmt: skip
+    val_ds = data.build_eval_dataset(
+        splits.x_val, splits.y_val, global_batch, static_shapes=static_shapes
+    )
     return train_ds, val_ds
+
+
+@contextlib.contextmanager
+def _global_policy(policy: str):
+    """Keras' global mixed-precision policy set to `policy` inside, and put back after."""
+    from tfmodel.backend import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _pick_run_dir(config: Config, info) -> Path:
@@ -291,6 +312,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cpu-devices", type=int, help="training.cpu_devices: split the CPU into N replicas"
     )
+    parser.add_argument(
+        "--simulate-tpu", type=int, metavar="N",
+        help="training.simulate_tpu: the TPU recipe on a MirroredStrategy over N logical CPUs",
+    )  # fmt: skip
     parser.add_argument("--worker-hosts", help="h1:port,h2:port: builds TF_CONFIG for multi_worker")
     parser.add_argument("--task-index", type=int, help="this worker's index in --worker-hosts")
     parser.add_argument(
@@ -312,6 +337,7 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
         "training.tpu": args.tpu,
         "training.gpus": args.gpus,
         "training.cpu_devices": args.cpu_devices,
+        "training.simulate_tpu": args.simulate_tpu,
         "training.resume": None if args.resume is None else str(args.resume).lower(),
     }
     return [*args.set, *(f"{key}={value}" for key, value in flags.items() if value is not None)]

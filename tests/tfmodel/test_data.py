@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 
 from tfmodel.backend import keras
 from tfmodel.config import DataConfig
-from tfmodel.data import Splits, build_dataset, load_splits
+from tfmodel.data import Splits, build_dataset, build_eval_dataset, load_splits
 from tfmodel.errors import UserError
 
 MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"  # beside the repo
@@ -257,3 +257,33 @@ def test_build_dataset_shuffles_by_seed_and_anew_each_epoch():
     again, _ = epochs(build_dataset(x, y, 8, shuffle=True, seed=7))
     assert sorted(first) == list(range(64)) and not np.array_equal(first, y)
     assert np.array_equal(first, again) and not np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("batch", [7, 8, 32, 100, 256])
+def test_eval_batches_are_full_and_hold_every_example_once(batch):
+    x = np.arange(100, dtype=np.float32).reshape(100, 1, 1, 1)
+    y = np.arange(100) % 10
+    batches = list(build_eval_dataset(x, y, batch, static_shapes=True).as_numpy_iterator())
+    assert {len(b[0]) for b in batches} == {batch}  # one static shape, last batch padded
+    xs, ys, ws = (np.concatenate(parts) for parts in zip(*batches, strict=True))
+    real = ws > 0
+    assert sorted(xs[real].ravel().tolist()) == list(range(100))  # each example exactly once
+    np.testing.assert_array_equal(ys[real], y)
+    assert ws[real].sum() == pytest.approx(len(xs))  # real rows carry the padded/real factor
+    dynamic = list(build_eval_dataset(x, y, batch, static_shapes=False).as_numpy_iterator())
+    assert sum(len(b[0]) for b in dynamic) == 100 and all((b[2] == 1).all() for b in dynamic)
+
+
+def test_padded_evaluation_gives_the_loss_and_accuracy_of_the_whole_split():
+    from tfmodel.config import ModelConfig, OptimizerConfig, RegularizerConfig
+    from tfmodel.models import build_model, compile_for_training
+
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelConfig(hidden_units=[8]), RegularizerConfig(), (2, 2, 1), 3, 1.0)
+    compile_for_training(model, OptimizerConfig(), 1, 1)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((37, 2, 2, 1), dtype=np.float32), rng.integers(0, 3, 37)
+    whole = model.evaluate(x, y, batch_size=37, verbose=0)
+    for batch in (8, 16, 64):
+        padded = model.evaluate(build_eval_dataset(x, y, batch, static_shapes=True), verbose=0)
+        np.testing.assert_allclose(padded, whole, rtol=1e-6)

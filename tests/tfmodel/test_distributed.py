@@ -220,7 +220,7 @@ def test_on_tpu_the_batch_dimension_is_static(tmp_path, monkeypatch):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     for name in ("train", "validation"):
-        pixels, labels = seen[name].element_spec
+        pixels, labels, *weights = seen[name].element_spec  # validation has sample weights
         assert pixels.shape[0] == labels.shape[0] == 16, (name, seen[name].element_spec)
     assert seen["steps_per_execution"] == 32
     metrics = json.loads((result.run_dir / METRICS_FILE).read_text())

@@ -34,3 +34,26 @@ def build_dataset(
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def build_eval_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, static_shapes: bool
+) -> tf.data.Dataset:
+    """Batches of (x, y, weight) that count every example exactly once, for evaluation.
+
+    Without static shapes the last batch is simply shorter. With them (TPU) it is padded to full
+    size with zero-weight rows, so no example is dropped and the batch shape never changes. Keras
+    averages a batch's loss over all its rows, padding included; weighting each real row by
+    padded/real turns that back into the mean over the real rows. Metrics must be weighted ones
+    (`weighted_metrics`), which a constant weight on every real row leaves unchanged.
+    """
+    count = len(x)
+    weights = np.ones(count, np.float32)
+    padded = -(-count // batch_size) * batch_size if static_shapes else count
+    if padded > count:
+        extra = padded - count
+        x = np.concatenate([x, np.zeros((extra, *x.shape[1:]), x.dtype)])
+        y = np.concatenate([y, np.zeros(extra, y.dtype)])
+        weights = np.concatenate([np.full(count, padded / count, np.float32), np.zeros(extra)])
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, weights.astype(np.float32))).cache()
+    return dataset.batch(batch_size, drop_remainder=static_shapes).prefetch(tf.data.AUTOTUNE)

@@ -50,7 +50,10 @@ def tune(config: Config, resume: bool = True) -> TuneResult | None:
     from tfmodel.tune.search import SearchData, make_tuner
 
     dimensions = parse_space(config)
-    info, _ = start_strategy(config)
+    info, policy = start_strategy(config)
+    from tfmodel.backend import keras
+
+    keras.mixed_precision.set_global_policy(policy)  # every trial builds its model in it
     splits = load_splits(config.data, config.training.seed)
     if not len(splits.x_val):
         raise UserError(

@@ -98,7 +98,8 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         from tfmodel.train import train_val_datasets
 
         batch = global_batch_size(config.data.batch_size, self.info)
-        return train_val_datasets(config, self.data, batch, drop_remainder=self.info.is_tpu)
+        static_shapes = self.info.is_tpu or config.data.drop_remainder
+        return train_val_datasets(config, self.data, batch, static_shapes)
 
 
 def make_tuner(
