@@ -215,10 +215,9 @@ def test_on_tpu_the_batch_dimension_is_static(tmp_path, monkeypatch):
         [f"output.dir={tmp_path / 'runs'}", "training.epochs=1", "export.enabled=false",
          "training.verbose=0", "data.batch_size=16"],
     )  # fmt: skip
-    try:
-        result = train_module.train(config)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    result = train_module.train(config)
+    assert keras.mixed_precision.global_policy().name == "float32"  # it did not leak out
+    assert result.model.get_layer("dense0").dtype_policy.name == "mixed_bfloat16"
     for name in ("train", "validation"):
         pixels, labels, *weights = seen[name].element_spec  # validation has sample weights
         assert pixels.shape[0] == labels.shape[0] == 16, (name, seen[name].element_spec)
