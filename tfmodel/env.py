@@ -100,7 +100,7 @@ def _keras() -> str:
 
 def _tpus() -> str:
     probe = LocalDevices().find_tpu("local")
-    return probe.detail if probe.found else f"none ({probe.detail})"
+    return probe.detail if probe.found else f"none: {probe.detail}"
 
 
 def _edge_interpreter() -> str:

@@ -27,7 +27,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfmodel.backend import keras, tf
-from tfmodel.config import Config
+from tfmodel.config import Config, apply_overrides
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError, report_error
 from tfmodel.models import inference_model
@@ -241,6 +241,7 @@ EXAMPLES = """examples:
   python -m tfmodel.export runs/latest --export-base /srv/models
   python -m tfmodel.export runs/latest --sign-key model-signing.key   # signed: model.sig
   python -m tfmodel.export runs/latest --publish /srv/models/digits   # through the publish gate
+  python -m tfmodel.export runs/latest --set export.precision=as_trained   # bf16/f16 serving
 then serve it:
   python -m serving.server --model_config_file runs/latest/export/models.config
 """
@@ -257,6 +258,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--version", type=int, help="version number (default: the next free one)")
     parser.add_argument("--export-base", help="where model folders go (default: RUN_DIR/export)")
     parser.add_argument("--sign-key", help="PEM private key: sign the version (model.sig)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set export.precision=as_trained (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     from tfmodel.publish import add_publish_arguments  # publish builds on this module
 
@@ -270,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return publish_main(args)
     try:
         config, model = load_run(args.run_dir)
+        apply_overrides(config, args.set)
         splits = load_splits(config.data, config.training.seed)
         path = export_for_serving(
             model,

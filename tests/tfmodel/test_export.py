@@ -278,3 +278,13 @@ def test_mixed_precision_runs_export_float32_unless_asked_to_keep_it(policy, exa
     out = tf.saved_model.load(str(kept)).signatures["serving_default"](pixels=tf.constant(examples))
     assert out["logits"].dtype == tf.float32  # float32 in and out either way
     assert np.abs(out["logits"].numpy() - logits).max() > 1e-4  # it did compute in reduced
+
+
+def test_cli_takes_set_overrides(model, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    save_config(Config(), run_dir / "config.yaml")
+    model.save(run_dir / "model.keras")
+    assert export.main([str(run_dir), "--set", "export.precision=as_trained"]) == 0
+    assert export.main([str(run_dir), "--set", "export.precision=bf16"]) == 2
+    assert "allowed values are float32, as_trained" in capsys.readouterr().err
