@@ -2,7 +2,8 @@
 
 Data, model and optimizer come from the config; the tf.distribute strategy from `--strategy`.
 Everything the run produces goes into its run folder (see `tfmodel.runs`); a run killed part way
-resumes from its last finished epoch when the same command is run again.
+and started again with the same command replays its unfinished epoch and ends exactly as if it had
+never stopped (see `tfmodel.resume`).
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     In order: strategy → data → model (compiled in the strategy's scope) → fit → test → record.
     """
     from tfmodel import data, strategies
+    from tfmodel.backend import tf
     from tfmodel.models import build_model, compile_for_training
 
     info, policy = start_strategy(config)
     splits = data.load_splits(config.data, config.training.seed)
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
     static_shapes = info.is_tpu or config.data.drop_remainder  # TPUs compile one batch shape
-    train_ds, val_ds = train_val_datasets(config, splits, global_batch, static_shapes)
+    data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
+    train_ds, val_ds = train_val_datasets(config, splits, global_batch, static_shapes, data_epoch)
     steps_per_epoch = int(train_ds.cardinality())
     print(
         f"data {config.data.source}: train {len(splits.x_train)}, validation {len(splits.x_val)}, "
@@ -96,7 +99,14 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
         train_ds,
         validation_data=val_ds,
         epochs=config.training.epochs,
-        callbacks=_callbacks(config, run_dir, write_dir, val_ds is not None, resuming),
+        callbacks=_callbacks(
+            config,
+            run_dir,
+            write_dir,
+            val_ds is not None,
+            resuming,
+            resume=(data_epoch, steps_per_epoch, chief),
+        ),  # fmt: skip
         verbose=config.training.verbose,
     )
     seconds = time.perf_counter() - started
@@ -181,17 +191,20 @@ def _record_run(
     _print_table(summary)
 
 
-def train_val_datasets(config: Config, splits, global_batch: int, static_shapes: bool):
+def train_val_datasets(
+    config: Config, splits, global_batch: int, static_shapes: bool, data_epoch=None
+):
     """Train and validation pipelines (validation None when empty).
 
     With static shapes, training drops its short last batch (the next epoch reshuffles, so no
-    example is left out for good) and validation pads it, so every example counts once.
+    example is left out for good) and validation pads it, so every example counts once. With
+    `data_epoch` (a variable ExactBackup sets) each epoch's order is drawn from (seed, epoch).
     """
     from tfmodel import data
 
     train_ds = data.build_dataset(
         splits.x_train, splits.y_train, global_batch, shuffle=True, seed=config.training.seed,
-        drop_remainder=static_shapes, shuffle_buffer=config.data.shuffle_buffer,
+        drop_remainder=static_shapes, shuffle_buffer=config.data.shuffle_buffer, epoch=data_epoch,
     )  # fmt: skip
     if not len(splits.x_val):
         return train_ds, None
@@ -230,45 +243,48 @@ def _pick_run_dir(config: Config, info) -> Path:
 
 
 def _callbacks(
-    config: Config, run_dir: Path, write_dir: Path, has_val: bool, resuming: bool
+    config: Config, run_dir: Path, write_dir: Path, has_val: bool, resuming: bool, *, resume
 ) -> list:
-    """BackupAndRestore for resume, best checkpoint, TensorBoard, history CSV, early stopping."""
+    """Best checkpoint, early stopping, TensorBoard, history CSV, then the backup for resume.
+
+    `resume` is (data epoch variable, steps per epoch, is chief). The backup comes last: at each
+    epoch end the others have recorded the epoch before it is checkpointed (see tfmodel.resume).
+    """
     from tfmodel.backend import keras
+    from tfmodel.resume import ExactBackup
 
     monitor = "val_loss" if has_val else "loss"
-    callbacks = [
-        _backup_and_restore(run_dir / runs.BACKUP_DIR),
+    keep = [
         keras.callbacks.ModelCheckpoint(
             str(write_dir / runs.CHECKPOINTS_DIR / runs.BEST_WEIGHTS_FILE),
             monitor=monitor,
             save_best_only=True,
             save_weights_only=True,
-        ),
-        keras.callbacks.TensorBoard(str(write_dir / runs.LOGS_DIR)),
-        keras.callbacks.CSVLogger(str(write_dir / runs.HISTORY_FILE), append=resuming),
+        )
     ]
     if config.training.early_stopping_patience:
-        callbacks.append(
+        keep.append(
             keras.callbacks.EarlyStopping(
                 monitor=monitor,
                 patience=config.training.early_stopping_patience,
                 restore_best_weights=True,
             )
         )
-    return callbacks
-
-
-def _backup_and_restore(backup_dir: Path):
-    """Keras' BackupAndRestore, allowed under OneDeviceStrategy too.
-
-    Keras' list of supported strategies omits OneDeviceStrategy, though its checkpointing works
-    there unchanged. Every worker names the same folder: Keras lets only the chief write there.
-    """
-    from tfmodel.backend import keras, tf
-
-    callback = keras.callbacks.BackupAndRestore(str(backup_dir))
-    callback._supported_strategies += (tf.distribute.OneDeviceStrategy,)
-    return callback
+    history = write_dir / runs.HISTORY_FILE
+    data_epoch, steps_per_epoch, chief = resume
+    return [
+        *keep,
+        keras.callbacks.TensorBoard(str(write_dir / runs.LOGS_DIR)),
+        keras.callbacks.CSVLogger(str(history), append=resuming),
+        ExactBackup(
+            run_dir / runs.BACKUP_DIR,
+            data_epoch,
+            steps_per_epoch,
+            history,
+            keep=keep,
+            write=chief,
+        ),  # fmt: skip
+    ]
 
 
 def _print_table(rows: dict[str, str]) -> None:

@@ -6,10 +6,10 @@ through `tfmodel.train.main` with a spy on `train` that prints a digest of the f
 workers can be compared even though only the chief keeps files.
 """
 
-import csv
 import hashlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from tfmodel.backend import keras, tf
-from tfmodel.runs import EXPORT_DIR, HISTORY_FILE, LATEST_LINK, METRICS_FILE, MODEL_FILE
+from tfmodel.runs import EXPORT_DIR, LATEST_LINK, METRICS_FILE, MODEL_FILE
 from tfmodel.strategies import StrategyInfo
 
 pytestmark = pytest.mark.slow
@@ -162,33 +162,67 @@ def test_two_workers_train_in_lockstep_and_only_the_chief_keeps_a_run_folder(tmp
     )
 
 
-def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_one(tmp_path):
-    epochs, killed_after = 6, 2
-    args = ["--epochs", str(epochs), "--batch-size", "16", "--strategy", "cpu"]
-    (tmp_path / "reference").mkdir()
-    _, reference = train(tmp_path / "reference", *args)
-
-    first = start_training(tmp_path, *args)
+def kill_during(process: subprocess.Popen, epoch: int, delay: float, epochs: int) -> str:
+    """SIGKILL `process` `delay` seconds after it starts epoch `epoch`; its output until then."""
     seen = ""
-    deadline = time.monotonic() + 120
-    while f"Epoch {killed_after + 1}/{epochs}" not in seen:  # epoch k's backup is on disk
-        line = first.stdout.readline()
-        assert line and time.monotonic() < deadline, f"no epoch {killed_after + 1}:\n{seen}"
+    deadline = time.monotonic() + 300
+    while f"Epoch {epoch}/{epochs}" not in seen:
+        line = process.stdout.readline()
+        if not line:  # it finished (or failed) before reaching that epoch
+            process.communicate()
+            return seen
+        assert time.monotonic() < deadline, f"no epoch {epoch}:\n{seen}"
         seen += line
-    first.send_signal(signal.SIGKILL)
-    first.communicate()
-    run_dirs = list((tmp_path / "runs").glob("digits_mlp-*"))
-    assert len(run_dirs) == 1 and not (run_dirs[0] / METRICS_FILE).exists()
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    return seen
 
-    out, resumed = train(tmp_path, *args)
-    restarted = epochs_started(out)
-    assert restarted[0] > killed_after and restarted == list(range(restarted[0], epochs + 1))
-    assert resumed["epochs"] == epochs
-    assert resumed["epochs_this_session"] == len(restarted)
-    assert list((tmp_path / "runs").glob("digits_mlp-*")) == run_dirs  # same folder, continued
-    with (run_dirs[0] / HISTORY_FILE).open() as f:
-        assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(epochs))
-    assert abs(resumed["test_accuracy"] - reference["test_accuracy"]) <= 0.01
+
+def run_files(cwd: Path) -> tuple[list[np.ndarray], bytes, list[np.ndarray], dict]:
+    """Final weights, history.csv, best checkpoint weights and metrics of runs/latest."""
+    from tfmodel import runs
+    from tfmodel.models import load_model
+
+    run_dir = cwd / "runs" / "latest"
+    model = load_model(run_dir / runs.MODEL_FILE)
+    final = model.get_weights()
+    model.load_weights(run_dir / runs.CHECKPOINTS_DIR / runs.BEST_WEIGHTS_FILE)
+    metrics = json.loads((run_dir / runs.METRICS_FILE).read_text())
+    return final, (run_dir / runs.HISTORY_FILE).read_bytes(), model.get_weights(), metrics
+
+
+def test_a_run_killed_again_and_again_ends_exactly_as_an_uninterrupted_one(tmp_path):
+    """Five SIGKILLs at random points of random epochs; the same command restarts it each time.
+
+    Early stopping is on with a patience the run exhausts, so its counters and the best
+    checkpoint must survive the restarts too.
+    """
+    epochs = 8
+    args = ["--epochs", str(epochs), "--strategy", "cpu", "--batch-size", "16"]
+    args += ["--set", "training.early_stopping_patience=2", "--set", "optimizer.learning_rate=0.05"]
+    (tmp_path / "reference").mkdir()
+    reference_out, _ = train(tmp_path / "reference", *args)
+    reference = run_files(tmp_path / "reference")
+
+    rng = random.Random(20261129)
+    last_epoch = epochs_started(reference_out)[-1]
+    # one kill before the first backup exists, four in later epochs (repeats allowed)
+    kill_epochs = [1, *rng.choices(range(2, last_epoch + 1), k=4)]
+    points = sorted((epoch, round(rng.uniform(0.0, 1.2), 2)) for epoch in kill_epochs)
+    for epoch, delay in points:
+        kill_during(start_training(tmp_path, *args), epoch, delay, epochs)
+    out, _ = train(tmp_path, *args)
+    final, history, best, metrics = run_files(tmp_path)
+
+    where = f"kill points (epoch, seconds in): {points}"
+    largest = max(float(np.abs(a - b).max()) for a, b in zip(final, reference[0], strict=True))
+    print(f"{where}; max |Δw| {largest:.1e}; bit-identical {largest == 0}")
+    assert largest <= 1e-6, where
+    assert history == reference[1], where  # same rows, same numbers
+    assert all(np.array_equal(a, b) for a, b in zip(best, reference[2], strict=True)), where
+    assert metrics["test_accuracy"] == reference[3]["test_accuracy"]
+    assert epochs_started(out)[-1] == last_epoch < epochs  # early stopping stopped both alike
 
 
 def test_on_tpu_the_batch_dimension_is_static(tmp_path, monkeypatch):

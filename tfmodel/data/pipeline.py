@@ -17,11 +17,15 @@ def build_dataset(
     seed: int | None,
     drop_remainder: bool = False,
     shuffle_buffer: int = 10_000,
+    epoch: tf.Variable | None = None,
 ) -> tf.data.Dataset:
     """Batches of (x, y): cache → shuffle (seeded, reshuffled each epoch) → batch → prefetch.
 
     With `drop_remainder` the last partial batch is dropped, so the batch dimension is static —
-    TPUs and some distribution strategies need that.
+    TPUs and some distribution strategies need that. With `epoch` (an int64 variable holding the
+    epoch about to run) each epoch's order depends on (seed, epoch) alone, not on how many epochs
+    this process has iterated, so a resumed run replays the same batches; the order is then a
+    full permutation (as from a shuffle buffer as large as the split).
     """
     if batch_size < 1:
         raise UserError(f"config key 'data.batch_size' must be at least 1, got {batch_size}")
@@ -29,11 +33,35 @@ def build_dataset(
         raise UserError(
             f"config key 'data.shuffle_buffer' must be at least 1, got {shuffle_buffer}"
         )
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-    if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    batches = len(x) // batch_size if drop_remainder else -(-len(x) // batch_size)
+    if shuffle and epoch is not None:
+        dataset = _epoch_batches(x, y, batch_size, drop_remainder, seed or 0, epoch)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+        if shuffle:
+            dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, drop_remainder: bool, seed: int, epoch
+) -> tf.data.Dataset:
+    """Batches in an order drawn from (seed, epoch) when the iterator starts: a full permutation.
+
+    Stateless, so the order is a function of the two numbers only; the epoch is read from the
+    variable each time Keras starts an epoch's iterator.
+    """
+
+    def one_epoch(xs: tf.Tensor, ys: tf.Tensor) -> tf.data.Dataset:
+        pair = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
+        order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(ys)[0]), seed=pair)
+        indices = tf.data.Dataset.from_tensor_slices(order)
+        indices = indices.batch(batch_size, drop_remainder=drop_remainder)
+        return indices.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i)))
+
+    return tf.data.Dataset.from_tensors((x, y)).flat_map(one_epoch)
 
 
 def build_eval_dataset(

@@ -1,0 +1,138 @@
+"""Exact resume: a run killed at any point and started again ends as if it had never stopped.
+
+Keras' BackupAndRestore checkpoints the weights and the optimizer (its slots and step count, hence
+the learning-rate schedule's position) at the end of every epoch, and restarts at the next epoch.
+`ExactBackup` extends it with what else decides how training goes on:
+
+- the data order: the train pipeline shuffles by (seed, `data_epoch`), and `data_epoch` is set to
+  the epoch about to run, so a replayed epoch sees the same batches as the first time;
+- the callbacks' state: ModelCheckpoint's best value, EarlyStopping's counters and best weights
+  (reloaded from the best checkpoint, which holds the same weights);
+- `history.csv`: cut back to the epochs the checkpoint holds, so no row is lost or doubled.
+
+That state goes to `backup/state.json` just before the checkpoint, for the last two epochs, so
+whichever checkpoint a kill leaves behind has its matching state. A killed epoch is replayed from
+its start. Dropout masks are not replayed (their random state is not checkpointed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tfmodel.backend import keras, tf
+
+STATE_FILE = "state.json"
+
+
+class ExactBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore plus data order, callback state and history, for exact resume.
+
+    Put it after ModelCheckpoint, EarlyStopping and CSVLogger in the callback list: at each epoch
+    end they have then recorded the epoch before its backup is taken.
+    """
+
+    def __init__(
+        self,
+        backup_dir: Path,
+        data_epoch: tf.Variable,
+        steps_per_epoch: int,
+        history_file: Path,
+        *,
+        keep: list[keras.callbacks.Callback],
+        write: bool = True,
+    ) -> None:
+        super().__init__(str(backup_dir))
+        # Keras' list omits OneDeviceStrategy, though its checkpointing works there unchanged.
+        self._supported_strategies += (tf.distribute.OneDeviceStrategy,)
+        self.state_path = Path(backup_dir) / STATE_FILE
+        self.data_epoch = data_epoch
+        self.steps_per_epoch = steps_per_epoch
+        self.history_file = history_file
+        self.keep = keep  # ModelCheckpoint and EarlyStopping, whose state goes with the backup
+        self.write = write  # only the chief writes; every worker restores
+
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)  # restores weights and optimizer if a backup exists
+        next_epoch = int(self.model.optimizer.iterations.numpy()) // self.steps_per_epoch
+        saved = self._read_states().get(str(next_epoch - 1), {})
+        for callback in self.keep:
+            _restore(callback, saved.get(type(callback).__name__), self._best_checkpoint())
+        if self.write:
+            _cut_history(self.history_file, next_epoch)
+        self.data_epoch.assign(next_epoch)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        if self.write:
+            states = self._read_states()
+            states = {key: value for key, value in states.items() if int(key) == epoch - 1}
+            states[str(epoch)] = {type(c).__name__: _state(c) for c in self.keep}
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.state_path.with_suffix(".partial")
+            partial.write_text(json.dumps(states))
+            os.replace(partial, self.state_path)
+        super().on_epoch_end(epoch, logs)  # the checkpoint: this epoch is now done for good
+        self.data_epoch.assign(epoch + 1)
+
+    def _best_checkpoint(self) -> Path | None:
+        """The weights file ModelCheckpoint keeps the best epoch in, if there is one."""
+        for callback in self.keep:
+            if isinstance(callback, keras.callbacks.ModelCheckpoint):
+                return Path(callback.filepath)
+        return None
+
+    def _read_states(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+_EARLY_STOPPING_KEYS = ("wait", "stopped_epoch", "best", "best_epoch")
+
+
+def _state(callback: keras.callbacks.Callback) -> dict[str, float]:
+    if isinstance(callback, keras.callbacks.EarlyStopping):
+        return {key: float(getattr(callback, key)) for key in _EARLY_STOPPING_KEYS}
+    return {"best": float(callback.best)}
+
+
+def _restore(
+    callback: keras.callbacks.Callback, state: dict[str, float] | None, best_file: Path | None
+) -> None:
+    if not state:
+        return
+    callback.best = state["best"]
+    if isinstance(callback, keras.callbacks.EarlyStopping):
+        callback.wait = int(state["wait"])
+        callback.stopped_epoch = int(state["stopped_epoch"])
+        callback.best_epoch = int(state["best_epoch"])
+        if callback.restore_best_weights and best_file is not None and best_file.is_file():
+            callback.best_weights = _weights_in(callback.model, best_file)
+
+
+def _weights_in(model: keras.Model, path: Path) -> list:
+    """The weights stored in `path`, read through `model` and leaving its own weights as they were.
+
+    ModelCheckpoint's best file holds EarlyStopping's best weights too: both keep the epoch with
+    the lowest monitored value.
+    """
+    current = model.get_weights()
+    model.load_weights(str(path))
+    best = model.get_weights()
+    model.set_weights(current)
+    return best
+
+
+def _cut_history(path: Path, epochs: int) -> None:
+    """Keep history.csv's header and first `epochs` rows (a replayed epoch adds its own)."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if len(rows) > epochs + 1:
+        with path.open("w", newline="") as f:
+            csv.writer(f).writerows(rows[: epochs + 1])
