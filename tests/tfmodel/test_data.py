@@ -259,6 +259,29 @@ def test_build_dataset_shuffles_by_seed_and_anew_each_epoch():
     assert np.array_equal(first, again) and not np.array_equal(first, second)
 
 
+def test_with_an_epoch_variable_the_order_depends_on_seed_and_epoch_alone():
+    """A resumed run makes a new pipeline and starts at epoch k: it must see epoch k's order."""
+    from tfmodel.backend import tf
+
+    x, y = np.zeros((70, 2, 2, 1), np.float32), np.arange(70)
+    epoch = tf.Variable(0, dtype=tf.int64)
+    dataset = build_dataset(x, y, 16, shuffle=True, seed=3, drop_remainder=True, epoch=epoch)
+    assert int(dataset.cardinality()) == 4 and dataset.element_spec[1].shape[0] == 16
+
+    def order(data, at: int) -> list[int]:
+        epoch.assign(at)
+        return np.concatenate([labels.numpy() for _, labels in data]).tolist()
+
+    seen = [order(dataset, at) for at in range(3)]
+    assert len({tuple(o) for o in seen}) == 3  # each epoch its own order
+    assert all(len(set(o)) == 64 for o in seen)  # 4 full batches of distinct examples
+    fresh = build_dataset(x, y, 16, shuffle=True, seed=3, drop_remainder=True, epoch=epoch)
+    assert order(fresh, 2) == seen[2]  # a new pipeline (a new process) replays epoch 2 alike
+    assert order(dataset, 1) == seen[1]
+    other = build_dataset(x, y, 16, shuffle=True, seed=4, drop_remainder=True, epoch=epoch)
+    assert order(other, 2) != seen[2]
+
+
 @pytest.mark.parametrize("batch", [7, 8, 32, 100, 256])
 def test_eval_batches_are_full_and_hold_every_example_once(batch):
     x = np.arange(100, dtype=np.float32).reshape(100, 1, 1, 1)

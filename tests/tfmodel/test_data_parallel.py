@@ -30,8 +30,7 @@ SCRIPT = textwrap.dedent(
     from tfmodel.backend import keras, tf
     from tfmodel.config import Config
     from tfmodel.data import build_dataset, load_splits
-    from tfmodel.models import build_model
-    from tfmodel.optimizers import make_optimizer
+    from tfmodel.models import build_model, compile_for_training
 
     if replicas == 1:
         strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
@@ -50,10 +49,7 @@ SCRIPT = textwrap.dedent(
         with strategy.scope():
             model = build_model(config.model, config.regularizer, splits.input_shape,
                                 splits.num_classes, splits.pixel_max)
-            model.compile(
-                optimizer=make_optimizer(config.optimizer, {STEPS}, 1),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            )
+            compile_for_training(model, config.optimizer, {STEPS}, 1)
         model.fit(build_dataset(x, y, 64, shuffle=False, seed=0), epochs=1, verbose=0)
         for i, weight in enumerate(model.get_weights()):
             saved[f"{{name}}/{{i}}"] = weight
