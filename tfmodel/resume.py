@@ -13,6 +13,7 @@ the learning-rate schedule's position) at the end of every epoch, and restarts a
 That state goes to `backup/state.json` just before the checkpoint, for the last two epochs, so
 whichever checkpoint a kill leaves behind has its matching state. A killed epoch is replayed from
 its start. Dropout masks are not replayed (their random state is not checkpointed).
+`make_callbacks` is the whole callback list training uses, in the order this needs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tfmodel import runs
 from tfmodel.backend import keras, tf
+from tfmodel.config import Config
 
 STATE_FILE = "state.json"
 
@@ -89,6 +92,48 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
             return json.loads(self.state_path.read_text())
         except (OSError, ValueError):
             return {}
+
+
+def make_callbacks(
+    config: Config, run_dir: Path, write_dir: Path, has_val: bool, resuming: bool, *, resume: tuple
+) -> list[keras.callbacks.Callback]:
+    """Best checkpoint, early stopping, TensorBoard, history CSV, then the backup for resume.
+
+    `resume` is (data epoch variable, steps per epoch, is chief). ExactBackup comes last: at each
+    epoch end the others have recorded the epoch before it is checkpointed.
+    """
+    monitor = "val_loss" if has_val else "loss"
+    keep = [
+        keras.callbacks.ModelCheckpoint(
+            str(write_dir / runs.CHECKPOINTS_DIR / runs.BEST_WEIGHTS_FILE),
+            monitor=monitor,
+            save_best_only=True,
+            save_weights_only=True,
+        )
+    ]
+    if config.training.early_stopping_patience:
+        keep.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=config.training.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    history = write_dir / runs.HISTORY_FILE
+    data_epoch, steps_per_epoch, chief = resume
+    return [
+        *keep,
+        keras.callbacks.TensorBoard(str(write_dir / runs.LOGS_DIR)),
+        keras.callbacks.CSVLogger(str(history), append=resuming),
+        ExactBackup(
+            run_dir / runs.BACKUP_DIR,
+            data_epoch,
+            steps_per_epoch,
+            history,
+            keep=keep,
+            write=chief,
+        ),  # fmt: skip
+    ]
 
 
 _EARLY_STOPPING_KEYS = ("wait", "stopped_epoch", "best", "best_epoch")

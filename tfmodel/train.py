@@ -55,6 +55,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     from tfmodel import data, strategies
     from tfmodel.backend import tf
     from tfmodel.models import build_model, compile_for_training
+    from tfmodel.resume import make_callbacks
 
     info, policy = start_strategy(config)
     splits = data.load_splits(config.data, config.training.seed)
@@ -99,7 +100,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
         train_ds,
         validation_data=val_ds,
         epochs=config.training.epochs,
-        callbacks=_callbacks(
+        callbacks=make_callbacks(
             config,
             run_dir,
             write_dir,
@@ -240,51 +241,6 @@ def _pick_run_dir(config: Config, info) -> Path:
             print(f"resuming unfinished run {unfinished} (pass --no-resume to start over)")
             return unfinished
     return runs.new_run_dir(config)
-
-
-def _callbacks(
-    config: Config, run_dir: Path, write_dir: Path, has_val: bool, resuming: bool, *, resume
-) -> list:
-    """Best checkpoint, early stopping, TensorBoard, history CSV, then the backup for resume.
-
-    `resume` is (data epoch variable, steps per epoch, is chief). The backup comes last: at each
-    epoch end the others have recorded the epoch before it is checkpointed (see tfmodel.resume).
-    """
-    from tfmodel.backend import keras
-    from tfmodel.resume import ExactBackup
-
-    monitor = "val_loss" if has_val else "loss"
-    keep = [
-        keras.callbacks.ModelCheckpoint(
-            str(write_dir / runs.CHECKPOINTS_DIR / runs.BEST_WEIGHTS_FILE),
-            monitor=monitor,
-            save_best_only=True,
-            save_weights_only=True,
-        )
-    ]
-    if config.training.early_stopping_patience:
-        keep.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor,
-                patience=config.training.early_stopping_patience,
-                restore_best_weights=True,
-            )
-        )
-    history = write_dir / runs.HISTORY_FILE
-    data_epoch, steps_per_epoch, chief = resume
-    return [
-        *keep,
-        keras.callbacks.TensorBoard(str(write_dir / runs.LOGS_DIR)),
-        keras.callbacks.CSVLogger(str(history), append=resuming),
-        ExactBackup(
-            run_dir / runs.BACKUP_DIR,
-            data_epoch,
-            steps_per_epoch,
-            history,
-            keep=keep,
-            write=chief,
-        ),  # fmt: skip
-    ]
 
 
 def _print_table(rows: dict[str, str]) -> None:
