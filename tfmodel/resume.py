@@ -160,16 +160,15 @@ def _restore(
 
 
 def _weights_in(model: keras.Model, path: Path) -> list:
-    """The weights stored in `path`, read through `model` and leaving its own weights as they were.
+    """The weights stored in `path`, read through a copy of `model`.
 
     ModelCheckpoint's best file holds EarlyStopping's best weights too: both keep the epoch with
-    the lowest monitored value.
+    the lowest monitored value. It is read into an uncompiled copy because tf_keras' `.h5` weight
+    files also hold the optimizer's variables, which loading into `model` would roll back.
     """
-    current = model.get_weights()
-    model.load_weights(str(path))
-    best = model.get_weights()
-    model.set_weights(current)
-    return best
+    copy = keras.models.clone_model(model)
+    copy.load_weights(str(path))
+    return copy.get_weights()
 
 
 def _cut_history(path: Path, epochs: int) -> None:
