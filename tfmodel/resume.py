@@ -31,6 +31,21 @@ from tfmodel.config import Config
 STATE_FILE = "state.json"
 
 
+class EpochOrder(keras.callbacks.Callback):
+    """Moves `data_epoch` to the next epoch at each epoch end, before Keras starts its iterator.
+
+    The caller sets the first epoch (ExactBackup does, from the restored step count; a plain fit
+    sets its `initial_epoch`).
+    """
+
+    def __init__(self, data_epoch: tf.Variable) -> None:
+        super().__init__()
+        self.data_epoch = data_epoch
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.data_epoch.assign(epoch + 1)
+
+
 class ExactBackup(keras.callbacks.BackupAndRestore):
     """BackupAndRestore plus data order, callback state and history, for exact resume.
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from tfmodel.backend import import_keras_tuner, keras
+from tfmodel.backend import import_keras_tuner, keras, tf
 from tfmodel.config import Config
 from tfmodel.models import build_model, compile_for_training
+from tfmodel.resume import EpochOrder
 from tfmodel.strategies import (
     StrategyInfo,
     global_batch_size,
@@ -57,6 +58,8 @@ class ConfigHyperModel(keras_tuner.HyperModel):
     ):
         super().__init__(name=config.output.name)
         self.config, self.dimensions, self.data, self.info = config, dimensions, data, info
+        # each epoch's data order is drawn from (seed, epoch), as in training
+        self.data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def declare_hyperparameters(self, hp) -> None:
         declare(hp, self.dimensions)
@@ -85,12 +88,14 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         """Train on the train split, scored on validation; Hyperband passes its epoch budget."""
         config = self.trial_config(hp)
         train_ds, val_ds = self._datasets(config)
+        initial_epoch = kwargs.get("initial_epoch", 0)
+        self.data_epoch.assign(initial_epoch)
         return model.fit(
             train_ds,
             validation_data=val_ds,
             epochs=kwargs.get("epochs", config.training.epochs),
-            initial_epoch=kwargs.get("initial_epoch", 0),
-            callbacks=kwargs.get("callbacks", []),
+            initial_epoch=initial_epoch,
+            callbacks=[*kwargs.get("callbacks", []), EpochOrder(self.data_epoch)],
             verbose=config.training.verbose,
         )
 
@@ -99,7 +104,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
 
         batch = global_batch_size(config.data.batch_size, self.info)
         static_shapes = self.info.is_tpu or config.data.drop_remainder
-        return train_val_datasets(config, self.data, batch, static_shapes)
+        return train_val_datasets(config, self.data, batch, static_shapes, self.data_epoch)
 
 
 def make_tuner(
