@@ -188,6 +188,33 @@ def test_int8_input_and_output_use_the_files_own_parameters(edge_dir, manifest, 
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.05)
 
 
+def reference_predict(path: Path, x: np.ndarray) -> np.ndarray:
+    """The int8 file run by the book: the signature runner, q = clip(round(x/s) + z), (q − z)·s."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    ((name, detail),) = runner.get_input_details().items()
+    (output,) = runner.get_output_details().values()
+    scale, zero = detail["quantization"]
+    q = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
+    (y,) = runner(**{name: q}).values()
+    out_scale, out_zero = output["quantization"]
+    return (y.astype(np.float32) - out_zero) * out_scale
+
+
+def test_fast_path_matches_the_book_across_batch_sizes(edge_dir, samples):
+    path = edge_dir / "model_int8.tflite"
+    model = EdgeModel(path)
+    x = samples["x"][:5].astype(np.float32)
+    x[0, 0, :4, 0] = [-50.0, 1e6, 8.0, 0.5]  # out of range both ways, and pixel values on ties
+    first = model.predict(x[:1])
+    kept = first.copy()
+    for batch in (x[:1], x[1], x[:5], x[2:3], x[:2]):
+        expected = reference_predict(path, batch if batch.ndim == 4 else batch[None])
+        np.testing.assert_array_equal(model.predict(batch), expected)
+    np.testing.assert_array_equal(first, kept)  # a result is never a buffer reused later
+
+
 def test_bad_inputs_are_named(edge_dir, tmp_path):
     model = EdgeModel(edge_dir / "model_float32.tflite")
     with pytest.raises(EdgeError, match=r"does not fit .* raw pixels"):
