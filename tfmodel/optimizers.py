@@ -34,6 +34,11 @@ def _dense(gradient: Any, variable: tf.Variable) -> tf.Tensor:
 class _SlotOptimizer(keras.optimizers.Optimizer):
     """What the three rules share: named per-variable slots made in `build`, and their lookup."""
 
+    def __init__(self, name: str, weight_decay: float | None = None, **kwargs: Any) -> None:
+        # The base class defaults to weight_decay=0, which still runs θ ← θ − 0·α·θ on every
+        # variable every step (two full-size multiplies and a write); Keras' built-ins pass None.
+        super().__init__(name=name, weight_decay=weight_decay, **kwargs)
+
     def _slot_names(self) -> list[str]:
         """Names of the slots each model variable gets, e.g. `["m", "v"]` for Adam."""
         raise NotImplementedError
@@ -113,7 +118,8 @@ class Adam(_SlotOptimizer):
     bias_correction=False:  θ ← θ − η·m/(√v + ε)
 
     Keras' built-in Adam adds ε to √v rather than √v̂ (the same as ε/√(1−β2ᵗ) here); with the
-    default ε = 1e-7 the two agree to well under 1e-6.
+    default ε = 1e-7 the two agree to well under 1e-6. The step is computed with the bias
+    corrections folded into scalars, so it costs the built-in's tensor ops, no more.
     """
 
     def __init__(
@@ -140,21 +146,22 @@ class Adam(_SlotOptimizer):
         g = _dense(gradient, variable)
         dtype = variable.dtype
         eta = tf.cast(self.learning_rate, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
+        epsilon = self.epsilon
         m = self.slot("m", variable)
         v = self.slot("v", variable)
-        m.assign(beta_1 * m + (1 - beta_1) * g)
-        v.assign(beta_2 * v + (1 - beta_2) * tf.square(g))
-        epsilon = tf.cast(self.epsilon, dtype)
+        # β·m + (1−β)·g written as m + (1−β)·(g − m): one op fewer per tensor, updated in place;
+        # 1−β stays a Python number, a constant in the graph rather than an op per step.
+        m.assign_add((g - m) * (1 - self.beta_1))
+        v.assign_add((tf.square(g) - v) * (1 - self.beta_2))
         if self.bias_correction:
+            # m̂/(√v̂ + ε) = m·√(1−β2ᵗ)/(1−β1ᵗ) / (√v + ε·√(1−β2ᵗ)): the textbook step, with the
+            # corrections folded into two scalars instead of two divisions per tensor.
             # `iterations` counts finished steps; the base class increments it after this update.
             t = tf.cast(self.iterations + 1, dtype)
-            m_hat = m / (1 - tf.pow(beta_1, t))
-            v_hat = v / (1 - tf.pow(beta_2, t))
-            variable.assign_sub(eta * m_hat / (tf.sqrt(v_hat) + epsilon))
-        else:
-            variable.assign_sub(eta * m / (tf.sqrt(v) + epsilon))
+            root = tf.sqrt(1 - tf.pow(tf.cast(self.beta_2, dtype), t))
+            eta = eta * root / (1 - tf.pow(tf.cast(self.beta_1, dtype), t))
+            epsilon = epsilon * root
+        variable.assign_sub(m * eta / (tf.sqrt(v) + epsilon))
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -214,7 +221,7 @@ class RMSprop(_SlotOptimizer):
             g_mean = self.slot("mean_gradient", variable)
             g_mean.assign(rho * g_mean + (1 - rho) * g)
             denominator -= tf.square(g_mean)
-        step = alpha * g / tf.sqrt(denominator)
+        step = alpha * g * tf.math.rsqrt(denominator)  # one op where g / √d takes two
         if self.momentum == 0:
             variable.assign_sub(step)
             return

@@ -20,6 +20,9 @@ from tfmodel.optimizers import CUSTOM_OBJECTS, SGD, Adam, RMSprop, make_optimize
 
 STEPS = 12
 TOLERANCE = 1e-6
+# Against the numpy reference, which keeps every moment as the textbook writes it (β·m + (1−β)·g)
+# where the rules use Keras' m + (1−β)·(g − m): a few float32 roundings (2e-7 at |θ| ≈ 2) apart.
+REFERENCE_TOLERANCE = 2e-6
 _rng = np.random.default_rng(0)
 THETA0 = np.array([1.0, -0.5, 0.25, 2.0], np.float32)
 GRADIENTS = (_rng.uniform(0.5, 1.5, (STEPS, 4)) * _rng.choice([-1, 1], (STEPS, 4))).astype(
@@ -150,7 +153,7 @@ BUILTIN_CASES = [name for name, (_, _, builtin) in CASES.items() if builtin]
 @pytest.mark.parametrize("name", CASES)
 def test_each_step_equals_the_numpy_reference(name):
     ours, reference, _ = CASES[name]
-    np.testing.assert_allclose(run(ours()), reference(), rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(run(ours()), reference(), rtol=0, atol=REFERENCE_TOLERANCE)
 
 
 @pytest.mark.parametrize("name", BUILTIN_CASES)
