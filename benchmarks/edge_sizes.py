@@ -1,25 +1,39 @@
-"""Edge file sizes and latency for the reference MLP with 784 inputs (784-128-10), every variant.
+"""Every edge variant of the 784-input MLP (784-128-10): file size, latency, start-up, memory.
 
-    .venv/bin/python benchmarks/edge_sizes.py     # ~30 s on 2 cores; prints the table and
-                                                  # rewrites its section of benchmarks/RESULTS.md
+    python -m benchmarks.edge_sizes     # ~1 min on 2 cores; prints the table and rewrites its
+                                        # section of benchmarks/RESULTS.md
 
 At 784 inputs the weights dominate the file, so this is where the size claims are measured:
 int8 ≤ 0.30× float32, pruned-0.8 + int8 gzipped ≤ 0.15× float32 gzipped. The data are random
 28×28 "images" (sizes do not depend on them), so no accuracy is reported here: see the digits
-report written by `python -m edge.optimize`. Latency is one example per call, one thread.
+report written by `python -m edge.optimize`. Latency is one example per `predict` call, per
+thread count. Start-up is measured as LiteRT's `benchmark_model` reports it, in a fresh process
+that imports only the edge runtime (as a device would): init time (loading the file and making
+the interpreter), first inference, and peak memory — the growth of the process' maximum
+resident set over what it held before loading, after init and overall.
 """
 
 from __future__ import annotations
 
 import gzip
-import platform
+import json
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from results import RESULTS, markdown_table, write_section
 
+from benchmarks.results import (
+    RESULTS,
+    SHARED_NOTE,
+    Section,
+    check_size,
+    describe_machine,
+    markdown_table,
+    write_section,
+)
 from edge import convert
 from edge.benchmark import measure_latency, random_example
 from edge.prune import prune_model
@@ -28,10 +42,30 @@ from tfmodel.config import Config, ModelConfig, RegularizerConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
-SECTION = "## Edge: 784-128-10 MLP, file size and latency per variant"
+SECTION = "## Edge: 784-128-10 MLP, file size, latency, start-up and memory per variant"
+REPO = Path(__file__).resolve().parents[1]
+# size → (timed calls per variant and thread count, thread counts, pruning epochs)
+SIZES = {"smoke": (5, (1,), 1), "quick": (300, (1, 2), 2), "full": (2000, (1, 2), 2)}
+# Run by a fresh Python with the repo on its path: init, first inference and peak memory of one
+# file, printed as JSON. ru_maxrss is in KiB on Linux.
+STARTUP = """
+import json, resource, sys, time
+import numpy as np
+from edge.runtime import EdgeModel
+def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before, start = peak(), time.perf_counter()
+model = EdgeModel(sys.argv[1], num_threads=1, verify=False)
+init_ms, init_mb = (time.perf_counter() - start) * 1000, peak() - before
+x = np.zeros((1, *model.input_shape), np.float32)
+start = time.perf_counter()
+model.predict(x)
+first_ms = (time.perf_counter() - start) * 1000
+print(json.dumps({"init ms": init_ms, "first ms": first_ms, "init MB": init_mb,
+                  "overall MB": peak() - before}))
+"""
 
 
-def build_files() -> tuple[dict[str, bytes], float]:
+def build_files(prune_epochs: int = 2) -> tuple[dict[str, bytes], float]:
     """Every variant's .tflite bytes for an untrained 784-128-10 MLP, and the pruned sparsity."""
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(1024, 28, 28, 1)).astype(np.float32)
@@ -42,7 +76,7 @@ def build_files() -> tuple[dict[str, bytes], float]:
     )
     config = Config()
     config.training.verbose = 0
-    config.edge.prune_epochs = 2
+    config.edge.prune_epochs = prune_epochs
     calibration = convert.calibration_examples(x, count=200)
     files = {
         kind: convert.convert_model(model, "pixels", kind, calibration) for kind in convert.KINDS
@@ -55,51 +89,77 @@ def build_files() -> tuple[dict[str, bytes], float]:
     return files, pruned.sparsity
 
 
-def measure(files: dict[str, bytes]) -> list[dict[str, object]]:
-    """Per file: size raw and gzipped, both against float32, and p50/p99 latency."""
+def measure(
+    files: dict[str, bytes], runs: int = 2000, threads: tuple[int, ...] = (1, 2)
+) -> list[dict[str, object]]:
+    """Per file: size raw and gzipped, both against float32, p50/p99 per thread count, start-up."""
     float_raw, float_gz = len(files["float32"]), len(gzip.compress(files["float32"], 9))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in files.items():
             path = Path(tmp) / f"{name.split()[0]}-{len(rows)}.tflite"
             path.write_bytes(content)
-            model = EdgeModel(path, num_threads=1, verify=False)
-            latency = measure_latency(model.predict, random_example(model), runs=300)
             gz = len(gzip.compress(content, 9))
-            rows.append({
+            row = {
                 "variant": name, "KB": len(content) / 1024, "gzip KB": gz / 1024,
                 "× float32": len(content) / float_raw, "gzip × float32": gz / float_gz,
-                "p50 ms": latency.p50_ms, "p99 ms": latency.p99_ms,
-                "interpreter": model.interpreter_name,
-            })  # fmt: skip
+                **measure_startup(path),
+            }  # fmt: skip
+            for count in threads:
+                model = EdgeModel(path, num_threads=count, verify=False)
+                latency = measure_latency(model.predict, random_example(model), runs, runs // 10)
+                row[f"p50 µs {count}t"] = latency.p50_ms * 1000
+                row[f"p99 µs {count}t"] = latency.p99_ms * 1000
+                row["interpreter"] = model.interpreter_name
+            rows.append(row)
     return rows
 
 
+def measure_startup(path: Path) -> dict[str, float]:
+    """Init and first-inference ms, peak memory MB after init and overall, in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-c", STARTUP, str(path)],
+        capture_output=True, text=True, check=True, timeout=120, env=env,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def format_table(rows: list[dict[str, object]]) -> str:
-    """The rows as a Markdown table."""
-    columns = ["variant", "KB", "gzip KB", "× float32", "gzip × float32", "p50 ms", "p99 ms"]
+    """The rows as a Markdown table: every measured column, in the order measured."""
+    columns = [c for c in rows[0] if c != "interpreter"]
     cells = [
-        [row["variant"], *(f"{row[c]:.3f}" if "ms" in c or "×" in c else f"{row[c]:.1f}"
-                           for c in columns[1:])]
+        [row["variant"], *(f"{row[c]:.3f}" if "×" in c else f"{row[c]:.1f}" for c in columns[1:])]
         for row in rows
-    ]  # fmt: skip
+    ]
     return markdown_table(columns, cells)
 
 
-def main() -> int:
-    files, sparsity = build_files()
-    rows = measure(files)
+def run(size: str = "full") -> Section:
+    """Build every variant, measure it: the section (the size goals are asserted in tests)."""
+    check_size(size)
+    runs, threads, prune_epochs = SIZES[size]
+    files, sparsity = build_files(prune_epochs)
+    rows = measure(files, runs, threads)
     table = format_table(rows)
     text = "\n".join([
         SECTION, "",
-        "`python benchmarks/edge_sizes.py` — random weights and inputs (sizes do not depend on "
-        f"them); pruned to kernel sparsity {sparsity:.3f}; latency: one example per call, one "
-        f"thread, {describe_interpreter(rows[0]['interpreter'])}, {platform.machine()} "
-        "shared with other jobs (compare rows, not machines).", "",
+        "`python -m benchmarks.edge_sizes` — random weights and inputs (sizes do not depend on "
+        f"them); pruned to kernel sparsity {sparsity:.3f}; latency: one example per `predict` "
+        f"call, {runs} timed calls after a warm-up, per thread count (`1t`, `2t`); init, first "
+        "inference and peak memory (MB of maximum resident set grown after init and overall) "
+        "in a fresh process that imports only the edge runtime, as LiteRT's `benchmark_model` "
+        f"reports them; {describe_interpreter(rows[0]['interpreter'])}. {describe_machine()}; "
+        f"{SHARED_NOTE}.", "",
         table, "",
     ])  # fmt: skip
-    print(table)
-    write_section(SECTION, text)
+    return Section(SECTION, text, table)
+
+
+def main() -> int:
+    section = run()
+    print(section.table)
+    write_section(SECTION, section.text)
     print(f"wrote its section of {RESULTS}")
     return 0
 

@@ -1,8 +1,8 @@
 """Single-example latency of the same `.tflite` files under every TFLite interpreter installed.
 
-    .venv/bin/python benchmarks/interpreters.py           # ~10 s on 2 cores; prints the table
-                                                          # and rewrites its RESULTS.md section
-    .venv/bin/python benchmarks/interpreters.py --quick   # ~7 s; prints only
+    python -m benchmarks.interpreters           # ~1 min on 2 cores; prints the table and
+                                                # rewrites its RESULTS.md section
+    python -m benchmarks.interpreters --quick   # ~15 s; prints only
 
 The files — float32 and int8 of the digits MLP (64-128-10) and of the 784-128-10 MLP, made by
 `edge.convert` from untrained models (latency does not depend on the weights' values) — run under
@@ -27,8 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from results import SHARED_NOTE, describe_machine, markdown_table, write_section
 
+from benchmarks.results import (
+    SHARED_NOTE,
+    Section,
+    check_size,
+    describe_machine,
+    markdown_table,
+    write_section,
+)
 from edge import convert
 from edge.benchmark import measure_latency, random_example
 from edge.runtime import INTERPRETERS, EdgeModel, describe_interpreter, find_interpreter
@@ -44,10 +51,11 @@ LABELS = {
     "tensorflow": "tf.lite",
 }
 KINDS = ("float32", "int8")
+SIZES = {"smoke": (5, 1), "quick": (300, 5), "full": (2000, 21)}  # → (runs, rounds)
 EXAMPLES = """examples:
-  .venv/bin/python benchmarks/interpreters.py
-  .venv/bin/python benchmarks/interpreters.py --quick
-  .venv/bin/python benchmarks/interpreters.py --runs 2000 --rounds 20
+  python -m benchmarks.interpreters
+  python -m benchmarks.interpreters --quick
+  python -m benchmarks.interpreters --runs 2000 --rounds 20
 """
 
 
@@ -214,24 +222,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    runs = args.runs or (100 if args.quick else 2000)
-    rounds = args.rounds or (3 if args.quick else 21)
+def run(size: str = "full", runs: int | None = None, rounds: int | None = None) -> Section:
+    """Every file under every interpreter: the section (no goal of its own)."""
+    check_size(size)
+    runs, rounds = runs or SIZES[size][0], rounds or SIZES[size][1]
     machine = describe_machine()
     interpreters = available_interpreters()
     versions = ", ".join(f"{LABELS[i]} = {describe_interpreter(i)}" for i in interpreters)
     absent = [LABELS[i] for i in INTERPRETERS if i not in interpreters]
-    print(f"{machine}\ninterpreters: {versions}" + (f"; not installed: {absent}" if absent else ""))
+    print(f"interpreters: {versions}" + (f"; not installed: {absent}" if absent else ""))
     rows = []
     for (name, kind), content in build_files().items():
         rows += measure_file(name, kind, content, interpreters, runs, rounds)
         print(f"{name} {kind}: done", flush=True)
     table = format_table(rows)
-    print(table)
     text = "\n".join([
         SECTION, "",
-        "`python benchmarks/interpreters.py` — the same files (from `edge.convert`, untrained "
+        "`python -m benchmarks.interpreters` — the same files (from `edge.convert`, untrained "
         "weights: latency does not depend on their values) under each interpreter, in one "
         f"process, one thread each ({versions}"
         + (f"; {', '.join(absent)} not installed" if absent else "") + "). "
@@ -243,11 +250,18 @@ def main(argv: list[str] | None = None) -> int:
         f"from tf.lite's probabilities on one random example. {machine}; {SHARED_NOTE}.", "",
         table, "",
     ])  # fmt: skip
+    return Section(SECTION, text, table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    section = run("quick" if args.quick else "full", args.runs, args.rounds)
+    print(section.table)
     if args.quick:
         print("--quick: RESULTS.md left as it was")
     else:
-        write_section(SECTION, text)
-        print(f"wrote its section of {Path(__file__).resolve().parent / 'RESULTS.md'}")
+        write_section(SECTION, section.text)
+        print("wrote its section of RESULTS.md")
     return 0
 
 

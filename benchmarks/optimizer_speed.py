@@ -1,8 +1,8 @@
 """Training speed of the project's SGD (momentum), Adam and RMSprop against tf_keras' built-ins.
 
-    .venv/bin/python benchmarks/optimizer_speed.py           # ~1 min on 2 cores; prints the table
-                                                             # and rewrites its RESULTS.md section
-    .venv/bin/python benchmarks/optimizer_speed.py --quick   # ~15 s; prints only
+    python -m benchmarks.optimizer_speed           # ~1 min on 2 cores; prints the table and
+                                                   # rewrites its RESULTS.md section
+    python -m benchmarks.optimizer_speed --quick   # ~20 s; prints only
 
 Each pair (ours, built-in) trains twin models — same architecture, same initial weights, same
 unshuffled batches, same hyperparameters — in this one process, on one TensorFlow thread. After
@@ -23,8 +23,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from results import SHARED_NOTE, describe_machine, markdown_table, write_section
-
+from benchmarks.results import (
+    SHARED_NOTE,
+    Figure,
+    Section,
+    check_size,
+    describe_machine,
+    markdown_table,
+    write_section,
+)
 from tfmodel.backend import keras, tf
 from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
 from tfmodel.data import Splits, build_dataset, load_splits
@@ -41,10 +48,13 @@ OPTIMIZERS = {
     "Adam": OptimizerConfig(name="adam", learning_rate=1e-3),
     "RMSprop": OptimizerConfig(name="rmsprop", learning_rate=1e-3),
 }
+GOAL = 0.97  # ours ÷ Keras steps/s, for every optimizer
+# size → (steps per round, timed rounds, with the MNIST row)
+SIZES = {"smoke": (2, 1, False), "quick": (100, 7, True), "full": (300, 21, True)}
 EXAMPLES = """examples:
-  .venv/bin/python benchmarks/optimizer_speed.py
-  .venv/bin/python benchmarks/optimizer_speed.py --quick
-  .venv/bin/python benchmarks/optimizer_speed.py --steps 400 --rounds 9 --mnist ~/data/mnist
+  python -m benchmarks.optimizer_speed
+  python -m benchmarks.optimizer_speed --quick
+  python -m benchmarks.optimizer_speed --steps 400 --rounds 9 --mnist ~/data/mnist
 """
 
 
@@ -223,18 +233,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    steps = args.steps or (30 if args.quick else 300)
-    rounds = args.rounds or (3 if args.quick else 21)
+def run(
+    size: str = "full",
+    steps: int | None = None,
+    rounds: int | None = None,
+    mnist: Path = MNIST_DIR,
+    threads: str = "default",
+) -> Section:
+    """Compare every optimizer on digits and (unless `size` is smoke) MNIST: the section."""
+    check_size(size)
+    default_steps, default_rounds, with_mnist = SIZES[size]
+    steps, rounds = steps or default_steps, rounds or default_rounds
     machine = describe_machine()
-    if args.threads:  # before TensorFlow runs its first op
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    workloads = [
-        Workload("digits MLP 64-128-10", "sklearn:digits"),
-        Workload("MNIST MLP 784-128-10", f"idx:{args.mnist}"),
-    ]
+    workloads = [Workload("digits MLP 64-128-10", "sklearn:digits")]
+    if with_mnist:
+        workloads.append(Workload("MNIST MLP 784-128-10", f"idx:{mnist}"))
     comparisons, skipped = [], []
     for workload in workloads:
         splits = load_workload(workload)
@@ -246,13 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, cfg in OPTIMIZERS.items():
             comparisons.append(compare(workload, splits, name, cfg, steps, rounds))
             c = comparisons[-1]
-            print(f"{workload.name}, {name}: ours ÷ Keras {c.wall_ratio:.3f} (wall)", flush=True)
+            print(f"{workload.name}, {name}: ours ÷ Keras {c.cpu_ratio:.3f} (CPU)", flush=True)
     table = format_table(comparisons)
-    threads = f"TensorFlow threads {args.threads or 'default'}"
-    print(f"\n{machine}; {threads}\n{table}")
     text = "\n".join([
         SECTION, "",
-        f"`python benchmarks/optimizer_speed.py` — `model.fit` steps/s of twin models (same "
+        f"`python -m benchmarks.optimizer_speed` — `model.fit` steps/s of twin models (same "
         f"initial weights, same batches of {BATCH_SIZE}, same hyperparameters), {steps} steps a "
         f"round over the first {steps * BATCH_SIZE} training examples (MNIST; digits has fewer, "
         "repeated), "
@@ -262,14 +273,30 @@ def main(argv: list[str] | None = None) -> int:
         "process CPU times (CPU time does not count the time other jobs hold the core). Loss: "
         "test-split loss, L2 penalty included, after all rounds; SGD and RMSprop follow Keras' "
         "arithmetic, Adam adds ε to √v̂ where Keras adds it to √v, a small drift over thousands "
-        f"of steps. {machine}; {threads}; {SHARED_NOTE}.",
+        f"of steps. {machine}; TensorFlow threads {threads}; {SHARED_NOTE}.",
         *(f"{line}." for line in skipped), "",
         table, "",
     ])  # fmt: skip
+    figures = [
+        Figure("optimizers", f"{c.optimizer} ÷ Keras steps/s, {c.workload} (CPU time)",
+               c.cpu_ratio, "×", GOAL)
+        for c in comparisons
+    ]  # fmt: skip
+    return Section(SECTION, text, table, figures)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:  # before TensorFlow runs its first op
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    size = "quick" if args.quick else "full"
+    section = run(size, args.steps, args.rounds, args.mnist, str(args.threads or "default"))
+    print(f"\n{section.table}")
     if args.quick:
         print("--quick: RESULTS.md left as it was")
     else:
-        write_section(SECTION, text)
+        write_section(SECTION, section.text)
         print(f"wrote its section of {Path(__file__).resolve().parent / 'RESULTS.md'}")
     return 0
 

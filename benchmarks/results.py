@@ -1,5 +1,9 @@
-"""What the benchmark scripts share: the machine they ran on, a Markdown table, and their own
-section of benchmarks/RESULTS.md (each script replaces its section and leaves the others alone).
+"""What the benchmarks share: the machine they ran on, a Markdown table, a figure measured
+against the goal it must reach, and their own section of benchmarks/RESULTS.md (each benchmark
+replaces its section and leaves the others alone).
+
+Every benchmark module has `run(size) -> Section`, size one of SIZES: `smoke` (seconds, for the
+test), `quick` (a minute or so) or `full`; `benchmarks.run` calls them all.
 """
 
 from __future__ import annotations
@@ -7,10 +11,64 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SHARED_NOTE = "a machine shared with other jobs, so compare rows measured together, not machines"
+SIZES = ("smoke", "quick", "full")
+VERSIONED = ("tensorflow", "tf-keras", "numpy", "ai-edge-litert", "grpcio")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure and the goal it must reach, e.g. 2.4 × against "at least 2 ×"."""
+
+    benchmark: str
+    measure: str
+    value: float
+    unit: str  # "×" for ratios, "µs", "ms"
+    goal: float
+    at_least: bool = True  # the goal is a floor (ratios), else a ceiling (overheads)
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.goal if self.at_least else self.value <= self.goal
+
+    def cells(self) -> list[str]:
+        """benchmark, measure, value, goal, met — as table cells."""
+        sign = "≥" if self.at_least else "≤"
+        return [
+            self.benchmark, self.measure, f"{self.value:.3g} {self.unit}",
+            f"{sign} {self.goal:g} {self.unit}", "yes" if self.met else "**no**",
+        ]  # fmt: skip
+
+
+@dataclass
+class Section:
+    """A benchmark's result: its RESULTS.md section, its table, and the figures with goals."""
+
+    heading: str  # "## ...", the section's first line
+    text: str  # the whole section, heading and table included
+    table: str  # its Markdown table
+    figures: list[Figure] = field(default_factory=list)
+
+
+def check_size(size: str) -> None:
+    if size not in SIZES:
+        raise ValueError(f"size {size!r} is unknown: use one of {SIZES}")
+
+
+def describe_versions() -> str:
+    """E.g. `Python 3.11.7, tensorflow 2.21.0, tf-keras 2.21.0, …` for what is installed."""
+    found = []
+    for name in VERSIONED:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join([f"Python {platform.python_version()}", *found])
 
 
 def describe_machine() -> str:
@@ -48,3 +106,17 @@ def write_section(heading: str, text: str, results: Path = RESULTS) -> None:
         end = old.find("\n## ", start + len(heading))
         new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
     results.write_text(new.rstrip("\n") + "\n")
+
+
+FIGURE_COLUMNS = ["benchmark", "measure", "value", "goal", "met"]
+
+
+def figures_table(figures: Sequence[Figure]) -> str:
+    """Every figure against its goal, one row each."""
+    return markdown_table(FIGURE_COLUMNS, [f.cells() for f in figures])
+
+
+def write_results(header: str, sections: Sequence[Section], results: Path = RESULTS) -> None:
+    """Rewrite `results` whole: `header` (title, machine, summary), then every section."""
+    body = "\n\n".join(s.text.strip("\n") for s in sections)
+    results.write_text(header.strip("\n") + "\n\n" + body + "\n")

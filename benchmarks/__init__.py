@@ -1,0 +1,13 @@
+"""Speed benchmarks, each against the baseline a user would otherwise reach for.
+
+    python -m benchmarks.run [--quick]      # every benchmark, one table of ratios, RESULTS.md
+
+results          the machine line, Markdown tables, a figure against its goal, RESULTS.md sections
+training_speed   tfmodel.train's pipeline vs plain `model.fit(x, y)`, examples/s and accuracy
+optimizer_speed  the project's SGD, Adam and RMSprop vs tf_keras' built-ins, steps/s
+interpreters     the same .tflite under every installed TFLite interpreter
+edge_sizes       file size, latency per thread count, init time and memory of every edge variant
+edge_calls       one example through predict(), invoke(), Keras model.predict and the SavedModel
+serving_speed    gRPC and REST through the local server vs an in-process call, batching off/on
+run              runs them all in one process
+"""
