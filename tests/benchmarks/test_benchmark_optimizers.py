@@ -68,7 +68,7 @@ def test_absent_mnist_folder_skips_its_row(bench, tmp_path):
 
 
 def test_write_section_replaces_only_its_own(bench, tmp_path):
-    from results import write_section
+    from benchmarks.results import write_section
 
     path = tmp_path / "RESULTS.md"
     path.write_text("# Benchmark results\n\n## A\n\nold a\n\n## B\n\nkeep b\n")
