@@ -19,6 +19,7 @@ from serving.server.status import as_serving_error, invalid_argument
 from serving.tensors import dtype_name
 from tfmodel.backend import tf
 
+CALLER_THREAD = config_pb2.RunOptions(inter_op_thread_pool=-1)
 # Runs a batch of feeds (tensor name → array) and returns the fetched arrays, in order.
 RunFunction = Callable[[dict[str, np.ndarray], Sequence[str]], list[np.ndarray]]
 
@@ -79,7 +80,13 @@ class Servable:
         key = (feeds, fetches)
         with self._lock:
             if key not in self._callables:
-                options = config_pb2.CallableOptions(feed=feeds, fetch=fetches)
+                # Ops run on the calling thread instead of being handed to the inter-op pool:
+                # for a serving graph (a chain of ops on a small batch) the hand-offs cost more
+                # than the ops, 4-6× a digits MLP's run (benchmarks/RESULTS.md, Serving).
+                # Large ops still use the intra-op pool.
+                options = config_pb2.CallableOptions(
+                    feed=feeds, fetch=fetches, run_options=CALLER_THREAD
+                )
                 self._callables[key] = self.session._make_callable_from_options(options)
             return self._callables[key]
 
