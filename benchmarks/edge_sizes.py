@@ -9,8 +9,8 @@ int8 ≤ 0.30× float32, pruned-0.8 + int8 gzipped ≤ 0.15× float32 gzipped. T
 report written by `python -m edge.optimize`. Latency is one example per `predict` call, per
 thread count. Start-up is measured as LiteRT's `benchmark_model` reports it, in a fresh process
 that imports only the edge runtime (as a device would): init time (loading the file and making
-the interpreter), first inference, and peak memory — the growth of the process' maximum
-resident set over what it held before loading, after init and overall.
+the interpreter), first inference, and the process' peak resident memory after init and overall
+(Python, numpy and the interpreter included: compare rows).
 """
 
 from __future__ import annotations
@@ -46,22 +46,22 @@ SECTION = "## Edge: 784-128-10 MLP, file size, latency, start-up and memory per 
 REPO = Path(__file__).resolve().parents[1]
 # size → (timed calls per variant and thread count, thread counts, pruning epochs)
 SIZES = {"smoke": (5, (1,), 1), "quick": (300, (1, 2), 2), "full": (2000, (1, 2), 2)}
-# Run by a fresh Python with the repo on its path: init, first inference and peak memory of one
-# file, printed as JSON. ru_maxrss is in KiB on Linux.
+# Run by a fresh Python with the repo on its path: init, first inference and the process' peak
+# resident memory after init and overall, for one file, printed as JSON. ru_maxrss is in KiB.
 STARTUP = """
 import json, resource, sys, time
 import numpy as np
 from edge.runtime import EdgeModel
 def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-before, start = peak(), time.perf_counter()
+start = time.perf_counter()
 model = EdgeModel(sys.argv[1], num_threads=1, verify=False)
-init_ms, init_mb = (time.perf_counter() - start) * 1000, peak() - before
+init_ms, init_mb = (time.perf_counter() - start) * 1000, peak()
 x = np.zeros((1, *model.input_shape), np.float32)
 start = time.perf_counter()
 model.predict(x)
 first_ms = (time.perf_counter() - start) * 1000
 print(json.dumps({"init ms": init_ms, "first ms": first_ms, "init MB": init_mb,
-                  "overall MB": peak() - before}))
+                  "overall MB": peak()}))
 """
 
 
@@ -147,10 +147,10 @@ def run(size: str = "full") -> Section:
         "`python -m benchmarks.edge_sizes` — random weights and inputs (sizes do not depend on "
         f"them); pruned to kernel sparsity {sparsity:.3f}; latency: one example per `predict` "
         f"call, {runs} timed calls after a warm-up, per thread count (`1t`, `2t`); init, first "
-        "inference and peak memory (MB of maximum resident set grown after init and overall) "
-        "in a fresh process that imports only the edge runtime, as LiteRT's `benchmark_model` "
-        f"reports them; {describe_interpreter(rows[0]['interpreter'])}. {describe_machine()}; "
-        f"{SHARED_NOTE}.", "",
+        "inference and peak memory (the process' maximum resident set after init and overall, "
+        "Python and numpy included) in a fresh process that imports only the edge runtime, as "
+        f"LiteRT's `benchmark_model` reports them; {describe_interpreter(rows[0]['interpreter'])}. "
+        f"{describe_machine()}; {SHARED_NOTE}.", "",
         table, "",
     ])  # fmt: skip
     return Section(SECTION, text, table)
