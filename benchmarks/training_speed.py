@@ -46,7 +46,8 @@ from tfmodel.backend import keras
 from tfmodel.config import Config, DataConfig, load_config
 from tfmodel.data import Splits
 from tfmodel.models import build_model, compile_for_training
-from tfmodel.train import _callbacks, _datasets
+from tfmodel.resume import make_callbacks
+from tfmodel.train import train_val_datasets
 
 SECTION = "## Training: tfmodel.train vs plain model.fit"
 REPO = Path(__file__).resolve().parents[1]
@@ -117,22 +118,31 @@ def baseline_side(config: Config, splits: Splits) -> Side:
 
 def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
     """`tfmodel.train`'s fit: its strategy, pipelines, compile recipe, validation and callbacks."""
+    from tfmodel.backend import tf
+
     info = strategies.make_strategy(config.training.strategy)
-    train_ds, val_ds = _datasets(config, splits, config.data.batch_size, drop_remainder=False)
+    data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
+    train_ds, val_ds = train_val_datasets(
+        config, splits, config.data.batch_size, static_shapes=False, data_epoch=data_epoch
+    )
     steps = len(train_ds)
     with info.strategy.scope():
         model = new_model(config, splits)
         compile_for_training(
             model, config.optimizer, steps, config.training.epochs,
-            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
+            steps_per_execution=strategies.steps_per_execution(
+                config.training.steps_per_execution, info
+            ),
             jit_compile=config.training.jit_compile,
         )  # fmt: skip
 
     def fit() -> None:
+        callbacks = make_callbacks(
+            config, run_dir, run_dir, True, False, resume=(data_epoch, steps, True)
+        )
         model.fit(
-            train_ds.repeat(), steps_per_epoch=steps, epochs=config.training.epochs,
-            validation_data=val_ds.repeat(), validation_steps=len(val_ds), verbose=0,
-            callbacks=_callbacks(config, run_dir, run_dir, True, False, info),
+            train_ds, epochs=config.training.epochs, validation_data=val_ds, verbose=0,
+            callbacks=callbacks,
         )  # fmt: skip
 
     return Side(model, fit)
@@ -236,8 +246,8 @@ def run(size: str = "full", mnist: Path = MNIST_DIR) -> Section:
         f"`python -m benchmarks.training_speed` — {rounds} timed rounds a side after a warm-up "
         "round, alternating; a round is one `fit` of the epochs shown. Baseline: "
         "`model.fit(x, y, batch_size=32)` with Keras' SGD (momentum 0.9); ours: the fit "
-        "`tfmodel.train` runs (default strategy on one device, tf.data, "
-        f"steps_per_execution {strategies.STEPS_PER_EXECUTION}, validation every epoch, backup, "
+        "`tfmodel.train` runs (its strategy, tf.data with the epoch-seeded order, "
+        "the configured steps_per_execution, validation every epoch, exact backup, "
         "best weights, TensorBoard and CSV callbacks). Test accuracy after the warm-up round "
         "(fresh weights, the epochs shown). "
         f"{describe_machine()}; {SHARED_NOTE}.", "",
