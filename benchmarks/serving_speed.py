@@ -89,6 +89,8 @@ def start_server(base: Path, batching: Path | None) -> tuple[subprocess.Popen, i
     command = [
         sys.executable, "-m", "serving.server", f"--port={grpc_port}",
         f"--rest_api_port={rest_port}", f"--model_name={MODEL}", f"--model_base_path={base}",
+        # a pooled thread serves one keep-alive connection at a time: one thread per client
+        f"--rest_api_num_threads={max(CLIENTS)}",
     ]  # fmt: skip
     if batching:
         command += ["--enable_batching", f"--batching_parameters_file={batching}"]
