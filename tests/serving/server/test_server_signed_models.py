@@ -106,7 +106,7 @@ def test_unsigned_only_version_fails_startup_naming_it(make_half_plus_two, keys,
         port=0,
         model_name=MODEL,
         model_base_path=str(tmp_path / MODEL),
-        core=CoreOptions(file_system_poll_wait_seconds=0, model_verify_key=str(keys / "good.pub")),
+        core=verifying(keys / "good.pub"),
     )
     with pytest.raises(UserError, match="is not signed"):
         ModelServer(options).start()
