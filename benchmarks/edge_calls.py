@@ -16,7 +16,6 @@ faster than `model.predict` on one example.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from benchmarks.results import (
     check_size,
     describe_machine,
     markdown_table,
-    write_section,
+    quick_or_full_main,
 )
 from edge import convert
 from edge.benchmark import measure_latency, random_example
@@ -129,24 +128,10 @@ def run(size: str = "full") -> Section:
     return Section(SECTION, text, table, figures)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.edge_calls", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--quick", action="store_true", help="fewer rounds; print only")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    section = run("quick" if args.quick else "full")
-    print(section.table)
-    if args.quick:
-        print("--quick: RESULTS.md left as it was")
-    else:
-        write_section(SECTION, section.text)
-        print("wrote its section of RESULTS.md")
-    return 0
+    return quick_or_full_main(
+        "python -m benchmarks.edge_calls", __doc__.splitlines()[0], SECTION, run, argv
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ test), `quick` (a minute or so) or `full`; `benchmarks.run` calls them all.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -120,3 +121,18 @@ def write_results(header: str, sections: Sequence[Section], results: Path = RESU
     """Rewrite `results` whole: `header` (title, machine, summary), then every section."""
     body = "\n\n".join(s.text.strip("\n") for s in sections)
     results.write_text(header.strip("\n") + "\n\n" + body + "\n")
+
+
+def quick_or_full_main(
+    prog: str, description: str, section: str, run: Callable[[str], Section], argv=None
+) -> int:
+    """The command line of a benchmark with no flags of its own: `--quick` prints its table,
+    a full run also replaces its section of RESULTS.md."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds; print only")
+    args = parser.parse_args(argv)
+    result = run("quick" if args.quick else "full")
+    print(result.text)
+    if not args.quick:
+        write_section(section, result.text)
+    return 0

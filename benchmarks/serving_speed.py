@@ -18,7 +18,6 @@ clients, batching on answers at least 3× the requests/s of batching off.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -43,7 +42,7 @@ from benchmarks.results import (
     check_size,
     describe_machine,
     markdown_table,
-    write_section,
+    quick_or_full_main,
 )
 from edge.benchmark import measure_latency
 from serving.server.servable import load_servable
@@ -242,21 +241,10 @@ def run(size: str = "full") -> Section:
     return Section(SECTION, text, table, figures)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.serving_speed", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--quick", action="store_true", help="shorter cells; print only")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    section = run("quick" if args.quick else "full")
-    print(section.text)
-    if not args.quick:
-        write_section(SECTION, section.text)
-    return 0
+    return quick_or_full_main(
+        "python -m benchmarks.serving_speed", __doc__.splitlines()[0], SECTION, run, argv
+    )
 
 
 if __name__ == "__main__":
