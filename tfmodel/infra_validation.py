@@ -62,6 +62,7 @@ def validate_in_server(
         f"--port={port}",
         f"--model_name={model_name}",
         f"--model_base_path={model_dir.resolve()}",
+        "--max_num_load_retries=0",  # a candidate that fails to load fails now, not after retries
     ]
     with tempfile.TemporaryFile("w+") as server_log:
         try:
