@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.runtime import EdgeError, EdgeModel
+from edge.runtime import EdgeError, EdgeModel, find_interpreter
 
 REPO = Path(__file__).resolve().parents[2]
 # Python code that makes TensorFlow, Keras and tfmodel unimportable for the rest of the process.
@@ -189,10 +189,12 @@ def test_int8_input_and_output_use_the_files_own_parameters(edge_dir, manifest, 
 
 
 def reference_predict(path: Path, x: np.ndarray) -> np.ndarray:
-    """The int8 file run by the book: the signature runner, q = clip(round(x/s) + z), (q − z)·s."""
-    from ai_edge_litert.interpreter import Interpreter
+    """The int8 file run by the book: the signature runner, q = clip(round(x/s) + z), (q − z)·s.
 
-    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    Uses whichever TFLite interpreter the device has, as EdgeModel does (tflite_runtime on older Pis).
+    """
+    interpreter, _ = find_interpreter()
+    runner = interpreter(model_path=str(path)).get_signature_runner("serving_default")
     ((name, detail),) = runner.get_input_details().items()
     (output,) = runner.get_output_details().values()
     scale, zero = detail["quantization"]
