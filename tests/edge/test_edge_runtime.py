@@ -191,7 +191,8 @@ def test_int8_input_and_output_use_the_files_own_parameters(edge_dir, manifest, 
 def reference_predict(path: Path, x: np.ndarray) -> np.ndarray:
     """The int8 file run by the book: the signature runner, q = clip(round(x/s) + z), (q − z)·s.
 
-    Uses whichever TFLite interpreter the device has, as EdgeModel does (tflite_runtime on older Pis).
+    Uses whichever TFLite interpreter the device has, as EdgeModel does (tflite_runtime on
+    older Pis).
     """
     interpreter, _ = find_interpreter()
     runner = interpreter(model_path=str(path)).get_signature_runner("serving_default")
