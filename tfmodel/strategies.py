@@ -25,12 +25,16 @@ STRATEGIES = ("auto", "cpu", "gpu", "tpu", "mirrored", "multi_worker")
 STRATEGY_CLASSES = {
     "tpu": "TPUStrategy",
     "mirrored": "MirroredStrategy",
+    "default": "the default strategy",
     "one_device": "OneDeviceStrategy",
     "multi_worker": "MultiWorkerMirroredStrategy",
     "simulated_tpu": "MirroredStrategy",
 }
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-TPU_STEPS_PER_EXECUTION = 32  # many steps per TPU call: the host round trip dominates otherwise
+# Train steps per `tf.function` call, on every device: on a TPU the host round trip dominates
+# otherwise, and on a CPU a small model's step costs less than the call around it (see
+# benchmarks/RESULTS.md, training).
+STEPS_PER_EXECUTION = 32
 PROBE_TIMEOUT_S = 5.0  # a TPU worker at grpc://host:port answers a TCP connect at once
 NAME_TIMEOUT_S = 20.0  # resolving a TPU name asks the GCE metadata server and the Cloud TPU API
 
@@ -66,7 +70,7 @@ class StrategyInfo:
 
     strategy: tf.distribute.Strategy
     name: str  # what was asked for: auto, cpu, gpu, ...
-    kind: str  # what it became: tpu, mirrored, one_device, multi_worker
+    kind: str  # what it became: tpu, mirrored, default, one_device, multi_worker
     devices: tuple[str, ...]  # this worker's devices, e.g. ("CPU:0", "CPU:1")
     num_replicas: int  # across all workers
     is_tpu: bool = False
@@ -160,7 +164,7 @@ def make_strategy(
 def _local(name: str, inventory: DeviceInventory, gpus: int | None) -> StrategyInfo:
     """GPUs or the CPU, for every name but tpu and multi_worker."""
     if name == "cpu":
-        return _info(name, "one_device", tf.distribute.OneDeviceStrategy("/cpu:0"))
+        return _one_device(name, "/cpu:0", inventory)
     found_gpus = inventory.gpus()
     if name == "gpu" and not found_gpus:
         raise UserError(
@@ -173,7 +177,18 @@ def _local(name: str, inventory: DeviceInventory, gpus: int | None) -> StrategyI
         return _info(name, "mirrored", tf.distribute.MirroredStrategy(chosen))
     if len(found_gpus) > 1:
         return _info(name, "mirrored", tf.distribute.MirroredStrategy(found_gpus))
-    device = found_gpus[0] if found_gpus else "/cpu:0"
+    return _one_device(name, found_gpus[0] if found_gpus else "/cpu:0", inventory)
+
+
+def _one_device(name: str, device: str, inventory: DeviceInventory) -> StrategyInfo:
+    """One device: the default strategy where TensorFlow places ops anyway, else OneDeviceStrategy.
+
+    The default strategy is no wrapper at all; OneDeviceStrategy's costs ~3× a small model's
+    training step. It is still needed to keep the work on the CPU when a GPU is there.
+    """
+    gpus = inventory.gpus()
+    if _short(device) == _short(gpus[0] if gpus else "/cpu:0"):
+        return StrategyInfo(tf.distribute.get_strategy(), name, "default", (_short(device),), 1)
     return _info(name, "one_device", tf.distribute.OneDeviceStrategy(device))
 
 
@@ -221,10 +236,10 @@ def precision_policy(precision: str, info: StrategyInfo) -> str:
     return precision
 
 
-def steps_per_execution(config_value: int | None, info: StrategyInfo) -> int:
-    """Train steps per `tf.function` call: the config's, else 32 on TPU and 1 elsewhere."""
+def steps_per_execution(config_value: int | None) -> int:
+    """Train steps per `tf.function` call: the config's, else STEPS_PER_EXECUTION."""
     if config_value is None:
-        return TPU_STEPS_PER_EXECUTION if info.is_tpu else 1
+        return STEPS_PER_EXECUTION
     if config_value < 1:
         raise UserError(f"training.steps_per_execution is {config_value}: use 1 or more")
     return config_value

@@ -143,10 +143,10 @@ def test_tpu_chips_without_the_runtime_are_found_but_not_usable(tmp_path):
 def test_auto_falls_back_in_one_line_when_the_tpu_is_not_one(tmp_path, machine, why):
     devices = Connected(fake_machine(tmp_path, **machine))
     info = make_strategy("auto", devices=devices)
-    assert (info.kind, info.is_tpu, devices.connected) == ("one_device", False, [])
+    assert (info.kind, info.is_tpu, devices.connected) == ("default", False, [])
     first, second = describe(info).splitlines()
     assert first.startswith("strategy auto: not using a TPU (") and why in first
-    assert second == "strategy auto → OneDeviceStrategy: 1 replica on CPU:0"
+    assert second == "strategy auto → the default strategy: 1 replica on CPU:0"
     with pytest.raises(UserError, match="--strategy auto"):
         make_strategy("tpu", devices=devices)
 
@@ -169,4 +169,4 @@ def test_auto_uses_a_real_looking_tpu_and_says_nothing_else(tmp_path):
 
 def test_a_plain_machine_gives_no_fallback_line(tmp_path):
     info = make_strategy("auto", devices=Connected(fake_machine(tmp_path, {})))
-    assert describe(info) == "strategy auto → OneDeviceStrategy: 1 replica on CPU:0"
+    assert describe(info) == "strategy auto → the default strategy: 1 replica on CPU:0"

@@ -35,7 +35,7 @@ def test_env_report_names_every_piece_with_its_installed_version():
     assert ("avx2" in rows["CPU features"].split(" (missing")[0]) == ("avx2" in flags.split())
     if not tf.config.list_physical_devices("GPU") and not HAS_TPU:  # a CPU-only machine
         assert rows["GPUs"] == "none" and rows["TPUs"].startswith("none")
-        assert rows["--strategy auto"] == "strategy auto → OneDeviceStrategy: 1 replica on CPU:0"
+        assert rows["--strategy auto"] == "strategy auto → the default strategy: 1 replica on CPU:0"
 
 
 def test_table_columns_line_up():

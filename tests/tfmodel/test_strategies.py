@@ -53,9 +53,12 @@ class FakeDevices:
 SELECTIONS = [
     ("auto", FakeDevices(gpu_count=2, tpu=True), None, "tpu", "OneDeviceStrategy", ["CPU:0"]),
     ("auto", FakeDevices(gpu_count=2), None, "mirrored", "MirroredStrategy", ["GPU:0", "GPU:1"]),
-    ("auto", FakeDevices(gpu_count=2), 1, "one_device", "OneDeviceStrategy", ["GPU:0"]),
-    ("auto", FakeDevices(gpu_count=1), None, "one_device", "OneDeviceStrategy", ["GPU:0"]),
-    ("auto", FakeDevices(cpu_count=2), None, "one_device", "OneDeviceStrategy", ["CPU:0"]),
+    # One device where TensorFlow places ops anyway: no wrapper at all (the default strategy).
+    ("auto", FakeDevices(gpu_count=2), 1, "default", "_DefaultDistributionStrategy", ["GPU:0"]),
+    ("auto", FakeDevices(gpu_count=1), None, "default", "_DefaultDistributionStrategy", ["GPU:0"]),
+    ("auto", FakeDevices(cpu_count=2), None, "default", "_DefaultDistributionStrategy", ["CPU:0"]),
+    ("cpu", FakeDevices(), None, "default", "_DefaultDistributionStrategy", ["CPU:0"]),
+    # The CPU while a GPU is there: only OneDeviceStrategy keeps the work off the GPU.
     ("cpu", FakeDevices(gpu_count=2, tpu=True), None, "one_device", "OneDeviceStrategy", ["CPU:0"]),
     (
         "gpu",
@@ -66,7 +69,7 @@ SELECTIONS = [
         ["GPU:0", "GPU:1"],
     ),
     ("gpu", FakeDevices(gpu_count=3), 2, "mirrored", "MirroredStrategy", ["GPU:0", "GPU:1"]),
-    ("gpu", FakeDevices(gpu_count=1), None, "one_device", "OneDeviceStrategy", ["GPU:0"]),
+    ("gpu", FakeDevices(gpu_count=1), None, "default", "_DefaultDistributionStrategy", ["GPU:0"]),
     ("tpu", FakeDevices(gpu_count=2, tpu=True), None, "tpu", "OneDeviceStrategy", ["CPU:0"]),
     (
         "mirrored",
@@ -262,12 +265,11 @@ def test_precision_policy_rejects_unknown_names():
         precision_policy("float16", _info(1, False))
 
 
-def test_steps_per_execution_defaults_high_on_tpu_only():
-    assert steps_per_execution(None, _info(8, True)) == 32
-    assert steps_per_execution(None, _info(2, False)) == 1
-    assert steps_per_execution(4, _info(1, False)) == 4
+def test_steps_per_execution_defaults_high_everywhere():
+    assert steps_per_execution(None) == 32
+    assert steps_per_execution(4) == 4
     with pytest.raises(UserError, match="steps_per_execution"):
-        steps_per_execution(0, _info(8, True))
+        steps_per_execution(0)
 
 
 def test_batch_and_learning_rate_grow_with_replicas():
