@@ -47,7 +47,7 @@ from tfmodel.config import Config, DataConfig, load_config
 from tfmodel.data import Splits
 from tfmodel.models import build_model, compile_for_training
 from tfmodel.resume import make_callbacks
-from tfmodel.train import train_val_datasets
+from tfmodel.train import fit_data
 
 SECTION = "## Training: tfmodel.train vs plain model.fit"
 REPO = Path(__file__).resolve().parents[1]
@@ -122,28 +122,21 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
 
     info = strategies.make_strategy(config.training.strategy)
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
-    train_ds, val_ds = train_val_datasets(
-        config, splits, config.data.batch_size, static_shapes=False, data_epoch=data_epoch
-    )
-    steps = len(train_ds)
+    inputs = fit_data(config, splits, config.data.batch_size, False, data_epoch)
+    steps = inputs["steps_per_epoch"]
     with info.strategy.scope():
         model = new_model(config, splits)
         compile_for_training(
             model, config.optimizer, steps, config.training.epochs,
-            steps_per_execution=strategies.steps_per_execution(
-                config.training.steps_per_execution, info
-            ),
+            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
             jit_compile=config.training.jit_compile,
         )  # fmt: skip
 
     def fit() -> None:
         callbacks = make_callbacks(
-            config, run_dir, run_dir, True, False, resume=(data_epoch, steps, True)
+            config, run_dir, run_dir, True, False, resume=(data_epoch, steps, True, config.training.backup_every_s)
         )
-        model.fit(
-            train_ds, epochs=config.training.epochs, validation_data=val_ds, verbose=0,
-            callbacks=callbacks,
-        )  # fmt: skip
+        model.fit(**inputs, epochs=config.training.epochs, verbose=0, callbacks=callbacks)
 
     return Side(model, fit)
 

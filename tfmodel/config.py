@@ -93,6 +93,7 @@ class TrainingConfig:
     jit_compile: bool = False
     early_stopping_patience: int = 0
     resume: bool = True
+    backup_every_s: float = 30.0  # seconds between backups for resume (0: every epoch)
     verbose: int = _choice(1, 0, 1, 2)
 
 

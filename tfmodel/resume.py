@@ -1,18 +1,21 @@
 """Exact resume: a run killed at any point and started again ends as if it had never stopped.
 
 Keras' BackupAndRestore checkpoints the weights and the optimizer (its slots and step count, hence
-the learning-rate schedule's position) at the end of every epoch, and restarts at the next epoch.
-`ExactBackup` extends it with what else decides how training goes on:
+the learning-rate schedule's position) at the end of an epoch, and restarts at the next epoch.
+`ExactBackup` takes that backup when `training.backup_every_s` seconds have passed since the last
+one (a small model's epoch costs less than its checkpoint; 0: every epoch), and extends it with
+what else decides how training goes on:
 
-- the data order: the train pipeline shuffles by (seed, `data_epoch`), and `data_epoch` is set to
-  the epoch about to run, so a replayed epoch sees the same batches as the first time;
+- the data order: the train pipeline shuffles each epoch by (seed, epoch number), counting from
+  `data_epoch`, which is set to the first epoch to run, so a replayed epoch sees the same batches
+  as the first time;
 - the callbacks' state: ModelCheckpoint's best value, EarlyStopping's counters and best weights
   (reloaded from the best checkpoint, which holds the same weights);
 - `history.csv`: cut back to the epochs the checkpoint holds, so no row is lost or doubled.
 
-That state goes to `backup/state.json` just before the checkpoint, for the last two epochs, so
-whichever checkpoint a kill leaves behind has its matching state. A killed epoch is replayed from
-its start. Dropout masks are not replayed (their random state is not checkpointed).
+That state goes to `backup/state.json` just before the checkpoint, for the last two backups, so
+whichever checkpoint a kill leaves behind has its matching state. The epochs since the last backup
+are replayed from its end. Dropout masks are not replayed (their random state is not checkpointed).
 `make_callbacks` is the whole callback list training uses, in the order this needs.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +33,6 @@ from tfmodel.backend import keras, tf
 from tfmodel.config import Config
 
 STATE_FILE = "state.json"
-
-
-class EpochOrder(keras.callbacks.Callback):
-    """Moves `data_epoch` to the next epoch at each epoch end, before Keras starts its iterator.
-
-    The caller sets the first epoch (ExactBackup does, from the restored step count; a plain fit
-    sets its `initial_epoch`).
-    """
-
-    def __init__(self, data_epoch: tf.Variable) -> None:
-        super().__init__()
-        self.data_epoch = data_epoch
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.data_epoch.assign(epoch + 1)
 
 
 class ExactBackup(keras.callbacks.BackupAndRestore):
@@ -62,6 +51,7 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         *,
         keep: list[keras.callbacks.Callback],
         write: bool = True,
+        every_s: float = 0.0,
     ) -> None:
         super().__init__(str(backup_dir))
         # Keras' list omits OneDeviceStrategy, though its checkpointing works there unchanged.
@@ -72,6 +62,8 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         self.history_file = history_file
         self.keep = keep  # ModelCheckpoint and EarlyStopping, whose state goes with the backup
         self.write = write  # only the chief writes; every worker restores
+        self.every_s = every_s  # the workers of a cluster back up together: give them 0
+        self._last_backup = (-1, time.monotonic())  # (epoch, when)
 
     def on_train_begin(self, logs=None) -> None:
         super().on_train_begin(logs)  # restores weights and optimizer if a backup exists
@@ -82,18 +74,22 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         if self.write:
             _cut_history(self.history_file, next_epoch)
         self.data_epoch.assign(next_epoch)
+        self._last_backup = (next_epoch - 1, time.monotonic())
 
     def on_epoch_end(self, epoch, logs=None) -> None:
+        last_epoch, last_time = self._last_backup
+        if time.monotonic() - last_time < self.every_s:
+            return
         if self.write:
             states = self._read_states()
-            states = {key: value for key, value in states.items() if int(key) == epoch - 1}
+            states = {key: value for key, value in states.items() if int(key) == last_epoch}
             states[str(epoch)] = {type(c).__name__: _state(c) for c in self.keep}
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             partial = self.state_path.with_suffix(".partial")
             partial.write_text(json.dumps(states))
             os.replace(partial, self.state_path)
         super().on_epoch_end(epoch, logs)  # the checkpoint: this epoch is now done for good
-        self.data_epoch.assign(epoch + 1)
+        self._last_backup = (epoch, time.monotonic())
 
     def _best_checkpoint(self) -> Path | None:
         """The weights file ModelCheckpoint keeps the best epoch in, if there is one."""
@@ -114,8 +110,9 @@ def make_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """Best checkpoint, early stopping, TensorBoard, history CSV, then the backup for resume.
 
-    `resume` is (data epoch variable, steps per epoch, is chief). ExactBackup comes last: at each
-    epoch end the others have recorded the epoch before it is checkpointed.
+    `resume` is (data epoch variable, steps per epoch, is chief, seconds between backups).
+    ExactBackup comes last: at each epoch end the others have recorded the epoch before it is
+    checkpointed.
     """
     monitor = "val_loss" if has_val else "loss"
     keep = [
@@ -135,7 +132,7 @@ def make_callbacks(
             )
         )
     history = write_dir / runs.HISTORY_FILE
-    data_epoch, steps_per_epoch, chief = resume
+    data_epoch, steps_per_epoch, chief, every_s = resume
     return [
         *keep,
         keras.callbacks.TensorBoard(str(write_dir / runs.LOGS_DIR)),
@@ -147,6 +144,7 @@ def make_callbacks(
             history,
             keep=keep,
             write=chief,
+            every_s=every_s,
         ),  # fmt: skip
     ]
 

@@ -58,12 +58,13 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     from tfmodel.resume import make_callbacks
 
     info, policy = start_strategy(config)
+    backup_every_s = _backup_every_s(config, info)
     splits = data.load_splits(config.data, config.training.seed)
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
     static_shapes = info.is_tpu or config.data.drop_remainder  # TPUs compile one batch shape
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
-    train_ds, val_ds = train_val_datasets(config, splits, global_batch, static_shapes, data_epoch)
-    steps_per_epoch = int(train_ds.cardinality())
+    inputs = fit_data(config, splits, global_batch, static_shapes, data_epoch)
+    steps_per_epoch = inputs["steps_per_epoch"]
     print(
         f"data {config.data.source}: train {len(splits.x_train)}, validation {len(splits.x_val)}, "
         f"test {len(splits.x_test)}; batch {config.data.batch_size} per replica × "
@@ -86,7 +87,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
                 info, config.optimizer.scale_learning_rate
             ),
             steps_per_execution=strategies.steps_per_execution(
-                config.training.steps_per_execution, info
+                config.training.steps_per_execution
             ),
             jit_compile=config.training.jit_compile,
         )  # fmt: skip
@@ -97,16 +98,15 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
             runs.writable_dir(Path(config.export.base_dir), "export.base_dir")
     started = time.perf_counter()
     history = model.fit(
-        train_ds,
-        validation_data=val_ds,
+        **inputs,
         epochs=config.training.epochs,
         callbacks=make_callbacks(
             config,
             run_dir,
             write_dir,
-            val_ds is not None,
+            inputs["validation_data"] is not None,
             resuming,
-            resume=(data_epoch, steps_per_epoch, chief),
+            resume=(data_epoch, steps_per_epoch, chief, backup_every_s),
         ),  # fmt: skip
         verbose=config.training.verbose,
     )
@@ -192,27 +192,42 @@ def _record_run(
     _print_table(summary)
 
 
-def train_val_datasets(
-    config: Config, splits, global_batch: int, static_shapes: bool, data_epoch=None
-):
-    """Train and validation pipelines (validation None when empty).
+def fit_data(
+    config: Config, splits, global_batch: int, static_shapes: bool, data_epoch
+) -> dict[str, Any]:
+    """`model.fit`'s data arguments: x, steps_per_epoch and validation_data (None when empty).
 
+    Training batches go on epoch after epoch, each epoch's order drawn from (seed, epoch) starting
+    at `data_epoch` (a variable ExactBackup sets), so Keras keeps one iterator for the whole fit.
     With static shapes, training drops its short last batch (the next epoch reshuffles, so no
-    example is left out for good) and validation pads it, so every example counts once. With
-    `data_epoch` (a variable ExactBackup sets) each epoch's order is drawn from (seed, epoch).
+    example is left out for good) and validation pads it, so every example counts once. Training
+    and tuning both fit with these, so a trial and its retraining see the same batches.
     """
     from tfmodel import data
 
     train_ds = data.build_dataset(
         splits.x_train, splits.y_train, global_batch, shuffle=True, seed=config.training.seed,
         drop_remainder=static_shapes, shuffle_buffer=config.data.shuffle_buffer, epoch=data_epoch,
+        repeat=True,
     )  # fmt: skip
-    if not len(splits.x_val):
-        return train_ds, None
-    val_ds = data.build_eval_dataset(
-        splits.x_val, splits.y_val, global_batch, static_shapes=static_shapes
-    )
-    return train_ds, val_ds
+    steps = data.batches_per_epoch(len(splits.x_train), global_batch, static_shapes)
+    val_ds = None
+    if len(splits.x_val):
+        val_ds = data.build_eval_dataset(
+            splits.x_val, splits.y_val, global_batch, static_shapes=static_shapes
+        )
+    return {"x": train_ds, "steps_per_epoch": steps, "validation_data": val_ds}
+
+
+def _backup_every_s(config: Config, info) -> float:
+    """Seconds between backups: the config's, but every epoch on a cluster, whose workers must
+    save together (a checkpoint is a collective step) and so cannot each follow their own clock."""
+    if config.training.backup_every_s < 0:
+        raise UserError(
+            f"training.backup_every_s is {config.training.backup_every_s}: use 0 (every epoch) "
+            "or more seconds"
+        )
+    return config.training.backup_every_s if info.num_workers == 1 else 0.0
 
 
 @contextlib.contextmanager

@@ -162,21 +162,22 @@ def test_two_workers_train_in_lockstep_and_only_the_chief_keeps_a_run_folder(tmp
     )
 
 
-def kill_during(process: subprocess.Popen, epoch: int, delay: float, epochs: int) -> str:
-    """SIGKILL `process` `delay` seconds after it starts epoch `epoch`; its output until then."""
+def kill_during(process: subprocess.Popen, epoch: int, delay: float, epochs: int) -> bool:
+    """SIGKILL `process` `delay` seconds after it starts epoch `epoch`: whether it was killed
+    (False: it finished, or stopped early, before)."""
     seen = ""
     deadline = time.monotonic() + 300
     while f"Epoch {epoch}/{epochs}" not in seen:
         line = process.stdout.readline()
         if not line:  # it finished (or failed) before reaching that epoch
             process.communicate()
-            return seen
+            return False
         assert time.monotonic() < deadline, f"no epoch {epoch}:\n{seen}"
         seen += line
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)
     process.communicate()
-    return seen
+    return process.returncode == -signal.SIGKILL
 
 
 def run_files(cwd: Path) -> tuple[list[np.ndarray], bytes, list[np.ndarray], dict]:
@@ -192,26 +193,31 @@ def run_files(cwd: Path) -> tuple[list[np.ndarray], bytes, list[np.ndarray], dic
     return final, (run_dir / runs.HISTORY_FILE).read_bytes(), model.get_weights(), metrics
 
 
-def test_a_run_killed_again_and_again_ends_exactly_as_an_uninterrupted_one(tmp_path):
-    """Five SIGKILLs at random points of random epochs; the same command restarts it each time.
+@pytest.mark.parametrize("backup_every_s", [0, 1e9], ids=["every epoch", "never during the run"])
+def test_a_run_killed_again_and_again_ends_exactly_as_an_uninterrupted_one(
+    tmp_path, backup_every_s
+):
+    """Three SIGKILLs at random points of random epochs; the same command restarts it each time.
 
     Early stopping is on with a patience the run exhausts, so its counters and the best
-    checkpoint must survive the restarts too.
+    checkpoint must survive the restarts too. Backed up every epoch, each restart goes on from
+    the epoch killed; with no backup due yet, it starts again from the first epoch.
     """
     epochs = 8
     args = ["--epochs", str(epochs), "--strategy", "cpu", "--batch-size", "16"]
     args += ["--set", "training.early_stopping_patience=2", "--set", "optimizer.learning_rate=0.05"]
+    args += ["--set", f"training.backup_every_s={backup_every_s}"]
     (tmp_path / "reference").mkdir()
     reference_out, _ = train(tmp_path / "reference", *args)
     reference = run_files(tmp_path / "reference")
 
     rng = random.Random(20261129)
     last_epoch = epochs_started(reference_out)[-1]
-    # one kill before the first backup exists, four in later epochs (repeats allowed)
-    kill_epochs = [1, *rng.choices(range(2, last_epoch + 1), k=4)]
-    points = sorted((epoch, round(rng.uniform(0.0, 1.2), 2)) for epoch in kill_epochs)
+    # one kill before the first backup exists, two in later epochs (repeats allowed)
+    kill_epochs = [1, *rng.choices(range(2, last_epoch + 1), k=2)]
+    points = sorted((epoch, round(rng.uniform(0.0, 0.3), 2)) for epoch in kill_epochs)
     for epoch, delay in points:
-        kill_during(start_training(tmp_path, *args), epoch, delay, epochs)
+        assert kill_during(start_training(tmp_path, *args), epoch, delay, epochs), (epoch, delay)
     out, _ = train(tmp_path, *args)
     final, history, best, metrics = run_files(tmp_path)
 
@@ -228,6 +234,8 @@ def test_a_run_killed_again_and_again_ends_exactly_as_an_uninterrupted_one(tmp_p
     assert all(np.array_equal(a, b) for a, b in zip(best, reference[2], strict=True)), where
     assert metrics["test_accuracy"] == reference[3]["test_accuracy"]
     assert epochs_started(out)[-1] == last_epoch < epochs  # early stopping stopped both alike
+    first_epoch = epochs_started(out)[0]  # where the last restart went on from
+    assert first_epoch >= points[-1][0] if backup_every_s == 0 else first_epoch == 1, where
 
 
 def test_on_tpu_the_batch_dimension_is_static(tmp_path, monkeypatch):

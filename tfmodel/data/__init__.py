@@ -4,7 +4,7 @@ Sources: `sklearn:digits`, `tfds:NAME[:CONFIG]`, `keras:mnist|fashion_mnist|cifa
 `idx:DIR`, `images:DIR` — one module each. Pixels stay raw; the model rescales them.
 """
 
-from tfmodel.data.pipeline import build_dataset, build_eval_dataset
+from tfmodel.data.pipeline import batches_per_epoch, build_dataset, build_eval_dataset
 from tfmodel.data.splits import Splits, load_splits
 
-__all__ = ["Splits", "build_dataset", "build_eval_dataset", "load_splits"]
+__all__ = ["Splits", "batches_per_epoch", "build_dataset", "build_eval_dataset", "load_splits"]

@@ -18,14 +18,16 @@ def build_dataset(
     drop_remainder: bool = False,
     shuffle_buffer: int = 10_000,
     epoch: tf.Variable | None = None,
+    repeat: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (x, y): cache → shuffle (seeded, reshuffled each epoch) → batch → prefetch.
 
     With `drop_remainder` the last partial batch is dropped, so the batch dimension is static —
     TPUs and some distribution strategies need that. With `epoch` (an int64 variable holding the
-    epoch about to run) each epoch's order depends on (seed, epoch) alone, not on how many epochs
+    first epoch to run) each epoch's order depends on (seed, epoch) alone, not on how many epochs
     this process has iterated, so a resumed run replays the same batches; the order is then a
-    full permutation (as from a shuffle buffer as large as the split).
+    full permutation (as from a shuffle buffer as large as the split). With `repeat` the batches
+    go on epoch after epoch, so `model.fit` keeps one iterator (and its prefetch) for all epochs.
     """
     if batch_size < 1:
         raise UserError(f"config key 'data.batch_size' must be at least 1, got {batch_size}")
@@ -33,35 +35,49 @@ def build_dataset(
         raise UserError(
             f"config key 'data.shuffle_buffer' must be at least 1, got {shuffle_buffer}"
         )
-    batches = len(x) // batch_size if drop_remainder else -(-len(x) // batch_size)
+    batches = batches_per_epoch(len(x), batch_size, drop_remainder)
     if shuffle and epoch is not None:
-        dataset = _epoch_batches(x, y, batch_size, drop_remainder, seed or 0, epoch)
+        dataset = _epoch_batches(x, y, batch_size, drop_remainder, seed or 0, (epoch, repeat))
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
         if shuffle:
             dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+        dataset = dataset.repeat() if repeat else dataset
+    if not repeat:
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def batches_per_epoch(count: int, batch_size: int, drop_remainder: bool) -> int:
+    """How many batches one epoch over `count` examples gives."""
+    return count // batch_size if drop_remainder else -(-count // batch_size)
+
+
 def _epoch_batches(
-    x: np.ndarray, y: np.ndarray, batch_size: int, drop_remainder: bool, seed: int, epoch
+    x: np.ndarray, y: np.ndarray, batch_size: int, drop_remainder: bool, seed: int, epochs: tuple
 ) -> tf.data.Dataset:
-    """Batches in an order drawn from (seed, epoch) when the iterator starts: a full permutation.
+    """Batches epoch by epoch, each epoch a full permutation drawn from (seed, epoch number).
 
-    Stateless, so the order is a function of the two numbers only; the epoch is read from the
-    variable each time Keras starts an epoch's iterator.
+    `epochs` is (variable, repeat): the first epoch is read from the variable when the iterator
+    starts; then one epoch, or every following one. The epoch number travels with the data, so
+    prefetching into the next epoch never reads a stale variable.
     """
+    first_epoch, repeat = epochs
 
-    def one_epoch(xs: tf.Tensor, ys: tf.Tensor) -> tf.data.Dataset:
-        pair = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
+    def one_epoch(xs: tf.Tensor, ys: tf.Tensor, number: tf.Tensor) -> tf.data.Dataset:
+        pair = tf.stack([tf.constant(seed, tf.int64), number])
         order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(ys)[0]), seed=pair)
         indices = tf.data.Dataset.from_tensor_slices(order)
         indices = indices.batch(batch_size, drop_remainder=drop_remainder)
         return indices.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i)))
 
-    return tf.data.Dataset.from_tensors((x, y)).flat_map(one_epoch)
+    def all_epochs(xs: tf.Tensor, ys: tf.Tensor) -> tf.data.Dataset:
+        start = first_epoch.read_value()
+        numbers = tf.data.Dataset.range(start, tf.int64.max if repeat else start + 1)
+        return numbers.flat_map(lambda number: one_epoch(xs, ys, number))
+
+    return tf.data.Dataset.from_tensors((x, y)).flat_map(all_epochs)
 
 
 def build_eval_dataset(

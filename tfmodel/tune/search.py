@@ -1,7 +1,7 @@
 """The search engine: KerasTuner's tuners driving the project's own training recipe.
 
 A trial is the base config with the trial's values set; its model, compile recipe and tf.data
-pipelines are training's own (`build_model`, `compile_for_training`, `train_val_datasets`), built
+pipelines are training's own (`build_model`, `compile_for_training`, `fit_data`), built
 under the chosen tf.distribute strategy. The search holds `SearchData` — the train and validation
 splits only — so no trial can see the test split. KerasTuner keeps its state in the project
 folder, so a search started again resumes; with KERASTUNER_* variables set it runs as KerasTuner's
@@ -19,7 +19,6 @@ import numpy as np
 from tfmodel.backend import import_keras_tuner, keras, tf
 from tfmodel.config import Config
 from tfmodel.models import build_model, compile_for_training
-from tfmodel.resume import EpochOrder
 from tfmodel.strategies import (
     StrategyInfo,
     global_batch_size,
@@ -74,12 +73,11 @@ class ConfigHyperModel(keras_tuner.HyperModel):
             config.model, config.regularizer, self.data.x_train.shape[1:],
             len(self.data.class_names), self.data.pixel_max,
         )  # fmt: skip
-        train_ds, _ = self._datasets(config)
         info, training = self.info, config.training
         compile_for_training(
-            model, config.optimizer, int(train_ds.cardinality()), training.epochs,
+            model, config.optimizer, self._inputs(config)["steps_per_epoch"], training.epochs,
             learning_rate_scale=learning_rate_scale(info, config.optimizer.scale_learning_rate),
-            steps_per_execution=steps_per_execution(training.steps_per_execution, info),
+            steps_per_execution=steps_per_execution(training.steps_per_execution),
             jit_compile=training.jit_compile,
         )  # fmt: skip
         return model
@@ -87,24 +85,22 @@ class ConfigHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model: keras.Model, *args, **kwargs) -> Any:
         """Train on the train split, scored on validation; Hyperband passes its epoch budget."""
         config = self.trial_config(hp)
-        train_ds, val_ds = self._datasets(config)
         initial_epoch = kwargs.get("initial_epoch", 0)
-        self.data_epoch.assign(initial_epoch)
+        self.data_epoch.assign(initial_epoch)  # read when fit starts its iterator
         return model.fit(
-            train_ds,
-            validation_data=val_ds,
+            **self._inputs(config),
             epochs=kwargs.get("epochs", config.training.epochs),
             initial_epoch=initial_epoch,
-            callbacks=[*kwargs.get("callbacks", []), EpochOrder(self.data_epoch)],
+            callbacks=kwargs.get("callbacks", []),
             verbose=config.training.verbose,
         )
 
-    def _datasets(self, config: Config):
-        from tfmodel.train import train_val_datasets
+    def _inputs(self, config: Config) -> dict[str, Any]:
+        from tfmodel.train import fit_data
 
         batch = global_batch_size(config.data.batch_size, self.info)
         static_shapes = self.info.is_tpu or config.data.drop_remainder
-        return train_val_datasets(config, self.data, batch, static_shapes, self.data_epoch)
+        return fit_data(config, self.data, batch, static_shapes, self.data_epoch)
 
 
 def make_tuner(
