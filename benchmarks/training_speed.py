@@ -134,7 +134,12 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
 
     def fit() -> None:
         callbacks = make_callbacks(
-            config, run_dir, run_dir, True, False, resume=(data_epoch, steps, True, config.training.backup_every_s)
+            config,
+            run_dir,
+            run_dir,
+            True,
+            False,
+            resume=(data_epoch, steps, True, config.training.backup_every_s),
         )
         model.fit(**inputs, epochs=config.training.epochs, verbose=0, callbacks=callbacks)
 
