@@ -32,6 +32,7 @@ class Figure:
     unit: str  # "×" for ratios, "µs", "ms"
     goal: float
     at_least: bool = True  # the goal is a floor (ratios), else a ceiling (overheads)
+    why: str = ""  # if missed: why, and what would close the gap
 
     @property
     def met(self) -> bool:
@@ -113,8 +114,10 @@ FIGURE_COLUMNS = ["benchmark", "measure", "value", "goal", "met"]
 
 
 def figures_table(figures: Sequence[Figure]) -> str:
-    """Every figure against its goal, one row each."""
-    return markdown_table(FIGURE_COLUMNS, [f.cells() for f in figures])
+    """Every figure against its goal, one row each, then why each missed goal was missed."""
+    table = markdown_table(FIGURE_COLUMNS, [f.cells() for f in figures])
+    missed = [f"- {f.benchmark}, {f.measure}: {f.why}" for f in figures if not f.met and f.why]
+    return table + ("\n\nWhere a goal is missed:\n\n" + "\n".join(missed) if missed else "")
 
 
 def write_results(header: str, sections: Sequence[Section], results: Path = RESULTS) -> None:

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from benchmarks import run as harness
-from benchmarks.results import FIGURE_COLUMNS, Figure, Section
+from benchmarks.results import FIGURE_COLUMNS, Figure, Section, figures_table
 
 
 def table_rows(table: str) -> tuple[list[str], list[list[str]]]:
@@ -56,7 +56,7 @@ def test_results_header_lists_every_figure_against_its_goal(sections):
     top = harness.header(list(sections.values()), "smoke")
     figures = [f for s in sections.values() for f in s.figures]
     assert {f.benchmark for f in figures} == {"training", "optimizers", "edge", "serving"}
-    header, rows = table_rows(top.split("\n\n", 3)[3])
+    header, rows = table_rows(top.split("\n\n")[3])
     assert header == FIGURE_COLUMNS and len(rows) == len(figures)
     assert all(row[4] in ("yes", "**no**") for row in rows)
 
@@ -77,3 +77,11 @@ def test_help_lists_the_benchmarks(capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert "--quick" in out and all(name in out for name in harness.BENCHMARKS)
+
+
+def test_the_summary_says_why_each_missed_goal_was_missed():
+    met = Figure("b", "fast", 3.0, "×", 2.0, why="never shown")
+    missed = Figure("b", "slow", 1.5, "×", 2.0, why="the per-epoch work")
+    text = figures_table([met, missed])
+    assert text.endswith("Where a goal is missed:\n\n- b, slow: the per-epoch work")
+    assert "never shown" not in text
