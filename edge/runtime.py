@@ -191,9 +191,9 @@ class EdgeModel:
 
         `predict` then runs the interpreter directly (set_tensor, invoke, get_tensor) instead of
         the signature runner, whose per-call name lookups and shape checks cost ~10× `invoke`
-        on a small model. The model's one signature is its primary subgraph. (Writing the input
-        through a `tensor()` view instead of set_tensor measured no faster: making the view
-        costs what set_tensor's copy of a few hundred bytes does.)
+        on a small model. The model's one signature is its primary subgraph. (A `tensor()` view
+        to write the input or read the output measured no faster than set_tensor/get_tensor:
+        making the view costs what their copy of a few hundred bytes does.)
         """
         interpreter = self._interpreter
         self._set_tensor, self._invoke = interpreter.set_tensor, interpreter.invoke
