@@ -37,7 +37,7 @@ class Quantizer:
     def __init__(self, detail: dict[str, Any]) -> None:
         self.dtype = np.dtype(detail["dtype"])
         if self.dtype.kind == "f":
-            self.dequantize = _AS_FLOAT32
+            self.dequantize = _converter(self.dtype, np.float32)  # get_tensor's copy, as float32
             return
         if self.dtype.itemsize > 2:
             raise ValueError(f"a quantized {self.dtype} input or output is unsupported")
@@ -67,7 +67,7 @@ class Quantizer:
     def route(self, shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
         """quantize(x): float32 `x` shaped `shape` in the stored dtype, in a buffer it reuses."""
         if self.dtype.kind == "f":
-            return functools.partial(np.asarray, dtype=self.dtype)
+            return _converter(np.float32, self.dtype)
         stored = np.empty(shape, self.dtype)
         if stored.size <= SEARCH_MAX_VALUES:
             return functools.partial(self._search, stored)
@@ -107,4 +107,8 @@ def _float_at(order: np.ndarray) -> np.ndarray:
     return bits.astype(np.uint32).view(np.float32)
 
 
-_AS_FLOAT32 = functools.partial(np.asarray, dtype=np.float32)
+def _converter(source: Any, target: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """An array of `source` dtype as `target`: plain asarray, the cheapest call, when they match."""
+    if np.dtype(source) == np.dtype(target):
+        return np.asarray
+    return functools.partial(np.asarray, dtype=target)
