@@ -13,6 +13,7 @@ On the device (DEVICE_FILES: no TensorFlow, no `tfmodel`; numpy, a TFLite interp
     cli.py         the interpreter flags and error report both share
     manifest.py    model.json, labels.txt, samples.npz: written by optimize, read on the device
     runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
+    quantize.py    float ⇄ int8 for runtime.py: the book's rounding, in as few numpy calls as can be
     signature.py   check model.sig (tfmodel.sign's model-signing bundle) with `cryptography` alone
 """
 
@@ -20,6 +21,7 @@ On the device (DEVICE_FILES: no TensorFlow, no `tfmodel`; numpy, a TFLite interp
 DEVICE_FILES = (
     "__init__.py",
     "runtime.py",
+    "quantize.py",
     "manifest.py",
     "cli.py",
     "predict.py",

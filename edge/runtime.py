@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from edge.quantize import Quantizer
+
 MANIFEST = "model.json"
 SIGNATURE = "serving_default"
 # Import name → the PyPI distribution that provides it, in the order they are tried.
@@ -189,26 +191,36 @@ class EdgeModel:
 
         `predict` then runs the interpreter directly (set_tensor, invoke, get_tensor) instead of
         the signature runner, whose per-call name lookups and shape checks cost ~10× `invoke`
-        on a small model. The model's one signature is its primary subgraph.
+        on a small model. The model's one signature is its primary subgraph. (A `tensor()` view
+        to write the input or read the output measured no faster than set_tensor/get_tensor:
+        making the view costs what their copy of a few hundred bytes does.)
         """
         interpreter = self._interpreter
         self._set_tensor, self._invoke = interpreter.set_tensor, interpreter.invoke
         self._get_tensor = interpreter.get_tensor
         self._input_index, self._output_index = self._input["index"], self._output["index"]
-        self._input_quantizer = _Quantizer(self._input)
-        self._output_quantizer = _Quantizer(self._output)
-        self._batch_shape = (1, *self.input_shape)  # the shape the interpreter is allocated for
-        interpreter.resize_tensor_input(self._input_index, self._batch_shape)
-        interpreter.allocate_tensors()
+        try:
+            self._input_quantizer = Quantizer(self._input)
+            self._dequantize = Quantizer(self._output).dequantize
+        except ValueError as err:
+            raise EdgeError(f"{self.path}: {err}; export it with int8 quantization") from None
+        self._allocate((1, *self.input_shape))
+
+    def _allocate(self, batch_shape: tuple[int, ...]) -> None:
+        """Size the interpreter, and the input's quantizing route, for batches `batch_shape`."""
+        self._interpreter.resize_tensor_input(self._input_index, batch_shape)
+        self._interpreter.allocate_tensors()
+        self._batch_shape = batch_shape
+        self._quantize = self._input_quantizer.route(batch_shape)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes) as float32 for raw pixels shaped (N, *input_shape)."""
         x = np.asarray(x, dtype=np.float32)
         if x.shape != self._batch_shape:
             x = self._fit_batch(x)
-        self._set_tensor(self._input_index, self._input_quantizer.quantize(x))
+        self._set_tensor(self._input_index, self._quantize(x))
         self._invoke()
-        return self._output_quantizer.dequantize(self._get_tensor(self._output_index))
+        return self._dequantize(self._get_tensor(self._output_index))
 
     def _fit_batch(self, x: np.ndarray) -> np.ndarray:
         """`x` as a batch, the interpreter resized to it (rare: a new batch size)."""
@@ -221,9 +233,7 @@ class EdgeModel:
                 f"(N, {shape}) raw pixels in [0, {self.pixel_max:g}]"
             )
         if x.shape != self._batch_shape:
-            self._interpreter.resize_tensor_input(self._input_index, x.shape)
-            self._interpreter.allocate_tensors()
-            self._batch_shape = x.shape
+            self._allocate(x.shape)
         return x
 
     def load_inputs(self, paths: Sequence[str | Path]) -> np.ndarray:
@@ -284,58 +294,3 @@ def _tensor_spec(name: str, detail: dict[str, Any]) -> dict[str, Any]:
         scale, zero_point = detail["quantization"]
         spec.update(scale=float(scale), zero_point=int(zero_point))
     return spec
-
-
-class _Quantizer:
-    """One tensor's float ⇄ stored-dtype conversion, with its constants and buffers made once.
-
-    Float tensors pass through. Integer tensors use q = clip(round(x / scale) + zero_point) in,
-    rounding half to even as `np.round` does, and x = (q − zero_point) · scale out, read from a
-    table of every stored value (256 for int8). Clipping x / scale to [min − zero_point,
-    max − zero_point] before rounding gives the same q as clipping after (the bounds are
-    integers). Every numpy call writes into a preallocated buffer and mixes no dtypes: on a
-    small model each call costs about as much as `invoke` itself.
-    """
-
-    def __init__(self, detail: dict[str, Any]) -> None:
-        self.dtype = np.dtype(detail["dtype"])
-        self.is_float = self.dtype.kind == "f"
-        if self.is_float:
-            return
-        scale, zero_point = detail["quantization"]
-        limits = np.iinfo(self.dtype)
-        if self.dtype.itemsize > 2:
-            raise EdgeError(f"a quantized {self.dtype} input or output is unsupported; use int8")
-        self.scale, self.zero_point = np.float32(scale), np.float32(zero_point)
-        self.low, self.high = (
-            np.float32(limits.min - zero_point),
-            np.float32(limits.max - zero_point),
-        )
-        # Every bit pattern of the stored dtype, in unsigned order: `take` with a negative int8
-        # index counts from the end, which is where that value sits.
-        stored = np.arange(2 ** (8 * self.dtype.itemsize), dtype=f"u{self.dtype.itemsize}")
-        self.table = (stored.view(self.dtype).astype(np.float32) - zero_point) * self.scale
-        self._scaled = np.empty(0, np.float32)
-        self._stored = np.empty(0, self.dtype)
-
-    def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float32 `x` in the tensor's dtype; the result is a buffer reused by the next call."""
-        if self.is_float:
-            return x if x.dtype == self.dtype else x.astype(self.dtype)
-        if self._scaled.shape != x.shape:
-            self._scaled = np.empty(x.shape, np.float32)
-            self._stored = np.empty(x.shape, self.dtype)
-        scaled = self._scaled
-        np.divide(x, self.scale, out=scaled)
-        np.maximum(scaled, self.low, out=scaled)
-        np.minimum(scaled, self.high, out=scaled)
-        np.rint(scaled, out=scaled)
-        np.add(scaled, self.zero_point, out=scaled)
-        np.copyto(self._stored, scaled, casting="unsafe")  # exact: whole numbers in range
-        return self._stored
-
-    def dequantize(self, y: np.ndarray) -> np.ndarray:
-        """The tensor's values `y` as a new float32 array."""
-        if self.is_float:
-            return y if y.dtype == np.float32 else y.astype(np.float32)
-        return self.table.take(y)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.quantize import SEARCH_MAX_VALUES, Quantizer
 from edge.runtime import EdgeError, EdgeModel, find_interpreter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -188,6 +189,11 @@ def test_int8_input_and_output_use_the_files_own_parameters(edge_dir, manifest, 
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.05)
 
 
+def quantize_by_the_book(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """q = clip(round(x / s) + z) into int8, rounding half to even."""
+    return np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
+
+
 def reference_predict(path: Path, x: np.ndarray) -> np.ndarray:
     """The int8 file run by the book: the signature runner, q = clip(round(x/s) + z), (q − z)·s.
 
@@ -198,9 +204,7 @@ def reference_predict(path: Path, x: np.ndarray) -> np.ndarray:
     runner = interpreter(model_path=str(path)).get_signature_runner("serving_default")
     ((name, detail),) = runner.get_input_details().items()
     (output,) = runner.get_output_details().values()
-    scale, zero = detail["quantization"]
-    q = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
-    (y,) = runner(**{name: q}).values()
+    (y,) = runner(**{name: quantize_by_the_book(x, *detail["quantization"])}).values()
     out_scale, out_zero = output["quantization"]
     return (y.astype(np.float32) - out_zero) * out_scale
 
@@ -216,6 +220,24 @@ def test_fast_path_matches_the_book_across_batch_sizes(edge_dir, samples):
         expected = reference_predict(path, batch if batch.ndim == 4 else batch[None])
         np.testing.assert_array_equal(model.predict(batch), expected)
     np.testing.assert_array_equal(first, kept)  # a result is never a buffer reused later
+
+
+@pytest.mark.parametrize("scale, zero_point", [(16 / 255, -128), (0.003921569, 0), (1.7, 5)])
+def test_both_quantizing_routes_match_the_book_around_every_step(scale, zero_point):
+    """Small inputs go through searchsorted, larger ones through ufuncs: both must give the
+    book's q on the float32s nearest every rounding boundary (ties included), far outside the
+    range, at ±0 and ±inf."""
+    quantizer = Quantizer({"dtype": np.int8, "quantization": (scale, zero_point)})
+    boundaries = ((np.arange(-140, 140) + 0.5 - zero_point) * scale).astype(np.float32)
+    near = (boundaries.view(np.int32)[:, None] + np.arange(-8, 9, dtype=np.int32)).view(np.float32)
+    rng = np.random.default_rng(0)
+    wide = rng.uniform(-1, 1, 4000) * 10.0 ** rng.integers(-30, 30, 4000)
+    x = np.concatenate([near.ravel(), wide, [0.0, -0.0, np.inf, -np.inf]]).astype(np.float32)
+    for size in (SEARCH_MAX_VALUES, SEARCH_MAX_VALUES + 1):
+        rows = np.resize(x, (-(-len(x) // size), size))
+        quantize = quantizer.route((1, size))
+        got = np.concatenate([quantize(row[None]).copy() for row in rows])
+        np.testing.assert_array_equal(got, quantize_by_the_book(rows, scale, zero_point))
 
 
 def test_bad_inputs_are_named(edge_dir, tmp_path):
