@@ -210,24 +210,40 @@ _COUNTED_RPCS = {  # TF Serving counts and times these three PredictionService c
 
 
 class MetricsInterceptor(grpc.ServerInterceptor):
-    """Counts and times Predict, Classify and Regress over gRPC (entrypoint "GRPC")."""
+    """Counts and times Predict, Classify and Regress over gRPC (entrypoint "GRPC").
+
+    grpcio asks the interceptors for every call on its one dispatching thread, the server's
+    busiest; so each method's counting handler is built once and reused.
+    """
+
+    def __init__(self):
+        self._counted: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
 
     def intercept_service(self, continuation: Callable, handler_call_details):
         handler = continuation(handler_call_details)
         api = _COUNTED_RPCS.get(handler_call_details.method)
         if handler is None or api is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
+        counted = self._counted.get(handler)
+        if counted is None:
+            counted = self._counted[handler] = handler._replace(
+                unary_unary=_counting(handler.unary_unary, api)
+            )
+        return counted
 
-        def counted(request, context):
-            start = time.perf_counter()
-            try:
-                response = inner(request, context)
-            except BaseException:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                record_request(request.model_spec.name, api, "GRPC", code.name, 0)
-                raise
-            record_request(request.model_spec.name, api, "GRPC", "OK", micros_since(start))
-            return response
 
-        return handler._replace(unary_unary=counted)
+def _counting(inner: Callable, api: str) -> Callable:
+    """A unary behaviour recording each call's status and latency, then answering as `inner`."""
+
+    def counted(request, context):
+        start = time.perf_counter()
+        try:
+            response = inner(request, context)
+        except BaseException:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            record_request(request.model_spec.name, api, "GRPC", code.name, 0)
+            raise
+        record_request(request.model_spec.name, api, "GRPC", "OK", micros_since(start))
+        return response
+
+    return counted
