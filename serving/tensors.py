@@ -148,11 +148,13 @@ def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
 
 def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     """The fully defined shape a TensorProto declares (its values may be fewer, see above)."""
-    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
+    shape = proto.tensor_shape
+    sizes = tuple(d.size for d in shape.dim)
+    if shape.unknown_rank or (sizes and min(sizes) < 0):
         raise TensorError("tensor shape must be fully defined")
-    if len(proto.tensor_shape.dim) > MAX_RANK:
-        raise TensorError(f"tensor rank {len(proto.tensor_shape.dim)} exceeds {MAX_RANK}")
-    return tuple(d.size for d in proto.tensor_shape.dim)
+    if len(sizes) > MAX_RANK:
+        raise TensorError(f"tensor rank {len(sizes)} exceeds {MAX_RANK}")
+    return sizes
 
 
 def _typed_values(proto: tensor_pb2.TensorProto, kind: TensorKind) -> np.ndarray:
