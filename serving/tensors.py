@@ -15,7 +15,7 @@ import math
 
 import ml_dtypes
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 
 class TensorError(ValueError):
@@ -110,8 +110,10 @@ def make_tensor_proto(values, dtype: int | None = None) -> tensor_pb2.TensorProt
     array = as_array(values)
     kind = kind_of(dtype) if dtype is not None else kind_of_numpy(array.dtype)
     if kind.dtype != types_pb2.DT_STRING:
-        array = array.astype(kind.numpy)
-    proto = tensor_pb2.TensorProto(dtype=kind.dtype, tensor_shape=make_shape_proto(array.shape))
+        array = array.astype(kind.numpy, copy=False)
+    proto = tensor_pb2.TensorProto(dtype=kind.dtype)
+    for size in array.shape:  # added in place: half the cost of building a TensorShapeProto
+        proto.tensor_shape.dim.add(size=size)
     flat = array.reshape(-1)
     if kind.dtype in _HALF_BITS:
         getattr(proto, kind.field).extend(flat.view(np.uint16).tolist())
@@ -120,13 +122,6 @@ def make_tensor_proto(values, dtype: int | None = None) -> tensor_pb2.TensorProt
     else:
         getattr(proto, kind.field).extend(flat.tolist())
     return proto
-
-
-def make_shape_proto(shape) -> tensor_shape_pb2.TensorShapeProto:
-    """A TensorShapeProto for a tuple of dimension sizes."""
-    return tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(size)) for size in shape]
-    )
 
 
 def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
@@ -153,11 +148,13 @@ def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
 
 def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     """The fully defined shape a TensorProto declares (its values may be fewer, see above)."""
-    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
+    shape = proto.tensor_shape
+    sizes = tuple(d.size for d in shape.dim)
+    if shape.unknown_rank or (sizes and min(sizes) < 0):
         raise TensorError("tensor shape must be fully defined")
-    if len(proto.tensor_shape.dim) > MAX_RANK:
-        raise TensorError(f"tensor rank {len(proto.tensor_shape.dim)} exceeds {MAX_RANK}")
-    return tuple(d.size for d in proto.tensor_shape.dim)
+    if len(sizes) > MAX_RANK:
+        raise TensorError(f"tensor rank {len(sizes)} exceeds {MAX_RANK}")
+    return sizes
 
 
 def _typed_values(proto: tensor_pb2.TensorProto, kind: TensorKind) -> np.ndarray:

@@ -156,15 +156,26 @@ def check_predict_size(request: predict_pb2.PredictRequest, limits: RequestLimit
 
 
 class RequestSizeInterceptor(grpc.ServerInterceptor):
-    """Refuses Predict requests that would expand past `max_request_elements`, before Predict."""
+    """Refuses Predict requests that would expand past `max_request_elements`, before Predict.
+
+    The checking handler is built once per Predict handler (grpcio asks interceptors for every
+    call on its one dispatching thread, the server's busiest).
+    """
 
     def __init__(self, limits: RequestLimits):
         self.limits = limits
+        self._checked: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None or not handler_call_details.method.endswith("/Predict"):
             return handler
+        checked = self._checked.get(handler)
+        if checked is None:
+            checked = self._checked[handler] = self._checking(handler)
+        return checked
+
+    def _checking(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         behaviour = handler.unary_unary
 
         def checked(request, context):

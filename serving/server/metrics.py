@@ -19,6 +19,7 @@ there are no HELP lines, numbers print with six significant digits, histogram bu
 prometheus_client registry, process-wide like TensorFlow's monitoring registry.
 """
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -99,8 +100,15 @@ def timed_run(servable, api: str, feeds: dict, fetches: list[str]) -> list:
     """Runs a Servable's graph, recording its wall time as TF Serving's runtime latency."""
     start = time.perf_counter()
     values = servable.run(feeds, fetches)
-    RUNTIME_LATENCY.labels(servable.name, api, "TF1").observe(int(micros_since(start)))
+    _runtime_latency(servable.name, api).observe(int(micros_since(start)))
     return values
+
+
+@functools.lru_cache(maxsize=1024)
+def _runtime_latency(model: str, api: str):
+    """The runtime-latency series of one model and API, found once (a labels() call locks the
+    metric and builds its key: a tenth of our per-request Python)."""
+    return RUNTIME_LATENCY.labels(model, api, "TF1")
 
 
 def record_batch(task_sizes: list[int], padded_size: int, queued_micros: list[float]) -> None:
@@ -210,24 +218,40 @@ _COUNTED_RPCS = {  # TF Serving counts and times these three PredictionService c
 
 
 class MetricsInterceptor(grpc.ServerInterceptor):
-    """Counts and times Predict, Classify and Regress over gRPC (entrypoint "GRPC")."""
+    """Counts and times Predict, Classify and Regress over gRPC (entrypoint "GRPC").
+
+    grpcio asks the interceptors for every call on its one dispatching thread, the server's
+    busiest; so each method's counting handler is built once and reused.
+    """
+
+    def __init__(self):
+        self._counted: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
 
     def intercept_service(self, continuation: Callable, handler_call_details):
         handler = continuation(handler_call_details)
         api = _COUNTED_RPCS.get(handler_call_details.method)
         if handler is None or api is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
+        counted = self._counted.get(handler)
+        if counted is None:
+            counted = self._counted[handler] = handler._replace(
+                unary_unary=_counting(handler.unary_unary, api)
+            )
+        return counted
 
-        def counted(request, context):
-            start = time.perf_counter()
-            try:
-                response = inner(request, context)
-            except BaseException:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                record_request(request.model_spec.name, api, "GRPC", code.name, 0)
-                raise
-            record_request(request.model_spec.name, api, "GRPC", "OK", micros_since(start))
-            return response
 
-        return handler._replace(unary_unary=counted)
+def _counting(inner: Callable, api: str) -> Callable:
+    """A unary behaviour recording each call's status and latency, then answering as `inner`."""
+
+    def counted(request, context):
+        start = time.perf_counter()
+        try:
+            response = inner(request, context)
+        except BaseException:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            record_request(request.model_spec.name, api, "GRPC", code.name, 0)
+            raise
+        record_request(request.model_spec.name, api, "GRPC", "OK", micros_since(start))
+        return response
+
+    return counted

@@ -36,6 +36,7 @@ class Servable:
     # Set by the batching layer: it queues runs and calls `run_now` on merged batches.
     batched_run: RunFunction | None = None
     _callables: dict = dataclasses.field(default_factory=dict, repr=False)
+    _dtypes: dict = dataclasses.field(default_factory=dict, repr=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -55,19 +56,18 @@ class Servable:
         Like `Session::Run` in C++: the fed dtype must equal the graph tensor's dtype, the shape is
         not checked. TensorFlow errors become the `ServingError` with the same canonical code.
         """
-        names = sorted(feeds)
+        names = tuple(sorted(feeds))
         self._check_feed_dtypes(names, feeds)
         try:
-            run = self._callable(tuple(names), tuple(fetches))
+            run = self._callable(names, tuple(fetches))
             return [np.asarray(value) for value in run(*(feeds[name] for name in names))]
         except tf.errors.OpError as error:
             raise as_serving_error(error) from error
 
-    def _check_feed_dtypes(self, names: list[str], feeds: dict[str, np.ndarray]) -> None:
-        for index, name in enumerate(names):
-            try:
-                expected = self.session.graph.get_tensor_by_name(name).dtype
-            except (KeyError, ValueError):
+    def _check_feed_dtypes(self, names: tuple[str, ...], feeds: dict[str, np.ndarray]) -> None:
+        dtypes = self._feed_dtypes(names)
+        for index, (name, expected) in enumerate(zip(names, dtypes, strict=True)):
+            if expected is None or feeds[name].dtype == expected.as_numpy_dtype:
                 continue  # an unknown name is reported by the session itself
             given = tf.dtypes.as_dtype(feeds[name].dtype)
             if given != expected:
@@ -75,6 +75,17 @@ class Servable:
                     f"Expects arg[{index}] to be {dtype_name(expected.as_datatype_enum)} but "
                     f"{dtype_name(given.as_datatype_enum)} is provided"
                 )
+
+    def _feed_dtypes(self, names: tuple[str, ...]) -> list:
+        """The graph's dtype of each fed tensor (None for a name it lacks), looked up once: a
+        graph lookup costs as much as a small model's whole run."""
+        missing = [name for name in names if name not in self._dtypes]
+        for name in missing:
+            try:
+                self._dtypes[name] = self.session.graph.get_tensor_by_name(name).dtype
+            except (KeyError, ValueError):
+                self._dtypes[name] = None
+        return [self._dtypes[name] for name in names]
 
     def _callable(self, feeds: tuple[str, ...], fetches: tuple[str, ...]):
         key = (feeds, fetches)

@@ -1,0 +1,114 @@
+"""Client load for the serving benchmark: callers over gRPC and REST, and `load`, which runs
+client threads back to back and measures latency, requests/s and CPU per request on both ends.
+
+Each client is a thread of this process with its own gRPC channel or keep-alive HTTP connection.
+CPU time comes from Linux's /proc for the server and from this process for the clients.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import grpc
+import numpy as np
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from tfmodel.backend import tf
+
+
+def grpc_caller(port: int, model: str, example: np.ndarray) -> Callable[[], None]:
+    """One Predict call over its own channel, request built once."""
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{port}")
+    )
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(example))
+    return lambda: stub.Predict(request, timeout=30)
+
+
+def rest_caller(port: int, model: str, example: np.ndarray) -> Callable[[], None]:
+    """One REST predict over its own keep-alive connection, body built once."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"instances": example.tolist()})
+    path = f"/v1/models/{model}:predict"
+
+    def call() -> None:
+        connection.request("POST", path, body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"REST predict answered {response.status}")
+
+    return call
+
+
+@dataclass
+class Cell:
+    """One (protocol, server, clients) run: every call's latency (s), requests/s, and the CPU
+    seconds per request the server process and this process (the clients) spent."""
+
+    latencies: list[float]
+    rate: float
+    server_cpu: float
+    client_cpu: float
+
+
+class Medians(NamedTuple):
+    """A cell's figures over the rounds: median p50 and p99 (ms), requests/s, CPU s/request."""
+
+    p50_ms: float
+    p99_ms: float
+    rate: float
+    server_cpu: float
+    client_cpu: float
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process, from Linux's /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    make_call: Callable[[], Callable[[], None]], clients: int, seconds: float, server_pid: int
+) -> Cell:
+    """`clients` threads calling back to back for `seconds`."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    calls = [make_call() for _ in range(clients)]
+    for call in calls:
+        call()  # connect and warm up outside the timed window
+    start = threading.Barrier(clients + 1)
+    stop_at: list[float] = []
+
+    def client(index: int) -> None:
+        call, mine = calls[index], latencies[index]
+        start.wait()
+        while time.perf_counter() < stop_at[0]:
+            began = time.perf_counter()
+            call()
+            mine.append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    stop_at.append(time.perf_counter() + seconds)
+    server_began, client_began = process_cpu_seconds(server_pid), time.process_time()
+    began = time.perf_counter()
+    start.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    server_cpu = process_cpu_seconds(server_pid) - server_began
+    client_cpu = time.process_time() - client_began
+    every = [t for mine in latencies for t in mine]
+    count = max(len(every), 1)
+    return Cell(every, len(every) / elapsed, server_cpu / count, client_cpu / count)
