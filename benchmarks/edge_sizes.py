@@ -47,12 +47,16 @@ REPO = Path(__file__).resolve().parents[1]
 # size → (timed calls per variant and thread count, thread counts, pruning epochs)
 SIZES = {"smoke": (5, (1,), 1), "quick": (300, (1, 2), 2), "full": (2000, (1, 2), 2)}
 # Run by a fresh Python with the repo on its path: init, first inference and the process' peak
-# resident memory after init and overall, for one file, printed as JSON. ru_maxrss is in KiB.
+# resident memory after init and overall, for one file, printed as JSON. VmHWM counts this
+# process alone (ru_maxrss would report the parent's peak: it carries across fork and exec).
 STARTUP = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 from edge.runtime import EdgeModel
-def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 start = time.perf_counter()
 model = EdgeModel(sys.argv[1], num_threads=1, verify=False)
 init_ms, init_mb = (time.perf_counter() - start) * 1000, peak()
