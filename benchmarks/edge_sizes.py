@@ -132,11 +132,16 @@ def measure_startup(path: Path) -> dict[str, float]:
 def format_table(rows: list[dict[str, object]]) -> str:
     """The rows as a Markdown table: every measured column, in the order measured."""
     columns = [c for c in rows[0] if c != "interpreter"]
-    cells = [
-        [row["variant"], *(f"{row[c]:.3f}" if "×" in c else f"{row[c]:.1f}" for c in columns[1:])]
-        for row in rows
-    ]
+    cells = [[row["variant"], *(format_cell(c, row[c]) for c in columns[1:])] for row in rows]
     return markdown_table(columns, cells)
+
+
+def format_cell(column: str, value: float) -> str:
+    """Ratios to 3 decimals; milliseconds to 3 significant digits (a first inference can take
+    0.04 ms, which one decimal would show as 0.0); the rest to 1 decimal."""
+    if "×" in column:
+        return f"{value:.3f}"
+    return f"{value:.3g}" if column.endswith(" ms") else f"{value:.1f}"
 
 
 def run(size: str = "full") -> Section:
