@@ -142,9 +142,7 @@ def run(size: str = "full") -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return quick_or_full_main(
-        "python -m benchmarks.edge_calls", __doc__.splitlines()[0], SECTION, run, argv
-    )
+    return quick_or_full_main("edge_calls", __doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

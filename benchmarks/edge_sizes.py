@@ -1,7 +1,8 @@
 """Every edge variant of the 784-input MLP (784-128-10): file size, latency, start-up, memory.
 
-    python -m benchmarks.edge_sizes     # ~1 min on 2 cores; prints the table and rewrites its
-                                        # section of benchmarks/RESULTS.md
+    python -m benchmarks.edge_sizes           # ~1 min on 2 cores; prints the table and rewrites
+                                              # its section of benchmarks/RESULTS.md
+    python -m benchmarks.edge_sizes --quick   # fewer calls; prints only
 
 At 784 inputs the weights dominate the file, so this is where the size claims are measured:
 int8 ≤ 0.30× float32, pruned-0.8 + int8 gzipped ≤ 0.15× float32 gzipped. The data are random
@@ -26,13 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results import (
-    RESULTS,
     SHARED_NOTE,
     Section,
     check_size,
     describe_machine,
     markdown_table,
-    write_section,
+    quick_or_full_main,
 )
 from edge import convert
 from edge.benchmark import measure_latency, random_example
@@ -165,12 +165,8 @@ def run(size: str = "full") -> Section:
     return Section(SECTION, text, table)
 
 
-def main() -> int:
-    section = run()
-    print(section.table)
-    write_section(SECTION, section.text)
-    print(f"wrote its section of {RESULTS}")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    return quick_or_full_main("edge_sizes", __doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

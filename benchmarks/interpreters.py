@@ -31,10 +31,11 @@ import numpy as np
 from benchmarks.results import (
     SHARED_NOTE,
     Section,
+    benchmark_parser,
     check_size,
     describe_machine,
     markdown_table,
-    write_section,
+    print_and_record,
 )
 from edge import convert
 from edge.benchmark import measure_latency, random_example
@@ -207,16 +208,7 @@ def format_table(rows: list[Row]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="few runs and rounds; print only (RESULTS.md untouched)",
-    )
+    parser = benchmark_parser("interpreters", __doc__.splitlines()[0], EXAMPLES)
     parser.add_argument("--runs", type=int, help="timed calls per round (default 2000)")
     parser.add_argument("--rounds", type=int, help="rounds per interpreter (default 21)")
     return parser.parse_args(argv)
@@ -256,13 +248,7 @@ def run(size: str = "full", runs: int | None = None, rounds: int | None = None) 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     section = run("quick" if args.quick else "full", args.runs, args.rounds)
-    print(section.table)
-    if args.quick:
-        print("--quick: RESULTS.md left as it was")
-    else:
-        write_section(SECTION, section.text)
-        print("wrote its section of RESULTS.md")
-    return 0
+    return print_and_record(section, args.quick)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ from benchmarks.results import (
     SHARED_NOTE,
     Figure,
     Section,
+    benchmark_parser,
     check_size,
     describe_machine,
     markdown_table,
-    write_section,
+    print_and_record,
 )
 from tfmodel.backend import keras, tf
 from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
@@ -215,16 +216,7 @@ def format_table(comparisons: list[Comparison]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="few steps and rounds; print only (RESULTS.md untouched)",
-    )
+    parser = benchmark_parser("optimizer_speed", __doc__.splitlines()[0], EXAMPLES)
     parser.add_argument("--steps", type=int, help="training steps per round (default 300)")
     parser.add_argument("--rounds", type=int, help="timed rounds per side (default 21)")
     parser.add_argument(
@@ -298,13 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     size = "quick" if args.quick else "full"
     section = run(size, args.steps, args.rounds, args.mnist, str(args.threads or "default"))
-    print(f"\n{section.table}")
-    if args.quick:
-        print("--quick: RESULTS.md left as it was")
-    else:
-        write_section(SECTION, section.text)
-        print(f"wrote its section of {Path(__file__).resolve().parent / 'RESULTS.md'}")
-    return 0
+    return print_and_record(section, args.quick)
 
 
 if __name__ == "__main__":

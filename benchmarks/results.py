@@ -126,16 +126,31 @@ def write_results(header: str, sections: Sequence[Section], results: Path = RESU
     results.write_text(header.strip("\n") + "\n\n" + body + "\n")
 
 
-def quick_or_full_main(
-    prog: str, description: str, section: str, run: Callable[[str], Section], argv=None
-) -> int:
-    """The command line of a benchmark with no flags of its own: `--quick` prints its table,
-    a full run also replaces its section of RESULTS.md."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds; print only")
-    args = parser.parse_args(argv)
-    result = run("quick" if args.quick else "full")
+def benchmark_parser(name: str, description: str, epilog: str | None = None):
+    """`python -m benchmarks.<name>`'s command line with its `--quick` flag; add the rest."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m benchmarks.{name}",
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds; print only (RESULTS.md untouched)"
+    )
+    return parser
+
+
+def print_and_record(result: Section, quick: bool) -> int:
+    """Print a benchmark's section; a full run also replaces it in RESULTS.md. Exit status 0."""
     print(result.text)
-    if not args.quick:
-        write_section(section, result.text)
+    if not quick:
+        write_section(result.heading, result.text)
     return 0
+
+
+def quick_or_full_main(
+    name: str, description: str, run: Callable[[str], Section], argv=None
+) -> int:
+    """The command line of a benchmark with no flags of its own."""
+    args = benchmark_parser(name, description).parse_args(argv)
+    return print_and_record(run("quick" if args.quick else "full"), args.quick)

@@ -233,9 +233,7 @@ def where_the_time_goes(summary: dict[tuple[str, str, int], Medians], run_us: fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    return quick_or_full_main(
-        "python -m benchmarks.serving_speed", __doc__.splitlines()[0], SECTION, run, argv
-    )
+    return quick_or_full_main("serving_speed", __doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

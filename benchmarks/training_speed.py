@@ -36,10 +36,11 @@ from benchmarks.results import (
     SHARED_NOTE,
     Figure,
     Section,
+    benchmark_parser,
     check_size,
     describe_machine,
     markdown_table,
-    write_section,
+    print_and_record,
 )
 from tfmodel import data, strategies
 from tfmodel.backend import keras
@@ -268,21 +269,14 @@ def run(size: str = "full", mnist: Path = MNIST_DIR) -> Section:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.training_speed", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--quick", action="store_true", help="fewer rounds; print only")
+    parser = benchmark_parser("training_speed", __doc__.splitlines()[0])
     parser.add_argument("--mnist", type=Path, default=MNIST_DIR, help="folder of MNIST's IDX files")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    section = run("quick" if args.quick else "full", args.mnist)
-    print(section.text)
-    if not args.quick:
-        write_section(SECTION, section.text)
-    return 0
+    return print_and_record(run("quick" if args.quick else "full", args.mnist), args.quick)
 
 
 if __name__ == "__main__":
