@@ -1,8 +1,8 @@
 """One example through the digits MLP, every way this repo can run it, in one process.
 
-    python -m benchmarks.edge_calls           # ~1 min on 2 cores; prints the table and
+    python -m benchmarks.edge_calls           # ~4 min on 2 cores; prints the table and
                                               # rewrites its section of benchmarks/RESULTS.md
-    python -m benchmarks.edge_calls --quick   # ~20 s; prints only
+    python -m benchmarks.edge_calls --quick   # ~30 s; prints only
 
 The same untrained 64-128-10 MLP (latency does not depend on the weights' values) runs as the
 edge runtime's `EdgeModel.predict` on its int8 and float32 `.tflite` (quantize, invoke,
@@ -44,7 +44,7 @@ from tfmodel.export import save_signatures
 from tfmodel.models import build_model
 
 SECTION = "## Edge: one example through predict(), invoke(), Keras and the SavedModel"
-SIZES = {"smoke": (5, 1), "quick": (1000, 5), "full": (3000, 15)}  # → (runs, rounds)
+SIZES = {"smoke": (5, 1), "quick": (1000, 3), "full": (3000, 15)}  # → (runs, rounds)
 KERAS_SHARE = 20  # Keras and SavedModel calls take ~1000× longer: time runs // 20 of them
 OVERHEAD_GOAL_US = 1.0
 SPEEDUP_GOAL = 100.0

@@ -1,6 +1,6 @@
 """Training speed of the project's SGD (momentum), Adam and RMSprop against tf_keras' built-ins.
 
-    python -m benchmarks.optimizer_speed           # ~1 min on 2 cores; prints the table and
+    python -m benchmarks.optimizer_speed           # ~4 min on 2 cores; prints the table and
                                                    # rewrites its RESULTS.md section
     python -m benchmarks.optimizer_speed --quick   # ~20 s; prints only
 
@@ -57,7 +57,7 @@ WHY = (
     "machine: rerun it on a quiet one (`python -m benchmarks.optimizer_speed`)"
 )
 # size → (steps per round, timed rounds, with the MNIST row)
-SIZES = {"smoke": (2, 1, False), "quick": (100, 7, True), "full": (300, 21, True)}
+SIZES = {"smoke": (2, 1, False), "quick": (60, 5, True), "full": (300, 21, True)}
 EXAMPLES = """examples:
   python -m benchmarks.optimizer_speed
   python -m benchmarks.optimizer_speed --quick

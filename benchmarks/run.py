@@ -1,7 +1,7 @@
 """Every benchmark in one process, one table of ratios against their goals, and RESULTS.md.
 
     python -m benchmarks.run            # full run, ~15 min on 2 cores; rewrites RESULTS.md
-    python -m benchmarks.run --quick    # ~3 min; prints only (RESULTS.md keeps the full run)
+    python -m benchmarks.run --quick    # under 3 min; prints only (RESULTS.md keeps the full run)
 
 Each benchmark warms up, repeats, takes turns between the sides it compares within this one
 process and reports medians, so its ratios hold on a shared machine where absolute times do not.

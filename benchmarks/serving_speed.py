@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = "digits"
 CLIENTS = (1, 8, 32)
 # size → (seconds per (server, protocol, clients) cell, rounds)
-SIZES = {"smoke": (0.3, 1), "quick": (1.5, 1), "full": (3.0, 3)}
+SIZES = {"smoke": (0.3, 1), "quick": (1.0, 1), "full": (3.0, 3)}
 OVERHEAD_GOAL_MS = 1.0
 IN_PROCESS_WARMUP = 20
 BATCHING_GOAL = 3.0

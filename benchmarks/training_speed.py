@@ -1,9 +1,9 @@
 """Training examples/s of `tfmodel.train`'s pipeline against the plain `model.fit(x, y)` a user
 would write, on the digits MLP and on a 784-input MLP (MNIST), and the whole command's wall time.
 
-    python -m benchmarks.training_speed           # ~5 min on 2 cores; prints the table and
+    python -m benchmarks.training_speed           # ~3.5 min on 2 cores; prints the table and
                                                   # rewrites its section of benchmarks/RESULTS.md
-    python -m benchmarks.training_speed --quick   # ~1.5 min; prints only
+    python -m benchmarks.training_speed --quick   # ~1 min; prints only
 
 Both sides train the same model (`tfmodel.models.build_model`, the reference recipe's MLP) on the
 same training split in batches of 32. The baseline: Keras' built-in SGD (momentum 0.9, the
@@ -62,7 +62,7 @@ WHY = (
 )
 # size → (timed rounds, epochs a round on digits, MNIST training examples (0: no MNIST row),
 #         whole-command runs a side)
-SIZES = {"smoke": (1, 1, 0, 0), "quick": (3, 20, 12_000, 1), "full": (7, 20, 30_000, 3)}
+SIZES = {"smoke": (1, 1, 0, 0), "quick": (2, 20, 8_000, 1), "full": (7, 20, 30_000, 3)}
 MNIST_EPOCHS = 2
 # The whole command's baseline: what a user's own script would do with the same data and model.
 BASELINE_SCRIPT = """
