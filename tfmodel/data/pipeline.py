@@ -37,7 +37,7 @@ def build_dataset(
         )
     batches = batches_per_epoch(len(x), batch_size, drop_remainder)
     if shuffle and epoch is not None:
-        dataset = _epoch_batches(x, y, batch_size, drop_remainder, seed or 0, (epoch, repeat))
+        dataset = _epoch_batches(x, y, batch_size, drop_remainder, seed or 0, epoch, repeat)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
         if shuffle:
@@ -55,15 +55,20 @@ def batches_per_epoch(count: int, batch_size: int, drop_remainder: bool) -> int:
 
 
 def _epoch_batches(
-    x: np.ndarray, y: np.ndarray, batch_size: int, drop_remainder: bool, seed: int, epochs: tuple
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    drop_remainder: bool,
+    seed: int,
+    first_epoch: tf.Variable,
+    repeat: bool,
 ) -> tf.data.Dataset:
     """Batches epoch by epoch, each epoch a full permutation drawn from (seed, epoch number).
 
-    `epochs` is (variable, repeat): the first epoch is read from the variable when the iterator
-    starts; then one epoch, or every following one. The epoch number travels with the data, so
-    prefetching into the next epoch never reads a stale variable.
+    The first epoch is read from `first_epoch` when the iterator starts; then one epoch, or with
+    `repeat` every following one. The epoch number travels with the data, so prefetching into
+    the next epoch never reads a stale variable.
     """
-    first_epoch, repeat = epochs
 
     def one_epoch(xs: tf.Tensor, ys: tf.Tensor, number: tf.Tensor) -> tf.data.Dataset:
         pair = tf.stack([tf.constant(seed, tf.int64), number])
