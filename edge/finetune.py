@@ -12,7 +12,7 @@ from typing import Any
 
 from tfmodel.backend import keras
 from tfmodel.config import Config
-from tfmodel.data import Splits, build_dataset
+from tfmodel.data import Splits, batches_per_epoch, build_dataset
 from tfmodel.models import compile_for_training
 
 KERNEL_LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
@@ -56,4 +56,4 @@ def finetune(
 
 def steps_per_epoch(splits: Splits, config: Config) -> int:
     """How many batches one epoch of the train split has (the last one may be short)."""
-    return -(-len(splits.x_train) // config.data.batch_size)
+    return batches_per_epoch(len(splits.x_train), config.data.batch_size, drop_remainder=False)
