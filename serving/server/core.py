@@ -210,7 +210,7 @@ class ServerCore:
                 log.exception("Polling the model base paths failed")
 
     def request_stop(self) -> None:
-        """Ends polling, load retries and waits for models (safe in a signal handler)."""
+        """Ends polling, load retries and waits for models (from any thread)."""
         self._stopping.set()
 
     def stop(self, timeout_seconds: float | None = None) -> None:

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import signal
+import threading
 
 from serving.server.batching import BatchingParameters, read_batching_parameters
 from serving.server.core import CoreOptions
@@ -20,6 +21,8 @@ from tfmodel.backend import tf
 from tfmodel.errors import UserError, report_error
 
 log = logging.getLogger("serving.server")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 EXAMPLES = """\
 examples:
@@ -150,6 +153,30 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     )
 
 
+def stop_on_signals(server: ModelServer) -> None:
+    """Calls `server.request_stop()` on SIGTERM or SIGINT, from a thread of its own.
+
+    Not from a Python signal handler: that runs on the main thread between two bytecodes, maybe
+    while the thread holds the very Event lock `request_stop` takes (a deadlock), and only
+    once the main thread runs Python again, which a long C-level wait (a load retry's sleep)
+    delays if the kernel hands the signal to another thread. Python's C-level handler instead
+    writes the signal's number to a pipe at once (`signal.set_wakeup_fd`), and a thread blocked
+    reading that pipe does the stop.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # set_wakeup_fd's requirement
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda *_: None)  # the stop is the watcher's; nothing to do here
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while os.read(read_end, 1)[0] not in STOP_SIGNALS:
+            pass
+        server.request_stop()
+
+    threading.Thread(target=watch, name="stop-signals", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -159,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     tf.get_logger().setLevel(logging.DEBUG if args.debug else logging.ERROR)
     try:
         server = ModelServer(options_from_args(args))
-        for signum in (signal.SIGTERM, signal.SIGINT):  # before loading: a stop ends the wait
-            signal.signal(signum, lambda *_: server.request_stop())
+        stop_on_signals(server)  # before loading: a stop ends the wait for models
         server.start()
     except UserError as error:
         return report_error(error, args.debug)

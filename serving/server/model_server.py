@@ -153,7 +153,7 @@ class ModelServer:
                 log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error)
 
     def request_stop(self) -> None:
-        """Wakes `wait` and ends any wait for models (safe in a signal handler, also during
+        """Wakes `wait` and ends any wait for models (from any thread, also during
         `start`); the waiting thread then calls `stop`."""
         self._stopped.set()
         self.core.request_stop()

@@ -8,7 +8,9 @@ Each test brings the server into its state (its log says so), sends SIGTERM and 
 import queue
 import signal
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import grpc
 import pytest
@@ -17,6 +19,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tfmodel.backend import tf
 
 STOP_SECONDS = 5  # the issue's bound
+REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 
@@ -147,3 +150,34 @@ def test_sigterm_with_a_request_waiting_in_a_batch(server_process, tmp_path, hal
     with pytest.raises(grpc.FutureTimeoutError):
         answer.result(timeout=1)  # queued for a batch that waits 60 s
     assert_stops_on_sigterm(process)
+
+
+# The main thread blocks the signal, so the kernel hands it to another thread, as it may when
+# the server is busy: a Python signal handler (run only on the main thread) would never run.
+SIGNAL_ON_ANOTHER_THREAD = """
+import os, signal, threading
+from serving.server.main import stop_on_signals
+
+stopped = threading.Event()
+
+class Server:
+    def request_stop(self):
+        on_main = threading.current_thread() is threading.main_thread()
+        print("request_stop on the main thread:", on_main)
+        stopped.set()
+
+stop_on_signals(Server())
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+os.kill(os.getpid(), signal.SIGTERM)
+print("stopped:", stopped.wait(STOP_SECONDS))
+"""
+
+
+def test_a_stop_signal_is_handled_off_the_main_thread():
+    """request_stop takes Event locks the main thread may hold when the signal lands: it must run
+    on a thread of its own, and promptly even when the main thread is deaf to the signal."""
+    script = SIGNAL_ON_ANOTHER_THREAD.replace("STOP_SECONDS", str(STOP_SECONDS))
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.splitlines() == ["request_stop on the main thread: False", "stopped: True"]
