@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tfmodel.backend import keras, tf
 from tfmodel.errors import UserError
-from tfmodel.strategies import LocalDevices, describe, make_strategy
+from tfmodel.inventory import LocalDevices
+from tfmodel.strategies import describe, make_strategy
 
 CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16")
 CPU_FEATURES += ("avx_vnni", "amx_bf16", "amx_int8")

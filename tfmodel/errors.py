@@ -20,3 +20,8 @@ def report_error(err: Exception, debug: bool) -> int:
         raise err
     print(f"{getattr(err, 'label', 'error')}: {err}", file=sys.stderr)
     return err.exit_code
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's first message line (its type's name if it has none), for a one-line error."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]

@@ -1,24 +1,21 @@
 """Pick the tf.distribute strategy for `--strategy auto|cpu|gpu|tpu|mirrored|multi_worker`.
 
-Device discovery goes through a `DeviceInventory` (the real one asks TensorFlow and the OS), so
-tests can fake GPUs and TPUs being there or not. Asking for hardware that is not there raises
-`UserError` naming what was looked for, what was found and what to run instead, before TensorFlow
-gets a chance to print a stack trace. The small pure helpers at the end turn the strategy into the
-precision, steps per execution, global batch and learning rate that training uses.
+Device discovery goes through a `tfmodel.inventory.DeviceInventory` (the real one asks TensorFlow
+and the OS), so tests can fake GPUs and TPUs being there or not. Asking for hardware that is not
+there raises `UserError` naming what was looked for, what was found and what to run instead,
+before TensorFlow gets a chance to print a stack trace. The small pure helpers at the end turn the
+strategy into the precision, steps per execution, global batch and learning rate training uses.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import socket
-import threading
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tfmodel.backend import tf
 from tfmodel.cluster import HOW_TO_SET, is_chief, read_tf_config, task_id
-from tfmodel.devices import scan_tpus
-from tfmodel.errors import UserError
+from tfmodel.errors import UserError, first_line
+from tfmodel.inventory import DeviceInventory, LocalDevices, TpuProbe
 
 STRATEGIES = ("auto", "cpu", "gpu", "tpu", "mirrored", "multi_worker")
 # The public name of each kind (MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy).
@@ -35,33 +32,6 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # otherwise, and on a CPU a small model's step costs less than the call around it (see
 # benchmarks/RESULTS.md, training).
 STEPS_PER_EXECUTION = 32
-PROBE_TIMEOUT_S = 5.0  # a TPU worker at grpc://host:port answers a TCP connect at once
-NAME_TIMEOUT_S = 20.0  # resolving a TPU name asks the GCE metadata server and the Cloud TPU API
-
-
-@dataclasses.dataclass(frozen=True)
-class TpuProbe:
-    """Whether a TPU looks reachable at an address, and what was checked or found.
-
-    `suspect` marks a near miss worth one line when `--strategy auto` moves on: TPU chips without
-    the runtime, or accelerator device files that turned out not to be TPUs.
-    """
-
-    found: bool
-    detail: str
-    suspect: bool = False
-
-
-class DeviceInventory(Protocol):
-    """What hardware this process can use; `LocalDevices` asks TensorFlow and the OS."""
-
-    def cpus(self) -> list[str]: ...
-
-    def gpus(self) -> list[str]: ...
-
-    def find_tpu(self, address: str) -> TpuProbe: ...
-
-    def connect_tpu(self, address: str) -> tf.distribute.Strategy: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,49 +48,6 @@ class StrategyInfo:
     task_id: int = 0
     is_chief: bool = True
     fallback: str | None = None  # why `auto` did not use a TPU that seemed to be there
-
-
-class LocalDevices:
-    """The devices TensorFlow sees in this process, and TPUs found through the OS under `root`."""
-
-    def __init__(self, root: Path = Path("/"), environ: dict[str, str] | None = None) -> None:
-        self.root = root
-        self.environ = environ
-
-    def cpus(self) -> list[str]:
-        return [device.name for device in tf.config.list_logical_devices("CPU")]
-
-    def gpus(self) -> list[str]:
-        return [device.name for device in tf.config.list_logical_devices("GPU")]
-
-    def find_tpu(self, address: str) -> TpuProbe:
-        """Look without touching TensorFlow or the network for longer than a few seconds."""
-        if address == "local":
-            scan = scan_tpus(self.root, self.environ)
-            return TpuProbe(scan.usable, scan.describe(), suspect=bool(scan.chips or scan.others))
-        if address.startswith("grpc://"):
-            host, _, port = address.removeprefix("grpc://").rpartition(":")
-            try:
-                socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
-            except (OSError, ValueError) as err:
-                return TpuProbe(False, f"no answer at {address} ({err})")
-            return TpuProbe(True, f"a TPU worker answering at {address}")
-        return TpuProbe(True, f"Cloud TPU name {address!r}, resolved through the Cloud TPU API")
-
-    def connect_tpu(self, address: str) -> tf.distribute.Strategy:
-        """Resolve, connect, initialise the TPU system and return a TPUStrategy over its cores."""
-        resolver = _resolve_tpu(address)
-        try:
-            if address != "local":
-                tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-            return tf.distribute.TPUStrategy(resolver)
-        except (tf.errors.OpError, RuntimeError, ValueError) as err:
-            raise UserError(
-                f"--tpu {address}: the TPU was found but TensorFlow could not initialise it "
-                f"({_first_line(err)}). On a TPU VM use a TensorFlow TPU software version "
-                "(tpu-vm-tf-2.x-pjrt) so TensorFlow has TPU support, or pass --strategy auto"
-            ) from None
 
 
 def make_strategy(
@@ -291,7 +218,7 @@ def _multi_worker() -> StrategyInfo:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except (tf.errors.OpError, RuntimeError, ValueError) as err:
         raise UserError(
-            f"cannot start the multi-worker strategy from TF_CONFIG: {_first_line(err)}"
+            f"cannot start the multi-worker strategy from TF_CONFIG: {first_line(err)}"
         ) from None
     workers = sum(
         len(hosts) for job, hosts in tf_config["cluster"].items() if job in ("chief", "worker")
@@ -321,32 +248,6 @@ def _pick_gpus(name: str, found: list[str], limit: int | None) -> list[str]:
     return found[:limit]
 
 
-def _resolve_tpu(address: str) -> Any:
-    """A TPUClusterResolver, given at most NAME_TIMEOUT_S: names need the metadata server."""
-    outcome: dict[str, Any] = {}
-
-    def resolve() -> None:
-        try:
-            outcome["resolver"] = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
-        except Exception as err:  # any failure means "no TPU by that name"
-            outcome["error"] = err
-
-    thread = threading.Thread(target=resolve, daemon=True)
-    thread.start()
-    thread.join(NAME_TIMEOUT_S)
-    if "resolver" in outcome:
-        return outcome["resolver"]
-    reason = (
-        _first_line(outcome["error"])
-        if "error" in outcome
-        else f"no answer in {NAME_TIMEOUT_S:.0f} s"
-    )
-    raise UserError(
-        f"--tpu {address}: could not resolve this TPU ({reason}). A TPU name works only on Google "
-        "Cloud; elsewhere pass --tpu grpc://10.x.x.x:8470, or run with --strategy auto"
-    )
-
-
 def _gpu_hint() -> str:
     """What to check when no GPU shows up, depending on how this TensorFlow was built."""
     build = tf.sysconfig.get_build_info()
@@ -369,7 +270,3 @@ def _listing(inventory: DeviceInventory) -> str:
 def _short(device: str) -> str:
     """`/job:localhost/replica:0/task:0/device:GPU:1` → `GPU:1`."""
     return device.rpartition("/")[2].removeprefix("device:").upper()
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]

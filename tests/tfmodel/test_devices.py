@@ -7,7 +7,8 @@ import pytest
 from tfmodel.backend import tf
 from tfmodel.devices import scan_tpus
 from tfmodel.errors import UserError
-from tfmodel.strategies import LocalDevices, describe, make_strategy
+from tfmodel.inventory import LocalDevices
+from tfmodel.strategies import describe, make_strategy
 
 TPU_V5E = ("0x1ae0", "0x0063")
 TPU_V4 = ("0x1ae0", "0x005e")

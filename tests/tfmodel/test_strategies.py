@@ -12,9 +12,9 @@ import pytest
 from tfmodel.backend import keras, tf
 from tfmodel.devices import scan_tpus
 from tfmodel.errors import UserError
+from tfmodel.inventory import TpuProbe
 from tfmodel.strategies import (
     StrategyInfo,
-    TpuProbe,
     describe,
     global_batch_size,
     learning_rate_scale,

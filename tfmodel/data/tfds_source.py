@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from tfmodel.data.source import SourceData
-from tfmodel.errors import UserError
+from tfmodel.errors import UserError, first_line
 
 # Examples are read in batches of this many and stacked.
 READ_BATCH = 4096
@@ -27,9 +27,8 @@ def load_tfds_source(spec: str, data_dir: str | None) -> SourceData:
     try:
         builder = tfds.builder(full_name, data_dir=data_dir)
     except (tfds.core.registered.DatasetNotFoundError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0]
         raise UserError(
-            f"data.source {source!r}: TFDS has no dataset {full_name!r} ({first_line}); see "
+            f"data.source {source!r}: TFDS has no dataset {full_name!r} ({first_line(err)}); see "
             "https://www.tensorflow.org/datasets/catalog for names, e.g. tfds:mnist"
         ) from None
     info = builder.info
