@@ -47,7 +47,7 @@ from tfmodel.backend import keras
 from tfmodel.config import Config, DataConfig, load_config
 from tfmodel.data import Splits
 from tfmodel.models import build_model, compile_for_training
-from tfmodel.resume import make_callbacks
+from tfmodel.resume import BackupPlan, make_callbacks
 from tfmodel.train import fit_data
 
 SECTION = "## Training: tfmodel.train vs plain model.fit"
@@ -141,14 +141,8 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
         )  # fmt: skip
 
     def fit() -> None:
-        callbacks = make_callbacks(
-            config,
-            run_dir,
-            run_dir,
-            True,
-            False,
-            resume=(data_epoch, steps, True, config.training.backup_every_s),
-        )
+        plan = BackupPlan(data_epoch, steps, every_s=config.training.backup_every_s)
+        callbacks = make_callbacks(config, run_dir, run_dir, plan, has_val=True, resuming=False)
         model.fit(**inputs, epochs=config.training.epochs, verbose=0, callbacks=callbacks)
 
     return Side(model, fit)

@@ -22,6 +22,7 @@ are replayed from its end. Dropout masks are not replayed (their random state is
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import time
@@ -35,6 +36,16 @@ from tfmodel.config import Config
 STATE_FILE = "state.json"
 
 
+@dataclasses.dataclass(frozen=True)
+class BackupPlan:
+    """What `ExactBackup` needs from training besides the callbacks it keeps in step."""
+
+    data_epoch: tf.Variable  # the train pipeline's first epoch; set to the next one on restore
+    steps_per_epoch: int
+    write: bool = True  # only the chief writes; every worker restores
+    every_s: float = 0.0  # seconds between backups; the workers of a cluster back up together: 0
+
+
 class ExactBackup(keras.callbacks.BackupAndRestore):
     """BackupAndRestore plus data order, callback state and history, for exact resume.
 
@@ -45,42 +56,36 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
     def __init__(
         self,
         backup_dir: Path,
-        data_epoch: tf.Variable,
-        steps_per_epoch: int,
+        plan: BackupPlan,
         history_file: Path,
         *,
         keep: list[keras.callbacks.Callback],
-        write: bool = True,
-        every_s: float = 0.0,
     ) -> None:
         super().__init__(str(backup_dir))
         # Keras' list omits OneDeviceStrategy, though its checkpointing works there unchanged.
         self._supported_strategies += (tf.distribute.OneDeviceStrategy,)
         self.state_path = Path(backup_dir) / STATE_FILE
-        self.data_epoch = data_epoch
-        self.steps_per_epoch = steps_per_epoch
+        self.plan = plan
         self.history_file = history_file
         self.keep = keep  # ModelCheckpoint and EarlyStopping, whose state goes with the backup
-        self.write = write  # only the chief writes; every worker restores
-        self.every_s = every_s  # the workers of a cluster back up together: give them 0
         self._last_backup = (-1, time.monotonic())  # (epoch, when)
 
     def on_train_begin(self, logs=None) -> None:
         super().on_train_begin(logs)  # restores weights and optimizer if a backup exists
-        next_epoch = int(self.model.optimizer.iterations.numpy()) // self.steps_per_epoch
+        next_epoch = int(self.model.optimizer.iterations.numpy()) // self.plan.steps_per_epoch
         saved = self._read_states().get(str(next_epoch - 1), {})
         for callback in self.keep:
             _restore(callback, saved.get(type(callback).__name__), self._best_checkpoint())
-        if self.write:
+        if self.plan.write:
             _cut_history(self.history_file, next_epoch)
-        self.data_epoch.assign(next_epoch)
+        self.plan.data_epoch.assign(next_epoch)
         self._last_backup = (next_epoch - 1, time.monotonic())
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         last_epoch, last_time = self._last_backup
-        if time.monotonic() - last_time < self.every_s:
+        if time.monotonic() - last_time < self.plan.every_s:
             return
-        if self.write:
+        if self.plan.write:
             states = self._read_states()
             states = {key: value for key, value in states.items() if int(key) == last_epoch}
             states[str(epoch)] = {type(c).__name__: _state(c) for c in self.keep}
@@ -106,11 +111,16 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
 
 
 def make_callbacks(
-    config: Config, run_dir: Path, write_dir: Path, has_val: bool, resuming: bool, *, resume: tuple
+    config: Config,
+    run_dir: Path,
+    write_dir: Path,
+    plan: BackupPlan,
+    *,
+    has_val: bool,
+    resuming: bool,
 ) -> list[keras.callbacks.Callback]:
     """Best checkpoint, early stopping, TensorBoard, history CSV, then the backup for resume.
 
-    `resume` is (data epoch variable, steps per epoch, is chief, seconds between backups).
     ExactBackup comes last: at each epoch end the others have recorded the epoch before it is
     checkpointed.
     """
@@ -132,20 +142,11 @@ def make_callbacks(
             )
         )
     history = write_dir / runs.HISTORY_FILE
-    data_epoch, steps_per_epoch, chief, every_s = resume
     return [
         *keep,
         keras.callbacks.TensorBoard(str(write_dir / runs.LOGS_DIR)),
         keras.callbacks.CSVLogger(str(history), append=resuming),
-        ExactBackup(
-            run_dir / runs.BACKUP_DIR,
-            data_epoch,
-            steps_per_epoch,
-            history,
-            keep=keep,
-            write=chief,
-            every_s=every_s,
-        ),  # fmt: skip
+        ExactBackup(run_dir / runs.BACKUP_DIR, plan, history, keep=keep),
     ]
 
 

@@ -55,7 +55,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     from tfmodel import data, strategies
     from tfmodel.backend import tf
     from tfmodel.models import build_model, compile_for_training
-    from tfmodel.resume import make_callbacks
+    from tfmodel.resume import BackupPlan, make_callbacks
 
     info, policy = start_strategy(config)
     backup_every_s = _backup_every_s(config, info)
@@ -104,10 +104,10 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
             config,
             run_dir,
             write_dir,
-            inputs["validation_data"] is not None,
-            resuming,
-            resume=(data_epoch, steps_per_epoch, chief, backup_every_s),
-        ),  # fmt: skip
+            BackupPlan(data_epoch, steps_per_epoch, write=chief, every_s=backup_every_s),
+            has_val=inputs["validation_data"] is not None,
+            resuming=resuming,
+        ),
         verbose=config.training.verbose,
     )
     seconds = time.perf_counter() - started
