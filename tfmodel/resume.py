@@ -15,7 +15,10 @@ what else decides how training goes on:
 
 That state goes to `backup/state.json` just before the checkpoint, for the last two backups, so
 whichever checkpoint a kill leaves behind has its matching state. The epochs since the last backup
-are replayed from its end. Dropout masks are not replayed (their random state is not checkpointed).
+are replayed from its end. When fit returns, one more backup marks every epoch as done, and it
+stays until the run is recorded (`runs.finish_run` removes it): a restart after a kill during the
+test evaluation or export, or an error there (a full disk), runs no epoch again. Dropout masks
+are not replayed (their random state is not checkpointed).
 `make_callbacks` is the whole callback list training uses, in the order this needs.
 """
 
@@ -61,7 +64,7 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         *,
         keep: list[keras.callbacks.Callback],
     ) -> None:
-        super().__init__(str(backup_dir))
+        super().__init__(str(backup_dir), delete_checkpoint=False)  # finish_run removes it
         # Keras' list omits OneDeviceStrategy, though its checkpointing works there unchanged.
         self._supported_strategies += (tf.distribute.OneDeviceStrategy,)
         self.state_path = Path(backup_dir) / STATE_FILE
@@ -82,9 +85,19 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         self._last_backup = (next_epoch - 1, time.monotonic())
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        last_epoch, last_time = self._last_backup
-        if time.monotonic() - last_time < self.plan.every_s:
-            return
+        if time.monotonic() - self._last_backup[1] >= self.plan.every_s:
+            self._back_up(epoch)
+
+    def on_train_end(self, logs=None) -> None:
+        # Keras resumes at the epoch after the one saved: saved as the last, none is left to run.
+        # The weights are final by now (EarlyStopping, before this, restored its best ones).
+        self._training_state._ckpt_saved_epoch.assign(self.params["epochs"] - 1)
+        self._back_up(int(self.model.optimizer.iterations.numpy()) // self.plan.steps_per_epoch - 1)
+        super().on_train_end(logs)
+
+    def _back_up(self, epoch: int) -> None:
+        """The callbacks' state after `epoch` (kept with the last backup's), then the checkpoint."""
+        last_epoch = self._last_backup[0]
         if self.plan.write:
             states = self._read_states()
             states = {key: value for key, value in states.items() if int(key) == last_epoch}
@@ -93,7 +106,7 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
             partial = self.state_path.with_suffix(".partial")
             partial.write_text(json.dumps(states))
             os.replace(partial, self.state_path)
-        super().on_epoch_end(epoch, logs)  # the checkpoint: this epoch is now done for good
+        self._backup(epoch)  # the checkpoint: this epoch is now done for good
         self._last_backup = (epoch, time.monotonic())
 
     def _best_checkpoint(self) -> Path | None:

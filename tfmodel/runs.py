@@ -134,6 +134,17 @@ def finish_run(run_dir: Path, metrics: dict[str, Any]) -> None:
     tmp.replace(latest)
 
 
+def last_epoch_row(run_dir: Path) -> dict[str, str]:
+    """history.csv's last row (column → value as written), {} before any epoch."""
+    rows = _history_rows(run_dir / HISTORY_FILE)
+    return rows[-1] if rows else {}
+
+
+def _history_rows(history_csv: Path) -> list[dict[str, str]]:
+    with history_csv.open() as f:
+        return list(csv.DictReader(f))
+
+
 def plot_history(history_csv: Path, png: Path) -> None:
     """Loss and accuracy per epoch, train and validation side by side, as a PNG."""
     import matplotlib
@@ -141,8 +152,7 @@ def plot_history(history_csv: Path, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with history_csv.open() as f:
-        rows = list(csv.DictReader(f))
+    rows = _history_rows(history_csv)
     if not rows:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]

@@ -111,6 +111,8 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
         verbose=config.training.verbose,
     )
     seconds = time.perf_counter() - started
+    if not history.epoch:  # the backup said fit had finished; the record had not been written
+        print("every epoch was trained before the restart: only testing and recording are left")
     test_ds = data.build_eval_dataset(
         splits.x_test, splits.y_test, global_batch, static_shapes=static_shapes
     )
@@ -175,7 +177,8 @@ def _record_run(
         "global_batch_size": global_batch,
         "precision": policy,
         "parameters": int(model.count_params()),
-        **{f"final_{k}": float(v[-1]) for k, v in history.history.items() if v},
+        # From history.csv, which holds every session's epochs (a restart may run none).
+        **{f"final_{k}": float(v) for k, v in runs.last_epoch_row(run_dir).items() if k != "epoch"},
     }
     runs.finish_run(run_dir, metrics)
     describe_replicas = f"{info.num_replicas} replica(s) × batch {config.data.batch_size}"
