@@ -76,18 +76,26 @@ def new_run_dir(config: Config) -> Path:
 
 
 def find_unfinished_run(config: Config) -> Path | None:
-    """The newest run of this config whose training did not finish (its backup is still there)."""
+    """The newest run of this config whose training did not finish (its backup is still there).
+
+    The export section is not compared: it does not change training, so a run stopped at its
+    export (a version that exists, a full disk) resumes with the fixed setting, training no epoch.
+    """
     base = Path(config.output.dir)
-    wanted = config_to_dict(config)
+    wanted = _training_settings(config)
     candidates = sorted(base.glob(f"{config.output.name}-*/{BACKUP_DIR}"), reverse=True)
     for backup in candidates:
         run_dir = backup.parent
         config_path = run_dir / CONFIG_FILE
         if (run_dir / METRICS_FILE).exists() or not config_path.is_file():
             continue
-        if config_to_dict(load_config(config_path)) == wanted:
+        if _training_settings(load_config(config_path)) == wanted:
             return run_dir
     return None
+
+
+def _training_settings(config: Config) -> dict[str, Any]:
+    return {key: value for key, value in config_to_dict(config).items() if key != "export"}
 
 
 MIN_FREE_BYTES = 16 * 2**20  # less than this left on the disk: refuse before writing anything

@@ -98,3 +98,19 @@ def test_a_rejected_run_leaves_no_run_folder(tmp_path, capsys):
     assert main(["--epochs", "-1", "--output", str(tmp_path), "--set", "export.enabled=false"]) == 2
     assert "epochs is -1" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unfinished_run_resumes_with_other_export_settings_but_not_other_training(tmp_path):
+    """A run stopped at its export (the version exists, the disk is full) resumes after the fix
+    without training again; a change that alters training starts a new run."""
+    config = load_config(None, [f"output.dir={tmp_path}"])
+    run_dir = tmp_path / f"{config.output.name}-20261130-000000"
+    runs.start_run(run_dir, config)
+    (run_dir / runs.BACKUP_DIR).mkdir()
+    assert runs.find_unfinished_run(config) == run_dir
+    fixed_export = load_config(None, [f"output.dir={tmp_path}", "export.version=7"])
+    assert runs.find_unfinished_run(fixed_export) == run_dir
+    other_training = load_config(None, [f"output.dir={tmp_path}", "training.seed=7"])
+    assert runs.find_unfinished_run(other_training) is None
+    (run_dir / runs.METRICS_FILE).write_text("{}")  # recorded: finished
+    assert runs.find_unfinished_run(config) is None
