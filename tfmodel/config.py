@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from tfmodel.errors import UserError
+from tfmodel.files import write_text_atomically
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits_mlp.yaml"
 
@@ -219,8 +220,11 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    """Write the resolved config as YAML, loadable again with `load_config`."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    """Write the resolved config as YAML, loadable again with `load_config`.
+
+    Atomically: a resumed run rewrites its config.yaml, which the next restart reads.
+    """
+    write_text_atomically(Path(path), yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def _merge(node: Any, tree: dict[Any, Any], where: str) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 from tfmodel import runs
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config
+from tfmodel.files import replace_atomically, write_text_atomically
 
 STATE_FILE = "state.json"
 
@@ -47,6 +47,19 @@ class BackupPlan:
     steps_per_epoch: int
     write: bool = True  # only the chief writes; every worker restores
     every_s: float = 0.0  # seconds between backups; the workers of a cluster back up together: 0
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that writes beside its file and renames it into place.
+
+    h5py writes a weights file in place, so a kill mid-write left a best checkpoint that no longer
+    opened, and the restart, which reads it back for EarlyStopping's best weights, failed. A
+    rename is atomic: a kill now leaves the last complete file.
+    """
+
+    def _save_handler(self, filepath: str) -> None:
+        save = super()._save_handler
+        replace_atomically(Path(filepath), lambda partial: save(str(partial)))
 
 
 class ExactBackup(keras.callbacks.BackupAndRestore):
@@ -103,9 +116,7 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
             states = {key: value for key, value in states.items() if int(key) == last_epoch}
             states[str(epoch)] = {type(c).__name__: _state(c) for c in self.keep}
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.state_path.with_suffix(".partial")
-            partial.write_text(json.dumps(states))
-            os.replace(partial, self.state_path)
+            write_text_atomically(self.state_path, json.dumps(states))
         self._backup(epoch)  # the checkpoint: this epoch is now done for good
         self._last_backup = (epoch, time.monotonic())
 
@@ -139,7 +150,7 @@ def make_callbacks(
     """
     monitor = "val_loss" if has_val else "loss"
     keep = [
-        keras.callbacks.ModelCheckpoint(
+        AtomicModelCheckpoint(
             str(write_dir / runs.CHECKPOINTS_DIR / runs.BEST_WEIGHTS_FILE),
             monitor=monitor,
             save_best_only=True,
@@ -205,5 +216,9 @@ def _cut_history(path: Path, epochs: int) -> None:
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
     if len(rows) > epochs + 1:
-        with path.open("w", newline="") as f:
-            csv.writer(f).writerows(rows[: epochs + 1])
+        replace_atomically(path, lambda partial: _write_rows(partial, rows[: epochs + 1]))
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
