@@ -2,7 +2,8 @@
 
 Each is written beside itself and renamed into place; a rename is atomic, so a kill leaves either
 the old file or the new one. Resume depends on it: a half-written config.yaml, history.csv, backup
-state or best checkpoint would stop the restart that is meant to recover the run.
+state or best checkpoint would stop the restart that is meant to recover the run, and a
+half-written metrics.json would mark a run finished that has no record.
 """
 
 from __future__ import annotations

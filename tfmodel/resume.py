@@ -88,7 +88,7 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None) -> None:
         super().on_train_begin(logs)  # restores weights and optimizer if a backup exists
-        next_epoch = int(self.model.optimizer.iterations.numpy()) // self.plan.steps_per_epoch
+        next_epoch = self._epochs_done()
         saved = self._read_states().get(str(next_epoch - 1), {})
         for callback in self.keep:
             _restore(callback, saved.get(type(callback).__name__), self._best_checkpoint())
@@ -105,8 +105,12 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         # Keras resumes at the epoch after the one saved: saved as the last, none is left to run.
         # The weights are final by now (EarlyStopping, before this, restored its best ones).
         self._training_state._ckpt_saved_epoch.assign(self.params["epochs"] - 1)
-        self._back_up(int(self.model.optimizer.iterations.numpy()) // self.plan.steps_per_epoch - 1)
+        self._back_up(self._epochs_done() - 1)
         super().on_train_end(logs)
+
+    def _epochs_done(self) -> int:
+        """Whole epochs trained so far, counted by the optimizer's step (restored with it)."""
+        return int(self.model.optimizer.iterations.numpy()) // self.plan.steps_per_epoch
 
     def _back_up(self, epoch: int) -> None:
         """The callbacks' state after `epoch` (kept with the last backup's), then the checkpoint."""

@@ -42,6 +42,7 @@ from typing import Any
 
 from tfmodel.config import Config, config_to_dict, load_config, save_config
 from tfmodel.errors import UserError
+from tfmodel.files import write_text_atomically
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
@@ -131,9 +132,14 @@ def start_run(run_dir: Path, config: Config) -> None:
 
 
 def finish_run(run_dir: Path, metrics: dict[str, Any]) -> None:
-    """Write `metrics.json` and the loss/accuracy plot, and point `latest` at this run."""
+    """Write `metrics.json` and the loss/accuracy plot, and point `latest` at this run.
+
+    `metrics.json` marks the run finished (`find_unfinished_run` skips it), so it is written
+    whole before the backup goes: a kill in between leaves a finished run, never one whose backup
+    is half deleted or gone without a record.
+    """
+    write_text_atomically(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
     shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
-    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     plot_history(run_dir / HISTORY_FILE, run_dir / CURVES_FILE)
     latest = run_dir.parent / LATEST_LINK
     tmp = run_dir.parent / f".{LATEST_LINK}-{os.getpid()}"
