@@ -35,8 +35,8 @@ from benchmarks.results import (
     quick_or_full_main,
 )
 from edge import convert
-from edge.benchmark import measure_latency, random_example
-from edge.runtime import EdgeModel, describe_interpreter
+from edge.device.benchmark import measure_latency, random_example
+from edge.device.runtime import EdgeModel, describe_interpreter
 from tfmodel.backend import tf
 from tfmodel.config import DataConfig, ModelConfig, RegularizerConfig
 from tfmodel.data import load_splits

@@ -35,9 +35,9 @@ from benchmarks.results import (
     quick_or_full_main,
 )
 from edge import convert
-from edge.benchmark import measure_latency, random_example
+from edge.device.benchmark import measure_latency, random_example
+from edge.device.runtime import EdgeModel, describe_interpreter
 from edge.prune import prune_model
-from edge.runtime import EdgeModel, describe_interpreter
 from tfmodel.config import Config, ModelConfig, RegularizerConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
@@ -52,7 +52,7 @@ SIZES = {"smoke": (5, (1,), 1), "quick": (300, (1, 2), 2), "full": (2000, (1, 2)
 STARTUP = """
 import json, sys, time
 import numpy as np
-from edge.runtime import EdgeModel
+from edge.device.runtime import EdgeModel
 def peak():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):

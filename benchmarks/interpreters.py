@@ -38,14 +38,14 @@ from benchmarks.results import (
     print_and_record,
 )
 from edge import convert
-from edge.benchmark import measure_latency, random_example
-from edge.runtime import INTERPRETERS, EdgeModel, describe_interpreter, find_interpreter
+from edge.device.benchmark import measure_latency, random_example
+from edge.device.runtime import INTERPRETERS, EdgeModel, describe_interpreter, find_interpreter
 from tfmodel.config import DataConfig, ModelConfig, RegularizerConfig
 from tfmodel.data import load_splits
 from tfmodel.models import build_model
 
 SECTION = "## Edge interpreters: ai-edge-litert vs tf.lite"
-BASELINE = "tensorflow"  # edge.runtime's name for tf.lite.Interpreter
+BASELINE = "tensorflow"  # edge.device.runtime's name for tf.lite.Interpreter
 LABELS = {
     "ai_edge_litert": "ai_edge_litert.interpreter",
     "tflite_runtime": "tflite_runtime.interpreter",

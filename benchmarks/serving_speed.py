@@ -42,8 +42,8 @@ from benchmarks.results import (
     quick_or_full_main,
 )
 from benchmarks.serving_load import Cell, Medians, grpc_caller, load, rest_caller
-from edge.benchmark import measure_latency
-from serving.server.servable import load_servable
+from edge.device.benchmark import measure_latency
+from serving.server.servables.servable import load_servable
 from tfmodel.config import DataConfig, ModelConfig, RegularizerConfig
 from tfmodel.data import load_splits
 from tfmodel.export import PREDICT_SIGNATURE, save_signatures

@@ -42,10 +42,11 @@ from benchmarks.results import (
     markdown_table,
     print_and_record,
 )
-from tfmodel import data, strategies
+from tfmodel import data
 from tfmodel.backend import keras
 from tfmodel.config import Config, DataConfig, load_config
 from tfmodel.data import Splits
+from tfmodel.distribute import strategies
 from tfmodel.models import build_model, compile_for_training
 from tfmodel.resume import BackupPlan, make_callbacks
 from tfmodel.train import fit_data

@@ -21,7 +21,7 @@ CPUS=(cortex-a53 cortex-a72 cortex-a76)
 TFLITE_RUNTIME_PACKAGES=("tflite-runtime==2.14.0" "numpy<2" "pillow")
 DEVICE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # The edge runtime's TF-free tests, run inside the emulated Pi on the copied model set.
-DEVICE_TESTS=(tests/edge/test_edge_runtime.py)
+DEVICE_TESTS=(tests/edge/device/test_edge_runtime.py)
 FRESH=0
 MODELS=
 MOUNTED_BINFMT=0
@@ -173,7 +173,7 @@ build_root() {
 # The Python packages of each runtime's venv, as the README has a Pi owner install them.
 runtime_packages() {
     case $1 in
-        ai_edge_litert) echo "-r /opt/tfmodel-check/edge/requirements-device.txt pytest" ;;
+        ai_edge_litert) echo "-r /opt/tfmodel-check/edge/device/requirements-device.txt pytest" ;;
         tflite_runtime) echo "${TFLITE_RUNTIME_PACKAGES[*]} pytest" ;;
     esac
 }
@@ -184,7 +184,7 @@ venv_dir() { [[ $1 == ai_edge_litert ]] && echo /root/tfmodel-edge || echo /root
 install_device_venv() {
     local runtime=$1 venv packages
     venv=$(venv_dir "$runtime")
-    packages="$(runtime_packages "$runtime") $(sha256sum <"$REPO/edge/requirements-device.txt")"
+    packages="$(runtime_packages "$runtime") $(sha256sum <"$REPO/edge/device/requirements-device.txt")"
     if [[ -e $ROOT$venv/.packages ]] && [[ $(cat "$ROOT$venv/.packages") == "$packages" ]]; then
         say "device venv $venv ($runtime): cached"
         return
@@ -203,7 +203,7 @@ install_device_venv() {
 # The same venvs for the x86 host: the reference outputs come from the same runtime versions.
 install_host_venv() {
     local runtime=$1 venv=$CACHE/x86-venv-$1 packages
-    packages="$(runtime_packages "$runtime") $(sha256sum <"$REPO/edge/requirements-device.txt")"
+    packages="$(runtime_packages "$runtime") $(sha256sum <"$REPO/edge/device/requirements-device.txt")"
     if [[ -e $venv/.packages ]] && [[ $(cat "$venv/.packages") == "$packages" ]] && ((!FRESH)); then
         return
     fi
@@ -242,18 +242,18 @@ build_model_set() {
     say "model set built in $((SECONDS - start)) s"
 }
 
-# Everything the device runs, copied fresh into the root: only the edge files a Pi gets (the README's
-# copy step, edge.DEVICE_FILES) and their TF-free tests, the prediction driver and the model set.
+# Everything the device runs, copied fresh into the root: the one folder a Pi gets (edge/device, as
+# the README's copy step has it) and its TF-free tests, the prediction driver and the model set.
 copy_payload() {
-    local models=$1 payload=$ROOT/opt/tfmodel-check device_files
-    read -ra device_files <<<"$(cd "$REPO" && "$PYTHON" -c 'import edge; print(*edge.DEVICE_FILES)')"
+    local models=$1 payload=$ROOT/opt/tfmodel-check
     rm -rf "$payload"
-    mkdir -p "$payload/device" "$payload/edge" "$payload/tests/edge" "$payload/models" \
+    mkdir -p "$payload/device" "$payload/edge" "$payload/tests/edge/device" "$payload/models" \
         "$payload/results"
-    cp "${device_files[@]/#/$REPO/edge/}" "$payload/edge/"
+    cp -r "$REPO/edge/device" "$payload/edge/"
+    find "$payload/edge" -name __pycache__ -prune -exec rm -rf {} +
     cp "$REPO/tests/conftest.py" "$payload/tests/"
     cp "$REPO/tests/edge/conftest.py" "$payload/tests/edge/"
-    cp "${DEVICE_TESTS[@]/#/$REPO/}" "$payload/tests/edge/"
+    cp "${DEVICE_TESTS[@]/#/$REPO/}" "$payload/tests/edge/device/"
     cp "$REPO/device/predict_set.py" "$payload/device/"
     cp -r "$models"/. "$payload/models/"
 }

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.manifest import SAMPLES_FILE
-from edge.runtime import EdgeModel
+from edge.device.manifest import SAMPLES_FILE
+from edge.device.runtime import EdgeModel
 
 AT_HWCAP, AT_HWCAP2 = 16, 26  # auxiliary-vector keys of the kernel's (or qemu's) CPU feature bits
 

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from edge import convert, report
-from edge.cli import make_parser
-from edge.manifest import ModelFile, write_manifest, write_samples
-from edge.runtime import EdgeError, EdgeModel, find_interpreter
+from edge.device.cli import make_parser
+from edge.device.manifest import ModelFile, write_manifest, write_samples
+from edge.device.runtime import EdgeError, EdgeModel, find_interpreter
 from tfmodel.config import Config, apply_overrides
 from tfmodel.errors import UserError, report_error
 from tfmodel.sign import SIGNATURE_FILE, sign_model
@@ -34,7 +34,7 @@ EXAMPLES = """examples:
   python -m edge.optimize runs/digits_mlp-20250101-120000 --output /tmp/edge
   python -m edge.optimize runs/latest --sign-key model-signing.key   # also writes edge/model.sig
 
-Then on the device: python -m edge.predict RUN_DIR/edge/model_int8.tflite digit.png
+Then on the device: python -m edge.device.predict RUN_DIR/edge/model_int8.tflite digit.png
   (with --verify-key model-signing.pub it loads only files that key signed)
 """
 # Variant name → (which Keras model it is converted from, which conversion).
@@ -248,8 +248,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = None) -> EdgeResult:
     """The stage for a finished run folder: its config (plus overrides), model and data."""
+    from tfmodel.analysis.model_card import write_model_card
     from tfmodel.data import load_splits
-    from tfmodel.model_card import write_model_card
     from tfmodel.runs import EDGE_DIR, METRICS_FILE, MODEL_FILE, load_run, writable_dir
 
     out_dir = writable_dir(out_dir or run_dir / EDGE_DIR, "edge output folder")

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.benchmark import measure_latency
-from edge.manifest import ModelFile
-from edge.runtime import EdgeModel, describe_interpreter
+from edge.device.benchmark import measure_latency
+from edge.device.manifest import ModelFile
+from edge.device.runtime import EdgeModel, describe_interpreter
 from tfmodel.runs import EDGE_REPORT_FILE as REPORT_JSON  # the model card reads it too
 
 REPORT_MD = "report.md"

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tfmodel.backend import keras, tf
+from tfmodel.distribute.inventory import LocalDevices
+from tfmodel.distribute.strategies import describe, make_strategy
 from tfmodel.errors import UserError
-from tfmodel.inventory import LocalDevices
-from tfmodel.strategies import describe, make_strategy
 
 CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16")
 CPU_FEATURES += ("avx_vnni", "amx_bf16", "amx_int8")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tfmodel import runs
-from tfmodel.confusion import format_pairs, plot_confusion, predict_confusion
+from tfmodel.analysis.confusion import format_pairs, plot_confusion, predict_confusion
 from tfmodel.errors import UserError, report_error
 
 EXAMPLES = """examples:
@@ -28,8 +28,8 @@ COMPLETENESS_TOLERANCE = 0.05
 
 def explain_run(run_dir: Path, samples: int, steps: int, out_dir: Path | None = None) -> Path:
     """Attribute the first `samples` test images and redraw the test confusion; returns out_dir."""
+    from tfmodel.analysis.integrated_gradients import integrated_gradients
     from tfmodel.data import load_splits
-    from tfmodel.integrated_gradients import integrated_gradients
 
     if samples < 1 or steps < 1:
         raise UserError(f"--samples ({samples}) and --steps ({steps}) must be at least 1")

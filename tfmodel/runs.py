@@ -19,8 +19,9 @@
         blessing.json        tfmodel.export --publish: the publish gate's verdict and figures
                              (`tfmodel.publish`)
         edge/                edge.optimize: model_<variant>.tflite, model.json, labels.txt,
-                             samples.npz, report.* and analysis/ (named in `edge.runtime`,
-                             `edge.manifest`, `edge.report`); edge.predict, edge.benchmark read it;
+                             samples.npz, report.* and analysis/ (named in `edge.device.runtime`,
+                             `edge.device.manifest`, `edge.report`); edge.device.predict and
+                             edge.device.benchmark read it;
                              the model card reads report.json
         explain/             tfmodel.explain: integrated_gradients.png, confusion.png
     <output.dir>/latest      a link to the newest finished run

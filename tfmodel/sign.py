@@ -6,7 +6,7 @@ in DIR (but model.sig itself), signed offline with an elliptic-curve key (P-256;
 Ed25519). Verifying checks the signature with the public key, then hashes DIR again: a changed,
 added or removed file (a symlink too) is refused, naming the file. Signed folders are a SavedModel
 version (`export/NAME/1/`, checked by `python -m serving.server --model_verify_key`) and an edge
-folder (`edge/`, checked on the device by `edge.signature`, which needs only `cryptography`).
+folder (`edge/`, checked on the device by `edge.device.signature`, which needs only `cryptography`).
 model-signing is imported when used: it takes a second and a half to import.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tfmodel.errors import UserError, report_error
 
-SIGNATURE_FILE = "model.sig"  # also named in edge/signature.py, which cannot import tfmodel
+SIGNATURE_FILE = "model.sig"  # also named in edge/device/signature.py, which cannot import tfmodel
 PRIVATE_KEY_FILE = "model-signing.key"
 PUBLIC_KEY_FILE = "model-signing.pub"
 

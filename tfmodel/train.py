@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tfmodel import cluster, runs
+from tfmodel import runs
+from tfmodel.analysis.model_card import write_test_review
 from tfmodel.config import Config, load_config
+from tfmodel.distribute import cluster
 from tfmodel.errors import UserError, report_error
-from tfmodel.model_card import write_test_review
 
 # Why some imports sit inside functions: TensorFlow takes seconds to load, and the modules above
 # import none of it, so `--help` and a config error answer at once. What needs TensorFlow (data,
@@ -52,8 +53,9 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
 
     In order: strategy → data → model (compiled in the strategy's scope) → fit → test → record.
     """
-    from tfmodel import data, strategies
+    from tfmodel import data
     from tfmodel.backend import tf
+    from tfmodel.distribute import strategies
     from tfmodel.models import build_model, compile_for_training
     from tfmodel.resume import BackupPlan, make_callbacks
 
@@ -139,8 +141,8 @@ def start_strategy(config: Config):
     Training and tuning start alike, so a tuning trial runs where its training run would. The
     policy is returned, not set globally: train sets it only while it builds the model.
     """
-    from tfmodel import strategies
     from tfmodel.backend import keras
+    from tfmodel.distribute import strategies
 
     keras.utils.set_random_seed(config.training.seed)
     cpu_devices = config.training.simulate_tpu or config.training.cpu_devices

@@ -12,11 +12,11 @@ import os
 import signal
 import threading
 
-from serving.server.batching import BatchingParameters, read_batching_parameters
-from serving.server.core import CoreOptions
-from serving.server.limits import add_limit_flags, limits_from_args
+from serving.server.core.request_log import DEFAULT_MAX_BYTES
+from serving.server.core.server_core import CoreOptions
+from serving.server.frontend.limits import add_limit_flags, limits_from_args
 from serving.server.model_server import ModelServer, ServerOptions
-from serving.server.request_log import DEFAULT_MAX_BYTES
+from serving.server.servables.batching import BatchingParameters, read_batching_parameters
 from tfmodel.backend import tf
 from tfmodel.errors import UserError, report_error
 

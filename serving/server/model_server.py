@@ -14,16 +14,21 @@ import threading
 
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.server.auth import TokenAuth, TokenInterceptor
-from serving.server.core import CoreOptions, ServerCore
-from serving.server.grpc_api import start_grpc_server
-from serving.server.health import InFlight, Readiness
-from serving.server.limits import RequestLimits
+from serving.server.core.model_config import read_model_server_config
+from serving.server.core.server_core import CoreOptions, ServerCore
+from serving.server.frontend.auth import TokenAuth, TokenInterceptor
+from serving.server.frontend.grpc_api import start_grpc_server
+from serving.server.frontend.health import InFlight, Readiness
+from serving.server.frontend.limits import RequestLimits
+from serving.server.frontend.rest_api import start_rest_server
+from serving.server.frontend.tls import (
+    grpc_credentials,
+    read_ssl_config,
+    rest_context,
+    warn_if_exposed,
+)
 from serving.server.metrics import MetricsInterceptor, read_monitoring_config, render_page
-from serving.server.model_config import read_model_server_config
-from serving.server.rest_api import start_rest_server
 from serving.server.status import ServingError
-from serving.server.tls import grpc_credentials, read_ssl_config, rest_context, warn_if_exposed
 from tfmodel.errors import UserError
 from tfmodel.sign import check_public_key
 

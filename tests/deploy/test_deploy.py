@@ -15,11 +15,11 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.server.batching import read_batching_parameters
 from serving.server.main import build_parser
 from serving.server.metrics import read_monitoring_config
-from tfmodel import cluster
+from serving.server.servables.batching import read_batching_parameters
 from tfmodel.config import load_config
+from tfmodel.distribute import cluster
 from tfmodel.export import MODELS_CONFIG_FILE, export_model_name
 from tfmodel.train import parse_args as train_args
 

@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from edge import benchmark as edge_benchmark
 from edge import optimize as edge_optimize
-from edge import predict as edge_predict
+from edge.device import benchmark as edge_benchmark
+from edge.device import predict as edge_predict
 from tfmodel import export as tfmodel_export
 from tfmodel import train as tfmodel_train
 from tfmodel.config import Config, save_config

@@ -14,8 +14,8 @@ from edge.convert import (  # noqa: E402
     convert_model,
     litert_quantizer_available,
 )
+from edge.device.runtime import EdgeModel  # noqa: E402
 from edge.optimize import softmax  # noqa: E402
-from edge.runtime import EdgeModel  # noqa: E402
 
 
 @pytest.fixture(scope="module")

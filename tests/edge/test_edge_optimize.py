@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from edge import optimize  # noqa: E402
-from edge.runtime import EdgeModel  # noqa: E402
+from edge.device.runtime import EdgeModel  # noqa: E402
 from tfmodel.config import save_config  # noqa: E402
 from tfmodel.runs import (  # noqa: E402
     CONFIG_FILE,

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import grpc
 import pytest
 
-from serving.server.core import CoreOptions
+from serving.server.core.server_core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.backend import tf
 

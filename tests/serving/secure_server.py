@@ -7,7 +7,7 @@ further ServerOptions (ssl_config_file, auth_token_file, ...); every server stop
 
 import pytest
 
-from serving.server.core import CoreOptions
+from serving.server.core.server_core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
 
 MODEL = "half_plus_two"

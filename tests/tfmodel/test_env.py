@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tfmodel import env
 from tfmodel.backend import tf
-from tfmodel.devices import scan_tpus
+from tfmodel.distribute.devices import scan_tpus
 
 HAS_TPU = bool(scan_tpus().chips)
 

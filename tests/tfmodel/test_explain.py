@@ -5,8 +5,8 @@ import json
 import pytest
 
 from tfmodel import runs
+from tfmodel.analysis.confusion import load_confusion
 from tfmodel.config import load_config
-from tfmodel.confusion import load_confusion
 from tfmodel.explain import ATTRIBUTIONS_PLOT, main
 from tfmodel.train import train
 

@@ -18,13 +18,13 @@ import numpy as np
 
 from tfmodel.backend import import_keras_tuner, keras, tf
 from tfmodel.config import Config
-from tfmodel.models import build_model, compile_for_training
-from tfmodel.strategies import (
+from tfmodel.distribute.strategies import (
     StrategyInfo,
     global_batch_size,
     learning_rate_scale,
     steps_per_execution,
 )
+from tfmodel.models import build_model, compile_for_training
 from tfmodel.tune.space import Dimension, declare, trial_config
 
 keras_tuner = import_keras_tuner()

@@ -17,9 +17,9 @@ from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
 from serving.client import ServingClient
 from serving.client.cli import main as client_main
-from serving.server.auth import TokenAuth
+from serving.server.frontend.auth import TokenAuth
+from serving.server.frontend.tls import warn_if_exposed
 from serving.server.model_server import ModelServer
-from serving.server.tls import warn_if_exposed
 from tfmodel.errors import UserError
 
 MODEL = secure_server.MODEL
@@ -160,7 +160,7 @@ def test_token_file_mistakes_are_user_errors(tmp_path):
 
 
 def test_exposed_plaintext_server_warns_loudly(caplog):
-    with caplog.at_level(logging.WARNING, logger="serving.server.tls"):
+    with caplog.at_level(logging.WARNING, logger="serving.server.frontend.tls"):
         warn_if_exposed("0.0.0.0", None, tokens=False)
         assert "WITHOUT TLS" in caplog.text and "reload included" in caplog.text
         caplog.clear()

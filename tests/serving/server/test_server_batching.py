@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.server.batching import Batcher, BatchingParameters, read_batching_parameters
+from serving.server.servables.batching import Batcher, BatchingParameters, read_batching_parameters
 from serving.server.status import ServingError
 from tfmodel.backend import tf
 from tfmodel.errors import UserError

@@ -18,7 +18,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.server.core import CoreOptions
+from serving.server.core.server_core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.backend import tf
 

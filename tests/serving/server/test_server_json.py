@@ -13,13 +13,17 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-from serving.server.json_writer import format_decimal
-from serving.server.rest_examples import (
+from serving.server.frontend.json_writer import format_decimal
+from serving.server.frontend.rest_examples import (
     parse_examples,
     write_classification_result,
     write_regression_result,
 )
-from serving.server.rest_json import PredictFormat, parse_predict_inputs, write_predict_response
+from serving.server.frontend.rest_json import (
+    PredictFormat,
+    parse_predict_inputs,
+    write_predict_response,
+)
 from serving.server.status import ServingError
 from serving.tensors import (
     TensorError,

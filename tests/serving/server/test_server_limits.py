@@ -10,7 +10,7 @@ import grpc
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.server.limits import json_depth
+from serving.server.frontend.limits import json_depth
 from serving.server.main import build_parser, options_from_args
 from tfmodel.backend import tf
 from tfmodel.errors import UserError

@@ -110,7 +110,7 @@ def test_requests_are_counted_and_timed_under_tf_serving_names(
 def test_batch_sizes_and_padding_are_recorded_when_batching(
     local_server, half_plus_two, monitoring_config, http, scrape
 ):
-    from serving.server.batching import BatchingParameters
+    from serving.server.servables.batching import BatchingParameters
 
     batching = BatchingParameters(max_batch_size=8, allowed_batch_sizes=(4, 8))
     address = local_server(

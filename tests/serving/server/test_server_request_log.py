@@ -1,5 +1,5 @@
 """Request logs from a model's logging_config: sampled PredictionLogs in rotating TFRecord files,
-usable as a warmup file, summarised by `python -m serving.log_summary`."""
+usable as a warmup file, summarised by `python -m serving.server.log_summary`."""
 
 import shutil
 
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import prediction_log_pb2
 
-from serving import log_summary
 from serving.client import ServingClient
+from serving.server import log_summary
+from serving.server.core.warmup import WARMUP_FILE, replay_warmup
 from serving.server.metrics import REGISTRY
-from serving.server.servable import load_servable
-from serving.server.warmup import WARMUP_FILE, replay_warmup
+from serving.server.servables.servable import load_servable
 from tfmodel.backend import tf
 from tfmodel.errors import UserError
 

@@ -14,7 +14,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 
 from serving import apis
 from serving.client import ServingClient
-from serving.server.core import CoreOptions
+from serving.server.core.server_core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel import sign
 from tfmodel.errors import UserError

@@ -17,8 +17,8 @@ from pki import make_pki, ssl_config
 
 from serving.client import RemoteError, ServingClient
 from serving.client.transport import RetryPolicy, TlsFiles
+from serving.server.frontend.tls import read_ssl_config
 from serving.server.model_server import ModelServer
-from serving.server.tls import read_ssl_config
 from tfmodel.errors import UserError
 
 MODEL = secure_server.MODEL

@@ -1,0 +1,16 @@
+"""What runs on the device: the one folder a Raspberry Pi gets (README's copy step, device/check.sh).
+
+No TensorFlow and no `tfmodel` here (a contract in `make lint`); numpy, a TFLite interpreter and
+Pillow, and `cryptography` for signed folders. Top to bottom:
+    predict.py     `python -m edge.device.predict MODEL INPUT...`: classes and probabilities
+    benchmark.py   `python -m edge.device.benchmark MODEL...`: single-example latency
+    cli.py         the interpreter flags and error report both share
+    manifest.py    model.json, labels.txt, samples.npz: written by edge.optimize, read here
+    runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
+    quantize.py    float ⇄ int8 for runtime.py: the book's rounding, in as few numpy calls as can be
+    signature.py   check model.sig (tfmodel.sign's model-signing bundle) with `cryptography` alone
+    requirements-device.txt   the device's pip install
+
+On a Pi the folder sits at `edge/device/` with no `edge/__init__.py` beside it: `edge` is then a
+namespace package and `python -m edge.device.predict` works as it does here.
+"""

@@ -1,0 +1,49 @@
+"""What the edge command-line tools share: the parser, the interpreter flags, the error report.
+
+`edge.device.predict` and `edge.device.benchmark` run on the device, so like the runtime this
+imports no TensorFlow and no `tfmodel`; its error report stands in for
+`tfmodel.errors.report_error` there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edge.device.runtime import INTERPRETERS, EdgeError
+
+
+def make_parser(prog: str, doc: str, examples: str) -> argparse.ArgumentParser:
+    """A parser described by the first line of the module's `doc`, with `examples` after --help."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=doc.splitlines()[0],
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every runtime CLI shares: threads, interpreter choice, checksum and signature."""
+    parser.add_argument("--num-threads", type=int, help="interpreter threads (default: its own)")
+    parser.add_argument(
+        "--interpreter", default="auto", choices=["auto", *INTERPRETERS],
+        help="which TFLite interpreter package to use (default: the first installed)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-verify", dest="verify", action="store_false",
+        help="run the file even without a matching sha256 in model.json",
+    )  # fmt: skip
+    parser.add_argument(
+        "--verify-key", type=Path,
+        help="PEM public key: load only a file (and model.json) it signed (needs cryptography)",
+    )  # fmt: skip
+
+
+def report_error(err: EdgeError, debug: bool) -> int:
+    """Print `err` as one line on stderr and return exit status 2; with `debug`, raise it."""
+    if debug:
+        raise err
+    print(f"error: {err}", file=sys.stderr)
+    return err.exit_code
