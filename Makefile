@@ -22,6 +22,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Needs root: runs the edge runtime in an arm64 Debian root under qemu on Pi 3/4/5 CPUs.
 # SUITE=trixie for Python 3.13; ARGS=--fresh rebuilds the cached root.

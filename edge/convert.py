@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.device.runtime import SIGNATURE
 from tfmodel.backend import keras, tf
 
 OUTPUT_NAME = "probabilities"
-SIGNATURE = "serving_default"
 KINDS = ("float32", "dynamic", "float16", "int8")
 QUANTIZERS = ("tflite-converter", "litert-quantizer")
 

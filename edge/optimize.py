@@ -21,8 +21,9 @@ import numpy as np
 
 from edge import convert, report
 from edge.device.cli import make_parser
+from edge.device.errors import EdgeError
 from edge.device.manifest import ModelFile, write_manifest, write_samples
-from edge.device.runtime import EdgeError, EdgeModel, find_interpreter
+from edge.device.runtime import EdgeModel, find_interpreter
 from tfmodel.config import Config, apply_overrides
 from tfmodel.errors import UserError, report_error
 from tfmodel.sign import SIGNATURE_FILE, sign_model

@@ -1,4 +1,4 @@
-"""What runs on the device: the one folder a Raspberry Pi gets (README's copy step, device/check.sh).
+"""What runs on the device: the one folder a Raspberry Pi gets (README copy step, device/check.sh).
 
 No TensorFlow and no `tfmodel` here (a contract in `make lint`); numpy, a TFLite interpreter and
 Pillow, and `cryptography` for signed folders. Top to bottom:
@@ -8,6 +8,7 @@ Pillow, and `cryptography` for signed folders. Top to bottom:
     manifest.py    model.json, labels.txt, samples.npz: written by edge.optimize, read here
     runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
     quantize.py    float ⇄ int8 for runtime.py: the book's rounding, in as few numpy calls as can be
+    errors.py      EdgeError, the device side's one user error
     signature.py   check model.sig (tfmodel.sign's model-signing bundle) with `cryptography` alone
     requirements-device.txt   the device's pip install
 

@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.device.runtime import INTERPRETERS, EdgeError
+from edge.device.errors import EdgeError
+from edge.device.runtime import INTERPRETERS
 
 
 def make_parser(prog: str, doc: str, examples: str) -> argparse.ArgumentParser:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.device.cli import add_runtime_flags, make_parser, report_error
-from edge.device.runtime import EdgeError, EdgeModel, describe_interpreter
+from edge.device.errors import EdgeError
+from edge.device.runtime import EdgeModel, describe_interpreter
 
 EXAMPLES = """examples:
   python -m edge.device.predict runs/latest/edge/model_int8.tflite digit.png

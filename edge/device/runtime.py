@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.device.errors import EdgeError
 from edge.device.quantize import Quantizer
 
 MANIFEST = "model.json"
@@ -33,16 +34,6 @@ INTERPRETERS = {
     "tensorflow": "tensorflow",
 }
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-
-
-class EdgeError(Exception):
-    """Bad input to the runtime: the CLIs print the message and exit 2.
-
-    The runtime ships to devices without the `tfmodel` package, so it has its own error class,
-    used exactly like `tfmodel.errors.UserError`: the message names the input, the problem, the fix.
-    """
-
-    exit_code = 2
 
 
 def find_interpreter(name: str = "auto") -> tuple[Any, str]:

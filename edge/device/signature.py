@@ -23,9 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edge.device.runtime import EdgeError
+from edge.device.errors import EdgeError
 
 SIGNATURE_FILE = "model.sig"  # as tfmodel.sign.SIGNATURE_FILE (a device has no tfmodel)
+_PUBLIC_KEY = "model-signing.pub"  # what python -m tfmodel.sign keygen writes beside the key
 _BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 _PAYLOAD_TYPE = "application/vnd.in-toto+json"
 _STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -39,7 +40,7 @@ def _pae(payload: bytes) -> bytes:
     return header + payload
 
 
-def _load_public_key(path: Path):
+def load_public_key(path: Path):
     try:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -48,16 +49,19 @@ def _load_public_key(path: Path):
     try:
         key = serialization.load_pem_public_key(Path(path).read_bytes())
     except (OSError, ValueError) as err:
-        raise EdgeError(f"verify key {path} is not a readable PEM public key ({err})") from None
+        raise EdgeError(
+            f"verify key {path} is not a P-256/384/521 public key in PEM ({err}); "
+            f"pass {_PUBLIC_KEY}"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVE_HASHES:
-        raise EdgeError(f"verify key {path} is not a P-256/384/521 key; pass model-signing.pub")
+        raise EdgeError(f"verify key {path} is not a P-256/384/521 public key; pass {_PUBLIC_KEY}")
     return key
 
 
 def signed_digests(folder: Path, public_key: Path) -> tuple[dict[str, str], list[str]]:
     """The signed sha256 of each file (name → hex) and the signed ignore paths of `folder`,
     once the signature in `folder/model.sig` is checked with `public_key`."""
-    key = _load_public_key(public_key)  # first: it says how to install cryptography
+    key = load_public_key(public_key)  # first: it says how to install cryptography
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -15,11 +15,11 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from serving.errors import UsageError, report_error
 from serving.tensors import make_ndarray
-from tfmodel.backend import tf
-from tfmodel.errors import UserError, report_error
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit, as serving.server.core.warmup enforces it
 
@@ -31,7 +31,7 @@ def read_logs(paths: Iterable[str]) -> Iterable[prediction_log_pb2.PredictionLog
             for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
                 yield prediction_log_pb2.PredictionLog.FromString(record)
         except (tf.errors.OpError, ValueError) as error:
-            raise UserError(
+            raise UsageError(
                 f"{path}: not a TFRecord file of PredictionLog records ({error}); pass a request "
                 "log written by the server (<filename_prefix>-NNNNN.tfrecord) or a warmup file"
             ) from error
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         counts = summarize(read_logs(args.files))
-    except UserError as error:
+    except UsageError as error:
         return report_error(error, args.debug)
     print(format_summary(counts, len(args.files)))
     return 0

@@ -12,13 +12,14 @@ import os
 import signal
 import threading
 
+import tensorflow as tf
+
+from serving.errors import UsageError, report_error
 from serving.server.core.request_log import DEFAULT_MAX_BYTES
 from serving.server.core.server_core import CoreOptions
 from serving.server.frontend.limits import add_limit_flags, limits_from_args
 from serving.server.model_server import ModelServer, ServerOptions
 from serving.server.servables.batching import BatchingParameters, read_batching_parameters
-from tfmodel.backend import tf
-from tfmodel.errors import UserError, report_error
 
 log = logging.getLogger("serving.server")
 
@@ -105,16 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
     """ServerOptions from parsed flags, with TF Serving's checks on their combination."""
     if args.port == 0:
-        raise UserError("--port=0: the gRPC API needs a port; pick one, e.g. --port=8500.")
+        raise UsageError("--port=0: the gRPC API needs a port; pick one, e.g. --port=8500.")
     if args.rest_api_port == args.port:
-        raise UserError(f"--rest_api_port={args.port} equals --port; give REST its own port.")
+        raise UsageError(f"--rest_api_port={args.port} equals --port; give REST its own port.")
     if not args.model_base_path and not args.model_config_file:
-        raise UserError(
+        raise UsageError(
             "Both --model_base_path and --model_config_file are empty: give the absolute path "
             "of a model folder (holding version folders such as 1/) or a models.config file."
         )
     if args.batching_parameters_file and not args.enable_batching:
-        raise UserError("--batching_parameters_file is set without --enable_batching; add it.")
+        raise UsageError("--batching_parameters_file is set without --enable_batching; add it.")
     batching = None
     if args.enable_batching:
         batching = (
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         server = ModelServer(options_from_args(args))
         stop_on_signals(server)  # before loading: a stop ends the wait for models
         server.start()
-    except UserError as error:
+    except UsageError as error:
         return report_error(error, args.debug)
     server.wait()
     log.info("Stopping the model server")

@@ -27,7 +27,7 @@ import grpc
 import prometheus_client as prom
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
-from tfmodel.errors import UserError
+from serving.errors import UsageError
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath
 REGISTRY = prom.CollectorRegistry(auto_describe=False)
@@ -201,7 +201,7 @@ def read_monitoring_config(path: str) -> str | None:
         with open(path) as file:
             text_format.Parse(file.read(), config)
     except (OSError, text_format.ParseError) as error:
-        raise UserError(
+        raise UsageError(
             f"--monitoring_config_file {path}: {error}. Write a MonitoringConfig text proto, "
             f'e.g. prometheus_config {{ enable: true path: "{DEFAULT_PATH}" }}'
         ) from error

@@ -14,7 +14,9 @@ import threading
 
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.errors import UsageError
 from serving.server.core.model_config import read_model_server_config
+from serving.server.core.model_signature import check_public_key
 from serving.server.core.server_core import CoreOptions, ServerCore
 from serving.server.frontend.auth import TokenAuth, TokenInterceptor
 from serving.server.frontend.grpc_api import start_grpc_server
@@ -29,8 +31,6 @@ from serving.server.frontend.tls import (
 )
 from serving.server.metrics import MetricsInterceptor, read_monitoring_config, render_page
 from serving.server.status import ServingError
-from tfmodel.errors import UserError
-from tfmodel.sign import check_public_key
 
 log = logging.getLogger("serving.server")
 
@@ -93,7 +93,7 @@ class ModelServer:
         except ServingError as error:
             self.core.stop()
             message = f"Failed to start server. Error: {error.code.name}: {error.message}"
-            raise UserError(message) from error
+            raise UsageError(message) from error
         if self._stopped.is_set():
             return self  # asked to stop while loading: `wait` returns at once, `stop` cleans up
         self.core.start_polling()
@@ -130,7 +130,7 @@ class ModelServer:
                 log.info("Exporting HTTP/REST API at %s:%d ...", options.host, self.rest_port)
                 if metrics_path:
                     log.info("Prometheus metrics at %s on the REST port", metrics_path)
-        except UserError:
+        except UsageError:
             self.stop()
             raise
         if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
@@ -154,7 +154,7 @@ class ModelServer:
         while not self._stopped.wait(self.options.model_config_file_poll_wait_seconds):
             try:
                 self.core.reload_config(read_model_server_config(self.options.model_config_file))
-            except (UserError, ServingError) as error:
+            except (UsageError, ServingError) as error:
                 log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error)
 
     def request_stop(self) -> None:

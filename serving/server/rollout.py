@@ -31,10 +31,10 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.errors import UsageError, report_error
 from serving.server.core.model_config import read_model_server_config
 from serving.server.core.versions import aspired_versions, find_versions
 from serving.server.status import ServingError
-from tfmodel.errors import UserError, report_error
 
 HISTORY_SUFFIX = ".history"
 EPILOG = """examples:
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_config(config, args.config)
         if args.command != "rollback":
             _push_history(args.config, entry.name, before)
-    except UserError as error:
+    except UsageError as error:
         return report_error(error, args.debug)
     print(describe(entry))
     return 0
@@ -103,7 +103,7 @@ def _find_entry(config, name: str | None, path: Path):
         if entry.name == name:
             return entry
     names = ", ".join(entry.name for entry in entries) or "none"
-    raise UserError(f"{path}: pass --model, one of its models ({names})")
+    raise UsageError(f"{path}: pass --model, one of its models ({names})")
 
 
 def edit_labels(entry, action: str, items: list[str]) -> None:
@@ -112,10 +112,10 @@ def edit_labels(entry, action: str, items: list[str]) -> None:
         label, _, version = item.partition("=")
         if action == "unset":
             if label not in entry.version_labels:
-                raise UserError(f"model {entry.name} has no label {label!r} to unset")
+                raise UsageError(f"model {entry.name} has no label {label!r} to unset")
             del entry.version_labels[label]
         elif not label or not version.isdigit():
-            raise UserError(f"labels set {item!r}: write LABEL=VERSION, e.g. canary=4")
+            raise UsageError(f"labels set {item!r}: write LABEL=VERSION, e.g. canary=4")
         else:
             entry.version_labels[label] = int(version)
 
@@ -125,12 +125,12 @@ def edit_versions(entry, action: str, value: str) -> None:
     policy = entry.model_version_policy
     if action == "latest":
         if value and not value.isdigit():
-            raise UserError(f"versions latest {value!r}: give a number of versions, e.g. 2")
+            raise UsageError(f"versions latest {value!r}: give a number of versions, e.g. 2")
         policy.latest.num_versions = int(value or 1)
         return
     parts = [part.strip() for part in value.split(",") if part.strip()]
     if not parts or not all(part.isdigit() for part in parts):
-        raise UserError(f"versions keep {value!r}: list version numbers, e.g. 3,4")
+        raise UsageError(f"versions keep {value!r}: list version numbers, e.g. 3,4")
     policy.specific.ClearField("versions")
     policy.specific.versions.extend(sorted({int(part) for part in parts}))
 
@@ -142,14 +142,14 @@ def check_entry(entry) -> None:
     if policy.WhichOneof("policy_choice") == "specific":
         missing = sorted(set(policy.specific.versions) - set(on_disk))
         if missing:
-            raise UserError(
+            raise UsageError(
                 f"model {entry.name} has no version folder {missing} under {entry.base_path}; "
                 "publish it first (python -m tfmodel.export RUN --publish BASE)"
             )
     served = set(aspired_versions(entry, on_disk))
     for label, version in sorted(entry.version_labels.items()):
         if version not in served:
-            raise UserError(
+            raise UsageError(
                 f"label {label}={version}: model {entry.name} does not serve version {version} "
                 f"(served: {sorted(served)}). Run `versions keep` with it first and let the "
                 "server load it: TF Serving only labels loaded versions."
@@ -170,7 +170,7 @@ def rollback(entry, path: Path) -> None:
             del history[index]
             _write_atomically(path.with_name(path.name + HISTORY_SUFFIX), _history_text(history))
             return
-    raise UserError(f"{path}{HISTORY_SUFFIX} holds no earlier state of {entry.name} to roll back")
+    raise UsageError(f"{path}{HISTORY_SUFFIX} holds no earlier state of {entry.name} to roll back")
 
 
 def describe(entry) -> str:
@@ -193,7 +193,7 @@ def _versions_on_disk(entry) -> dict[int, str]:
     try:
         return find_versions(entry.name, entry.base_path)
     except ServingError as error:
-        raise UserError(f"model {entry.name}: {error.message}") from error
+        raise UsageError(f"model {entry.name}: {error.message}") from error
 
 
 def _read_history(path: Path) -> list[dict]:

@@ -1,1 +1,6 @@
-"""Analysis of a trained run."""
+"""Looking into a trained run: `python -m tfmodel.explain` and the model card use these.
+
+- `model_card`: MODEL_CARD.md for a run (data, model, training, test, export and edge sections)
+- `integrated_gradients`: per-pixel attributions of a prediction (our own implementation)
+- `confusion`: the test split's confusion matrix, its plot and its most-confused pairs
+"""

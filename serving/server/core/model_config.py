@@ -11,8 +11,8 @@ import os
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.errors import UsageError
 from serving.server.status import invalid_argument
-from tfmodel.errors import UserError
 
 
 def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerConfig:
@@ -22,9 +22,9 @@ def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerCo
         with open(path) as file:
             text_format.Parse(file.read(), config)
     except OSError as error:
-        raise UserError(f"--model_config_file {path}: {error.strerror}.") from error
+        raise UsageError(f"--model_config_file {path}: {error.strerror}.") from error
     except text_format.ParseError as error:
-        raise UserError(
+        raise UsageError(
             f"--model_config_file {path}: Error parsing text-format "
             f"tensorflow.serving.ModelServerConfig: {error}. See the file written by "
             "`python -m tfmodel.export` (models.config) for the expected format."

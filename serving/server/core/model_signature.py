@@ -3,17 +3,30 @@
 The check runs where the core loads a version, before TensorFlow reads a byte of it: an unsigned
 or altered version ends in state END with the reason (naming the files that differ) in its status,
 and the core keeps serving the previous good version. The format is OpenSSF model-signing's
-(`tfmodel.sign`): `<version>/model.sig` over the sha256 of every file of the version folder.
+(`tfmodel.sign` writes it): `<version>/model.sig` over the sha256 of every file of the version
+folder. The check is the on-device verifier's (`edge.device.signature`, `cryptography` alone), so
+the server needs neither the training code nor the model-signing package to verify.
 """
 
+from pathlib import Path
+
+from edge.device.errors import EdgeError
+from edge.device.signature import load_public_key, verify_folder
+from serving.errors import UsageError
 from serving.server.status import failed_precondition
-from tfmodel.errors import UserError
-from tfmodel.sign import verify_model
+
+
+def check_public_key(public_key: str) -> None:
+    """Raises UsageError at startup unless `public_key` is an EC public key the check can use."""
+    try:
+        load_public_key(Path(public_key))
+    except EdgeError as error:
+        raise UsageError(f"--model_verify_key: {error}") from None
 
 
 def check_signed(path: str, public_key: str) -> None:
     """Raises FAILED_PRECONDITION, naming the reason, unless `public_key` signed `path`."""
     try:
-        verify_model(path, public_key)
-    except UserError as error:
+        verify_folder(Path(path), Path(public_key))
+    except EdgeError as error:
         raise failed_precondition(f"Refusing to load an unverified model: {error}") from None

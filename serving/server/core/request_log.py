@@ -24,11 +24,11 @@ import threading
 import time
 from pathlib import Path
 
+import tensorflow as tf
 from tensorflow_serving.apis import logging_pb2, model_pb2, prediction_log_pb2
 
 from serving.server import metrics
 from serving.server.status import invalid_argument
-from tfmodel.backend import tf
 
 COLLECTOR_TYPE = "tfrecord"
 DEFAULT_MAX_BYTES = 64 * 2**20

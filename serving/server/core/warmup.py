@@ -8,12 +8,12 @@ error, as in TF Serving.
 
 import os
 
+import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.server.servables import inference
 from serving.server.servables.servable import Servable
 from serving.server.status import invalid_argument
-from tfmodel.backend import tf
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_RECORDS = 1000

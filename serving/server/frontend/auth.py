@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from tfmodel.errors import UserError
+from serving.errors import UsageError
 
 ADMIN_METHODS = frozenset({"/tensorflow.serving.ModelService/HandleReloadConfigRequest"})
 OPEN_SERVICE = "/grpc.health.v1.Health/"
@@ -41,14 +41,14 @@ def read_tokens(path: str, flag: str) -> frozenset[bytes]:
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as error:
-        raise UserError(f"{flag} {path}: cannot read it ({error.strerror}).") from None
+        raise UsageError(f"{flag} {path}: cannot read it ({error.strerror}).") from None
     tokens = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     make_one = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
     if not tokens:
-        raise UserError(f"{flag} {path} holds no token; put one per line, made with: {make_one}")
+        raise UsageError(f"{flag} {path} holds no token; put one per line, made with: {make_one}")
     for number, token in enumerate(tokens, start=1):
         if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
-            raise UserError(
+            raise UsageError(
                 f"{flag} {path}: token {number} is shorter than {MIN_TOKEN_CHARS} characters or "
                 f"holds spaces, too easy to guess or to mistype; make one with: {make_one}"
             )

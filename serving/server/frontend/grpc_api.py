@@ -11,11 +11,11 @@ from concurrent import futures
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from serving.errors import UsageError
 from serving.server.core.server_core import ServerCore
 from serving.server.frontend import service
 from serving.server.frontend.limits import RequestLimits, RequestSizeInterceptor, grpc_options
 from serving.server.status import as_serving_error
-from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def start_grpc_server(
     except RuntimeError:
         bound = 0
     if bound == 0:
-        raise UserError(
+        raise UsageError(
             f"--port {port}: cannot listen for gRPC on {address}. "
             "Choose a free port (or stop the process using it)."
         )

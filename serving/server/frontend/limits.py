@@ -27,9 +27,9 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2
 
+from serving.errors import UsageError
 from serving.server.status import ServingError
 from serving.tensors import TensorError, kind_of, shape_of
-from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,11 @@ def limits_from_args(args: argparse.Namespace) -> RequestLimits:
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(RequestLimits)}
     for name, value in values.items():
         if value <= 0:
-            raise UserError(f"--{name}={value}: must be positive.")
+            raise UsageError(f"--{name}={value}: must be positive.")
     try:
         grpc_options(args.grpc_channel_arguments)
     except ValueError as error:
-        raise UserError(f"{error}; write key=value pairs separated by commas.") from error
+        raise UsageError(f"{error}; write key=value pairs separated by commas.") from error
     return RequestLimits(**values)
 
 

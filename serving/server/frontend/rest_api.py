@@ -19,6 +19,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
 from serving import apis
+from serving.errors import UsageError
 from serving.server import metrics
 from serving.server.core.server_core import ServerCore
 from serving.server.frontend import service
@@ -47,7 +48,6 @@ from serving.server.frontend.rest_json import (
 from serving.server.frontend.tls import TlsHttpServer
 from serving.server.servables.inference import signature_key
 from serving.server.status import ServingError, as_serving_error, invalid_argument
-from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def start_rest_server(
     try:
         server = server_class((host, port), handler, limits)
     except OSError as error:
-        raise UserError(
+        raise UsageError(
             f"--rest_api_port {port}: cannot listen on {host}:{port} ({error.strerror}). "
             "Choose a free port, or 0 to turn the REST API off."
         ) from error

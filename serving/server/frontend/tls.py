@@ -25,8 +25,8 @@ from pathlib import Path
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
+from serving.errors import UsageError
 from serving.server.frontend.limits import PooledHTTPServer
-from tfmodel.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +70,17 @@ def read_ssl_config(path: str) -> TlsConfig:
     try:
         config = text_format.Parse(Path(path).read_text(), SSLConfig())
     except OSError as error:
-        raise UserError(f"--ssl_config_file {path}: cannot read it ({error.strerror}).") from None
+        raise UsageError(f"--ssl_config_file {path}: cannot read it ({error.strerror}).") from None
     except text_format.ParseError as error:  # its message would quote the file: a key, maybe
         where = f"line {error.GetLine()}, column {error.GetColumn()}"
-        raise UserError(
+        raise UsageError(
             f"--ssl_config_file {path} is not an SSLConfig text proto ({where}); it holds "
             'server_key: "<PEM>", server_cert: "<PEM>", custom_ca: "<PEM>", client_verify: true'
         ) from None
     if not config.server_key or not config.server_cert:
-        raise UserError(f"--ssl_config_file {path}: server_key and server_cert must both be set.")
+        raise UsageError(f"--ssl_config_file {path}: server_key and server_cert must both be set.")
     if config.client_verify and not config.custom_ca:
-        raise UserError(
+        raise UsageError(
             f"--ssl_config_file {path}: client_verify needs custom_ca, the PEM certificate of the "
             "CA that signs the client certificates."
         )
@@ -119,7 +119,7 @@ def rest_context(tls: TlsConfig, source: str = "--ssl_config_file") -> ssl.SSLCo
         if tls.custom_ca:
             context.load_verify_locations(cadata=tls.custom_ca.decode())
     except ssl.SSLError as error:
-        raise UserError(
+        raise UsageError(
             f"{source}: the server key, certificate or custom_ca is not valid PEM, or the key "
             f"does not match the certificate ({error.reason or error})."
         ) from None

@@ -23,10 +23,10 @@ from google.protobuf import (
     wrappers_pb2,
 )
 
+from serving.errors import UsageError
 from serving.server import metrics
 from serving.server.servables.servable import RunFunction
 from serving.server.status import ServingError, failed_precondition, invalid_argument
-from tfmodel.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,12 +82,12 @@ def read_batching_parameters(path: str) -> BatchingParameters:
         with open(path) as file:
             text_format.Parse(file.read(), proto)
     except (OSError, text_format.ParseError) as error:
-        raise UserError(
+        raise UsageError(
             f"--batching_parameters_file {path}: {error}. Write a BatchingParameters text proto, "
             "e.g. 'max_batch_size { value: 32 } batch_timeout_micros { value: 1000 }'."
         ) from error
     if proto.pad_variable_length_inputs:
-        raise UserError(
+        raise UsageError(
             f"--batching_parameters_file {path}: pad_variable_length_inputs is not supported by "
             "the local server; remove it or send inputs of equal shapes."
         )

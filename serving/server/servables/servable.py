@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
 from serving.server.status import as_serving_error, invalid_argument
 from serving.tensors import dtype_name
-from tfmodel.backend import tf
 
 CALLER_THREAD = config_pb2.RunOptions(inter_op_thread_pool=-1)
 # Runs a batch of feeds (tensor name → array) and returns the fetched arrays, in order.

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from test_edge_runtime import run_without_tensorflow
 
-from edge.device.runtime import EdgeError, EdgeModel, sha256_of
+from edge.device.errors import EdgeError
+from edge.device.runtime import EdgeModel, sha256_of
 from edge.device.signature import SIGNATURE_FILE, verify_folder
 from tfmodel import sign
 from tfmodel.errors import UserError

@@ -17,10 +17,10 @@ from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
 from serving.client import ServingClient
 from serving.client.cli import main as client_main
+from serving.errors import UsageError
 from serving.server.frontend.auth import TokenAuth
 from serving.server.frontend.tls import warn_if_exposed
 from serving.server.model_server import ModelServer
-from tfmodel.errors import UserError
 
 MODEL = secure_server.MODEL
 start_server = secure_server.start_server  # the fixture, shared by the security tests
@@ -150,11 +150,11 @@ def test_admin_token_alone_guards_reload_and_leaves_the_rest_open(start_server, 
 def test_token_file_mistakes_are_user_errors(tmp_path):
     (tmp_path / "empty").write_text("# nothing\n\n")
     (tmp_path / "short").write_text("secret\n")
-    with pytest.raises(UserError, match="holds no token"):
+    with pytest.raises(UsageError, match="holds no token"):
         TokenAuth.from_files(str(tmp_path / "empty"), "")
-    with pytest.raises(UserError, match="shorter than 16 characters"):
+    with pytest.raises(UsageError, match="shorter than 16 characters"):
         TokenAuth.from_files(str(tmp_path / "short"), "")
-    with pytest.raises(UserError, match="cannot read it"):
+    with pytest.raises(UsageError, match="cannot read it"):
         TokenAuth.from_files("", str(tmp_path / "missing"))
     assert TokenAuth.from_files("", "") is None
 

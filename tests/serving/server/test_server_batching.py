@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from serving.errors import UsageError
 from serving.server.servables.batching import Batcher, BatchingParameters, read_batching_parameters
 from serving.server.status import ServingError
 from tfmodel.backend import tf
-from tfmodel.errors import UserError
 
 
 class RecordingRun:
@@ -92,7 +92,7 @@ def test_reads_tf_serving_batching_parameters(tmp_path):
         allowed_batch_sizes=(64, 128),
     )
     path.write_text("max_batch_size: 3")
-    with pytest.raises(UserError, match="batching.config"):
+    with pytest.raises(UsageError, match="batching.config"):
         read_batching_parameters(str(path))
 
 

@@ -8,10 +8,10 @@ import grpc
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from serving.errors import UsageError
 from serving.server.main import main
 from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.backend import tf
-from tfmodel.errors import UserError
 
 
 def test_serves_grpc_and_rest_then_stops_cleanly_on_sigterm(server_process, half_plus_two):
@@ -61,5 +61,5 @@ def test_startup_errors_name_the_input_and_exit_2(capsys, tmp_path, flags, messa
 def test_a_port_in_use_is_an_error_not_shared(local_server, half_plus_two):
     port = int(local_server(model_base_path=half_plus_two).grpc.rsplit(":", 1)[1])
     options = ServerOptions(port=port, model_base_path=str(half_plus_two))
-    with pytest.raises(UserError, match=f"--port {port}: cannot listen"):
+    with pytest.raises(UsageError, match=f"--port {port}: cannot listen"):
         ModelServer(options).start()

@@ -10,10 +10,10 @@ import grpc
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from serving.errors import UsageError
 from serving.server.frontend.limits import json_depth
 from serving.server.main import build_parser, options_from_args
 from tfmodel.backend import tf
-from tfmodel.errors import UserError
 
 MAX_ELEMENTS = 2**24  # 64 MiB of float32
 FLAGS = [
@@ -142,5 +142,5 @@ def test_a_body_not_sent_in_time_is_408_and_frees_its_thread(limited):
 )
 def test_bad_limit_flags_are_user_errors(flag):
     args = build_parser().parse_args(["--model_base_path=/abs/models", flag])
-    with pytest.raises(UserError, match=flag.split("=")[0]):
+    with pytest.raises(UsageError, match=flag.split("=")[0]):
         options_from_args(args)

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from serving.errors import UsageError
 from serving.server.metrics import DEFAULT_PATH, read_monitoring_config
 from tfmodel.backend import tf
-from tfmodel.errors import UserError
 
 # TF Serving's request and runtime latency buckets, Buckets::Exponential(10, 1.8, 33) in µs, as
 # its exporter prints them (six significant digits); written out here from the formula.
@@ -160,9 +160,9 @@ def test_tf_serving_testdata_monitoring_config_is_read(tfserving_testdata):
 def test_a_bad_monitoring_config_is_a_user_error(tmp_path):
     bad = tmp_path / "bad.config"
     bad.write_text("prometheus_config { enable: maybe }")
-    with pytest.raises(UserError, match="MonitoringConfig text proto"):
+    with pytest.raises(UsageError, match="MonitoringConfig text proto"):
         read_monitoring_config(str(bad))
-    with pytest.raises(UserError, match="missing.config"):
+    with pytest.raises(UsageError, match="missing.config"):
         read_monitoring_config(str(tmp_path / "missing.config"))
 
 

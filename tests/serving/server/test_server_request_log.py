@@ -8,12 +8,12 @@ import pytest
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.client import ServingClient
+from serving.errors import UsageError
 from serving.server import log_summary
 from serving.server.core.warmup import WARMUP_FILE, replay_warmup
 from serving.server.metrics import REGISTRY
 from serving.server.servables.servable import load_servable
 from tfmodel.backend import tf
-from tfmodel.errors import UserError
 
 
 def models_config(tmp_path, base, model: str, rate: float, kind: str = "tfrecord") -> str:
@@ -95,7 +95,7 @@ def test_an_unknown_collector_type_is_refused_as_tf_serving_does(
     local_server, half_plus_two, tmp_path
 ):
     config = models_config(tmp_path, half_plus_two, "bad", 1, kind="pubsub")
-    with pytest.raises(UserError, match="Cannot find LogCollector::Factory for type: pubsub"):
+    with pytest.raises(UsageError, match="Cannot find LogCollector::Factory for type: pubsub"):
         local_server(model_config_file=config)
 
 

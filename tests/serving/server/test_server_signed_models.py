@@ -14,10 +14,10 @@ from tensorflow_serving.apis import get_model_status_pb2
 
 from serving import apis
 from serving.client import ServingClient
+from serving.errors import UsageError
 from serving.server.core.server_core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel import sign
-from tfmodel.errors import UserError
 
 MODEL = secure_server.MODEL
 start_server = secure_server.start_server  # the fixture, shared by the security tests
@@ -108,7 +108,7 @@ def test_unsigned_only_version_fails_startup_naming_it(make_half_plus_two, keys,
         model_base_path=str(tmp_path / MODEL),
         core=verifying(keys / "good.pub"),
     )
-    with pytest.raises(UserError, match="is not signed"):
+    with pytest.raises(UsageError, match="is not signed"):
         ModelServer(options).start()
 
 
@@ -120,7 +120,7 @@ def test_a_bad_verify_key_fails_at_startup(half_plus_two, tmp_path):
         model_base_path=str(half_plus_two),
         core=CoreOptions(model_verify_key=str(tmp_path / "key.pub")),
     )
-    with pytest.raises(UserError, match="is not a P-256/384/521 public key"):
+    with pytest.raises(UsageError, match="is not a P-256/384/521 public key"):
         ModelServer(options).start()
 
 

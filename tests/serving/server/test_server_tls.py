@@ -17,9 +17,9 @@ from pki import make_pki, ssl_config
 
 from serving.client import RemoteError, ServingClient
 from serving.client.transport import RetryPolicy, TlsFiles
+from serving.errors import UsageError
 from serving.server.frontend.tls import read_ssl_config
 from serving.server.model_server import ModelServer
-from tfmodel.errors import UserError
 
 MODEL = secure_server.MODEL
 start_server = secure_server.start_server  # the fixture, shared by the security tests
@@ -131,13 +131,13 @@ def test_tls_client_to_a_plaintext_port_says_so(start_server, pki):
 
 def test_ssl_config_mistakes_are_user_errors_naming_the_fix(pki, tmp_path):
     no_ca = ssl_config(tmp_path / "a", pki.server_cert, pki.server_key, None, True)
-    with pytest.raises(UserError, match="client_verify needs custom_ca"):
+    with pytest.raises(UsageError, match="client_verify needs custom_ca"):
         read_ssl_config(str(no_ca))
     mismatched = ssl_config(tmp_path / "b", pki.server_cert, pki.client_key, None, False)
-    with pytest.raises(UserError, match="does not match the certificate"):
+    with pytest.raises(UsageError, match="does not match the certificate"):
         read_ssl_config(str(mismatched))
     (tmp_path / "c").write_text("server_key: /etc/key.pem\n")
-    with pytest.raises(UserError, match="not an SSLConfig text proto"):
+    with pytest.raises(UsageError, match="not an SSLConfig text proto"):
         read_ssl_config(str(tmp_path / "c"))
-    with pytest.raises(UserError, match="cannot read it"):
+    with pytest.raises(UsageError, match="cannot read it"):
         read_ssl_config(str(tmp_path / "missing"))

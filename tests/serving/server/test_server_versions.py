@@ -16,8 +16,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from serving.errors import UsageError
 from tfmodel.backend import tf
-from tfmodel.errors import UserError
 
 TIMEOUT = 10
 State = get_model_status_pb2.ModelVersionStatus
@@ -108,7 +108,7 @@ def test_labels_on_versions_not_loaded_fail_at_start_as_in_tf_serving(
     config = write_config(
         tmp_path / "models.config", ("half", two_versions, 'version_labels { key: "a" value: 2 }')
     )
-    with pytest.raises(UserError, match="Request to assign label to version 2 of model half"):
+    with pytest.raises(UsageError, match="Request to assign label to version 2 of model half"):
         local_server(model_config_file=config)
 
 
@@ -204,13 +204,13 @@ def test_handle_reload_config_request_adds_models(local_server, half_plus_two, t
 
 def test_a_model_that_cannot_load_stops_the_start(local_server, tmp_path):
     (tmp_path / "bad" / "1").mkdir(parents=True)
-    with pytest.raises(UserError, match=r"1 model\(s\) did not become available"):
+    with pytest.raises(UsageError, match=r"1 model\(s\) did not become available"):
         local_server(model_base_path=tmp_path / "bad")
 
 
 def test_tf_serving_bad_model_fails_to_load(local_server, tfserving_testdata):
     with pytest.raises(
-        UserError, match=r"did not become available: \{\{name: default version: 123"
+        UsageError, match=r"did not become available: \{\{name: default version: 123"
     ):
         local_server(model_base_path=tfserving_testdata / "bad_half_plus_two")
 
@@ -236,7 +236,7 @@ def test_warmup_records_are_replayed_and_a_failing_one_fails_the_load(
     request = predict_pb2.PredictRequest()
     request.model_spec.signature_name = "nope"
     append_warmup(bad, request)
-    with pytest.raises(UserError, match='Serving signature key "nope" not found'):
+    with pytest.raises(UsageError, match='Serving signature key "nope" not found'):
         local_server(model_base_path=bad.parent)
 
 
