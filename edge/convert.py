@@ -23,7 +23,6 @@ from tfmodel.backend import keras, tf
 
 OUTPUT_NAME = "probabilities"
 KINDS = ("float32", "dynamic", "float16", "int8")
-QUANTIZERS = ("tflite-converter", "litert-quantizer")
 
 
 def serving_function(model: keras.Model, input_name: str) -> tf.types.experimental.ConcreteFunction:

@@ -22,7 +22,6 @@
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from typing import NamedTuple
 
 import grpc
 import pytest
+from ports import free_port
 
 from serving.server.core.server_core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
@@ -158,13 +158,6 @@ def http_request(address: str, path: str, body=None) -> tuple[int, str]:
 @pytest.fixture(scope="session")
 def http():
     return http_request
-
-
-def free_port() -> int:
-    """A port free right now on 127.0.0.1 (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_serving(address: str, process: subprocess.Popen, timeout: float = 60) -> None:

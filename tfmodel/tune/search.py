@@ -61,6 +61,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         self.data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def declare_hyperparameters(self, hp) -> None:
+        """KerasTuner's hook (BaseTuner calls it once): the search space, before any trial."""
         declare(hp, self.dimensions)
 
     def trial_config(self, hp) -> Config:

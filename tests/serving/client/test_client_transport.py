@@ -7,7 +7,6 @@ canned `/v1/models/...` answers, so these tests need no model and no serving sta
 import http.server
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -16,6 +15,7 @@ from concurrent import futures
 
 import grpc
 import pytest
+from ports import free_port
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
 from serving.client import ServingClient
@@ -38,12 +38,6 @@ class CannedModelService(model_service_pb2_grpc.ModelServiceServicer):
             )
         status = get_model_status_pb2.ModelVersionStatus(version=1, state=AVAILABLE)
         return get_model_status_pb2.GetModelStatusResponse(model_version_status=[status])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_grpc(port: int, credentials=None) -> grpc.Server:

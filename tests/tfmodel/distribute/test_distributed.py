@@ -12,7 +12,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ports import free_ports
 
 from tfmodel.backend import keras, tf
 from tfmodel.distribute.strategies import StrategyInfo
@@ -92,16 +92,6 @@ def epoch_seconds(out: str) -> list[float]:
 
 def weights_digest(out: str) -> str:
     return re.search(r"^WEIGHTS (\w+)", out, flags=re.MULTILINE).group(1)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def test_mirrored_on_two_cpus_with_a_scaled_rate_reaches_the_one_device_weights(tmp_path):

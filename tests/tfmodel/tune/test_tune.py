@@ -4,12 +4,12 @@ config trains again to the accuracy the search saw; chief and worker share one s
 import csv
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from tfmodel import runs
 from tfmodel.config import load_config
@@ -144,12 +144,6 @@ def test_cli_errors_are_short(tmp_path, capsys):
     assert "--oracle needs --tuner-id" in capsys.readouterr().err
     assert main(["--set", "data.validation_split=0", "--tune-dir", str(tmp_path)]) == 2
     assert "validation split, which is empty" in capsys.readouterr().err
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
