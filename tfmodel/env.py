@@ -21,6 +21,7 @@ from tfmodel.backend import keras, tf
 from tfmodel.distribute.inventory import LocalDevices
 from tfmodel.distribute.strategies import describe, make_strategy
 from tfmodel.errors import UserError
+from tfmodel.tables import format_rows
 
 CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16")
 CPU_FEATURES += ("avx_vnni", "amx_bf16", "amx_int8")
@@ -61,14 +62,6 @@ def collect_report() -> list[tuple[str, str]]:
     return rows
 
 
-def format_table(rows: list[tuple[str, str]]) -> str:
-    """Two aligned columns under a title."""
-    width = max(len(name) for name, _ in rows)
-    lines = [f"{name:<{width}}  {value}" for name, value in rows]
-    rule = "-" * max(len(line) for line in lines)
-    return "\n".join(["tfmodel environment", rule, *lines, rule])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tfmodel.env",
@@ -77,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog="example: python -m tfmodel.env",
     )
     parser.parse_args(argv)
-    print(format_table(collect_report()))
+    print(format_rows(collect_report(), title="tfmodel environment"))
     return 0
 
 

@@ -23,6 +23,7 @@ from tfmodel.analysis.model_card import write_test_review
 from tfmodel.config import Config, load_config
 from tfmodel.distribute import cluster
 from tfmodel.errors import UserError, report_error
+from tfmodel.tables import format_rows
 
 # Why some imports sit inside functions: TensorFlow takes seconds to load, and the modules above
 # import none of it, so `--help` and a config error answer at once. What needs TensorFlow (data,
@@ -194,7 +195,7 @@ def _record_run(
     if config.export.enabled:
         summary["serving export"] = str(_export(saved, config, run_dir, splits))
     summary["model card"] = str(write_test_review(run_dir, saved, splits))
-    _print_table(summary)
+    print(format_rows(summary))
 
 
 def fit_data(
@@ -261,11 +262,6 @@ def _pick_run_dir(config: Config, info) -> Path:
             print(f"resuming unfinished run {unfinished} (pass --no-resume to start over)")
             return unfinished
     return runs.new_run_dir(config)
-
-
-def _print_table(rows: dict[str, str]) -> None:
-    width = max(map(len, rows))
-    print("\n".join(f"{key:<{width}}  {value}" for key, value in rows.items()))
 
 
 def _export(model, config: Config, run_dir: Path, splits) -> Path:

@@ -38,12 +38,6 @@ def test_env_report_names_every_piece_with_its_installed_version():
         assert rows["--strategy auto"] == "strategy auto → the default strategy: 1 replica on CPU:0"
 
 
-def test_table_columns_line_up():
-    table = env.format_table([("A", "1"), ("Longer name", "2")])
-    lines = table.splitlines()
-    assert lines[2] == "A            1" and lines[3] == "Longer name  2"
-
-
 def test_missing_and_broken_packages_are_rows_not_crashes():
     assert env._package("no-such-dist-for-tfmodel", "no_such_module") == (
         "not installed (pip install no-such-dist-for-tfmodel)"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tfmodel.config import Config, load_config
 from tfmodel.errors import UserError, report_error
+from tfmodel.tables import format_rows
 from tfmodel.tune import report
 from tfmodel.tune.space import Dimension, parse_space, trial_config
 
@@ -96,8 +97,7 @@ def report_search(tuner, config: Config, dimensions: list[Dimension], splits, pr
         "best config": str(best_path),
         "plot": str(project_dir / report.TRIALS_PLOT),
     }
-    width = max(map(len, summary))
-    print("\n".join(f"{key:<{width}}  {value}" for key, value in summary.items()))
+    print(format_rows(summary))
     return TuneResult(project_dir, rows, best.trial_id, float(best.score), best_path,
                       float(test_accuracy))  # fmt: skip
 
