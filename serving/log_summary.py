@@ -15,10 +15,14 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+# isort: off
+from tfmodel.backend import tf  # first: TensorFlow is loaded quietly there (tfmodel.quiet)
+
+# isort: on
 from tensorflow_serving.apis import prediction_log_pb2
 
+from edge.quiet import add_verbose_flag
 from serving.tensors import make_ndarray
-from tfmodel.backend import tf
 from tfmodel.errors import UserError, report_error
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit, as serving.server.warmup enforces it
@@ -108,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("files", nargs="+", help="request log or warmup files")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     try:
         counts = summarize(read_logs(args.files))

@@ -22,6 +22,7 @@ from tfmodel import cluster, runs
 from tfmodel.config import Config, load_config
 from tfmodel.errors import UserError, report_error
 from tfmodel.model_card import write_test_review
+from tfmodel.quiet import add_verbose_flag
 
 # Why some imports sit inside functions: TensorFlow takes seconds to load, and the modules above
 # import none of it, so `--help` and a config error answer at once. What needs TensorFlow (data,
@@ -313,6 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="resume an unfinished run of the same config (default: on)",
     )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 

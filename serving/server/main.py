@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 
+from edge.quiet import add_verbose_flag
 from serving.server.batching import BatchingParameters, read_batching_parameters
 from serving.server.core import CoreOptions
 from serving.server.limits import add_limit_flags, limits_from_args
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model_verify_key", default="", help="PEM public key: load only versions it signed")
     add_limit_flags(parser)
     add("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     return parser
 
 
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s] %(message)s"
     )
 
-    tf.get_logger().setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    tf.get_logger().setLevel(logging.DEBUG if args.debug or args.verbose else logging.ERROR)
     try:
         server = ModelServer(options_from_args(args))
         stop_on_signals(server)  # before loading: a stop ends the wait for models
