@@ -84,9 +84,10 @@ def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.n
         # measures the cost (mean |Δp| from the float model).
         warnings.filterwarnings("ignore", ".*experimental_preserve_all_tensors", UserWarning)
         warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
-        with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
-            ranges = qt.calibrate({SIGNATURE: feed})
-        with held_stderr():  # the interpreters' XNNPACK line, the quantizer's C++ logs
+        # Held: its interpreters' C++ "Created TensorFlow Lite XNNPACK delegate" lines.
+        with held_stderr():
+            with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
+                ranges = qt.calibrate({SIGNATURE: feed})
             result = qt.quantize(ranges, enable_progress_report=False)
     return bytes(result.quantized_model)
 
