@@ -14,6 +14,7 @@ On the device (DEVICE_FILES: no TensorFlow, no `tfmodel`; numpy, a TFLite interp
     manifest.py    model.json, labels.txt, samples.npz: written by optimize, read on the device
     runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
     quantize.py    float ⇄ int8 for runtime.py: the book's rounding, in as few numpy calls as can be
+    quiet.py       hold the converter's and interpreter's C++ stderr; `--verbose` shows it
     signature.py   check model.sig (tfmodel.sign's model-signing bundle) with `cryptography` alone
 """
 
@@ -22,6 +23,7 @@ DEVICE_FILES = (
     "__init__.py",
     "runtime.py",
     "quantize.py",
+    "quiet.py",
     "manifest.py",
     "cli.py",
     "predict.py",
