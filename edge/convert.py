@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.device.quiet import held_stderr
 from edge.device.runtime import SIGNATURE
 from tfmodel.backend import keras, tf
 
@@ -60,7 +61,10 @@ def convert_model(
         converter.inference_output_type = tf.int8
     elif kind != "float32":
         raise ValueError(f"unknown conversion {kind!r}; expected one of {KINDS}")
-    with warnings.catch_warnings():  # int8 calibration runs TF's deprecated tf.lite.Interpreter
+    # The converter prints its internals from C++ ("fully_quantize: 0, inference_type: 6 …"):
+    # held, and shown in full only if the conversion fails.
+    with warnings.catch_warnings(), held_stderr():
+        # int8 calibration runs TF's deprecated tf.lite.Interpreter
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         return converter.convert()
 
@@ -79,9 +83,11 @@ def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.n
         # measures the cost (mean |Δp| from the float model).
         warnings.filterwarnings("ignore", ".*experimental_preserve_all_tensors", UserWarning)
         warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
-        with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
-            ranges = qt.calibrate({SIGNATURE: feed})
-        result = qt.quantize(ranges, enable_progress_report=False)
+        # Held: its interpreters' C++ "Created TensorFlow Lite XNNPACK delegate" lines.
+        with held_stderr():
+            with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
+                ranges = qt.calibrate({SIGNATURE: feed})
+            result = qt.quantize(ranges, enable_progress_report=False)
     return bytes(result.quantized_model)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.device.quiet import add_verbose_flag
 from serving.client import RemoteError, ServingClient, UsageError
 from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.config import load_config
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir", help="a run folder with an export (python -m tfmodel.train)")
     parser.add_argument("--count", type=int, default=8, help="test images to send (default 8)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     try:
         run_demo(args.run_dir, args.count)

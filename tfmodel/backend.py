@@ -4,19 +4,34 @@ tensorflow-model-optimization works only with Keras 2, so the whole project uses
 (Keras 2) and tells TensorFlow to do the same before it is first imported. Every other module
 does `from tfmodel.backend import keras, tf` and never imports `keras` itself; KerasTuner comes
 from `import_keras_tuner()`, which makes it build on the same Keras.
+
+TensorFlow is also quietened here, unless `--verbose` or TFMODEL_VERBOSE=1 (tfmodel.quiet): its
+C++ logger keeps errors only (TF_CPP_MIN_LOG_LEVEL=2, read once, at load), what it prints while
+loading and probing for CUDA is held (tfmodel.quiet), and deprecation notices are dropped.
 """
 
 import os
 import sys
 from types import ModuleType
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfmodel.quiet import held_stderr, hide_deprecation_notices, verbose_requested
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+if not verbose_requested():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+with held_stderr():  # absl's pre-init warning and cudart_stub print before any level is read
+    import tensorflow as tf
+    import tf_keras as keras
+
+    # The CUDA probe, whose "failed call to cuInit" error on a CPU machine would otherwise come
+    # mid-run. Listing devices leaves them configurable (tfmodel.devices); a GPU is still used.
+    tf.config.list_physical_devices()
 
 __all__ = ["import_keras_tuner", "keras", "tf"]
+
+
+hide_deprecation_notices(tf.get_logger())
 
 
 def import_keras_tuner() -> ModuleType:

@@ -17,6 +17,7 @@ import numpy as np
 from tfmodel import runs
 from tfmodel.analysis.confusion import format_pairs, plot_confusion, predict_confusion
 from tfmodel.errors import UserError, report_error
+from tfmodel.quiet import add_verbose_flag
 
 EXAMPLES = """examples:
   python -m tfmodel.explain runs/latest                      # 16 test images, 64 steps
@@ -118,6 +119,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, help="output folder (default RUN_DIR/explain)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 

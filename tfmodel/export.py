@@ -20,17 +20,21 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+# isort: off
+from tfmodel.backend import keras, tf  # first: TensorFlow is loaded quietly there (tfmodel.quiet)
+
+# isort: on
 import numpy as np
 from google.protobuf import text_format
 from tensorflow.python.saved_model import fingerprinting_utils  # no public writer in TF 2.21
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfmodel.backend import keras, tf
 from tfmodel.config import Config, apply_overrides
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError, report_error
 from tfmodel.models import inference_model
+from tfmodel.quiet import add_verbose_flag
 from tfmodel.runs import EXPORT_DIR, load_run, writable_dir
 from tfmodel.sign import sign_model
 
@@ -263,6 +267,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="override a config key, e.g. --set export.precision=as_trained (repeatable)",
     )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     from tfmodel.publish import add_publish_arguments  # publish builds on this module
 
     add_publish_arguments(parser)

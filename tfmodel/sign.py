@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfmodel.errors import UserError, report_error
+from tfmodel.quiet import add_verbose_flag
 
 SIGNATURE_FILE = "model.sig"  # also named in edge/device/signature.py, which cannot import tfmodel
 PRIVATE_KEY_FILE = "model-signing.key"
@@ -165,6 +166,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     verify.add_argument("--key", default=PUBLIC_KEY_FILE, help="PEM public key")
     for sub in (keygen, sign, verify):
         sub.add_argument("--debug", action="store_true", help="show tracebacks")
+        add_verbose_flag(sub)
     return parser.parse_args(argv)
 
 

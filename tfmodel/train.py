@@ -23,6 +23,7 @@ from tfmodel.analysis.model_card import write_test_review
 from tfmodel.config import Config, load_config
 from tfmodel.distribute import cluster
 from tfmodel.errors import UserError, report_error
+from tfmodel.quiet import add_verbose_flag
 from tfmodel.tables import format_rows
 
 # Why some imports sit inside functions: TensorFlow takes seconds to load, and the modules above
@@ -311,6 +312,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="resume an unfinished run of the same config (default: on)",
     )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 

@@ -9,6 +9,7 @@ Pillow, and `cryptography` for signed folders. Top to bottom:
     runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
     quantize.py    float ⇄ int8 for runtime.py: the book's rounding, in as few numpy calls as can be
     errors.py      EdgeError, the device side's one user error
+    quiet.py       hold the converter's and interpreter's C++ stderr; `--verbose` shows it
     signature.py   check model.sig (tfmodel.sign's model-signing bundle) with `cryptography` alone
     requirements-device.txt   the device's pip install
 

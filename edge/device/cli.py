@@ -12,17 +12,21 @@ import sys
 from pathlib import Path
 
 from edge.device.errors import EdgeError
+from edge.device.quiet import add_verbose_flag
 from edge.device.runtime import INTERPRETERS
 
 
 def make_parser(prog: str, doc: str, examples: str) -> argparse.ArgumentParser:
-    """A parser described by the first line of the module's `doc`, with `examples` after --help."""
-    return argparse.ArgumentParser(
+    """A parser described by the first line of the module's `doc`, with `examples` after --help,
+    and `--verbose` (edge.device.quiet)."""
+    parser = argparse.ArgumentParser(
         prog=prog,
         description=doc.splitlines()[0],
         epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_verbose_flag(parser)
+    return parser
 
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:

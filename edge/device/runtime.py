@@ -24,6 +24,7 @@ import numpy as np
 
 from edge.device.errors import EdgeError
 from edge.device.quantize import Quantizer
+from edge.device.quiet import held_stderr
 
 MANIFEST = "model.json"
 SIGNATURE = "serving_default"
@@ -138,6 +139,17 @@ class EdgeModel:
         if verify:
             verify_model_file(self.path, content, manifest)
         interpreter_class, self.interpreter_name = find_interpreter(interpreter)
+        # The interpreter logs from C++ ("INFO: Created TensorFlow Lite XNNPACK delegate for
+        # CPU."): held, and shown in full if loading fails (edge.device.quiet).
+        with held_stderr():
+            self._load(interpreter_class, content, num_threads)
+        spec = (manifest or {}).get("input", {})
+        self.pixel_max = float(spec.get("pixel_max", 255.0))
+        num_classes = int(self._output["shape_signature"][-1])
+        self.labels = list((manifest or {}).get("labels") or [str(i) for i in range(num_classes)])
+
+    def _load(self, interpreter_class: Any, content: bytes, num_threads: int | None) -> None:
+        """Make the interpreter from the file's bytes, find the signature, allocate one example."""
         try:
             self._interpreter = interpreter_class(model_content=content, num_threads=num_threads)
         except ValueError as err:
@@ -160,10 +172,6 @@ class EdgeModel:
         self.input_shape = tuple(int(d) for d in self._input["shape_signature"][1:])
         del runner  # it holds the interpreter's internals, which forbids resizing them
         self._prepare_calls()
-        spec = (manifest or {}).get("input", {})
-        self.pixel_max = float(spec.get("pixel_max", 255.0))
-        num_classes = int(self._output["shape_signature"][-1])
-        self.labels = list((manifest or {}).get("labels") or [str(i) for i in range(num_classes)])
 
     @property
     def input_dtype(self) -> str:

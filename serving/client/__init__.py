@@ -11,7 +11,12 @@ It imports no training code (`tfmodel`, Keras): only tensorflow-serving-api, grp
 Pillow, with `serving.tensors` and `serving.apis` shared with the server.
 """
 
-from serving.client.client import ServingClient
+from edge.device.quiet import held_stderr
+
+# TF Serving's protos load all of TensorFlow, whose C++ logs while loading (absl, the CUDA stub):
+# held, and shown in full if the import fails or with --verbose.
+with held_stderr():
+    from serving.client.client import ServingClient
 from serving.client.errors import RemoteError, UsageError
 
 __all__ = ["RemoteError", "ServingClient", "UsageError"]

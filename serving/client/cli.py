@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.device.quiet import add_verbose_flag
 from serving import tensors
 from serving.client.client import ModelMetadata, ServingClient
 from serving.client.errors import RemoteError, UsageError, report_error
@@ -72,6 +73,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--client-key", type=Path, help="PEM client key (mutual TLS)")
     parser.add_argument("--token-file", type=Path, help="file holding a bearer token to send")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 

@@ -15,10 +15,11 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from edge.device.quiet import add_verbose_flag
 from serving.errors import UsageError, report_error
+from serving.server.backend import tf
 from serving.tensors import make_ndarray
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit, as serving.server.core.warmup enforces it
@@ -108,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("files", nargs="+", help="request log or warmup files")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     try:
         counts = summarize(read_logs(args.files))

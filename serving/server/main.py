@@ -12,9 +12,9 @@ import os
 import signal
 import threading
 
-import tensorflow as tf
-
+from edge.device.quiet import add_verbose_flag
 from serving.errors import UsageError, report_error
+from serving.server.backend import tf
 from serving.server.core.request_log import DEFAULT_MAX_BYTES
 from serving.server.core.server_core import CoreOptions
 from serving.server.frontend.limits import add_limit_flags, limits_from_args
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model_verify_key", default="", help="PEM public key: load only versions it signed")
     add_limit_flags(parser)
     add("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     return parser
 
 
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s] %(message)s"
     )
 
-    tf.get_logger().setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    tf.get_logger().setLevel(logging.DEBUG if args.debug or args.verbose else logging.ERROR)
     try:
         server = ModelServer(options_from_args(args))
         stop_on_signals(server)  # before loading: a stop ends the wait for models

@@ -31,6 +31,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from edge.device.quiet import add_verbose_flag
 from serving.errors import UsageError, report_error
 from serving.server.core.model_config import read_model_server_config
 from serving.server.core.versions import aspired_versions, find_versions
@@ -58,6 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--model", help="the model to edit (default: the config's only model)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     labels = commands.add_parser("labels", help="set or unset version labels")
     labels.add_argument("action", choices=["set", "unset"])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tfmodel.config import Config, load_config
 from tfmodel.errors import UserError, report_error
+from tfmodel.quiet import add_verbose_flag
 from tfmodel.tables import format_rows
 from tfmodel.tune import report
 from tfmodel.tune.space import Dimension, parse_space, trial_config
@@ -143,6 +144,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--oracle", metavar="HOST:PORT", help="KerasTuner chief's address")
     parser.add_argument("--tuner-id", default="", help="with --oracle: chief, or a worker's name")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 

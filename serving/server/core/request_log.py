@@ -24,10 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-import tensorflow as tf
 from tensorflow_serving.apis import logging_pb2, model_pb2, prediction_log_pb2
 
 from serving.server import metrics
+from serving.server.backend import tf
 from serving.server.status import invalid_argument
 
 COLLECTOR_TYPE = "tfrecord"

@@ -8,9 +8,9 @@ error, as in TF Serving.
 
 import os
 
-import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from serving.server.backend import tf
 from serving.server.servables import inference
 from serving.server.servables.servable import Servable
 from serving.server.status import invalid_argument

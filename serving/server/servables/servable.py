@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
+from serving.server.backend import tf
 from serving.server.status import as_serving_error, invalid_argument
 from serving.tensors import dtype_name
 
@@ -108,6 +108,11 @@ def load_servable(name: str, version: int, path: str, tags: Sequence[str] = ("se
     session = tf.compat.v1.Session(graph=graph)
     try:
         with graph.as_default():
+            # TF marks this loader deprecated for tf.saved_model.load, which is TF2 object
+            # loading: no Session, so none of the above, and on the digits MLP export it loads
+            # in 609 ms against 145 ms and answers one example in 0.94 ms against 0.071 ms
+            # (medians, 2 cores). So the TF1 loader stays; its deprecation notice is dropped by
+            # serving.server.backend's log filter (shown with --verbose).
             meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), path)
     except BaseException:
         session.close()
