@@ -119,6 +119,48 @@ def test_unsigned_only_version_fails_startup_naming_it(make_half_plus_two, keys,
         ModelServer(options).start()
 
 
+def test_a_refused_version_is_not_retried_however_many_retries_are_allowed(
+    make_half_plus_two, keys, tmp_path, start_server, caplog
+):
+    """A missing signature does not fix itself: one refusal, then END, with retries left."""
+    base = tmp_path / MODEL
+    sign.sign_model(make_half_plus_two(base, 1), keys / "good.key")
+    retrying = CoreOptions(
+        file_system_poll_wait_seconds=0,
+        model_verify_key=str(keys / "good.pub"),
+        max_num_load_retries=5,
+        load_retry_interval_seconds=0,  # a retryable failure would be retried on every poll
+    )
+    server = start_server(base, retrying)
+    make_half_plus_two(base, 2, intercept=10.0)  # unsigned
+    for _ in range(3):
+        server.core.poll_once()
+    refusals = [r for r in caplog.records if "Refusing to load an unverified" in r.getMessage()]
+    assert len(refusals) == 1
+    assert status(server, 2).state == State.END
+    np.testing.assert_allclose(predict(server), [3.0])
+
+
+@pytest.mark.slow
+def test_a_server_whose_only_version_is_unsigned_exits_at_once(
+    make_half_plus_two, keys, tmp_path, server_process
+):
+    """With TF Serving's default retries (5 x 1 min) it used to wait minutes with ports closed."""
+    make_half_plus_two(tmp_path / MODEL, 1)
+    process, _ = server_process(
+        f"--model_base_path={tmp_path / MODEL}",
+        f"--model_name={MODEL}",
+        f"--model_verify_key={keys / 'good.pub'}",
+        ready=False,
+    )
+    _, stderr = process.communicate(timeout=90)  # TensorFlow's import is most of it
+    assert process.returncode == 2
+    (line,) = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert "1 model(s) did not become available" in line
+    assert f"{{name: {MODEL} version: 1}} due to error: Refusing to load an unverified" in line
+    assert "is not signed" in line
+
+
 def test_a_bad_verify_key_fails_at_startup(half_plus_two, tmp_path):
     (tmp_path / "key.pub").write_text("not a key\n")
     options = ServerOptions(
