@@ -16,12 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving import apis, tensors
+from serving.apis import meta_graph_pb2
 from serving.client.errors import UsageError
 from serving.client.inputs import make_input, sole_input_name
-from serving.client.rest_transport import RestTransport
 from serving.client.security import warn_if_token_in_clear
 from serving.client.transport import GrpcTransport, RetryPolicy, TlsFiles, call_with_retry
 
@@ -77,7 +76,9 @@ class ServingClient:
         self._retry = retry or RetryPolicy()
         self._signatures: dict[str, meta_graph_pb2.SignatureDef] | None = None
         warn_if_token_in_clear(server, token, tls)
-        if rest:
+        if rest:  # imported here: urllib and ssl cost a gRPC caller 0.1 s at every start
+            from serving.client.rest_transport import RestTransport
+
             self._transport = RestTransport(server, timeout, tls, columnar, self.signature, token)
         else:
             self._transport = GrpcTransport(server, timeout, tls, self._retry, token)

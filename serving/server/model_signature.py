@@ -4,8 +4,9 @@ The check runs where the core loads a version, before TensorFlow reads a byte of
 or altered version ends in state END with the reason (naming the files that differ) in its status,
 and the core keeps serving the previous good version. A failed check is never retried (a missing
 or wrong signature does not fix itself): the version fails at once, and a server whose only
-version fails exits with TF Serving's "did not become available" message. The format is OpenSSF model-signing's
-(`tfmodel.sign`): `<version>/model.sig` over the sha256 of every file of the version folder.
+version fails exits with TF Serving's "did not become available" message. The format is OpenSSF
+model-signing's (`tfmodel.sign`): `<version>/model.sig` over the sha256 of every file of the
+version folder.
 """
 
 import grpc
