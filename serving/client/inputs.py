@@ -124,6 +124,12 @@ def load_examples(
     return examples
 
 
+def check_input_files(specs: Sequence[str]) -> None:
+    """Fails on a missing or unreadable kind of `--input` file before anything is sent."""
+    for spec in specs:
+        _check_file(split_input_spec(spec)[1])
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise UsageError(f"input file {path} does not exist")
