@@ -184,9 +184,14 @@ def _judge(infra, accuracy, baseline, baseline_version, max_drop) -> tuple[bool,
             f"test accuracy {accuracy:.4f} is {baseline - accuracy:.4f} below version "
             f"{baseline_version}'s {baseline:.4f}; --max-accuracy-drop allows {max_drop:g}"
         )
+    against = f"version {baseline_version}'s {baseline:.4f}"
+    if accuracy > baseline:
+        return True, f"test accuracy {accuracy:.4f} is better than {against}"
+    if accuracy == baseline:
+        return True, f"test accuracy {accuracy:.4f} is no worse than {against}"
     return True, (
-        f"test accuracy {accuracy:.4f} against version {baseline_version}'s {baseline:.4f}: "
-        f"within the allowed drop of {max_drop:g}"
+        f"test accuracy {accuracy:.4f} is {baseline - accuracy:.4f} below {against}: within "
+        f"the allowed drop of {max_drop:g}"
     )
 
 
