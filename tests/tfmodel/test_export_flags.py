@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 import importlib
 import inspect
-from collections.abc import Callable
+import shlex
 from pathlib import Path
 
 import pytest
@@ -31,52 +31,76 @@ class Reached(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """`flags` given on `path`; `target` is called with arguments passing `check`, or, with no
-    target, the command exits 2 saying `refused` before loading the run."""
+    """`flags` given on `path` ("export" or "publish"): `tfmodel.<target>` is called with
+    `expected` among its arguments, or, with no target, the command exits 2 saying `refused`
+    before loading the run."""
 
-    path: str  # "export" or "publish"
+    path: str
     dest: str
-    flags: tuple[str, ...]
+    flags: str
     target: str = ""
-    check: Callable[[dict], bool] = lambda arguments: True
+    expected: dict = dataclasses.field(default_factory=dict)
     refused: str = ""
 
 
+def reaches(path: str, dest: str, flags: str, target: str, **expected) -> Case:
+    return Case(path, dest, flags, target, expected)
+
+
+def refused(path: str, dest: str, flags: str, message: str) -> Case:
+    return Case(path, dest, flags, refused=message)
+
+
 KEY, BASE_DIR, SERVER = "signing.key", "elsewhere", "my-model-server --flag"
+SET = "--set export.model_name=renamed"
 CASES = [
-    Case("export", "run_dir", (), "tfmodel.export.load_run", lambda a: a["run_dir"] == "{run}"),
-    Case("export", "version", ("--version", "3"), "tfmodel.export._choose_version",
-         lambda a: a["requested"] == 3),
-    Case("export", "export_base", ("--export-base", BASE_DIR), "tfmodel.export.resolve_export_base",
-         lambda a: a["export_base"] == BASE_DIR),
-    Case("export", "sign_key", ("--sign-key", KEY), "tfmodel.export.sign_model",
-         lambda a: a["private_key"] == KEY),
-    Case("export", "set", ("--set", "export.model_name=renamed"),
-         "tfmodel.export.write_warmup_requests", lambda a: a["model_name"] == "renamed"),
-    Case("export", "debug", ("--debug",), "tfmodel.export.report_error", lambda a: a["debug"]),
-    Case("export", "max_accuracy_drop", ("--max-accuracy-drop", "0.1"),
-         refused="--max-accuracy-drop applies only with --publish"),
-    Case("export", "infra_server", ("--infra-server", SERVER),
-         refused="--infra-server applies only with --publish"),
-    Case("export", "force", ("--force",), refused="--force applies only with --publish"),
-    Case("publish", "run_dir", (), "tfmodel.publish.load_run", lambda a: a["run_dir"] == "{run}"),
-    Case("publish", "publish", (), "tfmodel.publish.next_version",
-         lambda a: a["model_dir"] == "{base}"),
-    Case("publish", "version", ("--version", "3"), refused="--version does not apply with"),
-    Case("publish", "export_base", ("--export-base", BASE_DIR),
-         refused="--export-base does not apply with"),
-    Case("publish", "sign_key", ("--sign-key", KEY), "tfmodel.export.sign_model",
-         lambda a: a["private_key"] == KEY),
-    Case("publish", "set", ("--set", "export.model_name=renamed"),
-         "tfmodel.export.write_warmup_requests", lambda a: a["model_name"] == "renamed"),
-    Case("publish", "debug", ("--debug",), "tfmodel.export.report_error", lambda a: a["debug"]),
-    Case("publish", "max_accuracy_drop", ("--max-accuracy-drop", "0.25"), "tfmodel.publish._judge",
-         lambda a: a["max_drop"] == 0.25),
-    Case("publish", "infra_server", ("--infra-server", SERVER),
-         "tfmodel.publish.validate_in_server", lambda a: a["server_command"] == SERVER),
+    reaches("export", "run_dir", "", "export.load_run", run_dir="{run}"),
+    reaches("export", "version", "--version 3", "export._choose_version", requested=3),
+    reaches(
+        "export",
+        "export_base",
+        f"--export-base {BASE_DIR}",
+        "export.resolve_export_base",
+        export_base=BASE_DIR,
+    ),
+    reaches("export", "sign_key", f"--sign-key {KEY}", "export.sign_model", private_key=KEY),
+    reaches("export", "set", SET, "export.write_warmup_requests", model_name="renamed"),
+    reaches("export", "debug", "--debug", "export.report_error", debug=True),
+    refused(
+        "export",
+        "max_accuracy_drop",
+        "--max-accuracy-drop 0.1",
+        "--max-accuracy-drop applies only with --publish",
+    ),
+    refused(
+        "export", "infra_server", "--infra-server x", "--infra-server applies only with --publish"
+    ),
+    refused("export", "force", "--force", "--force applies only with --publish"),
+    reaches("publish", "run_dir", "", "publish.load_run", run_dir="{run}"),
+    reaches("publish", "publish", "", "publish.next_version", model_dir="{base}"),
+    refused("publish", "version", "--version 3", "--version does not apply with --publish"),
+    refused(
+        "publish",
+        "export_base",
+        f"--export-base {BASE_DIR}",
+        "--export-base does not apply with --publish",
+    ),
+    reaches("publish", "sign_key", f"--sign-key {KEY}", "export.sign_model", private_key=KEY),
+    reaches("publish", "set", SET, "export.write_warmup_requests", model_name="renamed"),
+    reaches("publish", "debug", "--debug", "export.report_error", debug=True),
+    reaches(
+        "publish", "max_accuracy_drop", "--max-accuracy-drop 0.25", "publish._judge", max_drop=0.25
+    ),
+    reaches(
+        "publish",
+        "infra_server",
+        f"--infra-server '{SERVER}'",
+        "publish.validate_in_server",
+        server_command=SERVER,
+    ),
     # The faked infra validation fails, so only --force moves the candidate into BASE.
-    Case("publish", "force", ("--force",), "tfmodel.publish._move_into"),
-]  # fmt: skip
+    reaches("publish", "force", "--force", "publish._move_into"),
+]
 
 
 def parser_dests() -> set[str]:
@@ -124,8 +148,9 @@ def spy(monkeypatch, target: str) -> dict:
 def test_the_flag_reaches_the_code_that_acts_on_it(case, run, tmp_path, monkeypatch, capsys):
     run_dir = str(tmp_path / "missing") if case.dest == "debug" else str(run)
     base = tmp_path / "live" / "digits"
-    argv = [run_dir, *(["--publish", str(base)] if case.path == "publish" else []), *case.flags]
-    if case.target != "tfmodel.publish.validate_in_server":  # no server: it fails at once
+    argv = [run_dir, *(["--publish", str(base)] if case.path == "publish" else [])]
+    argv += shlex.split(case.flags)
+    if case.target != "publish.validate_in_server":  # no server: it fails at once
         monkeypatch.setattr(
             "tfmodel.publish.validate_in_server", lambda *a, **k: InfraResult(False, 0, "faked")
         )
@@ -135,9 +160,9 @@ def test_the_flag_reaches_the_code_that_acts_on_it(case, run, tmp_path, monkeypa
         assert export.main(argv) == 2
         assert case.refused in capsys.readouterr().err
         return
-    arguments = spy(monkeypatch, case.target)
+    arguments = spy(monkeypatch, f"tfmodel.{case.target}")
     with pytest.raises(Reached):
         export.main(argv)
     named = {run_dir: "{run}", str(base.resolve()): "{base}"}  # as the cases write them
     arguments = {key: named.get(str(value), value) for key, value in arguments.items()}
-    assert case.check(arguments), arguments
+    assert {key: arguments.get(key) for key in case.expected} == case.expected
