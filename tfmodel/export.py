@@ -241,6 +241,7 @@ EXAMPLES = """examples:
   python -m tfmodel.export runs/latest --export-base /srv/models
   python -m tfmodel.export runs/latest --sign-key model-signing.key   # signed: model.sig
   python -m tfmodel.export runs/latest --publish /srv/models/digits   # through the publish gate
+  python -m tfmodel.export runs/latest --publish /srv/models/digits --sign-key model-signing.key
   python -m tfmodel.export runs/latest --set export.precision=as_trained   # bf16/f16 serving
 then serve it:
   python -m serving.server --model_config_file runs/latest/export/models.config
