@@ -90,7 +90,9 @@ def servers(workdir, local_server):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    "command", COMMANDS, ids=[f"{i}-{shlex.split(c)[3]}" for i, c in enumerate(COMMANDS)]
+)
 def test_the_readme_command_works_as_pasted(command, workdir, servers):
     plain, secure = servers
     # by the name the server's certificate holds
