@@ -32,6 +32,7 @@ BENCHMARKS = (
     "edge_sizes",
     "edge_calls",
     "serving_speed",
+    "client_start",
 )
 EXAMPLES = """examples:
   python -m benchmarks.run --quick

@@ -8,7 +8,7 @@ predictions against the labels, and stops the server.
 from __future__ import annotations
 
 # isort: off
-import tfmodel.backend  # noqa: F401  first: the client loads TensorFlow, which must see Keras 2 chosen
+import tfmodel.backend  # noqa: F401  first: the server loads TensorFlow, which must see Keras 2 chosen
 
 # isort: on
 import argparse

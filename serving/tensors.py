@@ -13,9 +13,9 @@ import dataclasses
 import json
 import math
 
-import ml_dtypes
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, types_pb2
+
+from serving.apis import tensor_pb2, types_pb2
 
 
 class TensorError(ValueError):
@@ -46,11 +46,10 @@ _KINDS = (
     TensorKind(types_pb2.DT_UINT32, np.dtype(np.uint32), "uint32_val", "uint32"),
     TensorKind(types_pb2.DT_UINT64, np.dtype(np.uint64), "uint64_val", "uint64"),
     TensorKind(types_pb2.DT_HALF, np.dtype(np.float16), "half_val", "half"),
-    TensorKind(types_pb2.DT_BFLOAT16, np.dtype(ml_dtypes.bfloat16), "half_val", "bfloat16"),
     TensorKind(types_pb2.DT_COMPLEX64, np.dtype(np.complex64), "scomplex_val", "complex64"),
     TensorKind(types_pb2.DT_COMPLEX128, np.dtype(np.complex128), "dcomplex_val", "complex128"),
 )
-_BY_DTYPE = {kind.dtype: kind for kind in _KINDS}
+_BY_DTYPE = {kind.dtype: kind for kind in _KINDS}  # and bfloat16, once _add_bfloat16 ran
 _BY_NUMPY = {kind.numpy: kind for kind in _KINDS}
 _HALF_BITS = (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16)  # stored as uint16 bit patterns
 _MAX_DEBUG_CHARS = 256  # TF Serving truncates JSON quoted in error messages to 256 bytes
@@ -59,6 +58,8 @@ MAX_RANK = 32  # numpy's array rank limit on older releases (TensorFlow allows 2
 
 def kind_of(dtype: int) -> TensorKind:
     """The TensorKind of a DataType enum value (e.g. `types_pb2.DT_FLOAT`)."""
+    if dtype == types_pb2.DT_BFLOAT16:
+        _add_bfloat16()
     if dtype not in _BY_DTYPE:
         raise TensorError(f"unsupported tensor dtype {dtype_name(dtype)}")
     return _BY_DTYPE[dtype]
@@ -66,9 +67,23 @@ def kind_of(dtype: int) -> TensorKind:
 
 def kind_of_numpy(dtype: np.dtype) -> TensorKind:
     """The TensorKind of a numpy dtype (object arrays hold strings)."""
+    if np.dtype(dtype).name == "bfloat16":  # an ml_dtypes array: ml_dtypes is imported
+        _add_bfloat16()
     if np.dtype(dtype) not in _BY_NUMPY:
         raise TensorError(f"numpy dtype {dtype} has no TensorFlow equivalent")
     return _BY_NUMPY[np.dtype(dtype)]
+
+
+def _add_bfloat16() -> None:
+    """bfloat16's numpy dtype is ml_dtypes', imported on first use: ml_dtypes takes 3.5 s to
+    import on 2 cores (its extension's start-up), longer than the rest of the client together."""
+    if types_pb2.DT_BFLOAT16 not in _BY_DTYPE:
+        import ml_dtypes
+
+        kind = TensorKind(
+            types_pb2.DT_BFLOAT16, np.dtype(ml_dtypes.bfloat16), "half_val", "bfloat16"
+        )
+        _BY_DTYPE[kind.dtype] = _BY_NUMPY[kind.numpy] = kind
 
 
 def dtype_name(dtype: int) -> str:
@@ -295,7 +310,7 @@ def ndarray_to_json_value(array: np.ndarray, as_bytes: bool = False):
     name does not end in `_bytes`.
     """
     array = as_array(array)
-    if array.dtype in (np.float16, ml_dtypes.bfloat16):
+    if array.dtype == np.float16 or array.dtype.name == "bfloat16":
         return array.astype(np.float32).tolist()
     if array.dtype != object:
         return array.tolist()

@@ -25,7 +25,8 @@ with held_stderr():  # absl's pre-init warning and cudart_stub print before any 
     import tf_keras as keras
 
     # The CUDA probe, whose "failed call to cuInit" error on a CPU machine would otherwise come
-    # mid-run. Listing devices leaves them configurable (tfmodel.devices); a GPU is still used.
+    # mid-run. Listing devices leaves them configurable (tfmodel.distribute.devices); a GPU is
+    # still used.
     tf.config.list_physical_devices()
 
 __all__ = ["import_keras_tuner", "keras", "tf"]

@@ -245,13 +245,15 @@ EXAMPLES = """examples:
   python -m tfmodel.export runs/latest --export-base /srv/models
   python -m tfmodel.export runs/latest --sign-key model-signing.key   # signed: model.sig
   python -m tfmodel.export runs/latest --publish /srv/models/digits   # through the publish gate
+  python -m tfmodel.export runs/latest --publish /srv/models/digits --sign-key model-signing.key
   python -m tfmodel.export runs/latest --set export.precision=as_trained   # bf16/f16 serving
 then serve it:
   python -m serving.server --model_config_file runs/latest/export/models.config
 """
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The export command line, the publish gate's flags included."""
     parser = argparse.ArgumentParser(
         prog="python -m tfmodel.export",
         description="Export a trained run as a SavedModel for TensorFlow Serving.",
@@ -271,11 +273,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from tfmodel.publish import add_publish_arguments  # publish builds on this module
 
     add_publish_arguments(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+# Flags that only one of the two paths acts on: given to the other one, they are refused rather
+# than silently dropped (a dropped --sign-key once published unsigned models).
+EXPORT_ONLY_FLAGS = {
+    "version": "the gate publishes as the next version of BASE",
+    "export_base": "the version goes into BASE",
+}
+PUBLISH_ONLY_FLAGS = ("max_accuracy_drop", "infra_server", "force")
+
+
+def check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Raises UserError for a flag given to the path (export or --publish) that ignores it."""
+    misplaced = EXPORT_ONLY_FLAGS if args.publish else dict.fromkeys(PUBLISH_ONLY_FLAGS)
+    for action in parser._actions:
+        flag, dest = action.option_strings[0] if action.option_strings else "", action.dest
+        if dest not in misplaced or getattr(args, dest) == parser.get_default(dest):
+            continue
+        if args.publish:
+            raise UserError(f"{flag} does not apply with --publish: {misplaced[dest]}; drop it")
+        raise UserError(f"{flag} applies only with --publish BASE; add --publish or drop {flag}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        check_flags(parser, args)
+    except UserError as err:
+        return report_error(err, args.debug)
     if args.publish:
         return publish_main(args)
     try:
@@ -317,6 +345,8 @@ def publish_main(args: argparse.Namespace) -> int:
             max_accuracy_drop=args.max_accuracy_drop,
             force=args.force,
             infra_server=args.infra_server,
+            sign_key=args.sign_key,
+            overrides=args.set,
         )
     except UserError as err:
         return report_error(err, args.debug)

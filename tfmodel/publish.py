@@ -20,11 +20,13 @@ import dataclasses
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from tfmodel.backend import tf
+from tfmodel.config import apply_overrides
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError
 from tfmodel.export import PREDICT_SIGNATURE, export_for_serving, export_model_name, next_version
@@ -84,11 +86,18 @@ def publish(
     max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
     force: bool = False,
     infra_server: str = LOCAL_SERVER,
+    sign_key: str | Path | None = None,
+    overrides: Sequence[str] = (),
 ) -> Verdict:
-    """Runs the gate on a finished run and publishes the candidate if it passes (or `force`)."""
+    """Runs the gate on a finished run and publishes the candidate if it passes (or `force`).
+
+    `overrides` are `--set KEY=VALUE` on the run's config, as for a plain export; with
+    `sign_key` the candidate is signed while staged, so it enters BASE signed.
+    """
     if max_accuracy_drop < 0:
         raise UserError(f"--max-accuracy-drop {max_accuracy_drop} must be 0 or more")
     config, model = load_run(run_dir)
+    apply_overrides(config, overrides)
     splits = load_splits(config.data, config.training.seed)
     base = Path(base).resolve()
     if base.exists() and not base.is_dir():
@@ -105,6 +114,7 @@ def publish(
             export_base=staging,
             version=version,
             class_names=splits.class_names,
+            sign_key=sign_key,
         )
         infra = validate_in_server(candidate.parent, name, version, infra_server)
         input_name = config.model.input_name
@@ -174,9 +184,14 @@ def _judge(infra, accuracy, baseline, baseline_version, max_drop) -> tuple[bool,
             f"test accuracy {accuracy:.4f} is {baseline - accuracy:.4f} below version "
             f"{baseline_version}'s {baseline:.4f}; --max-accuracy-drop allows {max_drop:g}"
         )
+    against = f"version {baseline_version}'s {baseline:.4f}"
+    if accuracy > baseline:
+        return True, f"test accuracy {accuracy:.4f} is better than {against}"
+    if accuracy == baseline:
+        return True, f"test accuracy {accuracy:.4f} is no worse than {against}"
     return True, (
-        f"test accuracy {accuracy:.4f} against version {baseline_version}'s {baseline:.4f}: "
-        f"within the allowed drop of {max_drop:g}"
+        f"test accuracy {accuracy:.4f} is {baseline - accuracy:.4f} below {against}: within "
+        f"the allowed drop of {max_drop:g}"
     )
 
 

@@ -41,13 +41,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def input_names(paths: list[Path], counts: list[int]) -> list[str]:
-    """A name per example: the file name, with `[i]` for each example of a batch file."""
+    """A name per example: the path as given (two `01.jpg` in two folders differ), with `[i]`
+    for each example of a batch file."""
     names = []
     for path, count in zip(paths, counts, strict=True):
         if count == 1 and path.suffix.lower() != ".npy":
-            names.append(path.name)
+            names.append(str(path))
         else:
-            names.extend(f"{path.name}[{i}]" for i in range(count))
+            names.extend(f"{path}[{i}]" for i in range(count))
     return names
 
 
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{describe_interpreter(model.interpreter_name)}",
         file=sys.stderr,
     )
+    if model.fitted_images:  # once, for all of them: the answer is about the fitted pixels
+        shape = "×".join(map(str, model.input_shape))
+        fitted = "; ".join(model.fitted_images)
+        print(f"note: images fitted to the {shape} input: {fitted}", file=sys.stderr)
     if args.json:
         rows = [
             {

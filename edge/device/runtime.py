@@ -147,6 +147,7 @@ class EdgeModel:
         self.pixel_max = float(spec.get("pixel_max", 255.0))
         num_classes = int(self._output["shape_signature"][-1])
         self.labels = list((manifest or {}).get("labels") or [str(i) for i in range(num_classes)])
+        self.fitted_images: list[str] = []  # what load_inputs changed in images, for the user
 
     def _load(self, interpreter_class: Any, content: bytes, num_threads: int | None) -> None:
         """Make the interpreter from the file's bytes, find the signature, allocate one example."""
@@ -245,7 +246,7 @@ class EdgeModel:
         if path.suffix.lower() == ".npy":
             return self._fit_array(path, np.load(path, allow_pickle=False))
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            return read_image(path, self.input_shape, self.pixel_max)
+            return read_image(path, self.input_shape, self.pixel_max, self.fitted_images)
         kinds = ", ".join(sorted(IMAGE_SUFFIXES))
         raise EdgeError(f"input {path} is neither a .npy array nor an image ({kinds})")
 
@@ -264,8 +265,14 @@ class EdgeModel:
         )
 
 
-def read_image(path: Path, input_shape: tuple[int, ...], pixel_max: float) -> np.ndarray:
-    """An image file as one raw-pixel example (1, H, W, C): resized, gray or RGB, 0..pixel_max."""
+def read_image(
+    path: Path, input_shape: tuple[int, ...], pixel_max: float, changes: list[str] | None = None
+) -> np.ndarray:
+    """An image file as one raw-pixel example (1, H, W, C): resized, gray or RGB, 0..pixel_max.
+
+    What fitting it changed (colours, size) is appended to `changes`, e.g. "a.png: RGB to grey,
+    28×28 to 8×8", so a caller can say so.
+    """
     if len(input_shape) != 3 or input_shape[-1] not in (1, 3):
         raise EdgeError(
             f"the model takes inputs shaped {input_shape}, not images; pass {path.stem}.npy instead"
@@ -277,7 +284,15 @@ def read_image(path: Path, input_shape: tuple[int, ...], pixel_max: float) -> np
     height, width, channels = input_shape
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+            mode = "L" if channels == 1 else "RGB"
+            done = []
+            if image.mode != mode:
+                done.append(f"{image.mode} to {'grey' if channels == 1 else 'RGB'}")
+            if image.size != (width, height):
+                done.append(f"{image.width}×{image.height} to {width}×{height}")
+            if done and changes is not None:
+                changes.append(f"{path}: {', '.join(done)}")
+            image = image.convert(mode)
             image = image.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32)
     except OSError as err:

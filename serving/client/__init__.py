@@ -7,16 +7,12 @@
 - `security`: the bearer token, and which of certificate, host name or token a refusal means
 - `errors`: `UsageError` (bad input) and `RemoteError` (the server said no)
 
-It imports no training code (`tfmodel`, Keras): only tensorflow-serving-api, grpc, numpy and
-Pillow, with `serving.tensors` and `serving.apis` shared with the server.
+It imports no training code (`tfmodel`, Keras) and not TensorFlow itself: only the messages of
+tensorflow-serving-api (without `tensorflow/__init__.py`, see `serving.apis`), grpc, numpy and, for
+images, Pillow, with `serving.tensors` and `serving.apis` shared with the server.
 """
 
-from edge.device.quiet import held_stderr
-
-# TF Serving's protos load all of TensorFlow, whose C++ logs while loading (absl, the CUDA stub):
-# held, and shown in full if the import fails or with --verbose.
-with held_stderr():
-    from serving.client.client import ServingClient
+from serving.client.client import ServingClient
 from serving.client.errors import RemoteError, UsageError
 
 __all__ = ["RemoteError", "ServingClient", "UsageError"]

@@ -14,10 +14,11 @@ import numpy as np
 
 from edge.device.quiet import add_verbose_flag
 from serving import tensors
-from serving.client.client import ModelMetadata, ServingClient
+from serving.client.client import CLASSIFY_METHOD, REGRESS_METHOD, ModelMetadata, ServingClient
 from serving.client.errors import RemoteError, UsageError, report_error
 from serving.client.inputs import (
     IMAGE_SUFFIXES,
+    check_input_files,
     load_examples,
     load_predict_inputs,
     split_input_spec,
@@ -30,8 +31,7 @@ EPILOG = """examples:
   python -m serving.client metadata --server localhost:8500 --model digits --version 1
   python -m serving.client predict  --server localhost:8500 --model digits --input x_test.npy
   python -m serving.client predict  --server localhost:8501 --model digits --rest --input req.json
-  python -m serving.client classify --server localhost:8500 --model digits \\
-      --signature classify --input pixels=digit.png
+  python -m serving.client classify --server localhost:8500 --model digits --input pixels=digit.png
   python -m serving.client regress  --server localhost:8500 --model half_plus_two \\
       --signature regress_x_to_y --input examples.json
   python -m serving.client status   --server localhost:8500 --model digits \\
@@ -54,7 +54,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     pinned = parser.add_mutually_exclusive_group()
     pinned.add_argument("--version", type=int, help="a version number (default: the latest)")
     pinned.add_argument("--label", help="a version label from the server's model config")
-    parser.add_argument("--signature", default="", help="signature name (default serving_default)")
+    parser.add_argument(
+        "--signature",
+        default="",
+        help="signature name (default serving_default; for classify and regress, the model's one "
+        "signature of that kind if serving_default is not)",
+    )
     parser.add_argument(
         "--input",
         action="extend",
@@ -78,7 +83,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Make the call the command line asks for and print its answer."""
+    """Make the call the command line asks for and print its answer (local inputs checked first,
+    so a missing file is not reported as a server that cannot be reached)."""
+    if args.command in ("predict", "classify", "regress") and not args.input:
+        raise UsageError(f"{args.command} needs --input FILE (a .npy, image or .json file)")
+    check_input_files(args.input)
     use_tls = args.root_cert or args.client_cert or args.client_key
     tls = TlsFiles(args.root_cert, args.client_cert, args.client_key) if use_tls else None
     with ServingClient(
@@ -93,8 +102,6 @@ def run(args: argparse.Namespace) -> None:
         columnar=args.columnar,
         token=read_token(args.token_file) if args.token_file else None,
     ) as client:
-        if args.command in ("predict", "classify", "regress") and not args.input:
-            raise UsageError(f"{args.command} needs --input FILE (a .npy, image or .json file)")
         pixel_range = client.input_range() if _has_image(args.input) else None
         if args.command == "predict":
             signature = client.signature(args.signature)
@@ -105,10 +112,12 @@ def run(args: argparse.Namespace) -> None:
             print_arrays(outputs)
         elif args.command == "classify":
             examples = load_examples(args.input, pixel_range)
-            print_classifications(client.classify(examples, signature=args.signature))
+            signature = args.signature or client.signature_for(CLASSIFY_METHOD)
+            print_classifications(client.classify(examples, signature=signature))
         elif args.command == "regress":
             examples = load_examples(args.input, pixel_range)
-            print_arrays({"outputs": client.regress(examples, signature=args.signature)})
+            signature = args.signature or client.signature_for(REGRESS_METHOD)
+            print_arrays({"outputs": client.regress(examples, signature=signature)})
         elif args.command == "metadata":
             print_metadata(client.metadata())
         else:

@@ -16,16 +16,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving import apis, tensors
+from serving.apis import meta_graph_pb2
 from serving.client.errors import UsageError
 from serving.client.inputs import make_input, sole_input_name
-from serving.client.rest_transport import RestTransport
 from serving.client.security import warn_if_token_in_clear
 from serving.client.transport import GrpcTransport, RetryPolicy, TlsFiles, call_with_retry
 
 DEFAULT_SIGNATURE = "serving_default"
+CLASSIFY_METHOD = "tensorflow/serving/classify"  # a SignatureDef's method_name, per API
+REGRESS_METHOD = "tensorflow/serving/regress"
 INPUT_RANGE_SIGNATURE = "input_range"  # written by tfmodel.export
 _STATUS_FIELD = apis.ModelVersionStatus.DESCRIPTOR.fields_by_name["status"]
 _ERROR_CODES = _STATUS_FIELD.message_type.fields_by_name["error_code"].enum_type.values_by_number
@@ -77,7 +78,9 @@ class ServingClient:
         self._retry = retry or RetryPolicy()
         self._signatures: dict[str, meta_graph_pb2.SignatureDef] | None = None
         warn_if_token_in_clear(server, token, tls)
-        if rest:
+        if rest:  # imported here: urllib and ssl cost a gRPC caller 0.1 s at every start
+            from serving.client.rest_transport import RestTransport
+
             self._transport = RestTransport(server, timeout, tls, columnar, self.signature, token)
         else:
             self._transport = GrpcTransport(server, timeout, tls, self._retry, token)
@@ -172,22 +175,44 @@ class ServingClient:
         tfmodel's exports have an `input_range` signature (float `x` in; `low`, `high` out);
         None for other models.
         """
-        if self._signatures is None:
-            self._signatures = self.metadata().signatures
-        if INPUT_RANGE_SIGNATURE not in self._signatures:
+        if INPUT_RANGE_SIGNATURE not in self._signature_defs():
             return None
         outputs = self.predict({"x": np.zeros(1, np.float32)}, signature=INPUT_RANGE_SIGNATURE)
         return float(outputs["low"][0]), float(outputs["high"][0])
 
     def signature(self, name: str) -> meta_graph_pb2.SignatureDef:
         """A signature of the served model, from its metadata (fetched once per client)."""
+        signatures = self._signature_defs()
+        name = name or DEFAULT_SIGNATURE
+        if name not in signatures:
+            known = ", ".join(sorted(signatures))
+            raise UsageError(f"model {self.model!r} has no signature {name!r}; it has {known}")
+        return signatures[name]
+
+    def signature_for(self, method_name: str) -> str:
+        """The signature a Classify or Regress call naming none should use: `serving_default` if
+        its method is `method_name`, else the model's one signature that has it (tfmodel's
+        exports pair a Predict `serving_default` with a `classify`, which TF Serving would not
+        pick: it answers "Expected one or two output Tensors")."""
+        signatures = self._signature_defs()
+        default = signatures.get(DEFAULT_SIGNATURE)
+        if default is not None and default.method_name == method_name:
+            return DEFAULT_SIGNATURE
+        matching = sorted(name for name, s in signatures.items() if s.method_name == method_name)
+        if len(matching) == 1:
+            return matching[0]
+        call = method_name.rsplit("/", 1)[-1]
+        listed = ", ".join(f"{name} ({s.method_name})" for name, s in sorted(signatures.items()))
+        problem = f"{len(matching)} {call} signatures" if matching else f"no {call} signature"
+        raise UsageError(
+            f"model {self.model!r} has {problem} (and {DEFAULT_SIGNATURE!r} is not one): pass "
+            f"--signature NAME; its signatures are {listed}"
+        )
+
+    def _signature_defs(self) -> dict[str, meta_graph_pb2.SignatureDef]:
         if self._signatures is None:
             self._signatures = self.metadata().signatures
-        name = name or DEFAULT_SIGNATURE
-        if name not in self._signatures:
-            known = ", ".join(sorted(self._signatures))
-            raise UsageError(f"model {self.model!r} has no signature {name!r}; it has {known}")
-        return self._signatures[name]
+        return self._signatures
 
     def _call(self, method: str, request: Any) -> Any:
         return call_with_retry(lambda: self._transport.call(method, request), self._retry)

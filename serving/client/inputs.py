@@ -15,12 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
-from tensorflow.core.example import example_pb2, feature_pb2
-from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import input_pb2
 
 from serving import tensors
+from serving.apis import example_pb2, feature_pb2, input_pb2, meta_graph_pb2
 from serving.client.errors import UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -127,6 +124,12 @@ def load_examples(
     return examples
 
 
+def check_input_files(specs: Sequence[str]) -> None:
+    """Fails on a missing or unreadable kind of `--input` file before anything is sent."""
+    for spec in specs:
+        _check_file(split_input_spec(spec)[1])
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise UsageError(f"input file {path} does not exist")
@@ -166,6 +169,8 @@ def _read_array(path: Path, info: meta_graph_pb2.TensorInfo | None) -> np.ndarra
     dims = [] if info is None or info.tensor_shape.unknown_rank else info.tensor_shape.dim
     sizes = [d.size for d in dims]
     channels = sizes[3] if len(sizes) == 4 else -1
+    from PIL import Image  # here: a client sending no image does not pay its import (60 ms)
+
     try:
         with Image.open(path) as image:
             mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(

@@ -18,10 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import json_format
-from tensorflow.core.example import example_pb2
-from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving import apis, tensors
+from serving.apis import example_pb2, meta_graph_pb2
 from serving.client.errors import RemoteError, UsageError
 from serving.client.security import explain, is_security_failure
 from serving.client.transport import TlsFiles

@@ -18,6 +18,7 @@ from serving.client.errors import UsageError
 # Substrings of gRPC's and OpenSSL's messages, lower-cased, and what each one means.
 _HOSTNAME = ("hostname", "not valid for", "peer name", "no match found for server name")
 _SERVER_CERTIFICATE = ("certificate_verify_failed", "certificate verify failed")
+_UNREACHABLE = ("connection refused", "errors resolving", "name or service not known")
 _CLIENT_CERTIFICATE = (
     "unknown ca",
     "certificate required",
@@ -69,6 +70,8 @@ def explain(code: str, details: str, server: str, tls, token: str | None) -> str
         return f"the server refused the token: it is not one it accepts ({details})"
     if code == "PERMISSION_DENIED" and token is not None:
         return f"the token is valid but not allowed this call ({details})"
+    if code == "UNAVAILABLE" and any(marker in text for marker in _UNREACHABLE):
+        return f"cannot reach {server}: is a server running there? ({details})"
     if code != "UNAVAILABLE" or tls is None:
         if code == "UNAVAILABLE" and "socket closed" in text:
             return f"{details} (if the server uses TLS, pass --root-cert)"

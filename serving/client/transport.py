@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from serving.client.errors import RemoteError, UsageError
 from serving.client.security import explain, is_security_failure
 

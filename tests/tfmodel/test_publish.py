@@ -100,6 +100,19 @@ def test_the_blessing_compares_with_the_threshold(candidate, baseline, max_drop,
     )
 
 
+@pytest.mark.parametrize(
+    "candidate, baseline, max_drop, reason",
+    [
+        (0.95, 0.90, 0.0, "test accuracy 0.9500 is better than version 3's 0.9000"),
+        (0.90, 0.90, 0.0, "test accuracy 0.9000 is no worse than version 3's 0.9000"),
+        (0.89, 0.90, 0.02, "test accuracy 0.8900 is 0.0100 below version 3's 0.9000: within"),
+    ],
+)
+def test_a_blessing_says_better_no_worse_or_within_the_drop(candidate, baseline, max_drop, reason):
+    blessed, said = _judge(InfraResult(True, 1), candidate, baseline, 3, max_drop)
+    assert blessed and said.startswith(reason) and "allowed drop of 0 " not in f"{said} "
+
+
 @pytest.mark.slow
 def test_infra_validation_fails_when_a_warmup_record_fails_in_the_server(runs, tmp_path):
     good, _ = runs

@@ -19,7 +19,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.server import metrics
 from serving.server.core.model_config import validate_model_configs
-from serving.server.core.model_signature import check_signed
+from serving.server.core.model_signature import UnverifiedModelError, check_signed
 from serving.server.core.request_log import DEFAULT_MAX_BYTES, RequestLogs
 from serving.server.core.versions import aspired_versions, find_versions
 from serving.server.core.warmup import replay_warmup
@@ -63,6 +63,7 @@ class VersionRecord:
     batcher: Batcher | None = None
     attempts: int = 0
     last_attempt: float = 0.0
+    retryable: bool = True  # False after a failure no retry can fix (a failed signature check)
 
 
 class ServerCore:
@@ -170,7 +171,7 @@ class ServerCore:
         return (
             record.state == State.END
             and record.error is not None
-            and record.attempts > self.options.max_num_load_retries
+            and (not record.retryable or record.attempts > self.options.max_num_load_retries)
         )
 
     def _unavailable_error(self, names: set[str]) -> ServingError:
@@ -260,7 +261,8 @@ class ServerCore:
         if record.error is None:
             return True  # unloaded earlier, aspired again
         waited = time.monotonic() - record.last_attempt >= self.options.load_retry_interval_seconds
-        return record.attempts <= self.options.max_num_load_retries and waited
+        retries_left = record.attempts <= self.options.max_num_load_retries
+        return record.retryable and retries_left and waited
 
     def _load(self, name: str, version: int, path: str) -> None:
         with self._lock:
@@ -281,6 +283,7 @@ class ServerCore:
             metrics.LOAD_ATTEMPT_COUNT.labels(path, "fail").inc()
             with self._lock:
                 record.state, record.error = State.END, as_serving_error(error)
+                record.retryable = not isinstance(error, UnverifiedModelError)
             log.error("Loading %s version %d failed: %s", name, version, record.error.message)
             return
         with self._lock:

@@ -23,7 +23,7 @@ from edge.device.errors import EdgeError
 from edge.device.quantize import SEARCH_MAX_VALUES, Quantizer
 from edge.device.runtime import EdgeModel, find_interpreter
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 # Python code that makes TensorFlow, Keras and tfmodel unimportable for the rest of the process.
 BLOCKER = textwrap.dedent(
     """
@@ -285,3 +285,33 @@ def test_benchmark_prints_latency_table(edge_dir):
     int8_row = next(line for line in lines if line.startswith("model_int8.tflite"))
     p50, p99 = (float(v) for v in int8_row.split()[2:4])
     assert 0 < p50 <= p99
+
+
+def test_predict_names_inputs_by_path_and_says_once_how_images_were_fitted(edge_dir, tmp_path):
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    paths = [tmp_path / folder / "01.png" for folder in ("a", "b")]
+    for path in paths:
+        path.parent.mkdir()
+        Image.fromarray(pixels, mode="RGB").save(path)
+    result = run_without_tensorflow(
+        "edge.device.predict", edge_dir / "model_float32.tflite", *paths
+    )
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == [str(path) for path in paths]
+    (note,) = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert note == (
+        f"note: images fitted to the 8×8×1 input: {paths[0]}: RGB to grey, 16×16 to 8×8; "
+        f"{paths[1]}: RGB to grey, 16×16 to 8×8"
+    )
+    again = run_without_tensorflow(
+        "edge.device.predict", edge_dir / "model_float32.tflite", paths[0]
+    )
+    assert "note:" in again.stderr  # and a grey 8×8 image needs no note:
+    Image.fromarray(pixels[:8, :8, 0], mode="L").save(tmp_path / "fits.png")
+    fits = run_without_tensorflow(
+        "edge.device.predict", edge_dir / "model_float32.tflite", tmp_path / "fits.png"
+    )
+    assert fits.returncode == 0 and "note:" not in fits.stderr

@@ -14,7 +14,8 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.client import ServingClient
 from serving.client import cli as client_cli
-from serving.client.errors import RemoteError
+from serving.client.client import CLASSIFY_METHOD, REGRESS_METHOD
+from serving.client.errors import RemoteError, UsageError
 from serving.client.inputs import make_example
 from serving.client.transport import RetryPolicy
 from tfmodel.backend import keras
@@ -144,6 +145,22 @@ def test_half_plus_two_classify_and_regress(half_plus_two, local_server, transpo
     np.testing.assert_allclose(predicted["y"], [[3.0], [3.5], [4.0]])
     np.testing.assert_allclose(classified["scores"], [[3.0]])
     np.testing.assert_allclose(regressed, [3.0, 4.0])
+
+
+def test_classify_and_regress_without_a_signature_pick_the_one_of_their_kind(
+    export, half_plus_two, local_server
+):
+    """serving_default is a Predict signature in both models, which TF Serving would refuse."""
+    base, _ = export
+    server = local_server(model_config_file=base / "models.config")
+    with ServingClient(server.grpc, "digits") as client:
+        assert client.signature_for(CLASSIFY_METHOD) == "classify"
+        with pytest.raises(UsageError, match="no regress signature .* pass --signature NAME"):
+            client.signature_for(REGRESS_METHOD)
+    server = local_server(model_base_path=half_plus_two, model_name="half_plus_two")
+    with ServingClient(server.grpc, "half_plus_two") as client:
+        assert client.signature_for(CLASSIFY_METHOD) == "classify_x_to_y"
+        assert client.signature_for(REGRESS_METHOD) == "regress_x_to_y"
 
 
 def test_predict_sends_serialized_examples_whole(half_plus_two, local_server):

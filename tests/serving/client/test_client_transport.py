@@ -139,6 +139,22 @@ def test_cli_exit_codes(grpc_port, capsys):
     assert "needs --input" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("rest", [False, True])
+def test_local_inputs_are_checked_before_the_network_and_a_closed_port_is_named(
+    rest, tmp_path, capsys
+):
+    closed = f"127.0.0.1:{free_port()}"
+    call = ["--server", closed, "--model", "digits", "--retries", "1", *(["--rest"] * rest)]
+    missing = tmp_path / "missing.npy"
+    for command in ("predict", "classify", "regress"):
+        assert client_cli.main([command, *call, "--input", f"pixels={missing}"]) == 2
+        assert capsys.readouterr().err == f"error: input file {missing} does not exist\n"
+    assert client_cli.main(["status", *call]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"server error: UNAVAILABLE: cannot reach {closed}: is a server running")
+    assert "onnection refused" in err  # the transport's own words follow
+
+
 class CannedRestHandler(http.server.BaseHTTPRequestHandler):
     """TF Serving's answers to GET /v1/models/digits (status) and to unknown models."""
 
