@@ -95,11 +95,13 @@ def keras_row(
 def build_report(
     rows: list[VariantResult], interpreter: str, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """report.json's content: the rows plus how they were measured."""
+    """report.json's content: the rows, how they were measured, and the rows as the Markdown
+    table that report.md, the terminal and the model card all show (rendered here only)."""
     return {
         "interpreter": describe_interpreter(interpreter),
         **extra,
         "rows": [dataclasses.asdict(r) for r in rows],
+        "table": format_table(rows),
     }
 
 

@@ -172,25 +172,20 @@ def _tensors(infos) -> str:
 
 
 def _edge_section(report: dict[str, Any] | None) -> str:
+    """The edge report's own table (edge.report renders it into report.json)."""
     if report is None:
         return (
             "## Edge variants\n\nNot built yet: `python -m edge.optimize RUN_DIR` adds them here."
         )
-    lines = [
-        "## Edge variants",
-        "",
-        f"Measured on the test split with {report.get('interpreter', 'the edge runtime')}:",
-        "",
-        "| variant | file | quantizer | test accuracy | bytes | gzip bytes | sparsity | p50 ms |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for row in report["rows"]:
-        lines.append(
-            f"| {row['variant']} | {row['file'] or '—'} | {row['quantizer'] or '—'} "
-            f"| {row['test_accuracy']:.4f} | {_count(row['bytes'])} | {_count(row['gzip_bytes'])} "
-            f"| {row['sparsity']:.3f} | {row['p50_ms']:.3f} |"
+    if "table" not in report:
+        return (
+            "## Edge variants\n\nThe edge report predates its table: run "
+            "`python -m edge.optimize RUN_DIR` again to measure the variants here."
         )
-    return "\n".join(lines)
+    interpreter = report.get("interpreter", "the edge runtime")
+    return (
+        f"## Edge variants\n\nMeasured on the test split with {interpreter}:\n\n{report['table']}"
+    )
 
 
 def _count(value: int | None) -> str:

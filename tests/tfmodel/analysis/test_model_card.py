@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from edge.device.runtime import describe_interpreter
+from edge.report import VariantResult, build_report, format_table
 from tfmodel import runs
 from tfmodel.analysis.confusion import confusion_matrix, save_confusion
 from tfmodel.analysis.model_card import write_model_card
@@ -24,14 +26,24 @@ METRICS = {
     "parameters": 9610,
     "train_seconds_this_session": 3.21,
 }
-EDGE_ROWS = [
-    {"variant": "keras", "file": "model.keras", "quantizer": None, "test_accuracy": 0.9361,
-     "bytes": 151234, "gzip_bytes": None, "sparsity": 0.0, "p50_ms": 0.812},
-    {"variant": "int8", "file": "model_int8.tflite", "quantizer": "litert-quantizer",
-     "test_accuracy": 0.9333, "bytes": 12345, "gzip_bytes": 9876, "sparsity": 0.0, "p50_ms": 0.031},
-    {"variant": "pruned_int8", "file": "model_pruned_int8.tflite", "quantizer": "tflite-converter",
-     "test_accuracy": 0.9278, "bytes": 12001, "gzip_bytes": 4321, "sparsity": 0.8, "p50_ms": 0.029},
-]  # fmt: skip
+EDGE_ROWS = [  # as edge.optimize measures them
+    VariantResult("keras", None, None, 0.9361, 1.0, None, None, 0.0, 0.812, 0.9),
+    VariantResult(
+        "int8", "model_int8.tflite", "litert-quantizer", 0.9333, 0.99, 12345, 9876, 0.0, 0.031, 0.04
+    ),
+    VariantResult(
+        "pruned_int8",
+        "model_pruned_int8.tflite",
+        "tflite-converter",
+        0.9278,
+        0.98,
+        12001,
+        4321,
+        0.8,
+        0.029,
+        0.035,
+    ),
+]
 
 
 @pytest.fixture
@@ -45,7 +57,7 @@ def run_dir(tmp_path):
     save_confusion(confusion, tmp_path / runs.CONFUSION_FILE)
     edge = tmp_path / runs.EDGE_DIR
     edge.mkdir()
-    report = {"interpreter": "ai_edge_litert 9.9", "rows": EDGE_ROWS}
+    report = build_report(EDGE_ROWS, "tensorflow", {})
     (edge / runs.EDGE_REPORT_FILE).write_text(json.dumps(report))
     return tmp_path
 
@@ -57,11 +69,11 @@ def test_card_names_metrics_and_edge_report_numbers(run_dir):
         assert number in card, number
     assert "sklearn:digits" in card and "hidden units [24]" in card and "L1 λ=" in card
     assert "sgd, learning rate 0.1, cosine" in card and "one_device with 1 replica" in card
+    assert format_table(EDGE_ROWS) in card  # the edge report's table, as report.md has it
     for row in EDGE_ROWS:
-        line = next(line for line in card.splitlines() if line.startswith(f"| {row['variant']} |"))
-        assert f"{row['test_accuracy']:.4f}" in line and f"{row['bytes']:,}" in line
-        assert f"{row['p50_ms']:.3f}" in line
-    assert "ai_edge_litert 9.9" in card
+        line = next(line for line in card.splitlines() if line.startswith(f"| {row.variant} |"))
+        assert f"{row.test_accuracy:.4f}" in line and f"{row.p50_ms:.3f}" in line
+    assert describe_interpreter("tensorflow") in card
     assert "| **two** | 0 | 2 | 1 | 0.333 |" in card  # a confusion row with its accuracy
     assert "two → one (2)" in card
     assert f"--config {run_dir / runs.CONFIG_FILE}" in card
