@@ -23,7 +23,7 @@ from tfmodel.analysis.model_card import write_test_review
 from tfmodel.config import Config, load_config
 from tfmodel.distribute import cluster
 from tfmodel.errors import UserError, report_error
-from tfmodel.quiet import add_verbose_flag
+from tfmodel.flags import add_config_flags, overrides_from_flags
 from tfmodel.tables import format_rows
 
 # Why some imports sit inside functions: TensorFlow takes seconds to load, and the modules above
@@ -274,69 +274,64 @@ def _export(model, config: Config, run_dir: Path, splits) -> Path:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+# Flag → config key: the shared flags (tfmodel.flags) and train's own.
+FLAG_KEYS = {
+    "epochs": "training.epochs",
+    "strategy": "training.strategy",
+    "output": "output.dir",
+    "resume": "training.resume",
+    "batch_size": "data.batch_size",
+    "data_dir": "data.data_dir",
+    "tpu": "training.tpu",
+    "gpus": "training.gpus",
+    "cpu_devices": "training.cpu_devices",
+    "simulate_tpu": "training.simulate_tpu",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: the shared flags (tfmodel.flags), then this command's own."""
     parser = argparse.ArgumentParser(
         prog="python -m tfmodel.train",
         description=__doc__.splitlines()[0],
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", help="YAML config (default: configs/digits_mlp.yaml)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override any config key, e.g. --set optimizer.learning_rate=0.05 (repeatable)",
-    )  # fmt: skip
-    parser.add_argument("--epochs", type=int, help="training.epochs")
+    add_config_flags(
+        parser,
+        config_help="YAML config (default: configs/digits_mlp.yaml)",
+        set_example="optimizer.learning_rate=0.05",
+        output_help="output.dir: where run folders go",
+    )
     parser.add_argument("--batch-size", type=int, help="data.batch_size (per replica)")
     parser.add_argument(
         "--data-dir", help="data.data_dir: prepared TFDS data (else $TFDS_DATA_DIR)"
     )
-    parser.add_argument("--output", help="output.dir: where run folders go")
     parser.add_argument("--run-dir", type=Path, help="exact run folder (same on every worker)")
-    parser.add_argument(
-        "--strategy", help="training.strategy: auto|cpu|gpu|tpu|mirrored|multi_worker"
-    )
     parser.add_argument("--tpu", help="training.tpu: TPU name or grpc:// address (default local)")
     parser.add_argument("--gpus", type=int, help="training.gpus: how many GPUs to use")
     parser.add_argument(
         "--cpu-devices", type=int, help="training.cpu_devices: split the CPU into N replicas"
     )
     parser.add_argument(
-        "--simulate-tpu", type=int, metavar="N",
+        "--simulate-tpu",
+        type=int,
+        metavar="N",
         help="training.simulate_tpu: the TPU recipe on a MirroredStrategy over N logical CPUs",
-    )  # fmt: skip
+    )
     parser.add_argument("--worker-hosts", help="h1:port,h2:port: builds TF_CONFIG for multi_worker")
     parser.add_argument("--task-index", type=int, help="this worker's index in --worker-hosts")
-    parser.add_argument(
-        "--resume", action=argparse.BooleanOptionalAction, default=None,
-        help="resume an unfinished run of the same config (default: on)",
-    )  # fmt: skip
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    add_verbose_flag(parser)
-    return parser.parse_args(argv)
+    return parser
 
 
-def overrides_from_flags(args: argparse.Namespace) -> list[str]:
-    """The common flags as `key=value` overrides, applied after `--set`."""
-    flags = {
-        "training.epochs": args.epochs,
-        "data.batch_size": args.batch_size,
-        "data.data_dir": args.data_dir,
-        "output.dir": args.output,
-        "training.strategy": args.strategy,
-        "training.tpu": args.tpu,
-        "training.gpus": args.gpus,
-        "training.cpu_devices": args.cpu_devices,
-        "training.simulate_tpu": args.simulate_tpu,
-        "training.resume": None if args.resume is None else str(args.resume).lower(),
-    }
-    return [*args.set, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        config = load_config(args.config, overrides_from_flags(args))
+        config = load_config(args.config, overrides_from_flags(args, FLAG_KEYS))
         if args.worker_hosts is not None:
             hosts = cluster.parse_worker_hosts(args.worker_hosts)
             if args.task_index is None:

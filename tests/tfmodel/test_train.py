@@ -11,7 +11,7 @@ import pytest
 from tfmodel import runs
 from tfmodel.config import load_config
 from tfmodel.data import load_splits
-from tfmodel.train import main, overrides_from_flags, parse_args, train
+from tfmodel.train import FLAG_KEYS, main, overrides_from_flags, parse_args, train
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_help_shows_examples():
 def test_common_flags_become_config_values():
     args = parse_args(["--set", "optimizer.name=adam", "--epochs", "3", "--batch-size", "8",
                        "--data-dir", "/data/tfds", "--strategy", "cpu", "--no-resume"])  # fmt: skip
-    config = load_config(None, overrides_from_flags(args))
+    config = load_config(None, overrides_from_flags(args, FLAG_KEYS))
     assert config.optimizer.name == "adam"
     assert (config.training.epochs, config.data.batch_size) == (3, 8)
     assert config.data.data_dir == "/data/tfds"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tfmodel.config import Config, load_config
 from tfmodel.errors import UserError, report_error
-from tfmodel.quiet import add_verbose_flag
+from tfmodel.flags import add_config_flags, overrides_from_flags
 from tfmodel.tables import format_rows
 from tfmodel.tune import report
 from tfmodel.tune.space import Dimension, parse_space, trial_config
@@ -25,7 +25,7 @@ EXAMPLES = """examples:
   python -m tfmodel.tune --algorithm bayesian --trials 30 --epochs 10
   python -m tfmodel.tune --algorithm hyperband --epochs 27      # brackets of 1, 3, 9, 27 epochs
   python -m tfmodel.tune --no-resume                            # forget the earlier search
-several machines (one --tune-dir they all see): the chief runs the oracle, workers run trials
+several machines (one --output they all see): the chief runs the oracle, workers run trials
   python -m tfmodel.tune --oracle 10.0.0.1:8000 --tuner-id chief
   python -m tfmodel.tune --oracle 10.0.0.1:8000 --tuner-id worker0
 then train the winner:
@@ -120,49 +120,50 @@ def set_oracle_address(oracle: str, tuner_id: str) -> None:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+# Flag → config key: the shared flags (tfmodel.flags; --resume is the search's, not a key) and
+# tune's own.
+FLAG_KEYS = {
+    "epochs": "training.epochs",
+    "strategy": "training.strategy",
+    "output": "tune.dir",
+    "trials": "tune.max_trials",
+    "algorithm": "tune.algorithm",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: the shared flags (tfmodel.flags), then this command's own."""
     parser = argparse.ArgumentParser(
         prog="python -m tfmodel.tune",
         description=__doc__.splitlines()[0],
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", help="YAML config with a tune: section (default digits_mlp)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override any config key, e.g. --set tune.dir=/shared/tuning (repeatable)",
-    )  # fmt: skip
+    add_config_flags(
+        parser,
+        config_help="YAML config with a tune: section (default digits_mlp)",
+        set_example="tune.dir=/shared/tuning",
+        output_help="tune.dir: where the search keeps its state",
+    )
     parser.add_argument("--trials", type=int, help="tune.max_trials: trials in all, resumed too")
     parser.add_argument("--algorithm", help="tune.algorithm: random | bayesian | hyperband")
-    parser.add_argument("--epochs", type=int, help="training.epochs per trial (Hyperband's max)")
-    parser.add_argument("--tune-dir", help="tune.dir: where the search keeps its state")
-    parser.add_argument("--strategy", help="training.strategy for every trial")
-    parser.add_argument(
-        "--resume", action=argparse.BooleanOptionalAction, default=True,
-        help="continue the search kept in the tune folder (default: on)",
-    )  # fmt: skip
     parser.add_argument("--oracle", metavar="HOST:PORT", help="KerasTuner chief's address")
     parser.add_argument("--tuner-id", default="", help="with --oracle: chief, or a worker's name")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    add_verbose_flag(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    flags = {
-        "tune.max_trials": args.trials,
-        "tune.algorithm": args.algorithm,
-        "training.epochs": args.epochs,
-        "tune.dir": args.tune_dir,
-        "training.strategy": args.strategy,
-    }
-    overrides = [*args.set, *(f"{k}={v}" for k, v in flags.items() if v is not None)]
+    overrides = overrides_from_flags(args, FLAG_KEYS)
     try:
         config = load_config(args.config, overrides)
         if args.oracle:
             set_oracle_address(args.oracle, args.tuner_id)
-        tune(config, resume=args.resume)
+        tune(config, resume=args.resume is not False)
     except UserError as err:
         return report_error(err, args.debug)
     return 0

@@ -47,7 +47,8 @@ DRIVER = textwrap.dedent(
 
     keras.Model.fit, keras.Model.evaluate = spy_fit, spy_evaluate
     args = train_module.parse_args(sys.argv[1:])
-    config = train_module.load_config(None, train_module.overrides_from_flags(args))
+    overrides = train_module.overrides_from_flags(args, train_module.FLAG_KEYS)
+    config = train_module.load_config(None, overrides)
     result = train_module.train(config)
     model = result.model
     splits = load_splits(config.data, config.training.seed)

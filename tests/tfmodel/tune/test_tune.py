@@ -136,13 +136,13 @@ def test_interrupted_search_resumes_without_repeating_finished_trials(tmp_path, 
 
 
 def test_cli_errors_are_short(tmp_path, capsys):
-    assert main(["--set", "tune.space={}", "--tune-dir", str(tmp_path)]) == 2
+    assert main(["--set", "tune.space={}", "--output", str(tmp_path)]) == 2
     assert "tune.space is empty" in capsys.readouterr().err
     assert main(["--oracle", "no-port", "--tuner-id", "chief"]) == 2
     assert "--oracle 'no-port' must be HOST:PORT" in capsys.readouterr().err
     assert main(["--oracle", "127.0.0.1:1"]) == 2
     assert "--oracle needs --tuner-id" in capsys.readouterr().err
-    assert main(["--set", "data.validation_split=0", "--tune-dir", str(tmp_path)]) == 2
+    assert main(["--set", "data.validation_split=0", "--output", str(tmp_path)]) == 2
     assert "validation split, which is empty" in capsys.readouterr().err
 
 
@@ -150,7 +150,7 @@ def test_cli_errors_are_short(tmp_path, capsys):
 def test_chief_and_worker_processes_share_one_search(tmp_path):
     """KerasTuner's own distributed mode: the chief serves the oracle, the worker runs trials."""
     args = [sys.executable, "-m", "tfmodel.tune", "--trials", "2", "--epochs", "1",
-            "--tune-dir", str(tmp_path), "--set", f"tune.space={SPACE}",
+            "--output", str(tmp_path), "--set", f"tune.space={SPACE}",
             "--set", "training.verbose=0", "--oracle", f"127.0.0.1:{free_port()}"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[4])}
     procs = {
