@@ -74,6 +74,7 @@ class OptimizerConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-7
     bias_correction: bool = True
+    amsgrad: bool = False  # Adam: step with the largest second moment so far
     rho: float = 0.9
     scale_learning_rate: bool = False
 
