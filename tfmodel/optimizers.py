@@ -294,7 +294,8 @@ def make_optimizer(
     """The optimizer `cfg.name` with its hyperparameters and learning-rate schedule from `cfg`.
 
     `momentum` and `nesterov` are SGD's; Adam takes `beta_1`, `beta_2`, `epsilon`,
-    `bias_correction` and `amsgrad`; RMSprop takes `rho` and `epsilon` (without momentum, as Keras' default).
+    `bias_correction` and `amsgrad`; RMSprop takes `rho` and `epsilon` (without momentum, as
+    Keras' default).
     Create it inside the distribution strategy's scope so its slots are mirrored too.
     """
     rate = make_learning_rate(cfg, steps_per_epoch, epochs, learning_rate_scale)

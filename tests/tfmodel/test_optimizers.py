@@ -57,9 +57,7 @@ def sgd_reference(lr, momentum=0.0, nesterov=False):
     return np.array(path)
 
 
-def adam_reference(
-    lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, bias_correction=True, amsgrad=False
-):
+def adam_reference(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, bias_correction=True, amsgrad=False):
     """m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², θ ← θ − η·m̂/(√v̂ + ε) (or m, v plain);
     AMSGrad steps with v_max ← max(v_max, v) in place of v, bias-corrected the same way."""
     lr, beta_1, beta_2, epsilon = as_float32(lr, beta_1, beta_2, epsilon)
