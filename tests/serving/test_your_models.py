@@ -93,10 +93,8 @@ def test_keras_server_and_int8_agree(case, sources, user_files, local_server, tm
     config.data.source = sources[source]
     config.data.validation_split = 0.0
     config.optimizer.name, config.optimizer.learning_rate = "adam", 0.01
-    for key, value in {
-        **model_keys,
-        **({case: user_files[case]} if case in user_files else {}),
-    }.items():
+    model_keys = {**model_keys, case: user_files[case]} if case in user_files else model_keys
+    for key, value in model_keys.items():
         setattr(config.model, key, value)
     splits = load_splits(config.data, config.training.seed)
     keras.utils.set_random_seed(0)
