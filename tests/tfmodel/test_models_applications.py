@@ -37,6 +37,7 @@ def test_grey_raw_pixels_in_float32_logits_out(name):
 )  # fmt: skip
 def test_the_networks_preprocessing_is_inside(name, layer, expected):
     model = tiny(name, pixel_max=16.0)
+    assert model.get_layer("rescale").scale == pytest.approx(1 / 16)  # export's input range
     scaled = keras.Model(model.input, model.get_layer(layer).output)
     x = np.stack([np.zeros((32, 32, 3)), np.full((32, 32, 3), 16.0)]).astype(np.float32)
     np.testing.assert_allclose(scaled(x).numpy()[:, 0, 0, 0], expected, rtol=1e-6)

@@ -1,6 +1,6 @@
 """Standard edge networks by name (`keras.applications`), in the project's raw-pixels/logits form.
 
-raw pixels [0, pixel_max] → the network's own preprocessing (as if the pixels were 0..255) →
+raw pixels [0, pixel_max] → `rescale` to [0, 1] → the network's own preprocessing (as if 0..255) →
 grey repeated to RGB (bodies take 3 channels, and ImageNet weights were trained on them) → body
 (`include_top=False`, global average pooling) → Dropout(model.dropout) → Dense `logits` (float32).
 
@@ -59,10 +59,13 @@ def build_application(
             f"{model_cfg.alpha}; remove model.alpha or pick a MobileNet"
         )
     inputs = keras.Input(shape=input_shape, name=model_cfg.input_name, dtype="float32")
+    # `rescale` (raw → [0, 1]) is the built-in networks' first layer too: export reads the input
+    # range from it. Then [0, 1] → what the body's own first layers expect.
+    x = keras.layers.Rescaling(1.0 / pixel_max, name="rescale")(inputs)
     if network.own_preprocessing:  # the body rescales 0..255 itself
-        x = keras.layers.Rescaling(255.0 / pixel_max, name="to_0_255")(inputs)
+        x = keras.layers.Rescaling(255.0, name="to_0_255")(x)
     else:  # MobileNetV2's preprocess_input: 0..255 → [-1, 1]
-        x = keras.layers.Rescaling(2.0 / pixel_max, offset=-1.0, name="to_minus1_1")(inputs)
+        x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(x)
     if channels == 1:
         x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
     body = _make_body(network, model_cfg, x)
