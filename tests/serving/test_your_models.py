@@ -2,10 +2,13 @@
 from a `.keras` train a few steps on generated images, are exported, served over gRPC and
 converted to int8, and Keras, the server and the int8 file give the same top-1.
 
-Tiny sizes (α 0.35, 32×32, 24 steps). Measured on 2 cores shared with other jobs (load ≈ 6):
-the builder case 21 s, mobilenet_v2 192 s; the named networks are most of the cost.
+Tiny sizes (α 0.35, 32×32, 24 steps). Measured on 2 cores shared with other jobs (load ≈ 6-7):
+builder 21 s, from_keras 35 s, mobilenet_v2 192 s, mobilenet_v3_small 580 s, mobilenet_v3_large
+431 s, efficientnet_b0 350 s (all passed, agreement 1.0). So CI runs mobilenet_v2 (with grey
+input) and the user's models; set TFMODEL_ALL_NETWORKS=1 to run the other three as well.
 """
 
+import os
 import textwrap
 
 import numpy as np
@@ -84,10 +87,19 @@ CASES = {
     "builder": ("rgb", {}),
     "from_keras": ("rgb", {}),
 }
+ON_REQUEST = pytest.mark.skipif(
+    not os.environ.get("TFMODEL_ALL_NETWORKS"), reason="minutes each; TFMODEL_ALL_NETWORKS=1"
+)
+PARAMS = [
+    pytest.param(case, marks=ON_REQUEST)
+    if case in ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0")
+    else case
+    for case in CASES
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", PARAMS)
 def test_keras_server_and_int8_agree(case, sources, user_files, local_server, tmp_path):
     source, model_keys = CASES[case]
     config = Config()
