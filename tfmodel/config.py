@@ -42,13 +42,26 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """The network: `mlp` (Flatten → Dense… → Dense(classes)) or `cnn` (a small convnet)."""
+    """The network: built in (`mlp`, `cnn`), a standard edge network by name, or the user's own.
 
-    name: str = _choice("mlp", "mlp", "cnn")
+    `alpha` is the width of the MobileNets; `weights` (none | imagenet | PATH of an .h5 body
+    weights file) starts a named network's body. `builder` (FILE.py:FUNCTION or
+    package.module:FUNCTION, called as FUNCTION(input_shape, num_classes)) or `from_keras`
+    (PATH.keras) replace `name` with the user's model.
+    """
+
+    name: str = _choice(
+        "mlp", "mlp", "cnn", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+        "efficientnet_b0",
+    )  # fmt: skip
     hidden_units: list[int] = dataclasses.field(default_factory=lambda: [128])
     filters: list[int] = dataclasses.field(default_factory=lambda: [16, 32])
     dropout: float = 0.0
     input_name: str = "pixels"
+    alpha: float = 1.0
+    weights: str = "none"
+    builder: str | None = None
+    from_keras: str | None = None
 
 
 @dataclasses.dataclass
@@ -58,6 +71,8 @@ class RegularizerConfig:
     kind: str = _choice("l2", "none", "l1", "l2", "l1_l2")
     l1: float = 0.0
     l2: float = 1e-4
+    # Layer-name pattern (fnmatch) → its own {kind, l1, l2}; the first matching pattern wins.
+    layers: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -74,6 +89,7 @@ class OptimizerConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-7
     bias_correction: bool = True
+    amsgrad: bool = False  # Adam: step with the largest second moment so far
     rho: float = 0.9
     scale_learning_rate: bool = False
 
@@ -212,6 +228,17 @@ def set_value(config: Config, dotted_key: str, value: Any) -> None:
                 f"config key {dotted_key!r}: {'.'.join(parents[: depth + 1])} has no keys"
             )
     _set_field(node, leaf, value, ".".join(parents))
+
+
+def merged_section(section: Any, tree: dict[str, Any], where: str) -> Any:
+    """A copy of the dataclass `section` with the mapping `tree` set on it, checked like a file's
+    keys (`where` names it in errors): for mappings inside the config, such as
+    `regularizer.layers`, whose values are sections of their own."""
+    if not isinstance(tree, dict):
+        raise UserError(f"config key {where!r} must be a mapping of keys to values, got {tree!r}")
+    copy = dataclasses.replace(section)
+    _merge(copy, tree, where)
+    return copy
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

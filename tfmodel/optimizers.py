@@ -116,6 +116,8 @@ class Adam(_SlotOptimizer):
     m ← β1·m + (1−β1)·g;   v ← β2·v + (1−β2)·g²
     bias_correction=True:   m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ), θ ← θ − η·m̂/(√v̂ + ε)   (t = step, from 1)
     bias_correction=False:  θ ← θ − η·m/(√v + ε)
+    amsgrad=True:           v is replaced in the step by v_max ← max(v_max, v), the largest second
+                            moment so far (Reddi et al., 2018; as Keras' and PyTorch's `amsgrad`)
 
     Keras' built-in Adam adds ε to √v rather than √v̂ (the same as ε/√(1−β2ᵗ) here); with the
     default ε = 1e-7 the two agree to well under 1e-6. The step is computed with the bias
@@ -129,6 +131,7 @@ class Adam(_SlotOptimizer):
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
         bias_correction: bool = True,
+        amsgrad: bool = False,
         name: str = "Adam",
         **kwargs: Any,
     ) -> None:
@@ -138,9 +141,10 @@ class Adam(_SlotOptimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.bias_correction = bias_correction
+        self.amsgrad = amsgrad
 
     def _slot_names(self) -> list[str]:
-        return ["m", "v"]
+        return ["m", "v", "v_max"] if self.amsgrad else ["m", "v"]
 
     def update_step(self, gradient: Any, variable: tf.Variable) -> None:
         g = _dense(gradient, variable)
@@ -153,6 +157,9 @@ class Adam(_SlotOptimizer):
         # 1−β stays a Python number, a constant in the graph rather than an op per step.
         m.assign_add((g - m) * (1 - self.beta_1))
         v.assign_add((tf.square(g) - v) * (1 - self.beta_2))
+        if self.amsgrad:
+            v = self.slot("v_max", variable)
+            v.assign(tf.maximum(v, self.slot("v", variable)))
         if self.bias_correction:
             # m̂/(√v̂ + ε) = m·√(1−β2ᵗ)/(1−β1ᵗ) / (√v + ε·√(1−β2ᵗ)): the textbook step, with the
             # corrections folded into two scalars instead of two divisions per tensor.
@@ -171,6 +178,7 @@ class Adam(_SlotOptimizer):
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
             "bias_correction": self.bias_correction,
+            "amsgrad": self.amsgrad,
         }
 
 
@@ -285,8 +293,9 @@ def make_optimizer(
 ) -> keras.optimizers.Optimizer:
     """The optimizer `cfg.name` with its hyperparameters and learning-rate schedule from `cfg`.
 
-    `momentum` and `nesterov` are SGD's; Adam takes `beta_1`, `beta_2`, `epsilon` and
-    `bias_correction`; RMSprop takes `rho` and `epsilon` (without momentum, as Keras' default).
+    `momentum` and `nesterov` are SGD's; Adam takes `beta_1`, `beta_2`, `epsilon`,
+    `bias_correction` and `amsgrad`; RMSprop takes `rho` and `epsilon` (without momentum, as
+    Keras' default).
     Create it inside the distribution strategy's scope so its slots are mirrored too.
     """
     rate = make_learning_rate(cfg, steps_per_epoch, epochs, learning_rate_scale)
@@ -301,6 +310,7 @@ def make_optimizer(
             beta_2=cfg.beta_2,
             epsilon=cfg.epsilon,
             bias_correction=cfg.bias_correction,
+            amsgrad=cfg.amsgrad,
         )
     if cfg.name == "rmsprop":
         return RMSprop(rate, rho=cfg.rho, epsilon=cfg.epsilon)

@@ -83,7 +83,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     with info.strategy.scope(), _global_policy(policy):  # layers keep the policy they are built in
         model = build_model(
             config.model, config.regularizer, splits.input_shape, splits.num_classes,
-            splits.pixel_max,
+            splits.pixel_max, convertible=config.edge.enabled,
         )  # fmt: skip
         compile_for_training(
             model, config.optimizer, steps_per_epoch, config.training.epochs,

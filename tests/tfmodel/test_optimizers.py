@@ -57,17 +57,20 @@ def sgd_reference(lr, momentum=0.0, nesterov=False):
     return np.array(path)
 
 
-def adam_reference(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, bias_correction=True):
-    """m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², θ ← θ − η·m̂/(√v̂ + ε) (or m, v plain)."""
+def adam_reference(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, bias_correction=True, amsgrad=False):
+    """m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², θ ← θ − η·m̂/(√v̂ + ε) (or m, v plain);
+    AMSGrad steps with v_max ← max(v_max, v) in place of v, bias-corrected the same way."""
     lr, beta_1, beta_2, epsilon = as_float32(lr, beta_1, beta_2, epsilon)
-    theta, m, v, path = THETA0.astype(np.float64), 0.0, 0.0, []
+    theta, m, v, v_max, path = THETA0.astype(np.float64), 0.0, 0.0, 0.0, []
     for t, g in enumerate(GRADIENTS.astype(np.float64), start=1):
         m = beta_1 * m + (1 - beta_1) * g
         v = beta_2 * v + (1 - beta_2) * g**2
+        v_max = np.maximum(v_max, v)
+        v_step = v_max if amsgrad else v
         if bias_correction:
-            m_hat, v_hat = m / (1 - beta_1**t), v / (1 - beta_2**t)
+            m_hat, v_hat = m / (1 - beta_1**t), v_step / (1 - beta_2**t)
         else:
-            m_hat, v_hat = m, v
+            m_hat, v_hat = m, v_step
         theta = theta - lr * m_hat / (np.sqrt(v_hat) + epsilon)
         path.append(theta)
     return np.array(path)
@@ -119,6 +122,17 @@ CASES: dict[str, tuple[Callable, Callable, Callable | None]] = {
         lambda: adam_reference(0.01),
         lambda: keras.optimizers.Adam(0.01),
     ),
+    # β2 = 0.5 lets v fall between steps, where AMSGrad's v_max departs from it.
+    "adam_beta_2_half": (
+        lambda: Adam(0.01, beta_2=0.5),
+        lambda: adam_reference(0.01, beta_2=0.5),
+        lambda: keras.optimizers.Adam(0.01, beta_2=0.5),
+    ),
+    "adam_amsgrad": (
+        lambda: Adam(0.01, beta_2=0.5, amsgrad=True),
+        lambda: adam_reference(0.01, beta_2=0.5, amsgrad=True),
+        lambda: keras.optimizers.Adam(0.01, beta_2=0.5, amsgrad=True),
+    ),
     "adam_no_bias_correction": (
         lambda: Adam(0.01, bias_correction=False),
         lambda: adam_reference(0.01, bias_correction=False),
@@ -168,6 +182,7 @@ def test_each_step_equals_keras_builtin(name):
         ("sgd", "sgd_momentum"),
         ("sgd_momentum", "sgd_nesterov"),
         ("adam", "adam_no_bias_correction"),
+        ("adam_beta_2_half", "adam_amsgrad"),
         ("rmsprop", "rmsprop_momentum_centered"),
         ("adam", "adam_large_epsilon"),
         ("rmsprop", "rmsprop_large_epsilon"),
@@ -226,7 +241,7 @@ def test_custom_objects_name_every_optimizer():
     "name, cls, attrs",
     [
         ("sgd", SGD, {"momentum": 0.8, "nesterov": True}),
-        ("adam", Adam, {"beta_1": 0.8, "epsilon": 1e-6, "bias_correction": False}),
+        ("adam", Adam, {"beta_1": 0.8, "epsilon": 1e-6, "bias_correction": False, "amsgrad": True}),
         ("rmsprop", RMSprop, {"rho": 0.7, "momentum": 0.0, "epsilon": 1e-6}),
     ],
 )
@@ -239,6 +254,7 @@ def test_make_optimizer_builds_the_named_optimizer(name, cls, attrs):
         beta_1=0.8,
         epsilon=1e-6,
         bias_correction=False,
+        amsgrad=True,
         rho=0.7,
     )
     optimizer = make_optimizer(cfg, steps_per_epoch=10, epochs=2, learning_rate_scale=2.0)

@@ -1,8 +1,9 @@
-"""The networks: `mlp` (the reference recipe) and `cnn` (a small convnet), sizes from config.
+"""A model's life in training: built from the config, compiled, copied for export, loaded.
 
-Every model takes RAW pixels (its first layer rescales them to [0, 1]), so an exported model is fed
-exactly what a camera or file gives; it outputs logits from a float32 `logits` layer, so mixed
-precision never reaches the loss. Every Dense/Conv kernel carries the configured regularizer.
+Every model takes RAW pixels (the network's own preprocessing is inside it), so an exported model
+is fed exactly what a camera or file gives, and outputs float32 logits, so mixed precision never
+reaches the loss. Which network is built: `model.from_keras`, else `model.builder`, else
+`model.name` (built in, or a standard edge network); each is checked before training starts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 from tfmodel import optimizers  # also registers the project's optimizers, for load_model
 from tfmodel.backend import keras
 from tfmodel.config import ModelConfig, OptimizerConfig, RegularizerConfig
-from tfmodel.regularizers import make_regularizer
+from tfmodel.models import applications, builtin, checks, user
+from tfmodel.regularizers import apply_regularizers
 
 
 def build_model(
@@ -22,19 +24,39 @@ def build_model(
     input_shape: Sequence[int],
     num_classes: int,
     pixel_max: float,
+    *,
+    convertible: bool = False,
 ) -> keras.Model:
-    """A functional Keras model: raw pixels → Rescaling(1/pixel_max) → body → logits."""
-    inputs = keras.Input(shape=tuple(input_shape), name=model_cfg.input_name, dtype="float32")
-    x = keras.layers.Rescaling(1.0 / pixel_max, name="rescale")(inputs)
-    body = _mlp_body if model_cfg.name == "mlp" else _cnn_body
-    x = body(x, model_cfg, reg_cfg)
-    logits = keras.layers.Dense(
-        num_classes,
-        kernel_regularizer=make_regularizer(reg_cfg),
-        dtype="float32",
-        name="logits",
-    )(x)
-    return keras.Model(inputs, logits, name=model_cfg.name)
+    """The configured model for images of `input_shape`, checked and carrying its regularizers.
+
+    Raises UserError (one line: the problem and the fix) for a model training cannot take; with
+    `convertible` (the edge stage will run), also for a user's model TFLite cannot convert.
+    """
+    input_shape = tuple(input_shape)
+    if model_cfg.name in builtin.NETWORKS and not (model_cfg.from_keras or model_cfg.builder):
+        model = builtin.build_builtin(model_cfg, reg_cfg, input_shape, num_classes, pixel_max)
+    else:
+        model, where = _network(model_cfg, input_shape, num_classes, pixel_max)
+        user_model = bool(model_cfg.from_keras or model_cfg.builder)
+        checks.check_model(
+            model, where, input_shape, num_classes, convertible=convertible and user_model
+        )
+    return apply_regularizers(model, reg_cfg)
+
+
+def _network(
+    model_cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int, pixel_max: float
+) -> tuple[keras.Model, str]:
+    """The model the config names other than the built-in ones, and the key that named it."""
+    if model_cfg.from_keras:
+        return user.load_user_model(
+            model_cfg.from_keras
+        ), f"model.from_keras {model_cfg.from_keras}"
+    if model_cfg.builder:
+        built = user.build_user_model(model_cfg.builder, input_shape, num_classes)
+        return built, f"model.builder {model_cfg.builder}"
+    built = applications.build_application(model_cfg, input_shape, num_classes, pixel_max)
+    return built, f"model.name {model_cfg.name}"
 
 
 def compile_for_training(
@@ -63,37 +85,6 @@ def compile_for_training(
         steps_per_execution=steps_per_execution,
         jit_compile=jit_compile,
     )
-
-
-def _mlp_body(x, model_cfg: ModelConfig, reg_cfg: RegularizerConfig):
-    x = keras.layers.Flatten(name="flatten")(x)
-    return _dense_stack(x, model_cfg, reg_cfg)
-
-
-def _cnn_body(x, model_cfg: ModelConfig, reg_cfg: RegularizerConfig):
-    for i, filters in enumerate(model_cfg.filters):
-        x = keras.layers.Conv2D(
-            filters,
-            3,
-            padding="same",
-            activation="relu",
-            kernel_regularizer=make_regularizer(reg_cfg),
-            name=f"conv{i}",
-        )(x)
-        if min(x.shape[1], x.shape[2]) >= 2:
-            x = keras.layers.MaxPooling2D(name=f"pool{i}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    return _dense_stack(x, model_cfg, reg_cfg)
-
-
-def _dense_stack(x, model_cfg: ModelConfig, reg_cfg: RegularizerConfig):
-    for i, units in enumerate(model_cfg.hidden_units):
-        x = keras.layers.Dense(
-            units, activation="relu", kernel_regularizer=make_regularizer(reg_cfg), name=f"dense{i}"
-        )(x)
-        if model_cfg.dropout:
-            x = keras.layers.Dropout(model_cfg.dropout, name=f"dropout{i}")(x)
-    return x
 
 
 def inference_model(model: keras.Model, precision: str | None = "float32") -> keras.Model:

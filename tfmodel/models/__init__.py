@@ -1,0 +1,13 @@
+"""The models training builds, top to bottom:
+
+- `build`: the one entry point — `build_model` picks the network the config names and checks it;
+  `compile_for_training`, `inference_model` (export's float32 copy), `load_model`.
+- `builtin`: `mlp` and `cnn`, built here.
+- `applications`: standard edge networks by name (MobileNetV2/V3, EfficientNetB0), weights.
+- `user`: the user's own model, from `model.builder` or `model.from_keras`.
+- `checks`: whether training can take a model it did not build (Keras 3, shapes, softmax, TFLite).
+"""
+
+from tfmodel.models.build import build_model, compile_for_training, inference_model, load_model
+
+__all__ = ["build_model", "compile_for_training", "inference_model", "load_model"]

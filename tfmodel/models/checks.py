@@ -1,0 +1,114 @@
+"""Whether training can take a model it did not build, decided before training starts.
+
+Each problem is one UserError naming the model, the problem and the fix: a Keras 3 model (the
+project trains tf.keras, Keras 2), not one input of the data's shape, not one output of
+(batch, classes), softmax where logits are expected, and a TensorFlow op TFLite cannot take.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from tfmodel.backend import keras, tf
+from tfmodel.errors import UserError, first_line
+
+TF_KERAS_FIX = "write it with `from tfmodel.backend import keras` (or `import tf_keras as keras`)"
+
+
+def check_model(
+    model: Any, where: str, input_shape: tuple[int, ...], num_classes: int, *, convertible: bool
+) -> None:
+    """Raise UserError unless `model` is a tf.keras model from raw pixels of `input_shape` to
+    `num_classes` logits (and, if `convertible`, one TFLite's built-in ops can run)."""
+    if is_keras3_model(model):
+        raise UserError(
+            f"{where} is a Keras 3 model (`import keras`), but tfmodel trains tf.keras "
+            f"(Keras 2, which TF Model Optimization needs); {TF_KERAS_FIX}"
+        )
+    if not isinstance(model, keras.Model):
+        raise UserError(
+            f"{where} gave a {type(model).__name__}, not a keras.Model; return the model "
+            f"(e.g. keras.Model(inputs, logits)), {TF_KERAS_FIX}"
+        )
+    _check_shapes(model, where, input_shape, num_classes)
+    if ends_in_softmax(model):
+        raise UserError(
+            f"{where} ends in a softmax, but training takes logits (its loss and the exports "
+            "apply softmax themselves); give the last layer no activation"
+        )
+    if convertible:
+        check_convertible(model, where)
+
+
+def is_keras3_model(model: Any) -> bool:
+    """Whether `model` is a Keras 3 object. Keras 3 is looked up, never imported: a model can
+    only be one if the user's code has imported it already."""
+    keras3 = sys.modules.get("keras")
+    if keras3 is None or keras3 is keras or not hasattr(keras3, "version"):
+        return False
+    return isinstance(model, (keras3.Model, keras3.layers.Layer))
+
+
+def saved_by_keras3(path: Path) -> bool:
+    """Whether the .keras archive at `path` says Keras 3 wrote it (its metadata.json)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read("metadata.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    return str(metadata.get("keras_version", "")).startswith("3.")
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """Whether the layer giving the model's output applies softmax."""
+    last = model.get_layer(index=-1) if model.layers else None
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    activation = getattr(last, "activation", None)
+    return activation is keras.activations.softmax or getattr(activation, "__name__", "") in (
+        "softmax",
+        "log_softmax",
+    )
+
+
+def check_convertible(model: keras.Model, where: str) -> None:
+    """Convert `model` to float32 TFLite with built-in ops only, as the edge stage will."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        converter.convert()
+    except Exception as err:
+        ops = sorted(
+            set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(err)))
+        )
+        problem = f"uses TensorFlow op(s) {', '.join(ops)}" if ops else f"fails ({first_line(err)})"
+        raise UserError(
+            f"{where} {problem}, which the edge stage's TFLite converter cannot take; replace "
+            "the layer that uses them with built-in Keras layers, or set edge.enabled=false"
+        ) from None
+
+
+def _check_shapes(model: keras.Model, where: str, input_shape: tuple[int, ...], classes: int):
+    if len(model.inputs) != 1 or not _fits(model.input_shape[1:], input_shape):
+        raise UserError(
+            f"{where} takes input {model.input_shape if len(model.inputs) == 1 else 'several'}"
+            f", but the data's images are {input_shape}; give it one input "
+            f"keras.Input(shape={input_shape})"
+        )
+    if len(model.outputs) != 1 or tuple(model.output_shape) != (None, classes):
+        shape = model.output_shape if len(model.outputs) == 1 else "several outputs"
+        raise UserError(
+            f"{where} outputs {shape}, but the data has {classes} classes; end it in "
+            f"keras.layers.Dense({classes}) (logits, no activation)"
+        )
+
+
+def _fits(model_shape: tuple[Any, ...], data_shape: tuple[int, ...]) -> bool:
+    return len(model_shape) == len(data_shape) and all(
+        m is None or m == d for m, d in zip(model_shape, data_shape, strict=True)
+    )
