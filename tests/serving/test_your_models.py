@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edge import convert
-from edge.runtime import EdgeModel
+from edge.device.runtime import EdgeModel
 from serving.client.client import ServingClient
 from tfmodel.backend import keras
 from tfmodel.config import Config

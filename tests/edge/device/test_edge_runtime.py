@@ -23,7 +23,7 @@ from edge.device.errors import EdgeError
 from edge.device.quantize import SEARCH_MAX_VALUES, Quantizer
 from edge.device.runtime import EdgeModel, find_interpreter
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]
 # Python code that makes TensorFlow, Keras and tfmodel unimportable for the rest of the process.
 BLOCKER = textwrap.dedent(
     """

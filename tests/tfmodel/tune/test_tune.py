@@ -152,7 +152,7 @@ def test_chief_and_worker_processes_share_one_search(tmp_path):
     args = [sys.executable, "-m", "tfmodel.tune", "--trials", "2", "--epochs", "1",
             "--output", str(tmp_path), "--set", f"tune.space={SPACE}",
             "--set", "training.verbose=0", "--oracle", f"127.0.0.1:{free_port()}"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[4])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     procs = {
         role: subprocess.Popen(
             [*args, "--tuner-id", role],
