@@ -40,7 +40,7 @@ from edge.device.runtime import EdgeModel, describe_interpreter
 from tfmodel.backend import tf
 from tfmodel.config import DataConfig, ModelConfig, RegularizerConfig
 from tfmodel.data import load_splits
-from tfmodel.export import save_signatures
+from tfmodel.export.saved_model import save_signatures
 from tfmodel.models import build_model
 
 SECTION = "## Edge: one example through predict(), invoke(), Keras and the SavedModel"

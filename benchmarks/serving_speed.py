@@ -46,7 +46,7 @@ from edge.device.benchmark import measure_latency
 from serving.server.servables.servable import load_servable
 from tfmodel.config import DataConfig, ModelConfig, RegularizerConfig
 from tfmodel.data import load_splits
-from tfmodel.export import PREDICT_SIGNATURE, save_signatures
+from tfmodel.export.saved_model import PREDICT_SIGNATURE, save_signatures
 from tfmodel.models import build_model
 
 SECTION = "## Serving: local server (gRPC, REST) vs in-process, batching off and on"

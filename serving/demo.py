@@ -24,7 +24,7 @@ from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.config import load_config
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError, report_error
-from tfmodel.export import MODELS_CONFIG_FILE, export_model_name, resolve_export_base
+from tfmodel.export.saved_model import MODELS_CONFIG_FILE, export_model_name, resolve_export_base
 from tfmodel.runs import CONFIG_FILE
 
 EXAMPLES = """examples:

@@ -15,9 +15,10 @@
                              signatures, edge variants, the command that repeats the run
         export/              tfmodel.export (and train, unless export.enabled is off): the
                              SavedModels for TF Serving, <model>/<version>/ and models.config
-                             (layout in `tfmodel.export`); serving.demo and serving.server read it
-        blessing.json        tfmodel.export --publish: the publish gate's verdict and figures
-                             (`tfmodel.publish`)
+                             (layout in `tfmodel.export.saved_model`); serving.demo and
+                             serving.server read it
+        blessing.json        serving.publish: the publish gate's verdict and figures
+                             (`serving.publish.gate`)
         edge/                edge.optimize: model_<variant>.tflite, model.json, labels.txt,
                              samples.npz, report.* and analysis/ (named in `edge.device.runtime`,
                              `edge.device.manifest`, `edge.report`); edge.device.predict and

@@ -266,7 +266,7 @@ def _pick_run_dir(config: Config, info) -> Path:
 
 
 def _export(model, config: Config, run_dir: Path, splits) -> Path:
-    from tfmodel.export import export_for_serving
+    from tfmodel.export.saved_model import export_for_serving
 
     examples = splits.x_test[: config.export.warmup_records]
     return export_for_serving(

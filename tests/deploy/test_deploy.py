@@ -20,7 +20,7 @@ from serving.server.metrics import read_monitoring_config
 from serving.server.servables.batching import read_batching_parameters
 from tfmodel.config import load_config
 from tfmodel.distribute import cluster
-from tfmodel.export import MODELS_CONFIG_FILE, export_model_name
+from tfmodel.export.saved_model import MODELS_CONFIG_FILE, export_model_name
 from tfmodel.train import parse_args as train_args
 
 REPO = Path(__file__).resolve().parents[2]

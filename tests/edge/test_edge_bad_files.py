@@ -12,9 +12,9 @@ import pytest
 from edge import optimize as edge_optimize
 from edge.device import benchmark as edge_benchmark
 from edge.device import predict as edge_predict
-from tfmodel import export as tfmodel_export
 from tfmodel import train as tfmodel_train
 from tfmodel.config import Config, save_config
+from tfmodel.export import cli as tfmodel_export
 
 
 def assert_one_line_error(capsys, main, argv, *named: str) -> None:

@@ -6,7 +6,7 @@ from serving import demo
 from tfmodel.backend import keras
 from tfmodel.config import Config, save_config
 from tfmodel.data import load_splits
-from tfmodel.export import export_for_serving
+from tfmodel.export.saved_model import export_for_serving
 from tfmodel.models import build_model
 
 

@@ -7,10 +7,11 @@ tests/edge/test_edge_signature.py; the server's refusal in tests/serving/server/
 import numpy as np
 import pytest
 
-from tfmodel import export, sign
+from tfmodel import sign
 from tfmodel.backend import keras
 from tfmodel.config import Config
 from tfmodel.errors import UserError
+from tfmodel.export import saved_model
 
 
 def test_export_with_a_sign_key_is_signed_when_it_appears(tmp_path):
@@ -20,7 +21,7 @@ def test_export_with_a_sign_key_is_signed_when_it_appears(tmp_path):
     config = Config()
     config.export.model_name = "digits"
     examples = np.zeros((2, 8, 8, 1), np.float32)
-    version = export.export_for_serving(
+    version = saved_model.export_for_serving(
         model, config, examples, export_base=tmp_path / "export", sign_key=tmp_path / "k"
     )
     assert (version / sign.SIGNATURE_FILE).is_file()

@@ -131,7 +131,7 @@ def _test_section(metrics: dict[str, Any], confusion: Confusion | None) -> str:
 
 
 def _export_section(config: Config, run_dir: Path) -> str:
-    from tfmodel.export import export_model_name, next_version, resolve_export_base
+    from tfmodel.export.saved_model import export_model_name, next_version, resolve_export_base
 
     model_dir = resolve_export_base(config, run_dir) / export_model_name(config)
     version_dir = model_dir / str(next_version(model_dir) - 1)

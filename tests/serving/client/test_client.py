@@ -20,7 +20,7 @@ from serving.client.inputs import make_example
 from serving.client.transport import RetryPolicy
 from tfmodel.backend import keras
 from tfmodel.config import Config
-from tfmodel.export import export_for_serving
+from tfmodel.export.saved_model import export_for_serving
 from tfmodel.models import build_model
 
 CLASS_NAMES = [f"digit{i}" for i in range(10)]

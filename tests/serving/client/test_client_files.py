@@ -13,7 +13,7 @@ from serving.client import cli as client_cli
 from serving.client.client import ServingClient
 from serving.client.errors import UsageError
 from tfmodel.config import Config
-from tfmodel.export import export_for_serving
+from tfmodel.export.saved_model import export_for_serving
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from PIL import Image
 from pki import make_pki, ssl_config
 
 from tfmodel.config import Config
-from tfmodel.export import export_for_serving
+from tfmodel.export.saved_model import export_for_serving
 from tfmodel.models import build_model
 
 REPO = Path(__file__).resolve().parents[3]

@@ -2,7 +2,7 @@
 
 Models are TF Serving's half_plus_two rebuilt (y = 0.5·x + intercept), signed with `tfmodel.sign`;
 the base path is re-read by `poll_once` so each step is deterministic. The last test goes the
-user's way: `tfmodel.export --publish --sign-key`, `tfmodel.sign verify`, a verifying server.
+user's way: `serving.publish --sign-key`, `tfmodel.sign verify`, a verifying server.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from tensorflow_serving.apis import get_model_status_pb2
 from serving import apis
 from serving.client import ServingClient
 from serving.errors import UsageError
+from serving.publish import cli as publish_cli
 from serving.server.core.server_core import CoreOptions
 from serving.server.model_server import ModelServer, ServerOptions
-from tfmodel import export, sign
+from tfmodel import sign
 from tfmodel.backend import keras
 from tfmodel.config import Config, save_config
 from tfmodel.runs import CONFIG_FILE, MODEL_FILE
@@ -199,7 +200,7 @@ def test_reload_cannot_make_the_server_load_an_unsigned_path(
 def test_a_version_published_with_a_sign_key_verifies_and_a_verifying_server_serves_it(
     keys, tmp_path, server_process
 ):
-    """`tfmodel.export --publish --sign-key` once published unsigned versions (issue 18)."""
+    """The publish gate with `--sign-key` once published unsigned versions (issue 18)."""
     run = tmp_path / "run"
     run.mkdir()
     config = Config()
@@ -211,8 +212,7 @@ def test_a_version_published_with_a_sign_key_verifies_and_a_verifying_server_ser
     model.save(run / MODEL_FILE)
     base = tmp_path / "live" / "digits"
 
-    flags = ["--publish", str(base), "--sign-key", str(keys / "good.key")]
-    assert export.main([str(run), *flags]) == 0
+    assert publish_cli.main([str(run), str(base), "--sign-key", str(keys / "good.key")]) == 0
     verified = subprocess.run(
         [sys.executable, "-m", "tfmodel.sign", "verify", str(base / "1")]
         + ["--key", str(keys / "good.pub")],

@@ -1,6 +1,7 @@
 """Versions: policies, labels, hot reload by polling, config reloads, failed loads and warmup."""
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -17,6 +18,8 @@ from tensorflow_serving.apis import (
 )
 
 from serving.errors import UsageError
+from serving.server.core.warmup import MAX_RECORDS, read_warmup_requests
+from serving.server.status import ServingError
 from tfmodel.backend import tf
 
 TIMEOUT = 10
@@ -250,3 +253,40 @@ def test_warmup_runs_each_record_once(local_server, tfserving_testdata, tmp_path
     request = predict_pb2.PredictRequest()
     request.model_spec.name, request.model_spec.signature_name = "default", "get_counter"
     assert prediction.Predict(request, TIMEOUT).outputs["output"].float_val == [3.0]
+
+
+def write_records(path, records) -> str:
+    with tf.io.TFRecordWriter(str(path)) as out:
+        for record in records:
+            out.write(record if isinstance(record, bytes) else record.SerializeToString())
+    return str(path)
+
+
+def test_the_warmup_reading_rule_yields_each_request_with_its_method_and_checks_the_file(tmp_path):
+    """One rule for the server's replay and the publish gate's infra validation (over gRPC)."""
+    predict_log = prediction_log_pb2.PredictionLog()
+    predict_log.predict_log.request.model_spec.signature_name = "serving_default"
+    classify_log = prediction_log_pb2.PredictionLog()
+    classify_log.classify_log.request.model_spec.signature_name = "classify"
+    empty = prediction_log_pb2.PredictionLog()  # no log set: nothing to run, as in TF Serving
+    path = write_records(tmp_path / "good", [predict_log, empty, classify_log])
+    read = [(method, request) for method, request in read_warmup_requests(path)]
+    assert read == [
+        ("Predict", predict_log.predict_log.request),
+        ("Classify", classify_log.classify_log.request),
+    ]
+
+    session_log = prediction_log_pb2.PredictionLog()
+    session_log.session_run_log.SetInParent()
+    for name, records, message in [
+        (
+            "unsupported",
+            [predict_log, session_log],
+            "Unsupported log_type for warmup: session_run_log",
+        ),
+        ("garbage", [b"\xff not a proto"], "Failed to parse warmup record"),
+        ("too_many", [empty] * (MAX_RECORDS + 1), f"exceeds the maximum ({MAX_RECORDS})"),
+    ]:
+        with pytest.raises(ServingError, match=re.escape(message)) as raised:
+            list(read_warmup_requests(write_records(tmp_path / name, records)))
+        assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT

@@ -89,7 +89,7 @@ def test_card_says_what_is_missing(run_dir):
 
 def test_card_lists_the_export_signatures(run_dir):
     from tfmodel.backend import keras
-    from tfmodel.export import export_for_serving
+    from tfmodel.export.saved_model import export_for_serving
 
     config = load_config(run_dir / runs.CONFIG_FILE)
     inputs = keras.Input((8, 8, 1), name="pixels")

@@ -1,8 +1,8 @@
-"""The publish gate: `python -m tfmodel.export RUN --publish BASE` writes the run's model as the
-next version of a live model base (a folder TF Serving polls) only once it has earned it.
+"""The publish gate: `python -m serving.publish RUN BASE` writes the run's model as the next
+version of a live model base (a folder TF Serving polls) only once it has earned it.
 
-1. Infra validation (`tfmodel.infra_validation`): the candidate, exported to a staging folder
-   beside BASE, loads in a model server and answers its own warmup records.
+1. Infra validation (`serving.publish.infra_validation`): the candidate, exported to a staging
+   folder beside BASE, loads in a model server and answers its own warmup records.
 2. Blessing, as TFX's Evaluator: its accuracy on the run's test split is not worse than that of
    the newest version already in BASE by more than `--max-accuracy-drop` (both exports are
    scored the same way, through their `serving_default` signature). An empty BASE blesses.
@@ -10,12 +10,12 @@ next version of a live model base (a folder TF Serving polls) only once it has e
 The verdict, both accuracies and the reason are printed and written to `<RUN>/blessing.json`.
 A blessed candidate is renamed into BASE (one atomic rename, so a polling server never sees
 half a model); a blocked one is deleted and the command exits 1. `--force` publishes anyway and
-says so in the verdict.
+says so in the verdict. BASE's versions are the folders the server would serve
+(`serving.server.core.versions.find_versions`, TF Serving's rule).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shutil
@@ -25,13 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.publish.infra_validation import LOCAL_SERVER, InfraResult, validate_in_server
+from serving.server.core.versions import find_versions
 from tfmodel.backend import tf
 from tfmodel.config import apply_overrides
 from tfmodel.data import load_splits
 from tfmodel.errors import UserError
-from tfmodel.export import PREDICT_SIGNATURE, export_for_serving, export_model_name, next_version
-from tfmodel.infra_validation import LOCAL_SERVER, validate_in_server
+from tfmodel.export.saved_model import PREDICT_SIGNATURE, export_for_serving, export_model_name
 from tfmodel.runs import BLESSING_FILE, load_run
+from tfmodel.tables import format_rows
 
 DEFAULT_MAX_ACCURACY_DROP = 0.0
 EXIT_BLOCKED = 1
@@ -53,30 +55,6 @@ class Verdict:
     forced: bool
     published: str | None
     reason: str
-
-
-def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
-    """The gate's flags on `python -m tfmodel.export`."""
-    parser.add_argument(
-        "--publish",
-        metavar="BASE",
-        help="a live model base (the folder of version folders a server polls): validate the "
-        "run's model, compare it with BASE's newest version, and add it as the next version",
-    )
-    parser.add_argument(
-        "--max-accuracy-drop",
-        type=float,
-        default=DEFAULT_MAX_ACCURACY_DROP,
-        help="with --publish: how much lower than BASE's newest version the test accuracy may "
-        "be (default 0: not worse)",
-    )
-    parser.add_argument(
-        "--infra-server",
-        default=LOCAL_SERVER,
-        help="with --publish: the model server command for infra validation "
-        "(default: the local server; e.g. tensorflow_model_server)",
-    )
-    parser.add_argument("--force", action="store_true", help="with --publish: publish anyway")
 
 
 def publish(
@@ -101,9 +79,10 @@ def publish(
     splits = load_splits(config.data, config.training.seed)
     base = Path(base).resolve()
     if base.exists() and not base.is_dir():
-        raise UserError(f"--publish {base} is a file; give the model's folder of version folders")
+        raise UserError(f"BASE {base} is a file; give the model's folder of version folders")
     name = export_model_name(config)
-    version = next_version(base)
+    found = base_versions(base)
+    version = max([0, *found]) + 1
     base.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".publish-{base.name}-", dir=base.parent))
     try:
@@ -119,21 +98,21 @@ def publish(
         infra = validate_in_server(candidate.parent, name, version, infra_server)
         input_name = config.model.input_name
         accuracy = score_export(candidate, input_name, splits.x_test, splits.y_test)
-        baseline_version = max(_versions(base), default=None)
+        baseline_version = max(found, default=None)
         baseline, baseline_error = None, None
         if baseline_version is not None:
             try:
                 baseline = score_export(
-                    base / str(baseline_version), input_name, splits.x_test, splits.y_test
+                    Path(found[baseline_version]), input_name, splits.x_test, splits.y_test
                 )
             except UserError as error:
                 baseline_error = str(error)
-        blessed, reason = _judge(infra, accuracy, baseline, baseline_version, max_accuracy_drop)
+        blessed, reason = judge(infra, accuracy, baseline, baseline_version, max_accuracy_drop)
         if baseline_error:
             blessed, reason = False, baseline_error
         published = None
         if blessed or force:
-            published = str(_move_into(candidate, base / str(version)))
+            published = str(move_into(candidate, base / str(version)))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     verdict = Verdict(
@@ -174,7 +153,19 @@ def score_export(version_dir: Path, input_name: str, x: np.ndarray, y: np.ndarra
     return float(np.mean(np.concatenate(predicted) == np.asarray(y)))
 
 
-def _judge(infra, accuracy, baseline, baseline_version, max_drop) -> tuple[bool, str]:
+def base_versions(base: Path) -> dict[int, str]:
+    """BASE's version folders by the server's rule; none while BASE does not exist yet."""
+    return find_versions(base.name, str(base)) if base.is_dir() else {}
+
+
+def judge(
+    infra: InfraResult,
+    accuracy: float,
+    baseline: float | None,
+    baseline_version: int | None,
+    max_drop: float,
+) -> tuple[bool, str]:
+    """Blessed or not, and why: infra validation first, then accuracy against the baseline."""
     if not infra.passed:
         return False, f"infra validation failed: {infra.error}"
     if baseline is None:
@@ -195,17 +186,11 @@ def _judge(infra, accuracy, baseline, baseline_version, max_drop) -> tuple[bool,
     )
 
 
-def _versions(base: Path) -> list[int]:
-    if not base.is_dir():
-        return []
-    return [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
-
-
-def _move_into(candidate: Path, target: Path) -> Path:
+def move_into(candidate: Path, target: Path) -> Path:
     """Renames the staged version into the base: a polling server sees all of it or none."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        raise UserError(f"{target} appeared while the gate ran; run --publish again")
+        raise UserError(f"{target} appeared while the gate ran; run the gate again")
     candidate.rename(target)
     return target
 
@@ -219,18 +204,14 @@ def print_verdict(verdict: Verdict) -> None:
         else "none (empty base)"
     )
     status = "BLESSED" if verdict.blessed else ("FORCED" if verdict.forced else "BLOCKED")
+    infra_status = "passed" if infra["passed"] else "failed"
     rows = [
         ("verdict", status),
         ("model", f"{verdict.model} version {verdict.candidate_version} → {verdict.base}"),
-        (
-            "infra check",
-            f"{'passed' if infra['passed'] else 'failed'}, "
-            f"{infra['records']} warmup record(s) answered",
-        ),  # fmt: skip
+        ("infra check", f"{infra_status}, {infra['records']} warmup record(s) answered"),
         ("candidate", f"{verdict.candidate_accuracy:.4f} test accuracy"),
         ("baseline", baseline),
         ("reason", verdict.reason),
         ("published", verdict.published or "no"),
     ]
-    for key, value in rows:
-        print(f"{key:<13}{value}")
+    print(format_rows(rows))

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from tfmodel import export
+from serving.publish import cli
+from serving.publish.gate import judge
+from serving.publish.infra_validation import InfraResult, validate_in_server
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config, save_config
 from tfmodel.data import load_splits
-from tfmodel.infra_validation import InfraResult, validate_in_server
-from tfmodel.publish import _judge
+from tfmodel.export import saved_model
 from tfmodel.runs import BLESSING_FILE, CONFIG_FILE, MODEL_FILE
 
 
@@ -60,7 +61,7 @@ def test_a_good_model_is_published_a_worse_one_blocked_unless_forced(runs, tmp_p
     good, bad = runs
     base = tmp_path / "live" / "digits"
 
-    assert export.main([str(good), "--publish", str(base)]) == 0
+    assert cli.main([str(good), str(base)]) == 0
     verdict = blessing(good)
     assert verdict["blessed"] and verdict["published"] == str(base / "1")
     assert verdict["infra_validation"] == {"passed": True, "records": 2, "error": None}
@@ -68,7 +69,7 @@ def test_a_good_model_is_published_a_worse_one_blocked_unless_forced(runs, tmp_p
     assert (base / "1" / "saved_model.pb").is_file()
     assert "BLESSED" in capsys.readouterr().out
 
-    assert export.main([str(bad), "--publish", str(base)]) == 1
+    assert cli.main([str(bad), str(base)]) == 1
     verdict = blessing(bad)
     assert not verdict["blessed"] and verdict["published"] is None
     assert verdict["baseline_version"] == 1
@@ -79,7 +80,7 @@ def test_a_good_model_is_published_a_worse_one_blocked_unless_forced(runs, tmp_p
     assert sorted(p.name for p in base.iterdir()) == ["1"]  # nothing written into the base
     assert [p.name for p in base.parent.iterdir()] == ["digits"]  # no staging left behind
 
-    assert export.main([str(bad), "--publish", str(base), "--force"]) == 0
+    assert cli.main([str(bad), str(base), "--force"]) == 0
     verdict = blessing(bad)
     assert verdict["forced"] and not verdict["blessed"]
     assert verdict["published"] == str(base / "2") and "--force" in verdict["reason"]
@@ -93,8 +94,8 @@ def test_a_good_model_is_published_a_worse_one_blocked_unless_forced(runs, tmp_p
 )  # fmt: skip
 def test_the_blessing_compares_with_the_threshold(candidate, baseline, max_drop, blessed):
     infra = InfraResult(passed=True, records=1)
-    assert _judge(infra, candidate, baseline, 3, max_drop)[0] is blessed
-    assert _judge(InfraResult(False, 0, "boom"), candidate, baseline, 3, max_drop) == (
+    assert judge(infra, candidate, baseline, 3, max_drop)[0] is blessed
+    assert judge(InfraResult(False, 0, "boom"), candidate, baseline, 3, max_drop) == (
         False,
         "infra validation failed: boom",
     )
@@ -109,7 +110,7 @@ def test_the_blessing_compares_with_the_threshold(candidate, baseline, max_drop,
     ],
 )
 def test_a_blessing_says_better_no_worse_or_within_the_drop(candidate, baseline, max_drop, reason):
-    blessed, said = _judge(InfraResult(True, 1), candidate, baseline, 3, max_drop)
+    blessed, said = judge(InfraResult(True, 1), candidate, baseline, 3, max_drop)
     assert blessed and said.startswith(reason) and "allowed drop of 0 " not in f"{said} "
 
 
@@ -117,14 +118,14 @@ def test_a_blessing_says_better_no_worse_or_within_the_drop(candidate, baseline,
 def test_infra_validation_fails_when_a_warmup_record_fails_in_the_server(runs, tmp_path):
     good, _ = runs
     config, model = Config(), keras.models.load_model(good / MODEL_FILE)
-    version = export.export_for_serving(
+    version = saved_model.export_for_serving(
         model, config, np.zeros((1, 8, 8, 1), np.float32), export_base=tmp_path, version=1
     )
     request = predict_pb2.PredictRequest()  # names an input the model does not have
     request.inputs["no_such_input"].CopyFrom(tf.make_tensor_proto([1.0]))
     log = prediction_log_pb2.PredictionLog()
     log.predict_log.request.CopyFrom(request)
-    with tf.io.TFRecordWriter(str(version / export.WARMUP_FILE)) as writer:
+    with tf.io.TFRecordWriter(str(version / saved_model.WARMUP_FILE)) as writer:
         writer.write(log.SerializeToString())
     result = validate_in_server(version.parent, "digits", 1)
     assert not result.passed and result.records == 0

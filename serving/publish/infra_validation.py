@@ -3,10 +3,12 @@ and answer its own warmup requests before it may be published.
 
 The server runs as a separate process speaking TF Serving's flags and gRPC API: the project's
 local server (`python -m serving.server`, the default) or TF Serving itself
-(`--infra-server tensorflow_model_server`). It is started, not imported: `tfmodel/` imports no
-serving code, and a process is also what production runs. Each record of the export's
-`assets.extra/tf_serving_warmup_requests` is sent over gRPC to the candidate version; any error,
-or a server that exits or never reports the version AVAILABLE, fails the validation.
+(`--infra-server tensorflow_model_server`). It is a process, not the server imported here, since
+that is what production runs and what TF Serving's own binary can be. The export's
+`assets.extra/tf_serving_warmup_requests` is read by the server's own rule
+(`serving.server.core.warmup.read_warmup_requests`) and each request sent over gRPC to the
+candidate version; any error, or a server that exits or never reports the version AVAILABLE,
+fails the validation.
 """
 
 from __future__ import annotations
@@ -25,23 +27,16 @@ import grpc
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
-    prediction_log_pb2,
     prediction_service_pb2_grpc,
 )
 
-from tfmodel.backend import tf
-from tfmodel.export import WARMUP_FILE
+from serving.server.core.warmup import WARMUP_FILE, read_warmup_requests
+from serving.server.status import ServingError
 
 LOCAL_SERVER = f"{shlex.quote(sys.executable)} -m serving.server"
 READY_TIMEOUT_SECONDS = 180.0
 REQUEST_TIMEOUT_SECONDS = 60.0
 _AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-_RPCS = {  # PredictionLog kind → PredictionService method
-    "predict_log": "Predict",
-    "classify_log": "Classify",
-    "regress_log": "Regress",
-    "multi_inference_log": "MultiInference",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,28 +97,25 @@ def _await_available(channel, process, server_log, name: str, version: int) -> s
 
 
 def _replay_warmup(channel, version_dir: Path, name: str, version: int) -> InfraResult:
-    """Sends every warmup record to the served version; stops at the first failure."""
+    """Sends every warmup request to the served version; stops at the first failure."""
     path = version_dir / WARMUP_FILE
     if not path.is_file():
         return InfraResult(False, 0, f"no warmup records at {path}: nothing proves it serves")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     count = 0
-    for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
-        log = prediction_log_pb2.PredictionLog.FromString(record)
-        kind = log.WhichOneof("log_type")
-        if kind not in _RPCS:
-            return InfraResult(False, count, f"warmup record {count} has no request ({kind})")
-        request = getattr(log, kind).request
-        for spec in _model_specs(request):
-            spec.name = name
-            spec.version.value = version
-        try:
-            getattr(stub, _RPCS[kind])(request, timeout=REQUEST_TIMEOUT_SECONDS)
-        except grpc.RpcError as error:
-            return InfraResult(
-                False, count, f"warmup record {count}: {error.code().name}: {error.details()}"
-            )
-        count += 1
+    try:
+        for method, request in read_warmup_requests(str(path)):
+            for spec in _model_specs(request):
+                spec.name = name
+                spec.version.value = version
+            getattr(stub, method)(request, timeout=REQUEST_TIMEOUT_SECONDS)
+            count += 1
+    except ServingError as error:  # the file itself, by the server's rule
+        return InfraResult(False, count, f"warmup record {count}: {error.message}")
+    except grpc.RpcError as error:
+        return InfraResult(
+            False, count, f"warmup record {count}: {error.code().name}: {error.details()}"
+        )
     return InfraResult(count > 0, count, None if count else f"{path} holds no records")
 
 
@@ -135,6 +127,7 @@ def _model_specs(request) -> list:
 
 
 def _free_port() -> int:
+    """A TCP port free right now on 127.0.0.1, for the server process to listen on."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -12,10 +12,9 @@ so a server polling `<export_base>/<model_name>` never sees half a model.
 
 from __future__ import annotations
 
-import argparse
 import os
+import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,12 +29,10 @@ from tensorflow.python.saved_model import fingerprinting_utils  # no public writ
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfmodel.config import Config, apply_overrides
-from tfmodel.data import load_splits
-from tfmodel.errors import UserError, report_error
+from tfmodel.config import Config
+from tfmodel.errors import UserError
 from tfmodel.models import inference_model
-from tfmodel.quiet import add_verbose_flag
-from tfmodel.runs import EXPORT_DIR, load_run, writable_dir
+from tfmodel.runs import EXPORT_DIR, writable_dir
 from tfmodel.sign import sign_model
 
 PREDICT_SIGNATURE = "serving_default"
@@ -43,6 +40,9 @@ CLASSIFY_SIGNATURE = "classify"
 INPUT_RANGE_SIGNATURE = "input_range"  # named again in serving.client (it imports no tfmodel)
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MODELS_CONFIG_FILE = "models.config"
+# What counts as a version folder: TF Serving's rule, as `serving.server.core.versions` has it
+# (an optional sign, then digits). Written again here because training imports no serving code.
+VERSION_FOLDER_NAME = re.compile(r"[+-]?\d+")
 
 
 def export_for_serving(
@@ -128,9 +128,15 @@ def export_model_name(config: Config) -> str:
 
 
 def next_version(model_dir: Path) -> int:
-    """One more than the highest integer version folder in `model_dir` (1 if there is none)."""
-    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
+    """One more than the highest version folder in `model_dir` (1 if there is none).
+
+    A version folder is what the server serves (`serving.server.core.versions.find_versions`,
+    TF Serving's rule): a folder named by an integer, `7`, `007`, `+7` or `-1` alike.
+    """
+    if not model_dir.is_dir():
+        return 1
+    names = [p.name for p in model_dir.iterdir() if p.is_dir()]
+    return max([0, *(int(name) for name in names if VERSION_FOLDER_NAME.fullmatch(name))]) + 1
 
 
 def _choose_version(model_dir: Path, requested: int | None) -> int:
@@ -237,122 +243,3 @@ def write_models_config(export_base: Path, model_name: str) -> Path:
     entry.model_platform = "tensorflow"
     path.write_text(text_format.MessageToString(server_config))
     return path
-
-
-EXAMPLES = """examples:
-  python -m tfmodel.export runs/latest                  # next free version in runs/latest/export
-  python -m tfmodel.export runs/latest --version 3      # exactly version 3 (never overwritten)
-  python -m tfmodel.export runs/latest --export-base /srv/models
-  python -m tfmodel.export runs/latest --sign-key model-signing.key   # signed: model.sig
-  python -m tfmodel.export runs/latest --publish /srv/models/digits   # through the publish gate
-  python -m tfmodel.export runs/latest --publish /srv/models/digits --sign-key model-signing.key
-  python -m tfmodel.export runs/latest --set export.precision=as_trained   # bf16/f16 serving
-then serve it:
-  python -m serving.server --model_config_file runs/latest/export/models.config
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The export command line, the publish gate's flags included."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tfmodel.export",
-        description="Export a trained run as a SavedModel for TensorFlow Serving.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("run_dir", help="a run folder written by python -m tfmodel.train")
-    parser.add_argument("--version", type=int, help="version number (default: the next free one)")
-    parser.add_argument("--export-base", help="where model folders go (default: RUN_DIR/export)")
-    parser.add_argument("--sign-key", help="PEM private key: sign the version (model.sig)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config key, e.g. --set export.precision=as_trained (repeatable)",
-    )  # fmt: skip
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    add_verbose_flag(parser)
-    from tfmodel.publish import add_publish_arguments  # publish builds on this module
-
-    add_publish_arguments(parser)
-    return parser
-
-
-# Flags that only one of the two paths acts on: given to the other one, they are refused rather
-# than silently dropped (a dropped --sign-key once published unsigned models).
-EXPORT_ONLY_FLAGS = {
-    "version": "the gate publishes as the next version of BASE",
-    "export_base": "the version goes into BASE",
-}
-PUBLISH_ONLY_FLAGS = ("max_accuracy_drop", "infra_server", "force")
-
-
-def check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Raises UserError for a flag given to the path (export or --publish) that ignores it."""
-    misplaced = EXPORT_ONLY_FLAGS if args.publish else dict.fromkeys(PUBLISH_ONLY_FLAGS)
-    for action in parser._actions:
-        flag, dest = action.option_strings[0] if action.option_strings else "", action.dest
-        if dest not in misplaced or getattr(args, dest) == parser.get_default(dest):
-            continue
-        if args.publish:
-            raise UserError(f"{flag} does not apply with --publish: {misplaced[dest]}; drop it")
-        raise UserError(f"{flag} applies only with --publish BASE; add --publish or drop {flag}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        check_flags(parser, args)
-    except UserError as err:
-        return report_error(err, args.debug)
-    if args.publish:
-        return publish_main(args)
-    try:
-        config, model = load_run(args.run_dir)
-        apply_overrides(config, args.set)
-        splits = load_splits(config.data, config.training.seed)
-        path = export_for_serving(
-            model,
-            config,
-            splits.x_test[: config.export.warmup_records],
-            run_dir=args.run_dir,
-            export_base=args.export_base,
-            version=args.version,
-            class_names=splits.class_names,
-            sign_key=args.sign_key,
-        )
-    except UserError as err:
-        return report_error(err, args.debug)
-    rows = [
-        ("model", path.parent.name),
-        ("version", path.name),
-        ("base path", str(path.parent)),
-        ("signatures", f"{PREDICT_SIGNATURE} (predict), {CLASSIFY_SIGNATURE} (classify)"),
-        ("server config", str(path.parent.parent / MODELS_CONFIG_FILE)),
-    ]
-    for key, value in rows:
-        print(f"{key:<14}{value}")
-    return 0
-
-
-def publish_main(args: argparse.Namespace) -> int:
-    """`--publish BASE`: the publish gate (`tfmodel.publish`); exit 1 when it blocks."""
-    from tfmodel.publish import EXIT_BLOCKED, print_verdict, publish
-
-    try:
-        verdict = publish(
-            args.run_dir,
-            args.publish,
-            max_accuracy_drop=args.max_accuracy_drop,
-            force=args.force,
-            infra_server=args.infra_server,
-            sign_key=args.sign_key,
-            overrides=args.set,
-        )
-    except UserError as err:
-        return report_error(err, args.debug)
-    print_verdict(verdict)
-    return 0 if verdict.published else EXIT_BLOCKED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,10 +10,12 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfmodel import export, optimizers
+from serving.server.core.versions import find_versions
+from tfmodel import optimizers
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config, save_config
 from tfmodel.errors import UserError
+from tfmodel.export import cli, saved_model
 from tfmodel.runs import CONFIG_FILE, EXPORT_DIR, MODEL_FILE
 
 SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"
@@ -51,7 +53,7 @@ def exported(model, examples, tmp_path_factory) -> Path:
     config.export.model_name = "digits"
     config.export.warmup_records = 4
     run_dir = tmp_path_factory.mktemp("run")
-    return export.export_for_serving(
+    return saved_model.export_for_serving(
         model, config, examples, run_dir=run_dir, class_names=CLASS_NAMES
     )
 
@@ -67,25 +69,38 @@ def test_layout_is_base_model_version_with_no_staging_left(exported):
 
 def test_versions_increment_and_an_existing_one_is_refused(model, examples, tmp_path):
     config = Config()
-    first = export.export_for_serving(model, config, examples, export_base=tmp_path)
-    second = export.export_for_serving(model, config, examples, export_base=tmp_path)
+    first = saved_model.export_for_serving(model, config, examples, export_base=tmp_path)
+    second = saved_model.export_for_serving(model, config, examples, export_base=tmp_path)
     assert (first.name, second.name) == ("1", "2")
     assert first.parent.name == config.output.name
     with pytest.raises(UserError, match="already exists"):
-        export.export_for_serving(model, config, examples, export_base=tmp_path, version=2)
-    chosen = export.export_for_serving(model, config, examples, export_base=tmp_path, version=7)
+        saved_model.export_for_serving(model, config, examples, export_base=tmp_path, version=2)
+    chosen = saved_model.export_for_serving(
+        model, config, examples, export_base=tmp_path, version=7
+    )
     assert chosen.name == "7"
-    assert export.next_version(chosen.parent) == 8
+    assert saved_model.next_version(chosen.parent) == 8
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_next_version_counts_the_folders_the_server_serves(tmp_path):
+    """Training cannot import the server's rule, so it keeps a copy: the two must agree."""
+    for name in ["3", "010", "-2", "+4", "x7", ".9-staging", "1.5"]:
+        (tmp_path / name).mkdir()
+    (tmp_path / "99").write_text("a file, not a version")
+    served = find_versions("digits", str(tmp_path))
+    assert sorted(served) == [-2, 3, 4, 10]
+    assert saved_model.next_version(tmp_path) == max(served) + 1 == 11
+    assert saved_model.next_version(tmp_path / "missing") == 1
 
 
 def test_a_failed_export_leaves_nothing_behind(model, examples, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(export, "write_warmup_requests", fail)
+    monkeypatch.setattr(saved_model, "write_warmup_requests", fail)
     with pytest.raises(RuntimeError):
-        export.export_for_serving(model, Config(), examples, export_base=tmp_path)
+        saved_model.export_for_serving(model, Config(), examples, export_base=tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [Config().output.name]
     assert not any((tmp_path / Config().output.name).iterdir())
 
@@ -101,18 +116,18 @@ def test_a_failed_export_leaves_nothing_behind(model, examples, tmp_path, monkey
 def test_bad_arguments_are_user_errors(model, examples, tmp_path, kwargs, message):
     kwargs = {"examples": examples, **kwargs}
     with pytest.raises(UserError, match=message):
-        export.export_for_serving(model, Config(), export_base=tmp_path, **kwargs)
+        saved_model.export_for_serving(model, Config(), export_base=tmp_path, **kwargs)
 
 
 def test_no_export_base_anywhere_is_a_user_error(model, examples):
     with pytest.raises(UserError, match="--export-base"):
-        export.export_for_serving(model, Config(), examples)
+        saved_model.export_for_serving(model, Config(), examples)
 
 
 def test_models_config_parses_and_keeps_other_models(exported):
     base = exported.parent.parent
-    export.write_models_config(base, "other")
-    export.write_models_config(base, "digits")
+    saved_model.write_models_config(base, "other")
+    saved_model.write_models_config(base, "digits")
     server_config = model_server_config_pb2.ModelServerConfig()
     text_format.Parse((base / "models.config").read_text(), server_config)
     entries = {e.name: e for e in server_config.model_config_list.config}
@@ -122,7 +137,9 @@ def test_models_config_parses_and_keeps_other_models(exported):
 
 
 def test_warmup_file_holds_predict_logs_of_the_examples(exported, examples):
-    records = list(tf.data.TFRecordDataset(str(exported / export.WARMUP_FILE)).as_numpy_iterator())
+    records = list(
+        tf.data.TFRecordDataset(str(exported / saved_model.WARMUP_FILE)).as_numpy_iterator()
+    )
     assert len(records) == 4
     for record, example in zip(records, examples, strict=False):
         log = prediction_log_pb2.PredictionLog.FromString(record)
@@ -196,15 +213,15 @@ def test_cli_exports_a_run_folder_and_refuses_an_existing_version(model, tmp_pat
     config.export.warmup_records = 3
     save_config(config, run_dir / CONFIG_FILE)
     model.save(run_dir / MODEL_FILE)
-    assert export.main([str(run_dir), "--version", "3"]) == 0
+    assert cli.main([str(run_dir), "--version", "3"]) == 0
     version_dir = run_dir / EXPORT_DIR / config.output.name / "3"
     assert (version_dir / "saved_model.pb").is_file()
     assert str(version_dir.parent) in capsys.readouterr().out
-    warmup = list(tf.data.TFRecordDataset(str(version_dir / export.WARMUP_FILE)))
+    warmup = list(tf.data.TFRecordDataset(str(version_dir / saved_model.WARMUP_FILE)))
     assert len(warmup) == 3
-    assert export.main([str(run_dir), "--version", "3"]) == 2
+    assert cli.main([str(run_dir), "--version", "3"]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert export.main([str(tmp_path / "missing")]) == 2
+    assert cli.main([str(tmp_path / "missing")]) == 2
 
 
 def trained_in(policy: str) -> keras.Model:
@@ -247,7 +264,7 @@ def test_export_holds_the_model_variables_only_and_a_true_fingerprint(examples, 
 
     model = trained_in("float32")
     assert len(model.optimizer.variables()) == 1 + 2 * 4  # iterations, then m and v per weight
-    path = export.export_for_serving(model, Config(), examples, export_base=tmp_path)
+    path = saved_model.export_for_serving(model, Config(), examples, export_base=tmp_path)
     assert len(saved_variables(path)) == len(model.weights) == 4
     on_disk = tf.saved_model.experimental.read_fingerprint(str(path))
     recomputed = tf.saved_model.experimental.Fingerprint.from_proto(
@@ -261,7 +278,7 @@ def test_export_holds_the_model_variables_only_and_a_true_fingerprint(examples, 
 def test_mixed_precision_runs_export_float32_unless_asked_to_keep_it(policy, examples, tmp_path):
     model = trained_in(policy)
     reduced = policy.removeprefix("mixed_")
-    float32 = export.export_for_serving(model, Config(), examples, export_base=tmp_path)
+    float32 = saved_model.export_for_serving(model, Config(), examples, export_base=tmp_path)
     assert reduced not in signature_dtypes(float32)
     weights = model.get_weights()  # the same weights computed in float32 by numpy
     hidden = np.maximum(examples.reshape(6, -1) / 16 @ weights[0] + weights[1], 0)
@@ -273,7 +290,7 @@ def test_mixed_precision_runs_export_float32_unless_asked_to_keep_it(policy, exa
 
     config = Config()
     config.export.precision = "as_trained"
-    kept = export.export_for_serving(model, config, examples, export_base=tmp_path)
+    kept = saved_model.export_for_serving(model, config, examples, export_base=tmp_path)
     assert reduced in signature_dtypes(kept)
     out = tf.saved_model.load(str(kept)).signatures["serving_default"](pixels=tf.constant(examples))
     assert out["logits"].dtype == tf.float32  # float32 in and out either way
@@ -285,6 +302,6 @@ def test_cli_takes_set_overrides(model, tmp_path, capsys):
     run_dir.mkdir()
     save_config(Config(), run_dir / "config.yaml")
     model.save(run_dir / "model.keras")
-    assert export.main([str(run_dir), "--set", "export.precision=as_trained"]) == 0
-    assert export.main([str(run_dir), "--set", "export.precision=bf16"]) == 2
+    assert cli.main([str(run_dir), "--set", "export.precision=as_trained"]) == 0
+    assert cli.main([str(run_dir), "--set", "export.precision=bf16"]) == 2
     assert "allowed values are float32, as_trained" in capsys.readouterr().err
