@@ -1,0 +1,29 @@
+"""Training: a config → a run folder (model, metrics, export, model card), top to bottom.
+
+Commands (each a thin command line over the library below it):
+    train.py       `python -m tfmodel.train`: strategy → data → model → fit → test → record
+    tune/          `python -m tfmodel.tune`: KerasTuner search over the config, then its report
+    export/        `python -m tfmodel.export RUN`: the SavedModel TF Serving loads (library + CLI)
+    explain.py     `python -m tfmodel.explain RUN`: attributions and the test confusion
+    env.py         `python -m tfmodel.env`: what this machine offers training (devices, packages)
+    sign.py        `python -m tfmodel.sign`: keys, and OpenSSF model-signing of a folder
+    flags.py       the flags train and tune share; tables.py, the summary table they print
+The training core:
+    config.py      typed dataclass config: defaults ← YAML ← --set, written into each run
+    data/          sources by URI, splits, the tf.data pipelines
+    models/        built-in, named (keras.applications) and the user's own networks; compiling
+    regularizers.py, optimizers.py   kernel L1/L2/L1L2; the project's SGD, Adam, RMSprop
+    resume.py      exact resume: backups, the epoch's data order, callback state
+    runs.py        the run folder's contract: who writes and who reads each file
+    files.py       files written beside themselves and renamed into place
+Rooms the core uses:
+    distribute/    tf.distribute strategies for CPU, GPU, TPU, clusters; the hardware found
+    analysis/      the model card, integrated gradients, the confusion matrix
+Under everything:
+    backend.py     the one place TensorFlow and Keras (tf_keras) are imported, quietly
+    quiet.py       native stderr held during noisy steps; --verbose brings it back
+    errors.py      UserError: one line and exit 2 for bad input
+
+tfmodel imports neither `serving` nor `edge` (a contract `make lint` checks): they consume what
+it writes to disk and may call its public functions.
+"""
