@@ -4,6 +4,7 @@ Top to bottom, on the computer that trained (TensorFlow):
     optimize.py    `python -m edge.optimize RUN_DIR`: the variants, model.json, report → edge/
     prune.py       magnitude pruning to `edge.target_sparsity` (tfmot), then fine-tuning
     qat.py         quantization-aware fine-tuning (tfmot), for the `qat_int8` variant
+    encrypt.py     `python -m edge.encrypt keygen | encrypt DIR`: seal the files with a key
     finetune.py    wrap the Dense/Conv layers and fine-tune with training's own recipe
     convert.py     Keras → `.tflite` bytes: float32, dynamic range, float16, int8
     report.py      accuracy, size, latency per variant: report.json, report.md, the chart
@@ -15,6 +16,7 @@ On the device (DEVICE_FILES: no TensorFlow, no `tfmodel`; numpy, a TFLite interp
     runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
     quantize.py    float ⇄ int8 for runtime.py: the book's rounding, in as few numpy calls as can be
     signature.py   check model.sig (tfmodel.sign's model-signing bundle) with `cryptography` alone
+    crypto.py      encrypted files (AES-256-GCM): the format, opened in memory only
 """
 
 # What a device needs from this folder: README's copy-to-the-Pi step and device/check.sh copy these.
@@ -27,5 +29,6 @@ DEVICE_FILES = (
     "predict.py",
     "benchmark.py",
     "signature.py",
+    "crypto.py",
     "requirements-device.txt",
 )

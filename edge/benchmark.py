@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 interpreter=args.interpreter,
                 verify=args.verify,
                 verify_key=args.verify_key,
+                decrypt_key=args.decrypt_key,
             )
             example = model.load_inputs([args.input])[0] if args.input else random_example(model)
             latency = measure_latency(model.predict, example, args.runs, args.warmup)

@@ -4,7 +4,8 @@ This module is what a Raspberry Pi or any other device runs, so it imports no Te
 `tfmodel` (TensorFlow's `tf.lite` is only the last interpreter fallback). The interpreter comes
 from `ai_edge_litert`, else `tflite_runtime`, else `tensorflow`. `model.json` beside the file
 gives the labels, the preprocessing and each file's sha256, which is checked before loading; with
-a `verify_key`, the signature of the folder (`edge.signature`) is checked first.
+a `verify_key`, the signature of the folder (`edge.signature`) is checked first. An encrypted file
+(`edge.crypto`) is decrypted in memory with `decrypt_key` and handed to the interpreter as bytes.
 
 Every model takes raw pixels in [0, pixel_max] through the signature `serving_default` (input
 named as in model.json) and returns softmax probabilities; an int8 model's input is quantized and
@@ -121,7 +122,11 @@ def verify_model_file(model_path: Path, content: bytes, manifest: dict[str, Any]
 
 
 class EdgeModel:
-    """One `.tflite` file loaded for inference: raw pixels in, class probabilities out."""
+    """One `.tflite` file loaded for inference: raw pixels in, class probabilities out.
+
+    An encrypted file needs `decrypt_key`, the key file (default: the file $TFMODEL_DECRYPT_KEY
+    names); it is decrypted into memory, never onto the disk.
+    """
 
     def __init__(
         self,
@@ -131,6 +136,7 @@ class EdgeModel:
         interpreter: str = "auto",
         verify: bool = True,
         verify_key: str | Path | None = None,
+        decrypt_key: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -144,11 +150,15 @@ class EdgeModel:
                 signed[MANIFEST] = (self.path.parent / MANIFEST).read_bytes()
             verify_contents(self.path.parent, Path(verify_key), signed)
         manifest = read_manifest(self.path)
+        from edge.crypto import open_model  # here: edge.crypto imports this module
+
+        # Before the sha256: a file of another version fails both, and this names the reason.
+        plain = open_model(self.path, content, manifest, decrypt_key)
         if verify:
             verify_model_file(self.path, content, manifest)
         interpreter_class, self.interpreter_name = find_interpreter(interpreter)
         try:
-            self._interpreter = interpreter_class(model_content=content, num_threads=num_threads)
+            self._interpreter = interpreter_class(model_content=plain, num_threads=num_threads)
         except ValueError as err:
             if "Didn't find op" in str(err):  # e.g. tflite-runtime 2.14 and dynamic-range files
                 raise EdgeError(
