@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   python -m edge.benchmark runs/latest/edge/model_int8.tflite
   python -m edge.benchmark runs/latest/edge/*.tflite --runs 500 --num-threads 1
   python -m edge.benchmark model_int8.tflite --input digit.png --interpreter tflite_runtime
+  TFMODEL_DECRYPT_KEY=model-encryption.key python -m edge.benchmark models/*.tflite.enc
 
 Without --input each call gets the same random raw-pixel example. Numbers from an emulator
 (qemu) or a busy machine say nothing about a real device: measure on the device itself.

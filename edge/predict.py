@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   python -m edge.predict runs/latest/edge/model_float32.tflite batch.npy --top 3
   python -m edge.predict model_int8.tflite a.png b.png --num-threads 4 --json
   python -m edge.predict model_int8.tflite x.npy --interpreter tflite_runtime
+  python -m edge.predict model_int8.tflite.enc digit.png --decrypt-key model-encryption.key
 
 An input is a .npy array (one example shaped like the model's input, or a batch of them) holding
 raw pixels in [0, pixel_max] as in training, or an image file, resized and scaled to that range.
