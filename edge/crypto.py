@@ -104,6 +104,7 @@ class Sealed:
 
 
 def is_sealed(content: bytes) -> bool:
+    """Whether `content` is an encrypted file (it starts with MAGIC), not a plain `.tflite`."""
     return content.startswith(MAGIC)
 
 
@@ -113,10 +114,12 @@ def parse(path: Path, content: bytes) -> Sealed:
     end = start + int.from_bytes(content[len(MAGIC) : start], "big")
     try:
         header = json.loads(content[start:end])
-        Binding(header["model"], header["version"], header["variant"])
+        missing = {"cipher", "key_id", "model", "version", "variant"} - header.keys()
+        if missing:
+            raise ValueError(f"it lacks {', '.join(sorted(missing))}")
         if header["cipher"] != CIPHER or len(content) < end + NONCE_BYTES + 16:
             raise ValueError(f"cipher {header['cipher']!r}, {len(content)} bytes")
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, AttributeError) as err:
         raise EdgeError(
             f"{path} has a damaged encryption header ({err}); copy it again from the edge folder"
         ) from None

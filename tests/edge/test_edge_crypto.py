@@ -229,6 +229,10 @@ ATTACKS = {
         "(float32), but model.json describes",
     ),
     "forged header": (_forge_version, "good.key", "was altered after it was encrypted"),
+    "damaged header": (
+        lambda f, n, k: (f / n).write_bytes((f / n).read_bytes()[:14]), "good.key",
+        "has a damaged encryption header",
+    ),
     "plain file swapped in": (
         lambda f, n, k: shutil.copy(f / "plain" / "model_int8.tflite", f / n), "good.key",
         "is not encrypted, but model.json lists it",
