@@ -31,6 +31,7 @@ BENCHMARKS = (
     "interpreters",
     "edge_sizes",
     "edge_calls",
+    "edge_encryption",
     "serving_speed",
     "client_start",
 )

@@ -18,10 +18,14 @@ ROOT=${DEVICE_ROOT:-$CACHE/$SUITE}
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 CPUS=(cortex-a53 cortex-a72 cortex-a76)
 # The second runtime a Pi owner may install instead (README); its wheels stop at Python 3.11.
-TFLITE_RUNTIME_PACKAGES=("tflite-runtime==2.14.0" "numpy<2" "pillow")
+TFLITE_RUNTIME_PACKAGES=("tflite-runtime==2.14.0" "numpy<2" "pillow" "cryptography")
 DEVICE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # The edge runtime's TF-free tests, run inside the emulated Pi on the copied model set.
 DEVICE_TESTS=(tests/edge/device/test_edge_runtime.py)
+# The key of the one encrypted file in the payload (edge.encrypt), named to the runtime by
+# $TFMODEL_DECRYPT_KEY on the host and in the emulated Pi alike.
+ENCRYPTION_KEY=model-encryption.key
+ENCRYPTED_MODEL=model_int8.tflite
 FRESH=0
 MODELS=
 MOUNTED_BINFMT=0
@@ -256,6 +260,11 @@ copy_payload() {
     cp "${DEVICE_TESTS[@]/#/$REPO/}" "$payload/tests/edge/device/"
     cp "$REPO/device/predict_set.py" "$payload/device/"
     cp -r "$models"/. "$payload/models/"
+    # One file also encrypted, beside its plain twin: each Pi decrypts it in memory and
+    # compare.py wants its outputs bit-identical to the plain file's.
+    (cd "$REPO" && "$PYTHON" -m edge.encrypt keygen --key "$payload/$ENCRYPTION_KEY" &&
+        "$PYTHON" -m edge.encrypt encrypt "$payload/models" "$ENCRYPTED_MODEL" --keep-plain \
+            --key "$payload/$ENCRYPTION_KEY") >/dev/null || die "encrypting $ENCRYPTED_MODEL failed"
 }
 
 # Runs the edge tests, then predicts the fixed inputs, on one emulated CPU with one runtime.
@@ -264,7 +273,8 @@ run_on_device() {
     venv=$(venv_dir "$runtime")
     local results=$ROOT/opt/tfmodel-check/results
     local here=(env -C /opt/tfmodel-check PYTHONPATH=/opt/tfmodel-check
-        TFMODEL_EDGE_DIR=/opt/tfmodel-check/models)
+        TFMODEL_EDGE_DIR=/opt/tfmodel-check/models
+        TFMODEL_DECRYPT_KEY=/opt/tfmodel-check/$ENCRYPTION_KEY)
     local rc=0
     in_device "$cpu" "${here[@]}" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
         "${DEVICE_TESTS[@]}" >"$results/$label.tests.log" 2>&1 || rc=$?
@@ -296,8 +306,9 @@ main() {
     say "ready in $((SECONDS - start)) s; x86 reference run"
     local results=$ROOT/opt/tfmodel-check/results
     for runtime in "${runtimes[@]}"; do
-        (cd "$ROOT/opt/tfmodel-check" && PYTHONPATH=. "$CACHE/x86-venv-$runtime/bin/python" \
-            device/predict_set.py models "results/x86-$runtime") >"$results/x86-$runtime.log" 2>&1 ||
+        (cd "$ROOT/opt/tfmodel-check" && PYTHONPATH=. TFMODEL_DECRYPT_KEY=$ENCRYPTION_KEY \
+            "$CACHE/x86-venv-$runtime/bin/python" device/predict_set.py models \
+            "results/x86-$runtime") >"$results/x86-$runtime.log" 2>&1 ||
             die "x86 reference run failed: $results/x86-$runtime.log"
     done
     for cpu in "${CPUS[@]}"; do

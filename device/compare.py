@@ -5,7 +5,8 @@ A results folder holds, per run LABEL (`x86-RUNTIME` on the host, `CPU-RUNTIME` 
 used, CPU feature bits, latencies), `LABEL.log` (everything the run printed) and, for device runs,
 `LABEL.tests.log` / `LABEL.tests.rc` (the edge tests' output and exit code). Float outputs must
 agree within 1e-5; integer (int8) outputs exactly, but for a rare value one quantization step off
-(see INT_STEP_SHARE) that never changes a top class. Emulated latencies are reported, not judged.
+(see INT_STEP_SHARE) that never changes a top class; an encrypted file's outputs exactly equal
+its plain twin's in the same run. Emulated latencies are reported, not judged.
 
     python device/compare.py RESULTS --cpus cortex-a53,cortex-a72 --runtimes ai_edge_litert
 """
@@ -29,6 +30,9 @@ INT_STEP_SHARE = 0.01
 # Printed by ai_edge_litert when it cannot read the CPU (no /sys, no cpuinfo): it then silently
 # runs generic kernels, so the run no longer says anything about a Pi.
 CPUINFO_ERROR = "Error in cpuinfo"
+ENCRYPTED_SUFFIX = (
+    ".enc"  # as edge.device.crypto.SUFFIX: model_int8.tflite.enc is model_int8.tflite
+)
 HWCAP_ASIMDDP = 1 << 20  # dot-product instructions: Pi 5 (Cortex-A76) has them, Pi 3/4 do not
 HWCAP2_SME = 1 << 23  # qemu's default CPU "max" has SME, no Pi does, and int8 outputs go wrong
 
@@ -60,6 +64,19 @@ def compare_outputs(expected: dict[str, np.ndarray], actual: dict[str, np.ndarra
             problems += compare_beyond(name, want, got, FLOAT_TOLERANCE)
         else:
             problems += compare_beyond(name, want, got, 1) + compare_steps(name, want, got)
+    return problems
+
+
+def compare_encrypted(actual: dict[str, np.ndarray]) -> list[str]:
+    """An encrypted file's outputs must be exactly its plain twin's in the same run: the same
+    model bytes, decrypted in memory."""
+    problems = []
+    for name in sorted(n for n in actual if n.endswith(ENCRYPTED_SUFFIX)):
+        plain = actual.get(name.removesuffix(ENCRYPTED_SUFFIX))
+        if plain is None:
+            problems.append(f"{name}: no output of its plain twin to compare with")
+        elif plain.dtype != actual[name].dtype or not np.array_equal(plain, actual[name]):
+            problems.append(f"{name}: outputs differ from the plain file's")
     return problems
 
 
@@ -120,7 +137,7 @@ def describe_latency(meta: dict) -> str:
     parts = []
     for name, ms in sorted(meta.get("latency_ms", {}).items()):
         us = ms * 1000
-        short = name.removeprefix("model_").removesuffix(".tflite")
+        short = name.removeprefix("model_").replace(".tflite", "")  # int8, int8.enc
         parts.append(f"{short} {us:.0f}" if us >= 100 else f"{short} {us:.3g}")
     return " · ".join(parts) if parts else "-"
 
@@ -167,7 +184,7 @@ def judge_run(results: Path, cpu: str, runtime: str, expected: dict[str, np.ndar
         return RunVerdict(cpu, runtime, "MISSING", tests, "-", "-", missing)
     meta = json.loads(meta_file.read_text())
     actual = load_outputs(outputs_file)
-    problems = compare_outputs(expected, actual) + judge_cpu(meta)
+    problems = compare_outputs(expected, actual) + compare_encrypted(actual) + judge_cpu(meta)
     if meta.get("runtime") != runtime:
         problems.append(f"ran with {meta.get('runtime')}, not {runtime}")
     logs = [results / f"{label}.log", results / f"{label}.tests.log"]

@@ -38,8 +38,11 @@ def read_hwcaps() -> dict[str, int]:
 
 
 def find_models(models_dir: Path) -> list[Path]:
-    """Every model_*.tflite of an edge folder, in name order."""
-    models = sorted(models_dir.glob("model_*.tflite"))
+    """Every model_*.tflite of an edge folder and every encrypted one (.tflite.enc), by name.
+
+    An encrypted file opens with the key file $TFMODEL_DECRYPT_KEY names (edge.device.crypto).
+    """
+    models = sorted([*models_dir.glob("model_*.tflite"), *models_dir.glob("model_*.tflite.enc")])
     if not models:
         sys.exit(f"predict_set: no model_*.tflite in {models_dir}; pass a run's edge/ folder")
     return models

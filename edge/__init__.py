@@ -4,6 +4,7 @@ Top to bottom, on the computer that trained (TensorFlow):
     optimize.py    `python -m edge.optimize RUN_DIR`: the variants, model.json, report → edge/
     prune.py       magnitude pruning to `edge.target_sparsity` (tfmot), then fine-tuning
     qat.py         quantization-aware fine-tuning (tfmot), for the `qat_int8` variant
+    encrypt.py     `python -m edge.encrypt keygen | encrypt DIR`: seal the files with a key
     finetune.py    wrap the Dense/Conv layers and fine-tune with training's own recipe
     convert.py     Keras → `.tflite` bytes: float32, dynamic range, float16, int8
     report.py      accuracy, size, latency per variant: report.json, report.md, the chart

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.device.names import SIGNATURE
 from edge.device.quiet import held_stderr
-from edge.device.runtime import SIGNATURE
 from tfmodel.backend import keras, tf
 
 OUTPUT_NAME = "probabilities"

@@ -3,7 +3,8 @@
 From the run's trained model: optional pruning and quantization-aware fine-tuning, then one
 `.tflite` per variant in `edge.variants` (float32 always), model.json, labels.txt, samples.npz and
 the report (report.json, report.md, size_vs_accuracy.png, analysis/ with the GPU-delegate check);
-the run folder's model card is rewritten to list the variants.
+the run folder's model card is rewritten to list the variants. With `--encrypt-key` the files
+are then encrypted (`edge.encrypt`), and with `--sign-key` the folder signed after that.
 int8 files are made by both the TFLite converter and litert-quantizer; the one more accurate on
 the validation split is kept (the smaller on a tie) and the report says which.
 """
@@ -21,12 +22,14 @@ import numpy as np
 
 from edge import convert, report
 from edge.device.cli import make_parser
-from edge.device.errors import EdgeError
-from edge.device.manifest import ModelFile, write_manifest, write_samples
-from edge.device.runtime import EdgeModel, find_interpreter
+from edge.device.crypto import SUFFIX, read_key
+from edge.device.manifest import ModelFile, ModelIdentity, write_manifest, write_samples
+from edge.device.names import SIGNATURE_FILE
+from edge.device.runtime import EdgeError, EdgeModel, find_interpreter
+from edge.encrypt import encrypt_folder
 from tfmodel.config import Config, apply_overrides
 from tfmodel.errors import UserError, report_error
-from tfmodel.sign import SIGNATURE_FILE, sign_model
+from tfmodel.sign import sign_model
 
 EXAMPLES = """examples:
   python -m edge.optimize runs/latest
@@ -34,9 +37,11 @@ EXAMPLES = """examples:
   python -m edge.optimize runs/latest --variants float32,int8,pruned_int8 --qat
   python -m edge.optimize runs/digits_mlp-20250101-120000 --output /tmp/edge
   python -m edge.optimize runs/latest --sign-key model-signing.key   # also writes edge/model.sig
+  python -m edge.optimize runs/latest --encrypt-key model-encryption.key  # .tflite.enc files
 
 Then on the device: python -m edge.device.predict RUN_DIR/edge/model_int8.tflite digit.png
   (with --verify-key model-signing.pub it loads only files that key signed)
+  (encrypted: python -m edge.device.predict model_int8.tflite.enc digit.png --decrypt-key KEY)
 """
 # Variant name → (which Keras model it is converted from, which conversion).
 VARIANTS = {
@@ -75,15 +80,23 @@ def resolve_variants(config: Config) -> list[str]:
 
 
 def optimize(
-    model: Any, splits: Any, config: Config, out_dir: Path, keras_file: Path | None = None
+    model: Any,
+    splits: Any,
+    config: Config,
+    out_dir: Path,
+    keras_file: Path | None = None,
+    version: str | None = None,
 ) -> EdgeResult:
     """Write every variant of `model` with model.json and the report into `out_dir`.
 
     A model trained in mixed precision is converted as its float32 copy (TFLite's converter
-    takes float32 graphs; its float16/int8 variants are where precision is reduced).
+    takes float32 graphs; its float16/int8 variants are where precision is reduced). model.json
+    names the model as its export does and the version `version`, by default the name of the
+    folder above `out_dir` (the run folder, for RUN_DIR/edge).
     """
     from edge.prune import overall_sparsity, prune_model
     from edge.qat import quantize_aware_finetune
+    from tfmodel.export.saved_model import export_model_name
     from tfmodel.models import inference_model
 
     model = inference_model(model)
@@ -122,8 +135,9 @@ def optimize(
         files.append(ModelFile(path, variant, quantizer, sparsity))
         print(f"wrote {path} ({len(content):,} bytes)")
 
+    identity = ModelIdentity(export_model_name(config), version or out_dir.resolve().parent.name)
     manifest = write_manifest(
-        out_dir, files, splits.class_names, splits.input_shape, splits.pixel_max
+        out_dir, files, splits.class_names, splits.input_shape, splits.pixel_max, identity
     )
     x_samples, y_samples = splits.x_test[:SAMPLE_COUNT], splits.y_test[:SAMPLE_COUNT]
     write_samples(out_dir, x_samples, y_samples, softmax(model.predict(x_samples, verbose=0)))
@@ -247,20 +261,36 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def optimize_run(run_dir: Path, overrides: list[str], out_dir: Path | None = None) -> EdgeResult:
-    """The stage for a finished run folder: its config (plus overrides), model and data."""
+def optimize_run(
+    run_dir: Path,
+    overrides: list[str],
+    out_dir: Path | None = None,
+    encrypt_key: Path | None = None,
+) -> EdgeResult:
+    """The stage for a finished run folder: its config (plus overrides), model and data.
+
+    With `encrypt_key` every file is then replaced by its encrypted `.tflite.enc` (edge.encrypt),
+    bound to the model's name and the run folder's name as its version.
+    """
     from tfmodel.analysis.model_card import write_model_card
     from tfmodel.data import load_splits
     from tfmodel.runs import EDGE_DIR, METRICS_FILE, MODEL_FILE, load_run, writable_dir
 
     out_dir = writable_dir(out_dir or run_dir / EDGE_DIR, "edge output folder")
+    if encrypt_key:
+        read_key(encrypt_key)  # fail on a bad key before any work
     config, model = load_run(run_dir)
     apply_overrides(config, overrides)
     resolve_variants(config)  # fail on a typo before any work
     splits = load_splits(config.data, config.training.seed)
-    for stale in [*out_dir.glob("model_*.tflite"), *out_dir.glob(SIGNATURE_FILE)]:
-        stale.unlink()  # files of an earlier, longer variant list; a signature of old files
-    result = optimize(model, splits, config, out_dir, keras_file=run_dir / MODEL_FILE)
+    stale = ["model_*.tflite", f"model_*.tflite{SUFFIX}", SIGNATURE_FILE]
+    for path in [p for pattern in stale for p in out_dir.glob(pattern)]:
+        path.unlink()  # files of an earlier, longer variant list; a signature of old files
+    version = run_dir.resolve().name
+    result = optimize(model, splits, config, out_dir, run_dir / MODEL_FILE, version)
+    if encrypt_key:
+        for path in encrypt_folder(out_dir, encrypt_key):
+            print(f"encrypted {path}")
     if (run_dir / METRICS_FILE).is_file():  # a run trained by tfmodel.train: refresh its card
         print(f"model card: {write_model_card(run_dir, out_dir)}")
     return result
@@ -279,6 +309,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sign-key", type=Path, help="PEM private key: sign the folder (model.sig)"
     )
+    parser.add_argument(
+        "--encrypt-key", type=Path,
+        help="key file (python -m edge.encrypt keygen): write the files AES-256-GCM-encrypted",
+    )  # fmt: skip
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser.parse_args(argv)
 
@@ -291,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.qat:
         overrides.append("edge.qat=true")
     try:
-        optimize_run(args.run_dir, overrides, args.output)
-        if args.sign_key:
+        optimize_run(args.run_dir, overrides, args.output, args.encrypt_key)
+        if args.sign_key:  # after encrypting: the signature covers the encrypted bytes
             from tfmodel.runs import EDGE_DIR
 
             print(f"signed {sign_model(args.output or args.run_dir / EDGE_DIR, args.sign_key)}")

@@ -8,7 +8,9 @@ Pillow, and `cryptography` for signed folders. Top to bottom:
     manifest.py    model.json, labels.txt, samples.npz: written by edge.optimize, read here
     runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
     quantize.py    float ⇄ int8 for runtime.py: the book's rounding, in as few numpy calls as can be
+    crypto.py      encrypted files (AES-256-GCM): the format, opened in memory only
     errors.py      EdgeError, the device side's one user error
+    names.py       model.json, serving_default, model.sig: the names both sides agree on
     quiet.py       hold the converter's and interpreter's C++ stderr; `--verbose` shows it
     signature.py   check model.sig (tfmodel.sign's model-signing bundle) with `cryptography` alone
     requirements-device.txt   the device's pip install

@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   python -m edge.device.benchmark runs/latest/edge/model_int8.tflite
   python -m edge.device.benchmark runs/latest/edge/*.tflite --runs 500 --num-threads 1
   python -m edge.device.benchmark model_int8.tflite --input digit.png --interpreter tflite_runtime
+  TFMODEL_DECRYPT_KEY=model-encryption.key python -m edge.device.benchmark models/*.tflite.enc
 
 Without --input each call gets the same random raw-pixel example. Numbers from an emulator
 (qemu) or a busy machine say nothing about a real device: measure on the device itself.
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 interpreter=args.interpreter,
                 verify=args.verify,
                 verify_key=args.verify_key,
+                decrypt_key=args.decrypt_key,
             )
             example = model.load_inputs([args.input])[0] if args.input else random_example(model)
             latency = measure_latency(model.predict, example, args.runs, args.warmup)

@@ -30,7 +30,7 @@ def make_parser(prog: str, doc: str, examples: str) -> argparse.ArgumentParser:
 
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags every runtime CLI shares: threads, interpreter choice, checksum and signature."""
+    """The flags every runtime CLI shares: threads, interpreter, checksum, signature, key."""
     parser.add_argument("--num-threads", type=int, help="interpreter threads (default: its own)")
     parser.add_argument(
         "--interpreter", default="auto", choices=["auto", *INTERPRETERS],
@@ -43,6 +43,10 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verify-key", type=Path,
         help="PEM public key: load only a file (and model.json) it signed (needs cryptography)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--decrypt-key", type=Path,
+        help="key file of an encrypted .tflite.enc (default: the file $TFMODEL_DECRYPT_KEY names)",
     )  # fmt: skip
 
 

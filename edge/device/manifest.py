@@ -1,26 +1,37 @@
 """The files that travel with the `.tflite` models: model.json, labels.txt and samples.npz.
 
-model.json is what the edge runtime (and phone code) reads: the input spec, the preprocessing,
-the output, the labels and, per file, its variant, tensor dtypes and quantization parameters and
-its sha256, which the runtime checks before loading. samples.npz holds a few test examples with
-their labels and the float Keras model's probabilities, so a device can check its own answers.
+model.json is what the edge runtime (and phone code) reads: the model's name and version, the input
+spec, the preprocessing, the output, the labels and, per file, its variant, tensor dtypes and
+quantization parameters and its sha256, which the runtime checks before loading (and, for an
+encrypted file, the cipher and key id: `edge.device.crypto`). samples.npz holds a few test examples
+with their labels and the float Keras model's probabilities, so a device can check its own answers.
 Like the runtime, this module imports no TensorFlow: the device check reads samples.npz with it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.device.runtime import MANIFEST, SIGNATURE, EdgeModel, sha256_of
+from edge.device.names import MANIFEST, SIGNATURE
+from edge.device.runtime import EdgeModel, sha256_of
 
 FORMAT_VERSION = 1
 LABELS_FILE = "labels.txt"
 SAMPLES_FILE = "samples.npz"
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model and build the folder holds: encrypted files are bound to it
+    (edge.device.crypto)."""
+
+    name: str  # the SavedModel's name under the export base, e.g. digits_mlp
+    version: str  # the run folder's name, e.g. digits_mlp-20250101-120000
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ def write_manifest(
     labels: list[str],
     input_shape: tuple[int, ...],
     pixel_max: float,
+    model: ModelIdentity,
 ) -> dict[str, Any]:
     """Write model.json and labels.txt into `out_dir` and return model.json's content."""
     channels = input_shape[-1] if len(input_shape) == 3 else None
@@ -61,6 +73,7 @@ def write_manifest(
     first = next(iter(entries.values()))
     manifest = {
         "format_version": FORMAT_VERSION,
+        "model": asdict(model),
         "signature": SIGNATURE,
         "input": {
             "name": first["input"]["name"],

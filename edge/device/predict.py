@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             interpreter=args.interpreter,
             verify=args.verify,
             verify_key=args.verify_key,
+            decrypt_key=args.decrypt_key,
         )
         batches = [model.load_inputs([path]) for path in args.inputs]
         probabilities = model.predict(np.concatenate(batches))

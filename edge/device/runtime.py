@@ -1,10 +1,12 @@
 """Run an exported `.tflite` with nothing but numpy, a TFLite interpreter and (for images) Pillow.
 
 This module is what a Raspberry Pi or any other device runs, so it imports no TensorFlow and no
-`tfmodel` (TensorFlow's `tf.lite` is only the last interpreter fallback). The interpreter comes
-from `ai_edge_litert`, else `tflite_runtime`, else `tensorflow`. `model.json` beside the file
-gives the labels, the preprocessing and each file's sha256, which is checked before loading; with
-a `verify_key`, the signature of the folder (`edge.device.signature`) is checked first.
+`tfmodel` (TensorFlow's `tf.lite` is only the last interpreter fallback). The interpreter comes from
+`ai_edge_litert`, else `tflite_runtime`, else `tensorflow`. `model.json` beside the file gives the
+labels, the preprocessing and each file's sha256, which is checked before loading; with a
+`verify_key`, the signature of the folder (`edge.device.signature`) is checked first. An encrypted
+file (`edge.device.crypto`) is decrypted in memory with `decrypt_key` and handed to the interpreter
+as bytes.
 
 Every model takes raw pixels in [0, pixel_max] through the signature `serving_default` (input
 named as in model.json) and returns softmax probabilities; an int8 model's input is quantized and
@@ -22,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from edge.device.crypto import open_model
 from edge.device.errors import EdgeError
+from edge.device.names import MANIFEST, SIGNATURE
 from edge.device.quantize import Quantizer
 from edge.device.quiet import held_stderr
 
-MANIFEST = "model.json"
-SIGNATURE = "serving_default"
 # Import name → the PyPI distribution that provides it, in the order they are tried.
 INTERPRETERS = {
     "ai_edge_litert": "ai-edge-litert",
@@ -113,7 +115,11 @@ def verify_model_file(model_path: Path, content: bytes, manifest: dict[str, Any]
 
 
 class EdgeModel:
-    """One `.tflite` file loaded for inference: raw pixels in, class probabilities out."""
+    """One `.tflite` file loaded for inference: raw pixels in, class probabilities out.
+
+    An encrypted file needs `decrypt_key`, the key file (default: the file $TFMODEL_DECRYPT_KEY
+    names); it is decrypted into memory, never onto the disk.
+    """
 
     def __init__(
         self,
@@ -123,6 +129,7 @@ class EdgeModel:
         interpreter: str = "auto",
         verify: bool = True,
         verify_key: str | Path | None = None,
+        decrypt_key: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -136,13 +143,15 @@ class EdgeModel:
                 signed[MANIFEST] = (self.path.parent / MANIFEST).read_bytes()
             verify_contents(self.path.parent, Path(verify_key), signed)
         manifest = read_manifest(self.path)
+        # Before the sha256: a file of another version fails both, and this names the reason.
+        plain = open_model(self.path, content, manifest, decrypt_key)
         if verify:
             verify_model_file(self.path, content, manifest)
         interpreter_class, self.interpreter_name = find_interpreter(interpreter)
         # The interpreter logs from C++ ("INFO: Created TensorFlow Lite XNNPACK delegate for
         # CPU."): held, and shown in full if loading fails (edge.device.quiet).
         with held_stderr():
-            self._load(interpreter_class, content, num_threads)
+            self._load(interpreter_class, plain, num_threads)
         spec = (manifest or {}).get("input", {})
         self.pixel_max = float(spec.get("pixel_max", 255.0))
         num_classes = int(self._output["shape_signature"][-1])

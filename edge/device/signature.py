@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.device.errors import EdgeError
+from edge.device.names import SIGNATURE_FILE
 
-SIGNATURE_FILE = "model.sig"  # as tfmodel.sign.SIGNATURE_FILE (a device has no tfmodel)
 _PUBLIC_KEY = "model-signing.pub"  # what python -m tfmodel.sign keygen writes beside the key
 _BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 _PAYLOAD_TYPE = "application/vnd.in-toto+json"

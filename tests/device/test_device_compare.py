@@ -161,3 +161,32 @@ def test_judge_fails_a_run_that_is_not_a_faithful_pi_run(results: Path, breakage
     assert done.returncode == 1
     assert f"FAIL {CPUS[0]} {RUNTIME}" in done.stderr
     assert f"FAIL {CPUS[1]}" not in done.stderr
+
+
+def test_an_encrypted_file_must_give_its_plain_twins_outputs_exactly():
+    actual = reference_outputs()
+    actual["model_int8.tflite.enc"] = actual["model_int8.tflite"].copy()
+    assert compare.compare_encrypted(actual) == []
+    actual["model_int8.tflite.enc"][0, 1] -= 1  # one step: allowed against x86, never here
+    assert compare.compare_encrypted(actual) == [
+        "model_int8.tflite.enc: outputs differ from the plain file's"
+    ]
+    del actual["model_int8.tflite"]
+    assert compare.compare_encrypted(actual) == [
+        "model_int8.tflite.enc: no output of its plain twin to compare with"
+    ]
+
+
+def test_judge_fails_a_run_whose_encrypted_file_differs_from_its_plain_twin(results: Path):
+    for label in [f"x86-{RUNTIME}", *(f"{cpu}-{RUNTIME}" for cpu in CPUS)]:
+        outputs = reference_outputs()
+        outputs["model_int8.tflite.enc"] = outputs["model_int8.tflite"].copy()
+        if label == f"{CPUS[0]}-{RUNTIME}":
+            outputs["model_int8.tflite.enc"][0, 1] -= 1
+        meta = json.loads((results / f"{label}.json").read_text())
+        meta["latency_ms"]["model_int8.tflite.enc"] = 0.5
+        write_run(results, label, outputs, meta)
+    done = run_judge(results)
+    assert done.returncode == 1 and "int8.enc 500" in done.stdout
+    assert f"FAIL {CPUS[0]} {RUNTIME}: model_int8.tflite.enc: outputs differ" in done.stderr
+    assert f"FAIL {CPUS[1]}" not in done.stderr

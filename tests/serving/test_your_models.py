@@ -20,7 +20,7 @@ from serving.client.client import ServingClient
 from tfmodel.backend import keras
 from tfmodel.config import Config
 from tfmodel.data import load_splits
-from tfmodel.export import export_for_serving
+from tfmodel.export.saved_model import export_for_serving
 from tfmodel.models import build_model, compile_for_training, inference_model
 
 SIZE, CLASSES, PER_CLASS = 32, 3, 64

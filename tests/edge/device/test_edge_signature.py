@@ -16,8 +16,9 @@ import pytest
 from test_edge_runtime import run_without_tensorflow
 
 from edge.device.errors import EdgeError
+from edge.device.names import SIGNATURE_FILE
 from edge.device.runtime import EdgeModel, sha256_of
-from edge.device.signature import SIGNATURE_FILE, verify_folder
+from edge.device.signature import verify_folder
 from tfmodel import sign
 from tfmodel.errors import UserError
 
