@@ -2,21 +2,24 @@
 
 For the CLI, each `--input` is `[NAME=]FILE`. For Predict, NAME is the signature's input key
 (optional for a one-input signature); for Classify/Regress it is the tf.Example feature each row
-of an array or image becomes. JSON may be a TF Serving request body (`instances`, `inputs` or
-`examples`) or a bare value, parsed with the signature's dtype as TF Serving's REST API does.
+of an array or image becomes. An image sent to a string input (a `serving_bytes` signature) goes
+as its encoded bytes, turned upright first when its EXIF tag says it is stored rotated. JSON may
+be a TF Serving request body (`instances`, `inputs` or `examples`) or a bare value, parsed with the signature's dtype as TF Serving's REST API does.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from tensorflow.core.example import example_pb2, feature_pb2
+from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import input_pb2
 
@@ -97,6 +100,8 @@ def load_predict_inputs(
             info = signature.inputs[key]
             if path.suffix == ".npy":
                 array = _load_npy(path, info)
+            elif info.dtype == types_pb2.DT_STRING:
+                array = np.array([upright_image_bytes(path)], dtype=object)
             else:
                 array = _scaled(_read_array(path, info)[np.newaxis], pixel_range)
             loaded = {key: _cast(array, info.dtype, spec)}
@@ -125,6 +130,25 @@ def load_examples(
             rows = _scaled(_read_array(path, None)[np.newaxis], pixel_range)
         examples.extend({name: row.ravel()} for row in rows)
     return examples
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def upright_image_bytes(path: Path) -> bytes:
+    """The file's bytes as they are, or re-encoded as PNG upright when its EXIF orientation
+    says it is stored rotated (a server decoding bytes does not read EXIF)."""
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.getexif().get(EXIF_ORIENTATION, 1) == 1:
+                return data
+            upright = ImageOps.exif_transpose(image)
+    except OSError as err:
+        raise UsageError(f"input file {path} is not a readable image ({err})") from None
+    encoded = io.BytesIO()
+    upright.save(encoded, "PNG")
+    return encoded.getvalue()
 
 
 def _check_file(path: Path) -> None:

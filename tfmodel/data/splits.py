@@ -115,15 +115,23 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits | StreamedSplits:
     )
 
 
-def load_folder_splits(cfg: DataConfig, directory: str, seed: int) -> StreamedSplits:
-    """An image folder's files, split per file by `images.assign_split`, to stream from disk."""
+def image_recipe(cfg: DataConfig) -> ImageRecipe | None:
+    """How a streamed source's files become pixels (training and serving_bytes); None for
+    sources loaded as arrays."""
+    if cfg.source.partition(":")[0] != STREAMED:
+        return None
     if len(cfg.image_size) != 2 or min(cfg.image_size) < 1:
         raise UserError(
             f"config key 'data.image_size' must be [height, width] in pixels, got {cfg.image_size}"
         )
+    return ImageRecipe(tuple(cfg.image_size), cfg.channels, cfg.resize)
+
+
+def load_folder_splits(cfg: DataConfig, directory: str, seed: int) -> StreamedSplits:
+    """An image folder's files, split per file by `images.assign_split`, to stream from disk."""
+    recipe = image_recipe(cfg)
     listing = images.list_image_folder(directory, cfg.on_bad_file)
     parts = images.split_listing(listing, cfg.test_split, cfg.validation_split, seed)
-    recipe = ImageRecipe(tuple(cfg.image_size), cfg.channels, cfg.resize)
     return StreamedSplits(
         train=FileSplit.of(listing.root, parts["train"]),
         val=FileSplit.of(listing.root, parts["validation"]),
