@@ -4,7 +4,8 @@ For the CLI, each `--input` is `[NAME=]FILE`. For Predict, NAME is the signature
 (optional for a one-input signature); for Classify/Regress it is the tf.Example feature each row
 of an array or image becomes. An image sent to a string input (a `serving_bytes` signature) goes
 as its encoded bytes, turned upright first when its EXIF tag says it is stored rotated. JSON may
-be a TF Serving request body (`instances`, `inputs` or `examples`) or a bare value, parsed with the signature's dtype as TF Serving's REST API does.
+be a TF Serving request body (`instances`, `inputs` or `examples`) or a bare value, parsed with
+the signature's dtype as TF Serving's REST API does.
 """
 
 from __future__ import annotations
