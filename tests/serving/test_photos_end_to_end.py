@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from photos import write_photo_folder
+from serving.client import cli as client_cli
 
 from edge import optimize
 from tfmodel import export, runs
@@ -21,7 +22,9 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "photos_cnn.yaml"
 
 
 @pytest.mark.slow
-def test_a_photo_folder_trains_exports_serves_and_optimizes(tmp_path, local_server, http):
+def test_a_photo_folder_trains_exports_serves_and_optimizes(
+    tmp_path, local_server, http, capsys
+):
     write_photo_folder(tmp_path / "photos", per_class=15)
     (tmp_path / "photos" / "dark" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     config = load_config(
@@ -57,6 +60,13 @@ def test_a_photo_folder_trains_exports_serves_and_optimizes(tmp_path, local_serv
     truth = [class_names.index(row["class"]) for row in test_files]
     recomputed = float(np.mean(np.equal(predicted, truth)))
     assert recomputed == pytest.approx(result.test_accuracy, abs=1e-6)
+
+    first = str(tmp_path / "photos" / test_files[0]["path"])
+    capsys.readouterr()
+    command = ["predict", "--server", address.grpc, "--model", "photos_cnn", "--input", first]
+    assert client_cli.main([*command, "--signature", export.BYTES_SIGNATURE]) == 0
+    printed = capsys.readouterr().out
+    assert f"classes (int64, shape (1,)):\n[{predicted[0]}]" in printed
 
     status, text = http(address.rest, "/v1/models/photos_cnn/metadata")
     signatures = json.loads(text)["metadata"]["signature_def"]["signature_def"]
