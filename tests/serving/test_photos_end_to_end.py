@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from photos import write_photo_folder
-from serving.client import cli as client_cli
 
 from edge import optimize
+from serving.client import cli as client_cli
 from tfmodel import export, runs
 from tfmodel.config import load_config
 from tfmodel.train import train
@@ -22,9 +22,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "photos_cnn.yaml"
 
 
 @pytest.mark.slow
-def test_a_photo_folder_trains_exports_serves_and_optimizes(
-    tmp_path, local_server, http, capsys
-):
+def test_a_photo_folder_trains_exports_serves_and_optimizes(tmp_path, local_server, http, capsys):
     write_photo_folder(tmp_path / "photos", per_class=15)
     (tmp_path / "photos" / "dark" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     config = load_config(
