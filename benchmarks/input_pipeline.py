@@ -87,7 +87,7 @@ def ours(root: Path, cache: str) -> tuple[float, float]:
 def theirs(root: Path, cached: bool) -> float:
     """Seconds for one epoch of Keras' reader (after a filling epoch when cached)."""
     dataset = keras.utils.image_dataset_from_directory(
-        root, image_size=IMAGE_SIZE, batch_size=32, seed=0, verbose=False
+        root, image_size=IMAGE_SIZE, batch_size=32, seed=0
     )
     if cached:
         dataset = dataset.cache()
