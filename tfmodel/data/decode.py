@@ -22,6 +22,7 @@ RESIZE_MODES = ("stretch", "crop", "pad")
 # A decoded image of this many pixels takes 3 × 64 MiB; a header declaring more is refused, so a
 # tiny file claiming 65535×65535 cannot make the decoder allocate gigabytes.
 MAX_PIXELS = 2**26
+HEADER_BYTES = 32  # enough for the size fields of PNG, GIF, BMP and WebP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,18 +38,25 @@ class ImageRecipe:
         return (*self.size, self.channels)
 
 
-def decode_image(data: tf.Tensor, orientation: tf.Tensor, recipe: ImageRecipe) -> tf.Tensor:
+def decode_image(
+    data: tf.Tensor, orientation: tf.Tensor, recipe: ImageRecipe, check_size: bool = True
+) -> tf.Tensor:
     """One encoded image (a scalar string) → float32 (H, W, C) of whole values in 0..255.
 
     Raises InvalidArgumentError (INVALID_ARGUMENT at a server) when the bytes are no image or
-    the header declares more than MAX_PIXELS.
+    the header declares more than MAX_PIXELS. `check_size=False` skips reading the header (it
+    changes no pixel): training's files had theirs checked when the folder was listed, and the
+    check costs as much as decoding a small JPEG.
     """
-    height, width = declared_size(data)
-    pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
-    check = tf.debugging.assert_less_equal(
-        pixels, tf.constant(MAX_PIXELS, tf.int64), message="image declares too many pixels"
-    )
-    with tf.control_dependencies([check]):
+    checks = []
+    if check_size:
+        height, width = declared_size(data)
+        checks.append(
+            tf.debugging.assert_less_equal(
+                height * width, tf.constant(MAX_PIXELS, tf.int64), "image declares too many pixels"
+            )
+        )
+    with tf.control_dependencies(checks):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image = apply_orientation(image, orientation)
     image = tf.cast(image, tf.float32)
@@ -61,21 +69,38 @@ def decode_image(data: tf.Tensor, orientation: tf.Tensor, recipe: ImageRecipe) -
 def declared_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(height, width) as the file's header declares them, read without decoding.
 
-    JPEG through TF's own header parser; PNG, GIF, BMP and WebP from their fixed header fields.
-    Bytes of no known format give InvalidArgumentError.
+    JPEG through TF's own header parser (its size sits in a frame marker anywhere in the file);
+    PNG, GIF, BMP and WebP from fixed fields of the first 32 bytes, by arithmetic rather than
+    control flow (tf.case per image costs more than the decode of a small JPEG). Bytes of no
+    known format give (0, 0), and decoding them fails.
     """
-    magic = tf.strings.substr(data, 0, 4)
-    is_webp = tf.logical_and(
-        tf.equal(magic, b"RIFF"), tf.equal(tf.strings.substr(data, 8, 4), b"WEBP")
-    )
-    branches = [
-        (tf.equal(tf.strings.substr(data, 0, 3), b"\xff\xd8\xff"), lambda: _jpeg_size(data)),
-        (tf.equal(magic, b"\x89PNG"), lambda: _field_size(data, 20, 16, 4, False)),
-        (tf.equal(magic, b"GIF8"), lambda: _field_size(data, 8, 6, 2, True)),
-        (tf.equal(tf.strings.substr(data, 0, 2), b"BM"), lambda: _bmp_size(data)),
-        (is_webp, lambda: _webp_size(data)),
-    ]
-    return tf.case(branches, default=_unknown_format, exclusive=False)
+    head = tf.strings.substr(data + b"\0" * HEADER_BYTES, 0, HEADER_BYTES)
+    raw = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+
+    def number(offset: int, length: int, little: bool = True) -> tf.Tensor:
+        weights = [256**i for i in range(length)]
+        weights = weights if little else weights[::-1]
+        return tf.reduce_sum(raw[offset : offset + length] * tf.constant(weights, tf.int64))
+
+    def starts(magic: bytes, at: int = 0) -> tf.Tensor:
+        return tf.reduce_all(tf.equal(raw[at : at + len(magic)], list(magic)))
+
+    bmp_height = number(22, 4)
+    vp8l = number(21, 4)
+    # (format test, height, width); WebP's three chunk kinds per the WebP container spec.
+    candidates = [
+        (starts(b"\x89PNG"), number(20, 4, False), number(16, 4, False)),
+        (starts(b"GIF8"), number(8, 2), number(6, 2)),
+        (starts(b"BM"), tf.where(bmp_height >= 2**31, 2**32 - bmp_height, bmp_height),
+         number(18, 4)),
+        (starts(b"VP8 ", 12), number(28, 2) % 2**14, number(26, 2) % 2**14),
+        (starts(b"VP8L", 12), (vp8l // 2**14) % 2**14 + 1, vp8l % 2**14 + 1),
+        (starts(b"VP8X", 12), number(27, 3) + 1, number(24, 3) + 1),
+    ]  # fmt: skip
+    height = width = tf.constant(0, tf.int64)
+    for found, h, w in candidates:
+        height, width = tf.where(found, h, height), tf.where(found, w, width)
+    return tf.cond(starts(b"\xff\xd8\xff"), lambda: _jpeg_size(data), lambda: (height, width))
 
 
 def _jpeg_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -83,78 +108,29 @@ def _jpeg_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return shape[0], shape[1]
 
 
-def _field_size(
-    data: tf.Tensor, height_at: int, width_at: int, length: int, little: bool
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """(height, width) stored as `length`-byte unsigned integers at the given offsets."""
-    return _uint(data, height_at, length, little), _uint(data, width_at, length, little)
-
-
-def _bmp_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    width = _uint(data, 18, 4, True)
-    height = _uint(data, 22, 4, True)
-    # BMP heights are signed: negative means stored top-down.
-    height = tf.where(height >= 2**31, 2**32 - height, height)
-    return height, width
-
-
-def _webp_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """VP8 (lossy), VP8L (lossless) and VP8X (extended) headers, per the WebP container spec."""
-    chunk = tf.strings.substr(data, 12, 4)
-
-    def lossy():
-        height, width = _field_size(data, 28, 26, 2, True)
-        return height % 2**14, width % 2**14
-
-    def lossless():
-        bits = _uint(data, 21, 4, True)
-        return (bits // 2**14) % 2**14 + 1, bits % 2**14 + 1
-
-    def extended():
-        height, width = _field_size(data, 27, 24, 3, True)
-        return height + 1, width + 1
-
-    branches = [
-        (tf.equal(chunk, b"VP8 "), lossy),
-        (tf.equal(chunk, b"VP8L"), lossless),
-        (tf.equal(chunk, b"VP8X"), extended),
-    ]
-    return tf.case(branches, default=_unknown_format)
-
-
-def _unknown_format() -> tuple[tf.Tensor, tf.Tensor]:
-    check = tf.debugging.Assert(False, ["not a JPEG, PNG, GIF, BMP or WebP image"])
-    with tf.control_dependencies([check]):
-        return tf.constant(0, tf.int64), tf.constant(0, tf.int64)
-
-
-def _uint(data: tf.Tensor, offset: int, length: int, little_endian: bool) -> tf.Tensor:
-    """The unsigned integer in bytes [offset, offset+length) as int64; a short file errors."""
-    raw = tf.io.decode_raw(tf.strings.substr(data, offset, length), tf.uint8)
-    raw = tf.ensure_shape(tf.cast(raw, tf.int64), [length])  # a truncated header fails here
-    weights = [256**i for i in range(length)]
-    weights = weights if little_endian else weights[::-1]
-    return tf.reduce_sum(raw * tf.constant(weights, tf.int64))
+# EXIF orientation → (transpose first?, axes reversed after), as Pillow's exif_transpose turns
+# it (rot90 counter-clockwise = transpose then reverse rows): control-flow free, so cheap.
+ORIENTATIONS = {
+    1: (False, (False, False)),
+    2: (False, (False, True)),
+    3: (False, (True, True)),
+    4: (False, (True, False)),
+    5: (True, (False, False)),
+    6: (True, (False, True)),
+    7: (True, (True, True)),
+    8: (True, (True, False)),
+}
 
 
 def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     """Turn an image stored as EXIF orientation 1..8 says into the way it is meant to be seen
-    (as Pillow's ImageOps.exif_transpose; tf.io.decode_image ignores EXIF)."""
-    transposed = tf.transpose(image, [1, 0, 2])
-    branches = {
-        2: lambda: tf.reverse(image, [1]),
-        3: lambda: tf.image.rot90(image, 2),
-        4: lambda: tf.reverse(image, [0]),
-        5: lambda: transposed,
-        6: lambda: tf.image.rot90(image, 3),
-        7: lambda: tf.image.rot90(transposed, 2),
-        8: lambda: tf.image.rot90(image, 1),
-    }
-    return tf.switch_case(
-        tf.cast(orientation, tf.int32) - 1,
-        branch_fns=[lambda: image] + [branches[k] for k in range(2, 9)],
-        default=lambda: image,
-    )
+    (as Pillow's ImageOps.exif_transpose; tf.io.decode_image ignores EXIF); other values: as is."""
+    orientation = tf.cast(orientation, tf.int32)
+    index = tf.where((orientation >= 1) & (orientation <= 8), orientation, 1) - 1
+    transpose = tf.constant([ORIENTATIONS[k][0] for k in range(1, 9)])[index]
+    reverse = tf.constant([ORIENTATIONS[k][1] for k in range(1, 9)])[index]
+    perm = tf.where(transpose, tf.constant([1, 0, 2]), tf.constant([0, 1, 2]))
+    return tf.reverse(tf.transpose(image, perm), tf.boolean_mask(tf.constant([0, 1]), reverse))
 
 
 def resize(image: tf.Tensor, size: tuple[int, int], mode: str) -> tf.Tensor:

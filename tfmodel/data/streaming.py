@@ -87,7 +87,8 @@ class StreamedSplits:
 
 
 def _decode_file(path: tf.Tensor, orientation: tf.Tensor, recipe: ImageRecipe) -> tf.Tensor:
-    return decode_image(tf.io.read_file(path), orientation, recipe)
+    """A listed file (its header already checked by `images.check_image_file`), decoded."""
+    return decode_image(tf.io.read_file(path), orientation, recipe, check_size=False)
 
 
 def decode_all(split: FileSplit, recipe: ImageRecipe) -> np.ndarray:
@@ -124,17 +125,27 @@ def decoded_cache(split: FileSplit, recipe: ImageRecipe, cache: str) -> np.ndarr
     return np.load(path, mmap_mode="r")
 
 
-def _loader(split: FileSplit, recipe: ImageRecipe, cache: str):
-    """index → float32 image: decoded from its file, or gathered from the decoded cache."""
+def _batch_loader(split: FileSplit, recipe: ImageRecipe, cache: str):
+    """A batch of indices → float32 images: decoded from their files, or gathered from the
+    decoded cache in one numpy call."""
     cached = decoded_cache(split, recipe, cache)
     paths = tf.constant(list(split.paths) or [""], tf.string)
     orientations = tf.constant(split.orientations)
     if cached is None:
-        return lambda i: _decode_file(tf.gather(paths, i), tf.gather(orientations, i), recipe)
 
-    def gather(i: tf.Tensor) -> tf.Tensor:
-        image = tf.numpy_function(lambda j: np.asarray(cached[j]), [i], tf.uint8, stateful=False)
-        return tf.cast(tf.ensure_shape(image, recipe.shape), tf.float32)
+        def decode(indices: tf.Tensor) -> tf.Tensor:
+            return tf.map_fn(
+                lambda i: _decode_file(tf.gather(paths, i), tf.gather(orientations, i), recipe),
+                indices,
+                fn_output_signature=tf.TensorSpec(recipe.shape, tf.float32),
+                parallel_iterations=16,
+            )
+
+        return decode
+
+    def gather(indices: tf.Tensor) -> tf.Tensor:
+        images = tf.numpy_function(lambda j: np.asarray(cached[j]), [indices], tf.uint8)
+        return tf.cast(tf.ensure_shape(images, [None, *recipe.shape]), tf.float32)
 
     return gather
 
@@ -154,8 +165,10 @@ def build_file_dataset(
     """Batches of (pixels, label), each epoch a permutation drawn from (seed, epoch number).
 
     The first epoch is read from `epoch` when the iterator starts (as `pipeline._epoch_batches`).
+    The epochs yield batches of indices with their step number (cheap); the images are loaded
+    and augmented outside, batches in parallel, so tf.data tunes one map, not one per epoch.
     """
-    load = _loader(split, recipe, cache)
+    load = _batch_loader(split, recipe, cache)
     labels = tf.constant(split.labels)
     steps = len(split) // batch_size if drop_remainder else -(-len(split) // batch_size)
     transforms = parse_augment(augment)
@@ -163,19 +176,9 @@ def build_file_dataset(
     def one_epoch(number: tf.Tensor) -> tf.data.Dataset:
         pair = tf.stack([tf.constant(seed, tf.int64), number])
         order = tf.random.experimental.stateless_shuffle(tf.range(len(split), dtype=tf.int64), pair)
-        images = tf.data.Dataset.from_tensor_slices(order).map(
-            lambda i: (load(i), tf.gather(labels, i)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        batches = images.batch(batch_size, drop_remainder=drop_remainder)
-        if not transforms:
-            return batches
-        steps_so_far = tf.data.Dataset.range(number * steps, (number + 1) * steps)
-        return tf.data.Dataset.zip((batches, steps_so_far)).map(
-            lambda batch, step: (augment_batch(batch[0], transforms, (seed, step)), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder)
+        return tf.data.Dataset.zip(
+            (batches, tf.data.Dataset.range(number * steps, (number + 1) * steps))
         )
 
     def all_epochs(_: tf.Tensor) -> tf.data.Dataset:
@@ -183,7 +186,14 @@ def build_file_dataset(
         numbers = tf.data.Dataset.range(start, tf.int64.max if repeat else start + 1)
         return numbers.flat_map(one_epoch)
 
+    def batch(indices: tf.Tensor, step: tf.Tensor):
+        images = load(indices)
+        if transforms:
+            images = augment_batch(images, transforms, (seed, step))
+        return images, tf.gather(labels, indices)
+
     dataset = tf.data.Dataset.from_tensors(0).flat_map(all_epochs)
+    dataset = dataset.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -193,9 +203,13 @@ def build_file_eval_dataset(
     """Batches of (pixels, label, weight) counting every file once (see `build_eval_dataset`)."""
     count = len(split)
     padded = -(-count // batch_size) * batch_size if static_shapes else count
-    load = _loader(split, recipe, "none")
+    paths = tf.constant(list(split.paths) or [""], tf.string)
+    orientations = tf.constant(split.orientations)
     labels = tf.constant(split.labels)
     weight = padded / count if count else 1.0
+
+    def load(i: tf.Tensor) -> tf.Tensor:
+        return _decode_file(tf.gather(paths, i), tf.gather(orientations, i), recipe)
 
     def example(i: tf.Tensor):
         real = i < count

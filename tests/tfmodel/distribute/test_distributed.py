@@ -193,7 +193,7 @@ def run_files(cwd: Path) -> tuple[list[np.ndarray], bytes, list[np.ndarray], dic
 @pytest.mark.parametrize(
     "backup_every_s,folder",
     [(0, False), (1e9, False), (0, True)],
-    ids=["every epoch", "never during the run", "image folder, every epoch"],
+    ids=["every-epoch", "never-during-the-run", "image-folder-every-epoch"],
 )
 def test_a_run_killed_again_and_again_ends_exactly_as_an_uninterrupted_one(
     tmp_path, backup_every_s, folder
