@@ -41,12 +41,12 @@ SECTION = "## Input pipeline: an image folder decoded and resized to 96×96"
 SIZES = {"smoke": (40, 1), "quick": (600, 3), "full": (5000, 3)}  # images, rounds
 IMAGE_SIZE = (96, 96)
 COLD_WHY = (
-    "each image also has its header size read and checked, an EXIF turn and a rounding in the "
-    "graph (tf.case/tf.switch_case per image)"
+    "images are decoded per batch (tf.map_fn) behind a per-epoch index stream that makes the "
+    "order exact on resume, plus an EXIF turn and rounding per image; Keras maps per file"
 )
 CACHED_WHY = (
-    "the cache is gathered image by image by index (tf.numpy_function) so each epoch's order is "
-    "exact on resume; Keras' .cache() streams in a fixed order"
+    "each batch is gathered by index from the decoded array (tf.numpy_function) so each epoch's "
+    "order is exact on resume; Keras' .cache() streams tensors in one fixed order"
 )
 
 
@@ -70,7 +70,8 @@ def epoch_seconds(dataset: tf.data.Dataset) -> float:
 
 
 def ours(root: Path, cache: str) -> tuple[float, float]:
-    """(listing seconds, epoch seconds) for `images:root` with `cache` (memory: a warm epoch)."""
+    """(listing seconds, epoch seconds) for `images:root` with `cache`; cached, the epoch timed
+    is the second (as for Keras), so neither side pays its start-up there."""
     start = time.perf_counter()
     config = DataConfig(
         source=f"images:{root}", image_size=list(IMAGE_SIZE), test_split=0.0, validation_split=0.0
@@ -81,6 +82,8 @@ def ours(root: Path, cache: str) -> tuple[float, float]:
         splits.train, splits.recipe, 32, seed=0, epoch=tf.Variable(0, dtype=tf.int64),
         repeat=False, cache=cache,
     )  # fmt: skip
+    if cache != "none":
+        epoch_seconds(dataset)
     return listing, epoch_seconds(dataset)
 
 

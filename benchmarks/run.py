@@ -32,6 +32,7 @@ BENCHMARKS = (
     "edge_sizes",
     "edge_calls",
     "serving_speed",
+    "input_pipeline",
 )
 EXAMPLES = """examples:
   python -m benchmarks.run --quick
