@@ -125,23 +125,8 @@ def decoded_cache(split: FileSplit, recipe: ImageRecipe, cache: str) -> np.ndarr
     return np.load(path, mmap_mode="r")
 
 
-def _batch_loader(split: FileSplit, recipe: ImageRecipe, cache: str):
-    """A batch of indices → float32 images: decoded from their files, or gathered from the
-    decoded cache in one numpy call."""
-    cached = decoded_cache(split, recipe, cache)
-    paths = tf.constant(list(split.paths) or [""], tf.string)
-    orientations = tf.constant(split.orientations)
-    if cached is None:
-
-        def decode(indices: tf.Tensor) -> tf.Tensor:
-            return tf.map_fn(
-                lambda i: _decode_file(tf.gather(paths, i), tf.gather(orientations, i), recipe),
-                indices,
-                fn_output_signature=tf.TensorSpec(recipe.shape, tf.float32),
-                parallel_iterations=16,
-            )
-
-        return decode
+def _gather_cached(cached: np.ndarray, recipe: ImageRecipe):
+    """A batch of indices → float32 images from the decoded cache, in one numpy call."""
 
     def gather(indices: tf.Tensor) -> tf.Tensor:
         images = tf.numpy_function(lambda j: np.asarray(cached[j]), [indices], tf.uint8)
@@ -165,10 +150,14 @@ def build_file_dataset(
     """Batches of (pixels, label), each epoch a permutation drawn from (seed, epoch number).
 
     The first epoch is read from `epoch` when the iterator starts (as `pipeline._epoch_batches`).
-    The epochs yield batches of indices with their step number (cheap); the images are loaded
-    and augmented outside, batches in parallel, so tf.data tunes one map, not one per epoch.
+    The epochs yield (file index, step) pairs, cheap, each epoch padded with index -1 to whole
+    batches so no batch spans two epochs; files are decoded one per parallel call outside the
+    per-epoch flat_map (one map for tf.data to tune, as fast as Keras' per-file map), and the
+    padding is dropped from each epoch's last batch.
     """
-    load = _batch_loader(split, recipe, cache)
+    cached = decoded_cache(split, recipe, cache)
+    paths = tf.constant(list(split.paths) or [""], tf.string)
+    orientations = tf.constant(split.orientations)
     labels = tf.constant(split.labels)
     steps = len(split) // batch_size if drop_remainder else -(-len(split) // batch_size)
     transforms = parse_augment(augment)
@@ -176,25 +165,38 @@ def build_file_dataset(
     def one_epoch(number: tf.Tensor) -> tf.data.Dataset:
         pair = tf.stack([tf.constant(seed, tf.int64), number])
         order = tf.random.experimental.stateless_shuffle(tf.range(len(split), dtype=tf.int64), pair)
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder)
-        return tf.data.Dataset.zip(
-            (batches, tf.data.Dataset.range(number * steps, (number + 1) * steps))
-        )
+        padding = tf.fill([steps * batch_size - min(len(split), steps * batch_size)], -1)
+        order = tf.concat([order[: steps * batch_size], tf.cast(padding, tf.int64)], 0)
+        step = number * steps + tf.range(steps * batch_size, dtype=tf.int64) // batch_size
+        return tf.data.Dataset.from_tensor_slices((order, step))
 
     def all_epochs(_: tf.Tensor) -> tf.data.Dataset:
         start = epoch.read_value()
         numbers = tf.data.Dataset.range(start, tf.int64.max if repeat else start + 1)
         return numbers.flat_map(one_epoch)
 
-    def batch(indices: tf.Tensor, step: tf.Tensor):
-        images = load(indices)
+    def decode(index: tf.Tensor, step: tf.Tensor):
+        real = tf.maximum(index, 0)  # padding decodes file 0, dropped below
+        image = _decode_file(tf.gather(paths, real), tf.gather(orientations, real), recipe)
+        return image, index, step
+
+    def finish(images: tf.Tensor, indices: tf.Tensor, steps_: tf.Tensor):
+        keep = indices >= 0
+        images, indices = tf.boolean_mask(images, keep), tf.boolean_mask(indices, keep)
         if transforms:
-            images = augment_batch(images, transforms, (seed, step))
+            images = augment_batch(images, transforms, (seed, steps_[0]))
         return images, tf.gather(labels, indices)
 
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     dataset = tf.data.Dataset.from_tensors(0).flat_map(all_epochs)
-    dataset = dataset.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    if cached is None:
+        dataset = dataset.map(decode, **parallel).batch(batch_size)
+    else:
+        gather = _gather_cached(cached, recipe)
+        dataset = dataset.batch(batch_size).map(
+            lambda i, step: (gather(tf.maximum(i, 0)), i, step), **parallel
+        )
+    return dataset.map(finish, **parallel).prefetch(tf.data.AUTOTUNE)
 
 
 def build_file_eval_dataset(
