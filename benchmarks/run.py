@@ -34,6 +34,7 @@ BENCHMARKS = (
     "edge_encryption",
     "serving_speed",
     "client_start",
+    "input_pipeline",
 )
 EXAMPLES = """examples:
   python -m benchmarks.run --quick

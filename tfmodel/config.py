@@ -38,6 +38,13 @@ class DataConfig:
     batch_size: int = 32
     shuffle_buffer: int = 10_000
     drop_remainder: bool = False
+    # Image folders (`images:DIR`), streamed from disk; see tfmodel.data.decode and .images.
+    image_size: list[int] = dataclasses.field(default_factory=lambda: [256, 256])  # [H, W]
+    resize: str = _choice("stretch", "stretch", "crop", "pad")
+    channels: int = _choice(3, 1, 3)
+    cache: str = "none"  # none | memory | a folder for decoded images
+    on_bad_file: str = _choice("error", "error", "skip")
+    augment: list[str] = dataclasses.field(default_factory=list)  # e.g. [flip, rotate:0.1]
 
 
 @dataclasses.dataclass

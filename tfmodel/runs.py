@@ -25,6 +25,10 @@
                              edge.device.benchmark read it;
                              the model card reads report.json
         explain/             tfmodel.explain: integrated_gradients.png, confusion.png
+        split.csv            train, for an image folder: every file, its class and split
+        split.json           train, for an image folder: counts per class and split, skipped
+                             bad files (`tfmodel.data.records`)
+        augment.png          train, with data.augment: a grid of augmented training images
     <output.dir>/latest      a link to the newest finished run
 
 A folder that still has `backup/` is unfinished: running the same command again resumes it.
@@ -64,6 +68,9 @@ CONFUSION_PLOT = "confusion.png"
 MODEL_CARD_FILE = "model_card.md"
 EDGE_REPORT_FILE = "report.json"  # inside EDGE_DIR; named here because the model card reads it
 EXPLAIN_DIR = "explain"
+SPLIT_FILES = "split.csv"
+SPLIT_SUMMARY = "split.json"
+AUGMENT_PLOT = "augment.png"
 
 
 def new_run_dir(config: Config) -> Path:

@@ -70,8 +70,8 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     inputs = fit_data(config, splits, global_batch, static_shapes, data_epoch)
     steps_per_epoch = inputs["steps_per_epoch"]
     print(
-        f"data {config.data.source}: train {len(splits.x_train)}, validation {len(splits.x_val)}, "
-        f"test {len(splits.x_test)}; batch {config.data.batch_size} per replica × "
+        f"data {config.data.source}: train {len(splits.y_train)}, validation {len(splits.y_val)}, "
+        f"test {len(splits.y_test)}; batch {config.data.batch_size} per replica × "
         f"{info.num_replicas} = {global_batch} global; precision {policy}"
     )
 
@@ -98,6 +98,8 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
 
     if chief:  # only now that everything is checked, so a rejected config leaves no folder
         runs.start_run(run_dir, config)
+        if isinstance(splits, data.StreamedSplits):
+            _record_folder_data(config, run_dir, splits, inputs["x"])
         if config.export.enabled and config.export.base_dir:  # else it lives in the run folder
             runs.writable_dir(Path(config.export.base_dir), "export.base_dir")
     started = time.perf_counter()
@@ -117,11 +119,9 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     seconds = time.perf_counter() - started
     if not history.epoch:  # the backup said fit had finished; the record had not been written
         print("every epoch was trained before the restart: only testing and recording are left")
-    test_ds = data.build_eval_dataset(
-        splits.x_test, splits.y_test, global_batch, static_shapes=static_shapes
-    )
+    test_ds = eval_data(splits, "test", global_batch, static_shapes)
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
-    print(f"test accuracy {test_accuracy:.4f} (n={len(splits.x_test)})")
+    print(f"test accuracy {test_accuracy:.4f} (n={len(splits.y_test)})")
 
     # Every worker saves (reading the metrics' SyncOnRead variables is a collective op);
     # a non-chief's copy lands in its temporary folder, removed below.
@@ -134,7 +134,7 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
         )  # fmt: skip
     else:
         cluster.remove_worker_temp_dir(run_dir, cluster.read_tf_config())
-    return TrainResult(run_dir, model, float(test_accuracy), float(test_loss), len(splits.x_test))
+    return TrainResult(run_dir, model, float(test_accuracy), float(test_loss), len(splits.y_test))
 
 
 def start_strategy(config: Config):
@@ -170,9 +170,9 @@ def _record_run(
     metrics = {
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
-        "n_train": len(splits.x_train),
-        "n_val": len(splits.x_val),
-        "n_test": len(splits.x_test),
+        "n_train": len(splits.y_train),
+        "n_val": len(splits.y_val),
+        "n_test": len(splits.y_test),
         "epochs": config.training.epochs,
         "epochs_this_session": len(history.epoch),
         "train_seconds_this_session": round(seconds, 2),
@@ -188,7 +188,7 @@ def _record_run(
     describe_replicas = f"{info.num_replicas} replica(s) × batch {config.data.batch_size}"
     summary = {
         "run folder": str(run_dir),
-        "test accuracy": f"{test_accuracy:.4f} (n={len(splits.x_test)}, loss {test_loss:.4f})",
+        "test accuracy": f"{test_accuracy:.4f} (n={len(splits.y_test)}, loss {test_loss:.4f})",
         "training": f"{len(history.epoch)} epochs in {seconds:.1f} s, {describe_replicas}",
     }
     # The saved copy holds plain variables: predicting and exporting need no other worker.
@@ -212,18 +212,43 @@ def fit_data(
     """
     from tfmodel import data
 
-    train_ds = data.build_dataset(
-        splits.x_train, splits.y_train, global_batch, shuffle=True, seed=config.training.seed,
-        drop_remainder=static_shapes, shuffle_buffer=config.data.shuffle_buffer, epoch=data_epoch,
-        repeat=True,
-    )  # fmt: skip
-    steps = data.batches_per_epoch(len(splits.x_train), global_batch, static_shapes)
-    val_ds = None
-    if len(splits.x_val):
-        val_ds = data.build_eval_dataset(
-            splits.x_val, splits.y_val, global_batch, static_shapes=static_shapes
-        )
+    if isinstance(splits, data.StreamedSplits):
+        train_ds = data.build_file_dataset(
+            splits.train, splits.recipe, global_batch, seed=config.training.seed,
+            epoch=data_epoch, repeat=True, drop_remainder=static_shapes,
+            augment=config.data.augment, cache=config.data.cache,
+        )  # fmt: skip
+    else:
+        train_ds = data.build_dataset(
+            splits.x_train, splits.y_train, global_batch, shuffle=True,
+            seed=config.training.seed, drop_remainder=static_shapes,
+            shuffle_buffer=config.data.shuffle_buffer, epoch=data_epoch, repeat=True,
+        )  # fmt: skip
+    steps = data.batches_per_epoch(len(splits.y_train), global_batch, static_shapes)
+    val_ds = eval_data(splits, "val", global_batch, static_shapes) if len(splits.y_val) else None
     return {"x": train_ds, "steps_per_epoch": steps, "validation_data": val_ds}
+
+
+def eval_data(splits, split: str, global_batch: int, static_shapes: bool):
+    """Batches of (x, y, weight) counting each example of split `val` or `test` once."""
+    from tfmodel import data
+
+    if isinstance(splits, data.StreamedSplits):
+        return data.build_file_eval_dataset(
+            getattr(splits, split), splits.recipe, global_batch, static_shapes=static_shapes
+        )
+    x, y = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}")
+    return data.build_eval_dataset(x, y, global_batch, static_shapes=static_shapes)
+
+
+def _record_folder_data(config: Config, run_dir: Path, splits, train_ds) -> None:
+    """An image folder's split (split.csv, split.json) and, with augmentation, augment.png."""
+    from tfmodel.data.records import plot_augmented, write_split_record
+
+    write_split_record(splits, run_dir / runs.SPLIT_FILES, run_dir / runs.SPLIT_SUMMARY)
+    if config.data.augment:
+        images = next(iter(train_ds.unbatch().batch(16)))[0].numpy()
+        plot_augmented(images, run_dir / runs.AUGMENT_PLOT)
 
 
 def _backup_every_s(config: Config, info) -> float:

@@ -2,13 +2,16 @@
 
 For the CLI, each `--input` is `[NAME=]FILE`. For Predict, NAME is the signature's input key
 (optional for a one-input signature); for Classify/Regress it is the tf.Example feature each row
-of an array or image becomes. JSON may be a TF Serving request body (`instances`, `inputs` or
-`examples`) or a bare value, parsed with the signature's dtype as TF Serving's REST API does.
+of an array or image becomes. An image sent to a string input (a `serving_bytes` signature) goes
+as its encoded bytes, turned upright first when its EXIF tag says it is stored rotated. JSON may
+be a TF Serving request body (`instances`, `inputs` or `examples`) or a bare value, parsed with
+the signature's dtype as TF Serving's REST API does.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from serving import tensors
-from serving.apis import example_pb2, feature_pb2, input_pb2, meta_graph_pb2
+from serving.apis import example_pb2, feature_pb2, input_pb2, meta_graph_pb2, types_pb2
 from serving.client.errors import UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -94,6 +97,8 @@ def load_predict_inputs(
             info = signature.inputs[key]
             if path.suffix == ".npy":
                 array = _load_npy(path, info)
+            elif info.dtype == types_pb2.DT_STRING:
+                array = np.array([upright_image_bytes(path)], dtype=object)
             else:
                 array = _scaled(_read_array(path, info)[np.newaxis], pixel_range)
             loaded = {key: _cast(array, info.dtype, spec)}
@@ -128,6 +133,27 @@ def check_input_files(specs: Sequence[str]) -> None:
     """Fails on a missing or unreadable kind of `--input` file before anything is sent."""
     for spec in specs:
         _check_file(split_input_spec(spec)[1])
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def upright_image_bytes(path: Path) -> bytes:
+    """The file's bytes as they are, or re-encoded as PNG upright when its EXIF orientation
+    says it is stored rotated (a server decoding bytes does not read EXIF)."""
+    from PIL import Image, ImageOps  # here: a client sending no image does not pay its import
+
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.getexif().get(EXIF_ORIENTATION, 1) == 1:
+                return data
+            upright = ImageOps.exif_transpose(image)
+    except OSError as err:
+        raise UsageError(f"input file {path} is not a readable image ({err})") from None
+    encoded = io.BytesIO()
+    upright.save(encoded, "PNG")
+    return encoded.getvalue()
 
 
 def _check_file(path: Path) -> None:

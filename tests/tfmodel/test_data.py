@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from PIL import Image
 from sklearn.datasets import load_digits
 
 from tfmodel.backend import keras
@@ -138,41 +137,6 @@ def test_idx_reads_the_real_mnist():
     assert list(splits.y_test[:5]) == [7, 2, 1, 0, 4]
     assert np.sum(splits.y_train == 0) + np.sum(splits.y_val == 0) == 5923
     assert splits.pixel_max == 255 and splits.x_test.max() == 255
-
-
-def write_pngs(root: Path, mode: str, classes: dict[str, list[int]], size=(5, 4)) -> None:
-    """One PNG per value, filled with that value, in root/<class>/."""
-    for name, values in classes.items():
-        (root / name).mkdir(parents=True)
-        for value in values:
-            colour = value if mode == "L" else (value, 0, 255 - value)
-            Image.new(mode, size, colour).save(root / name / f"{value}.png")
-
-
-def test_images_are_labelled_by_sorted_folder_and_keep_grayscale(tmp_path):
-    write_pngs(tmp_path, "L", {"dog": [200, 201, 202, 203, 204], "cat": [10, 11, 12, 13, 14]})
-    (tmp_path / "cat" / "notes.txt").write_text("not an image")
-    cfg = DataConfig(source=f"images:{tmp_path}", validation_split=0.25, test_split=0.2)
-    splits = load_splits(cfg, seed=0)
-    assert_well_formed(splits, (4, 5, 1))
-    assert splits.class_names == ["cat", "dog"] and splits.pixel_max == 255
-    assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (6, 2, 2)
-    for x, y in [(splits.x_train, splits.y_train), (splits.x_test, splits.y_test)]:
-        assert np.array_equal(x[:, 0, 0, 0] >= 200, y == 1)  # Each image kept its own label.
-
-
-def test_images_in_colour_have_three_channels(tmp_path):
-    write_pngs(tmp_path, "RGB", {"a": [1, 2, 3, 4], "b": [5, 6, 7, 8]})
-    splits = load_splits(DataConfig(source=f"images:{tmp_path}"), seed=0)
-    assert_well_formed(splits, (4, 5, 3))
-    assert np.array_equal(splits.x_test[:, 0, 0, 0] + splits.x_test[:, 0, 0, 2], [255, 255])
-
-
-def test_images_of_another_size_are_named(tmp_path):
-    write_pngs(tmp_path, "L", {"a": [1, 2], "b": [3]})
-    Image.new("L", (9, 9)).save(tmp_path / "b" / "odd.png")
-    with pytest.raises(UserError, match=r"odd\.png is 9x9 but .* is 5x4"):
-        load_splits(DataConfig(source=f"images:{tmp_path}"), seed=0)
 
 
 def test_tfds_reads_train_and_test_of_a_mocked_mnist():

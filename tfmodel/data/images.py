@@ -1,82 +1,162 @@
-"""`images:DIR`: image files sorted into one sub-folder per class, read with Pillow.
+"""`images:DIR`: image files in one sub-folder per class, listed here and streamed from disk.
 
-The class names are the sorted folder names. Grayscale images keep one channel; if any image has
-colour, all are read as RGB. Every image must have the same width and height.
+Listing opens every file's header with Pillow (format, declared size, EXIF orientation) and
+decodes JPEGs at 1/8 scale, so a file that cannot be read is found before training starts,
+not half way through it. What a file is counts as bad: zero bytes, not an image TensorFlow
+decodes, unreadable, declaring more than MAX_PIXELS, a stray `.DS_Store`/`Thumbs.db`/other
+non-image, or a class folder without images. `data.on_bad_file: error` stops on the first one;
+`skip` leaves it out and lists it in the run folder.
+
+Splits stay put: a file's split depends only on its path relative to DIR (the test split) and
+that path plus the seed (validation), through a hash, so adding photos never moves old ones and
+no test image is ever trained on.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from tfmodel.data.source import SourceData
+from tfmodel.data.decode import MAX_PIXELS
 from tfmodel.errors import UserError
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
-GRAYSCALE_MODES = {"1", "L", "LA"}
+# Formats TensorFlow's decoders read (Pillow names); Pillow-only formats (TIFF…) are bad files.
+FORMATS = {"JPEG", "PNG", "BMP", "GIF", "WEBP", "MPO"}  # MPO: a phone's JPEG with a depth map
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+EXIF_ORIENTATION = 0x0112
+SPLITS = ("train", "validation", "test")
 
 
-def load_images_source(directory: str, data_dir: str | None) -> SourceData:
-    """All images under `directory`/<class>/, labelled by the class folder's sorted position."""
-    del data_dir  # The directory is named in the source.
+@dataclasses.dataclass(frozen=True)
+class ImageFile:
+    """One listed image: its path relative to the folder, class id and EXIF orientation."""
+
+    path: str
+    label: int
+    orientation: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class BadFile:
+    path: str
+    problem: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderListing:
+    """Every good image of `root` in sorted order, the class names and what was left out."""
+
+    root: Path
+    files: list[ImageFile]
+    class_names: list[str]
+    skipped: list[BadFile]
+
+
+def list_image_folder(directory: str, on_bad_file: str = "error") -> FolderListing:
+    """The images under `directory`/<class>/, labelled by the class folder's sorted position."""
     root = Path(directory).expanduser()
+    source = f"data.source 'images:{directory}'"
     if not root.is_dir():
         raise UserError(
-            f"data.source 'images:{directory}': no such folder; give a folder with one "
-            "sub-folder of images per class (e.g. DIR/cat/1.png, DIR/dog/2.png)"
+            f"{source}: no such folder; give a folder with one sub-folder of images per class "
+            "(e.g. DIR/cat/1.jpg, DIR/dog/2.jpg)"
         )
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise UserError(
-            f"data.source 'images:{directory}' has no class sub-folders; put each class's "
-            "images in its own folder (e.g. DIR/cat/1.png, DIR/dog/2.png)"
+            f"{source} has no class sub-folders; put each class's images in its own folder "
+            "(e.g. DIR/cat/1.jpg, DIR/dog/2.jpg)"
         )
-    files, labels = [], []
-    for label, class_dir in enumerate(class_dirs):
-        found = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in EXTENSIONS)
+    files, skipped, class_names = [], [], []
+    for class_dir in class_dirs:
+        found, bad = [], []
+        for path in sorted(p for p in class_dir.rglob("*") if p.is_file()):
+            relative = path.relative_to(root).as_posix()
+            problem, orientation = check_image_file(path)
+            if problem:
+                bad.append(BadFile(relative, problem))
+            else:
+                found.append(ImageFile(relative, len(class_names), orientation))
         if not found:
-            raise UserError(
-                f"data.source 'images:{directory}': class folder {class_dir} holds no images "
-                f"({', '.join(sorted(EXTENSIONS))}); add some or remove the folder"
-            )
-        files += found
-        labels += [label] * len(found)
-    mode = _common_mode(files)
-    pixels = np.stack([_read(path, mode) for path in files])
-    return SourceData(
-        x_train=pixels,
-        y_train=np.array(labels, dtype=np.int64),
-        class_names=[d.name for d in class_dirs],
-    )
+            bad.append(BadFile(class_dir.name + "/", "class folder holds no images"))
+        for item in bad:
+            if on_bad_file != "skip":
+                raise UserError(
+                    f"{source}: {root / item.path} {item.problem}; remove or replace it, or "
+                    "pass --set data.on_bad_file=skip to train without it (listed in the run "
+                    "folder)"
+                )
+            skipped.append(item)
+        if found:
+            files += found
+            class_names.append(class_dir.name)
+    if len(class_names) < 2:
+        raise UserError(f"{source} has {len(class_names)} class with images; a classifier needs 2")
+    return FolderListing(root, files, class_names, skipped)
 
 
-def _common_mode(files: list[Path]) -> str:
-    """'L' when every image is grayscale, else 'RGB'; checks all share the first image's size.
+def check_image_file(path: Path) -> tuple[str | None, int]:
+    """(what is wrong with the file or None, its EXIF orientation 1..8)."""
+    if path.suffix.lower() not in EXTENSIONS:
+        return f"is not an image ({', '.join(sorted(EXTENSIONS))})", 1
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes)", 1
+    try:
+        with Image.open(path) as image:
+            if image.format not in FORMATS:
+                return f"is a {image.format} file, which TensorFlow cannot decode", 1
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                return f"declares {width}x{height} pixels, more than {MAX_PIXELS}", 1
+            orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
+            if image.format in ("JPEG", "MPO"):
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))  # fast 1/8 decode
+            image.load()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+        return f"cannot be decoded ({err})", 1
+    return None, orientation if 1 <= orientation <= 8 else 1
 
-    Pillow reads only the header on open, so this pass is cheap.
+
+def assign_split(path: str, test_split: float, validation_split: float, seed: int) -> str:
+    """`train`, `validation` or `test` for the file at `path` (relative, with '/').
+
+    The test split hashes the path alone, so it never depends on the seed; validation hashes
+    the path and the seed, among the files that are not test.
     """
-    modes = set()
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                size, mode = image.size, image.mode
-        except OSError as err:
-            raise UserError(f"image {path} cannot be read: {err}; remove or replace it") from None
-        if path is files[0]:
-            first_size = size
-        elif size != first_size:
-            raise UserError(
-                f"image {path} is {size[0]}x{size[1]} but {files[0]} is "
-                f"{first_size[0]}x{first_size[1]}; resize all images to one size"
-            )
-        modes.add(mode)
-    return "L" if modes <= GRAYSCALE_MODES else "RGB"
+    if _unit_hash(path) < test_split:
+        return "test"
+    return "validation" if _unit_hash(f"{seed}:{path}") < validation_split else "train"
 
 
-def _read(path: Path, mode: str) -> np.ndarray:
-    """One image as uint8 (H, W, C)."""
-    with Image.open(path) as image:
-        pixels = np.asarray(image.convert(mode), dtype=np.uint8)
-    return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
+def _unit_hash(text: str) -> float:
+    """A stable number in [0, 1) from `text` (the first 8 bytes of its SHA-256)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_listing(
+    listing: FolderListing, test_split: float, validation_split: float, seed: int
+) -> dict[str, list[ImageFile]]:
+    """The listing's files by split name, each in listing order."""
+    parts: dict[str, list[ImageFile]] = {name: [] for name in SPLITS}
+    for item in listing.files:
+        parts[assign_split(item.path, test_split, validation_split, seed)].append(item)
+    if not parts["train"]:
+        raise UserError(
+            f"data.source 'images:{listing.root}': no image fell in the training split; "
+            "add images or lower data.test_split / data.validation_split"
+        )
+    return parts
+
+
+def split_counts(parts: dict[str, list[ImageFile]], class_names: list[str]) -> np.ndarray:
+    """Counts per (class, split) as an int array (classes × SPLITS)."""
+    counts = np.zeros((len(class_names), len(SPLITS)), np.int64)
+    for column, name in enumerate(SPLITS):
+        for item in parts[name]:
+            counts[item.label, column] += 1
+    return counts

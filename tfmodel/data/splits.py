@@ -16,7 +16,9 @@ from sklearn.model_selection import train_test_split
 
 from tfmodel.config import DataConfig
 from tfmodel.data import digits, idx, images, keras_source, npz, tfds_source
+from tfmodel.data.decode import ImageRecipe
 from tfmodel.data.source import SourceData
+from tfmodel.data.streaming import FileSplit, StreamedSplits
 from tfmodel.errors import UserError
 
 # The test split of a source without one must not move with the training seed.
@@ -29,8 +31,8 @@ LOADERS: dict[str, Callable[[str, str | None], SourceData]] = {
     "keras": keras_source.load_keras_source,
     "npz": npz.load_npz_source,
     "idx": idx.load_idx_source,
-    "images": images.load_images_source,
 }
+STREAMED = "images"  # the scheme read file by file (tfmodel.data.streaming), not into arrays
 
 EXAMPLES = (
     "sklearn:digits, tfds:mnist, keras:fashion_mnist, npz:data/mnist.npz, idx:DIR, images:DIR"
@@ -60,19 +62,22 @@ class Splits:
         return len(self.class_names)
 
 
-def load_splits(cfg: DataConfig, seed: int) -> Splits:
+def load_splits(cfg: DataConfig, seed: int) -> Splits | StreamedSplits:
     """Read `cfg.source` and split it; the validation split is drawn with `seed`."""
     scheme, _, argument = cfg.source.partition(":")
-    if scheme not in LOADERS:
+    if scheme not in LOADERS and scheme != STREAMED:
         raise UserError(
             f"data.source {cfg.source!r} has an unknown scheme {scheme!r}: use one of "
-            f"{', '.join(s + ':' for s in LOADERS)} (e.g. {EXAMPLES})"
+            f"{', '.join(s + ':' for s in [*LOADERS, STREAMED])} (e.g. {EXAMPLES})"
         )
     if not argument:
         raise UserError(
             f"data.source {cfg.source!r} names no data after '{scheme}:' (e.g. {EXAMPLES})"
         )
     _check_fraction("data.validation_split", cfg.validation_split)
+    if scheme == STREAMED:
+        _check_fraction("data.test_split", cfg.test_split)
+        return load_folder_splits(cfg, argument, seed)
     source = LOADERS[scheme](argument, cfg.data_dir)
 
     x_train, y_train = _checked_arrays(cfg.source, "train", source.x_train, source.y_train)
@@ -107,6 +112,34 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
         y_test=y_test,
         class_names=list(class_names),
         pixel_max=_pixel_max(source.x_train),
+    )
+
+
+def image_recipe(cfg: DataConfig) -> ImageRecipe | None:
+    """How a streamed source's files become pixels (training and serving_bytes); None for
+    sources loaded as arrays."""
+    if cfg.source.partition(":")[0] != STREAMED:
+        return None
+    if len(cfg.image_size) != 2 or min(cfg.image_size) < 1:
+        raise UserError(
+            f"config key 'data.image_size' must be [height, width] in pixels, got {cfg.image_size}"
+        )
+    return ImageRecipe(tuple(cfg.image_size), cfg.channels, cfg.resize)
+
+
+def load_folder_splits(cfg: DataConfig, directory: str, seed: int) -> StreamedSplits:
+    """An image folder's files, split per file by `images.assign_split`, to stream from disk."""
+    recipe = image_recipe(cfg)
+    listing = images.list_image_folder(directory, cfg.on_bad_file)
+    parts = images.split_listing(listing, cfg.test_split, cfg.validation_split, seed)
+    return StreamedSplits(
+        train=FileSplit.of(listing.root, parts["train"]),
+        val=FileSplit.of(listing.root, parts["validation"]),
+        test=FileSplit.of(listing.root, parts["test"]),
+        class_names=listing.class_names,
+        recipe=recipe,
+        listing=listing,
+        cache=cfg.cache,
     )
 
 

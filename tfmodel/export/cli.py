@@ -12,10 +12,12 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from tfmodel.config import apply_overrides
+from tfmodel.config import Config, apply_overrides
 from tfmodel.data import load_splits
+from tfmodel.data.splits import image_recipe
 from tfmodel.errors import UserError, report_error
 from tfmodel.export.saved_model import (
+    BYTES_SIGNATURE,
     CLASSIFY_SIGNATURE,
     MODELS_CONFIG_FILE,
     PREDICT_SIGNATURE,
@@ -94,11 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("model", path.parent.name),
         ("version", path.name),
         ("base path", str(path.parent)),
-        ("signatures", f"{PREDICT_SIGNATURE} (predict), {CLASSIFY_SIGNATURE} (classify)"),
+        ("signatures", ", ".join(_signature_names(config))),
         ("server config", str(path.parent.parent / MODELS_CONFIG_FILE)),
     ]
     print(format_rows(rows))
     return 0
+
+
+def _signature_names(config: Config) -> list[str]:
+    names = [f"{PREDICT_SIGNATURE} (predict)", f"{CLASSIFY_SIGNATURE} (classify)"]
+    if image_recipe(config.data) is not None:
+        names.append(f"{BYTES_SIGNATURE} (predict, encoded images)")
+    return names
 
 
 def publish_moved(argv: Sequence[str] | None, args: argparse.Namespace) -> str:

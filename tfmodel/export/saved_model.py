@@ -4,6 +4,7 @@ Layout (what `tensorflow_model_server --model_base_path=<export_base>/<model_nam
 
     <export_base>/models.config                    ModelServerConfig naming every exported model
     <export_base>/<model_name>/<version>/          SavedModel: `serving_default` and `classify`
+                                                   (+ `serving_bytes` for an image folder)
         assets.extra/tf_serving_warmup_requests    PredictionLog records replayed on load
 
 A version folder is written under a temporary name in the export base and renamed into place,
@@ -30,6 +31,8 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfmodel.config import Config
+from tfmodel.data.decode import ImageRecipe, decode_image
+from tfmodel.data.splits import image_recipe
 from tfmodel.errors import UserError
 from tfmodel.models import inference_model
 from tfmodel.runs import EXPORT_DIR, writable_dir
@@ -37,6 +40,8 @@ from tfmodel.sign import sign_model
 
 PREDICT_SIGNATURE = "serving_default"
 CLASSIFY_SIGNATURE = "classify"
+BYTES_SIGNATURE = "serving_bytes"  # encoded images in, decoded by the training recipe
+BYTES_INPUT = "image_bytes"
 INPUT_RANGE_SIGNATURE = "input_range"  # named again in serving.client (it imports no tfmodel)
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MODELS_CONFIG_FILE = "models.config"
@@ -96,7 +101,10 @@ def export_for_serving(
     staging = Path(tempfile.mkdtemp(prefix=f".{model_name}-{version}-", dir=base))
     precision = None if config.export.precision == "as_trained" else config.export.precision
     try:
-        save_signatures(inference_model(model, precision), config.model.input_name, names, staging)
+        save_signatures(
+            inference_model(model, precision), config.model.input_name, names, staging,
+            recipe=image_recipe(config.data),
+        )  # fmt: skip
         warmup = examples[: config.export.warmup_records]
         write_warmup_requests(staging, model_name, config.model.input_name, warmup)
         if sign_key:  # before the rename: a server never sees the version unsigned
@@ -148,9 +156,14 @@ def _choose_version(model_dir: Path, requested: int | None) -> int:
 
 
 def save_signatures(
-    model: keras.Model, input_name: str, class_names: Sequence[str], export_dir: Path
+    model: keras.Model,
+    input_name: str,
+    class_names: Sequence[str],
+    export_dir: Path,
+    recipe: ImageRecipe | None = None,
 ) -> None:
-    """Save `model` with a Predict `serving_default` and a Classify `classify` signature."""
+    """Save `model` with a Predict `serving_default` and a Classify `classify` signature, and
+    with a `recipe` (the model was trained on image files) a Predict `serving_bytes`."""
     input_shape = list(model.input_shape[1:])
     flat_size = int(np.prod(input_shape))
 
@@ -178,6 +191,8 @@ def save_signatures(
     signatures = {PREDICT_SIGNATURE: predict, CLASSIFY_SIGNATURE: classify}
     if any(layer.name == "rescale" for layer in model.layers):
         signatures[INPUT_RANGE_SIGNATURE] = input_range_signature(model)
+    if recipe is not None:
+        signatures[BYTES_SIGNATURE] = bytes_signature(predict, recipe)
     tf.saved_model.save(holder, str(export_dir), signatures=signatures)
     # tf.saved_model.save marks every signature as Predict; TF Serving's Classify API only
     # accepts a signature whose method name says classify, so rewrite it in saved_model.pb.
@@ -188,6 +203,28 @@ def save_signatures(
     updater.save()
     # saved_model.pb changed, so fingerprint.pb (its checksum, written by save) must be redone.
     fingerprinting_utils.write_fingerprint(str(export_dir))
+
+
+def bytes_signature(predict, recipe: ImageRecipe):
+    """`serving_bytes`: a batch of encoded JPEG/PNG/BMP/GIF/WebP strings in `image_bytes`,
+    decoded and resized by `tfmodel.data.decode.decode_image` exactly as in training, then
+    `predict`'s outputs. A file that is no image or whose header declares more than MAX_PIXELS
+    fails the request with INVALID_ARGUMENT before anything large is allocated. EXIF
+    orientation is not read here (the client sends upright images; training read it from
+    the tag at listing time).
+    """
+    upright = tf.constant(1, tf.int64)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, BYTES_INPUT)])
+    def serving_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+        pixels = tf.map_fn(
+            lambda data: decode_image(data, upright, recipe),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec(recipe.shape, tf.float32),
+        )
+        return predict(pixels)
+
+    return serving_bytes
 
 
 def input_range_signature(model: keras.Model):

@@ -1,5 +1,6 @@
 """Client inputs: tf.Examples from features, and arrays/examples read from .npy, images and JSON."""
 
+import io
 import json
 
 import numpy as np
@@ -42,6 +43,23 @@ def test_images_are_fitted_to_the_input_height_width_and_channels(tmp_path):
     assert arrays["pixels"].shape == (2, 8, 8, 1)
     np.testing.assert_array_equal(arrays["pixels"][0], np.full((8, 8, 1), 200.0))
     np.testing.assert_array_equal(arrays["pixels"][1], np.full((8, 8, 1), 7.0))
+
+
+def test_images_go_as_their_bytes_to_a_string_input_turned_upright_when_exif_says(tmp_path):
+    signature = make_signature(image_bytes=(types_pb2.DT_STRING, (-1,)))
+    Image.new("RGB", (6, 4), (9, 99, 199)).save(tmp_path / "plain.jpg")
+    rotated = Image.new("RGB", (6, 4), (0, 0, 0))
+    rotated.putpixel((0, 0), (255, 255, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: shown rotated 90° clockwise
+    rotated.save(tmp_path / "rotated.png", exif=exif)
+    arrays = load_predict_inputs(
+        [str(tmp_path / "plain.jpg"), str(tmp_path / "rotated.png")], signature
+    )
+    sent = arrays["image_bytes"]
+    assert sent.dtype == object and sent[0] == (tmp_path / "plain.jpg").read_bytes()
+    upright = Image.open(io.BytesIO(sent[1]))
+    assert upright.size == (4, 6) and upright.getpixel((3, 0)) == (255, 255, 255)
 
 
 @pytest.mark.parametrize(

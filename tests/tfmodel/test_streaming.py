@@ -1,0 +1,83 @@
+"""Streaming an image folder: exact epoch order from (seed, epoch), caches, augmentation, eval."""
+
+import numpy as np
+import pytest
+from photos import write_photo_folder
+
+from tfmodel.backend import tf
+from tfmodel.config import DataConfig
+from tfmodel.data import build_file_dataset, build_file_eval_dataset, load_splits
+from tfmodel.data.streaming import decode_all
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    write_photo_folder(root, per_class=5)
+    return load_splits(DataConfig(source=f"images:{root}", image_size=[8, 8]), seed=0)
+
+
+def batches(splits, first_epoch: int, count: int, **options):
+    epoch = tf.Variable(first_epoch, dtype=tf.int64)
+    dataset = build_file_dataset(
+        splits.train, splits.recipe, 5, seed=7, epoch=epoch, repeat=True, **options
+    )
+    return [(x.numpy(), y.numpy()) for x, y in dataset.take(count)]
+
+
+def test_a_resumed_epoch_replays_the_same_batches(splits):
+    per_epoch = -(-len(splits.train) // 5)
+    from_start = batches(splits, 0, 3 * per_epoch)
+    resumed = batches(splits, 2, per_epoch)
+    for (x, y), (x_again, y_again) in zip(from_start[2 * per_epoch :], resumed, strict=True):
+        np.testing.assert_array_equal(x, x_again)
+        np.testing.assert_array_equal(y, y_again)
+    # Each epoch is a permutation of the split, and epochs differ.
+    first = [x for x, _ in from_start[:per_epoch]]
+    second = [x for x, _ in from_start[per_epoch : 2 * per_epoch]]
+    labels = np.concatenate([y for _, y in from_start[:per_epoch]])
+    assert sorted(labels) == sorted(splits.train.labels)
+    assert not np.array_equal(np.concatenate(first), np.concatenate(second))
+
+
+def test_images_are_the_decoded_files(splits):
+    decoded = decode_all(splits.train, splits.recipe).astype(np.float32)
+    x, y = batches(splits, 0, 1)[0]
+    matches = [np.flatnonzero((decoded == image).all(axis=(1, 2, 3))) for image in x]
+    for match, label in zip(matches, y, strict=True):
+        assert len(match) >= 1 and splits.train.labels[match[0]] == label
+
+
+@pytest.mark.parametrize("cache", ["memory", "dir"])
+def test_a_cache_gives_the_same_batches(splits, cache, tmp_path):
+    where = str(tmp_path / "cache") if cache == "dir" else cache
+    plain, cached = batches(splits, 1, 2), batches(splits, 1, 2, cache=where)
+    for (x, y), (x_cached, y_cached) in zip(plain, cached, strict=True):
+        np.testing.assert_array_equal(x, x_cached)
+        np.testing.assert_array_equal(y, y_cached)
+    if cache == "dir":
+        assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+        batches(splits, 1, 1, cache=where)  # reused, not rewritten
+        assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+
+
+def test_augmentation_is_seeded_and_changes_the_pixels(splits):
+    augment = ["flip", "rotate:0.2", "zoom:0.2", "contrast:0.3"]
+    plain = batches(splits, 0, 2)
+    first, again = batches(splits, 0, 2, augment=augment), batches(splits, 0, 2, augment=augment)
+    for (x, y), (x_aug, y_aug), (x_again, _) in zip(plain, first, again, strict=True):
+        np.testing.assert_array_equal(y, y_aug)
+        np.testing.assert_array_equal(x_aug, x_again)
+        assert not np.allclose(x, x_aug)
+        assert x_aug.min() >= 0 and x_aug.max() <= 255
+
+
+def test_eval_counts_every_file_once_padding_with_zero_weights(splits):
+    dataset = build_file_eval_dataset(splits.test, splits.recipe, 4, static_shapes=True)
+    rows = [(y.numpy(), w.numpy()) for _, y, w in dataset]
+    labels = np.concatenate([y for y, _ in rows])
+    weights = np.concatenate([w for _, w in rows])
+    real = weights > 0
+    assert all(len(y) == 4 for y, _ in rows)
+    np.testing.assert_array_equal(labels[real], splits.test.labels)
+    assert real.sum() == len(splits.test)

@@ -1,0 +1,152 @@
+"""The one image recipe: encoded bytes → pixels of `data.image_size`, in the graph.
+
+Training (`tfmodel.data.streaming`) and the export's `serving_bytes` signature both call
+`decode_image`, so a server decodes and resizes a JPEG exactly as training did. In order:
+
+    header size check   the declared width×height, read before decoding, must be ≤ MAX_PIXELS
+    decode              JPEG, PNG, BMP, GIF (first frame), WebP, to RGB
+    orientation         the EXIF orientation tag (read when the folder is listed; 1 at serving)
+    channels            RGB, or grey (ITU-R 601 luma) for `data.channels: 1`
+    resize              stretch (bilinear, aspect ignored, as Keras' image_dataset_from_directory),
+                        crop (central crop to the target aspect, then resize) or pad (letterbox)
+    round               to whole 0..255 values, so a cached image equals a freshly decoded one
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfmodel.backend import tf
+
+RESIZE_MODES = ("stretch", "crop", "pad")
+# A decoded image of this many pixels takes 3 × 64 MiB; a header declaring more is refused, so a
+# tiny file claiming 65535×65535 cannot make the decoder allocate gigabytes.
+MAX_PIXELS = 2**26
+HEADER_BYTES = 32  # enough for the size fields of PNG, GIF, BMP and WebP
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecipe:
+    """How files become model inputs: (height, width), channels (1 or 3) and the resize mode."""
+
+    size: tuple[int, int]
+    channels: int
+    resize: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.size, self.channels)
+
+
+def decode_image(
+    data: tf.Tensor, orientation: tf.Tensor, recipe: ImageRecipe, check_size: bool = True
+) -> tf.Tensor:
+    """One encoded image (a scalar string) → float32 (H, W, C) of whole values in 0..255.
+
+    Raises InvalidArgumentError (INVALID_ARGUMENT at a server) when the bytes are no image or
+    the header declares more than MAX_PIXELS. `check_size=False` skips reading the header (it
+    changes no pixel): training's files had theirs checked when the folder was listed, and the
+    check costs as much as decoding a small JPEG.
+    """
+    checks = []
+    if check_size:
+        height, width = declared_size(data)
+        checks.append(
+            tf.debugging.assert_less_equal(
+                height * width, tf.constant(MAX_PIXELS, tf.int64), "image declares too many pixels"
+            )
+        )
+    with tf.control_dependencies(checks):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image = apply_orientation(image, orientation)
+    image = tf.cast(image, tf.float32)
+    if recipe.channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
+    image = resize(image, recipe.size, recipe.resize)
+    return tf.round(tf.clip_by_value(image, 0.0, 255.0))
+
+
+def declared_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(height, width) as the file's header declares them, read without decoding.
+
+    JPEG through TF's own header parser (its size sits in a frame marker anywhere in the file);
+    PNG, GIF, BMP and WebP from fixed fields of the first 32 bytes, by arithmetic rather than
+    control flow (tf.case per image costs more than the decode of a small JPEG). Bytes of no
+    known format give (0, 0), and decoding them fails.
+    """
+    head = tf.strings.substr(data + b"\0" * HEADER_BYTES, 0, HEADER_BYTES)
+    raw = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+
+    def number(offset: int, length: int, little: bool = True) -> tf.Tensor:
+        weights = [256**i for i in range(length)]
+        weights = weights if little else weights[::-1]
+        return tf.reduce_sum(raw[offset : offset + length] * tf.constant(weights, tf.int64))
+
+    def starts(magic: bytes, at: int = 0) -> tf.Tensor:
+        return tf.reduce_all(tf.equal(raw[at : at + len(magic)], list(magic)))
+
+    bmp_height = number(22, 4)
+    vp8l = number(21, 4)
+    # (format test, height, width); WebP's three chunk kinds per the WebP container spec.
+    candidates = [
+        (starts(b"\x89PNG"), number(20, 4, False), number(16, 4, False)),
+        (starts(b"GIF8"), number(8, 2), number(6, 2)),
+        (starts(b"BM"), tf.where(bmp_height >= 2**31, 2**32 - bmp_height, bmp_height),
+         number(18, 4)),
+        (starts(b"VP8 ", 12), number(28, 2) % 2**14, number(26, 2) % 2**14),
+        (starts(b"VP8L", 12), (vp8l // 2**14) % 2**14 + 1, vp8l % 2**14 + 1),
+        (starts(b"VP8X", 12), number(27, 3) + 1, number(24, 3) + 1),
+    ]  # fmt: skip
+    height = width = tf.constant(0, tf.int64)
+    for found, h, w in candidates:
+        height, width = tf.where(found, h, height), tf.where(found, w, width)
+    return tf.cond(starts(b"\xff\xd8\xff"), lambda: _jpeg_size(data), lambda: (height, width))
+
+
+def _jpeg_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    shape = tf.cast(tf.image.extract_jpeg_shape(data), tf.int64)
+    return shape[0], shape[1]
+
+
+# EXIF orientation → (transpose first?, axes reversed after), as Pillow's exif_transpose turns
+# it (rot90 counter-clockwise = transpose then reverse rows): control-flow free, so cheap.
+ORIENTATIONS = {
+    1: (False, (False, False)),
+    2: (False, (False, True)),
+    3: (False, (True, True)),
+    4: (False, (True, False)),
+    5: (True, (False, False)),
+    6: (True, (False, True)),
+    7: (True, (True, True)),
+    8: (True, (True, False)),
+}
+
+
+def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """Turn an image stored as EXIF orientation 1..8 says into the way it is meant to be seen
+    (as Pillow's ImageOps.exif_transpose; tf.io.decode_image ignores EXIF); other values: as is."""
+    orientation = tf.cast(orientation, tf.int32)
+    index = tf.where((orientation >= 1) & (orientation <= 8), orientation, 1) - 1
+    transpose = tf.constant([ORIENTATIONS[k][0] for k in range(1, 9)])[index]
+    reverse = tf.constant([ORIENTATIONS[k][1] for k in range(1, 9)])[index]
+    perm = tf.where(transpose, tf.constant([1, 0, 2]), tf.constant([0, 1, 2]))
+    return tf.reverse(tf.transpose(image, perm), tf.boolean_mask(tf.constant([0, 1]), reverse))
+
+
+def resize(image: tf.Tensor, size: tuple[int, int], mode: str) -> tf.Tensor:
+    """Bilinear resize of one float image to `size` by `mode` (see the module docstring)."""
+    if mode == "stretch":
+        return tf.image.resize(image, size)
+    if mode == "pad":
+        return tf.image.resize_with_pad(image, *size)
+    if mode != "crop":
+        raise ValueError(f"resize mode {mode!r} is not one of {RESIZE_MODES}")
+    # The largest central window of the target aspect ratio (as keras' smart_resize).
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    target = size[0] / size[1]
+    crop_h = tf.minimum(shape[0], shape[1] * target)
+    crop_w = tf.minimum(shape[1], shape[0] / target)
+    crop = tf.cast(tf.stack([crop_h, crop_w]), tf.int32)
+    offset = (tf.shape(image)[:2] - crop) // 2
+    window = image[offset[0] : offset[0] + crop[0], offset[1] : offset[1] + crop[1]]
+    return tf.image.resize(window, size)
