@@ -53,88 +53,179 @@ class TrainResult:
 def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     """Train, evaluate on the test split and write the run folder; returns where it went.
 
-    In order: strategy → data → model (compiled in the strategy's scope) → fit → test → record.
+    In order: strategy and data → where the run goes → model (compiled in the strategy's scope) →
+    the run folder (only now, so a rejected config leaves none) → fit → test → save and record.
     """
+    setting = _prepare(config)
+    folder = _locate_run(config, setting, run_dir)
+    model = _build_model(config, setting)
+    _start_run(config, setting, folder)
+    history, seconds = _fit(config, setting, folder, model)
+    test_loss, test_accuracy = _test(setting, model)
+    _save_and_record(config, setting, folder, model, history, seconds, (test_loss, test_accuracy))
+    n_test = len(setting.splits.y_test)
+    return TrainResult(folder.run_dir, model, float(test_accuracy), float(test_loss), n_test)
+
+
+@dataclass
+class _Setting:
+    """What the strategy and the data decided, before any model exists."""
+
+    info: Any  # strategies.StrategyInfo
+    policy: str
+    splits: Any  # data.Splits or data.StreamedSplits
+    global_batch: int
+    static_shapes: bool  # TPUs compile one batch shape
+    data_epoch: Any  # tf.Variable: the epoch the input pipeline draws its order for
+    inputs: dict[str, Any]  # model.fit's data arguments (fit_data)
+    backup_every_s: float
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.inputs["steps_per_epoch"]
+
+
+@dataclass
+class _RunFolder:
+    """Where this process's run goes: the run folder, and where this worker writes."""
+
+    run_dir: Path
+    write_dir: Path  # run_dir on the chief, a temporary folder on other workers
+    resuming: bool
+    chief: bool
+
+
+def _prepare(config: Config) -> _Setting:
+    """The strategy, the splits and the input pipelines, printed in one line."""
     from tfmodel import data
     from tfmodel.backend import tf
     from tfmodel.distribute import strategies
-    from tfmodel.models import build_model, compile_for_training
-    from tfmodel.resume import BackupPlan, make_callbacks
 
     info, policy = start_strategy(config)
-    backup_every_s = _backup_every_s(config, info)
+    backup_every_s = _backup_every_s(config, info)  # a bad value stops before the data loads
     splits = data.load_splits(config.data, config.training.seed)
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
-    static_shapes = info.is_tpu or config.data.drop_remainder  # TPUs compile one batch shape
+    static_shapes = info.is_tpu or config.data.drop_remainder
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
     inputs = fit_data(config, splits, global_batch, static_shapes, data_epoch)
-    steps_per_epoch = inputs["steps_per_epoch"]
     print(
         f"data {config.data.source}: train {len(splits.y_train)}, validation {len(splits.y_val)}, "
         f"test {len(splits.y_test)}; batch {config.data.batch_size} per replica × "
         f"{info.num_replicas} = {global_batch} global; precision {policy}"
     )
+    return _Setting(
+        info, policy, splits, global_batch, static_shapes, data_epoch, inputs, backup_every_s
+    )
 
-    chief = info.is_chief
-    run_dir = run_dir or _pick_run_dir(config, info)
-    resuming = (run_dir / runs.BACKUP_DIR).is_dir()
-    write_dir = cluster.writable_run_dir(run_dir, cluster.read_tf_config())
 
-    with info.strategy.scope(), _global_policy(policy):  # layers keep the policy they are built in
+def _locate_run(config: Config, setting: _Setting, run_dir: Path | None) -> _RunFolder:
+    """The run folder to write (or the unfinished one to resume), not created yet."""
+    run_dir = run_dir or _pick_run_dir(config, setting.info)
+    return _RunFolder(
+        run_dir=run_dir,
+        write_dir=cluster.writable_run_dir(run_dir, cluster.read_tf_config()),
+        resuming=(run_dir / runs.BACKUP_DIR).is_dir(),
+        chief=setting.info.is_chief,
+    )
+
+
+def _build_model(config: Config, setting: _Setting):
+    """The configured network, built and compiled in the strategy's scope and precision."""
+    from tfmodel.distribute import strategies
+    from tfmodel.models import build_model, compile_for_training
+
+    info, splits = setting.info, setting.splits
+    with info.strategy.scope(), _global_policy(setting.policy):  # layers keep the build's policy
         model = build_model(
-            config.model, config.regularizer, splits.input_shape, splits.num_classes,
-            splits.pixel_max, convertible=config.edge.enabled,
-        )  # fmt: skip
+            config.model,
+            config.regularizer,
+            splits.input_shape,
+            splits.num_classes,
+            splits.pixel_max,
+            convertible=config.edge.enabled,
+        )
         compile_for_training(
-            model, config.optimizer, steps_per_epoch, config.training.epochs,
+            model,
+            config.optimizer,
+            setting.steps_per_epoch,
+            config.training.epochs,
             learning_rate_scale=strategies.learning_rate_scale(
                 info, config.optimizer.scale_learning_rate
             ),
-            steps_per_execution=strategies.steps_per_execution(
-                config.training.steps_per_execution
-            ),
+            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
             jit_compile=config.training.jit_compile,
-        )  # fmt: skip
+        )
+    return model
 
-    if chief:  # only now that everything is checked, so a rejected config leaves no folder
-        runs.start_run(run_dir, config)
-        if isinstance(splits, data.StreamedSplits):
-            _record_folder_data(config, run_dir, splits, inputs["x"])
-        if config.export.enabled and config.export.base_dir:  # else it lives in the run folder
-            runs.writable_dir(Path(config.export.base_dir), "export.base_dir")
+
+def _start_run(config: Config, setting: _Setting, folder: _RunFolder) -> None:
+    """The chief creates the run folder (config.yaml) and records an image folder's split."""
+    from tfmodel import data
+
+    if not folder.chief:
+        return
+    runs.start_run(folder.run_dir, config)
+    if isinstance(setting.splits, data.StreamedSplits):
+        _record_folder_data(config, folder.run_dir, setting.splits, setting.inputs["x"])
+    if config.export.enabled and config.export.base_dir:  # else it lives in the run folder
+        runs.writable_dir(Path(config.export.base_dir), "export.base_dir")
+
+
+def _fit(config: Config, setting: _Setting, folder: _RunFolder, model) -> tuple[Any, float]:
+    """model.fit with the run's callbacks (backups for exact resume); returns history, seconds."""
+    from tfmodel.resume import BackupPlan, make_callbacks
+
+    backup = BackupPlan(
+        setting.data_epoch,
+        setting.steps_per_epoch,
+        write=folder.chief,
+        every_s=setting.backup_every_s,
+    )
     started = time.perf_counter()
     history = model.fit(
-        **inputs,
+        **setting.inputs,
         epochs=config.training.epochs,
         callbacks=make_callbacks(
             config,
-            run_dir,
-            write_dir,
-            BackupPlan(data_epoch, steps_per_epoch, write=chief, every_s=backup_every_s),
-            has_val=inputs["validation_data"] is not None,
-            resuming=resuming,
+            folder.run_dir,
+            folder.write_dir,
+            backup,
+            has_val=setting.inputs["validation_data"] is not None,
+            resuming=folder.resuming,
         ),
         verbose=config.training.verbose,
     )
     seconds = time.perf_counter() - started
     if not history.epoch:  # the backup said fit had finished; the record had not been written
         print("every epoch was trained before the restart: only testing and recording are left")
-    test_ds = eval_data(splits, "test", global_batch, static_shapes)
-    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
-    print(f"test accuracy {test_accuracy:.4f} (n={len(splits.y_test)})")
+    return history, seconds
 
-    # Every worker saves (reading the metrics' SyncOnRead variables is a collective op);
-    # a non-chief's copy lands in its temporary folder, removed below.
-    write_dir.mkdir(parents=True, exist_ok=True)
-    model.save(write_dir / runs.MODEL_FILE)
-    if chief:
-        _record_run(
-            config, run_dir, model, splits, history, seconds, (test_loss, test_accuracy),
-            info=info, policy=policy, global_batch=global_batch,
-        )  # fmt: skip
-    else:
-        cluster.remove_worker_temp_dir(run_dir, cluster.read_tf_config())
-    return TrainResult(run_dir, model, float(test_accuracy), float(test_loss), len(splits.y_test))
+
+def _test(setting: _Setting, model) -> tuple[float, float]:
+    """Loss and accuracy on the whole test split (padded, never cut, for static shapes)."""
+    test_ds = eval_data(setting.splits, "test", setting.global_batch, setting.static_shapes)
+    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+    print(f"test accuracy {test_accuracy:.4f} (n={len(setting.splits.y_test)})")
+    return test_loss, test_accuracy
+
+
+def _save_and_record(
+    config: Config,
+    setting: _Setting,
+    folder: _RunFolder,
+    model,
+    history,
+    seconds: float,
+    test: tuple[float, float],
+) -> None:
+    """Every worker saves (reading the metrics' SyncOnRead variables is a collective op); the
+    chief records the run, the others remove their temporary folder."""
+    folder.write_dir.mkdir(parents=True, exist_ok=True)
+    model.save(folder.write_dir / runs.MODEL_FILE)
+    if not folder.chief:
+        cluster.remove_worker_temp_dir(folder.run_dir, cluster.read_tf_config())
+        return
+    _record_run(config, setting, folder.run_dir, model, history, seconds, test)
 
 
 def start_strategy(config: Config):
@@ -159,14 +250,19 @@ def start_strategy(config: Config):
 
 
 def _record_run(
-    config: Config, run_dir: Path, model, splits, history, seconds: float,
-    test: tuple[float, float], *, info, policy: str, global_batch: int,
-) -> None:  # fmt: skip
+    config: Config,
+    setting: _Setting,
+    run_dir: Path,
+    model,
+    history,
+    seconds: float,
+    test: tuple[float, float],
+) -> None:
     """The chief's bookkeeping: metrics.json, curves, the `latest` link, export, the test
     confusion matrix and model card, summary table."""
     from tfmodel.models import load_model
 
-    test_loss, test_accuracy = test
+    info, splits, test_loss, test_accuracy = setting.info, setting.splits, *test
     metrics = {
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
@@ -178,8 +274,8 @@ def _record_run(
         "train_seconds_this_session": round(seconds, 2),
         "strategy": info.kind,
         "replicas": info.num_replicas,
-        "global_batch_size": global_batch,
-        "precision": policy,
+        "global_batch_size": setting.global_batch,
+        "precision": setting.policy,
         "parameters": int(model.count_params()),
         # From history.csv, which holds every session's epochs (a restart may run none).
         **{f"final_{k}": float(v) for k, v in runs.last_epoch_row(run_dir).items() if k != "epoch"},
