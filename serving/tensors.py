@@ -11,6 +11,7 @@ every string's bytes. In JSON a tensor is a dense nested list; bytes are written
 import base64
 import binascii
 import dataclasses
+import itertools
 import json
 import math
 
@@ -269,11 +270,44 @@ def json_value_to_ndarray(value, dtype: int) -> np.ndarray:
         probe = probe[0]
     if len(shape) > MAX_RANK:
         raise TensorError(f"JSON value nests {len(shape)} lists, over the rank limit {MAX_RANK}")
+    array = _dense_numbers(value, shape, kind)
+    if array is not None:
+        return array
     leaves: list = []
     _collect_leaves(value, 0, shape, kind, leaves)
     if kind.dtype == types_pb2.DT_STRING:
         return np.array(leaves, dtype=object).reshape(shape)
     return np.array(leaves, dtype=kind.numpy).reshape(shape)
+
+
+def _dense_numbers(value, shape: list, kind: TensorKind) -> np.ndarray | None:
+    """The array of a well-formed numeric JSON value, else None (`_collect_leaves` then finds
+    what is wrong and says it).
+
+    The same checks as `_collect_leaves`, one level at a time with C-speed map/chain instead of
+    a Python call per leaf: a 96×96×3 image's 27,648 leaves take ~5 ms here, ~130 ms there.
+    Bools and strings always take the slow path (a bool is not a number to TF Serving).
+    """
+    number_types = {"float_val": {int, float}, "double_val": {int, float}}.get(kind.field)
+    if kind.field in _JSON_INT_RANGES:
+        number_types = {int}
+    if number_types is None:
+        return None
+    items = [value]
+    for size in shape:
+        if set(map(type, items)) != {list} or set(map(len, items)) != {size}:
+            return None
+        items = list(itertools.chain.from_iterable(items))
+    if not set(map(type, items)) <= number_types:
+        return None
+    if kind.field in _JSON_INT_RANGES:
+        low, high = _JSON_INT_RANGES[kind.field]
+        if items and (min(items) < low or max(items) > high):
+            return None
+    try:
+        return np.array(items, dtype=kind.numpy).reshape(shape)
+    except OverflowError:  # an int past float's range: refused with TF Serving's message
+        return None
 
 
 def _collect_leaves(value, level: int, shape: list, kind: TensorKind, leaves: list) -> None:
