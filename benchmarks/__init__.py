@@ -9,5 +9,6 @@ interpreters     the same .tflite under every installed TFLite interpreter
 edge_sizes       file size, latency per thread count, init time and memory of every edge variant
 edge_calls       one example through predict(), invoke(), Keras model.predict and the SavedModel
 serving_speed    gRPC and REST through the local server vs an in-process call, batching off/on
+serving_model_cost  the same on MobileNetV2 96×96, batching sized by serving.tune_batching
 run              runs them all in one process
 """

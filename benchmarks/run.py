@@ -32,6 +32,7 @@ BENCHMARKS = (
     "edge_sizes",
     "edge_calls",
     "serving_speed",
+    "serving_model_cost",
     "client_start",
 )
 EXAMPLES = """examples:

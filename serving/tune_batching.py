@@ -7,8 +7,10 @@ sized by the measurement (TF Serving's batching guide, "Performance tuning", CPU
 - `max_batch_size` = the knee of the measured curve: the smallest batch size reaching
   `--knee` (90 %) of the best examples/s; bigger batches only add latency;
 - `allowed_batch_sizes` = the measured sizes up to the knee (padding to few shapes);
-- `batch_timeout_micros` = the batch-1 run time, at most 10 ms: a lone request waits at most
-  one run's time for company.
+- `batch_timeout_micros` small: a tenth of the batch-1 run, at most 1 ms. Under load batches
+  fill while the batch threads are busy anyway; a longer wait only delays a lone request (on
+  MobileNetV2 96×96, a timeout of one batch-1 run took p50 at one client from 8 to 21 ms with
+  no measurable gain at 32 clients, `benchmarks/serving_model_cost.py`).
 
 The measured table is written into the file as `#` comments (text protos allow them) and printed.
 Load it with `tensorflow_model_server --enable_batching --batching_parameters_file=FILE` or
@@ -27,7 +29,7 @@ from serving.errors import UsageError
 from serving.server.backend import tf
 from serving.server.servables.batching import BatchingParameters, batching_parameters_text
 
-MAX_TIMEOUT_MICROS = 10_000  # the top of TF Serving's suggested 1-10 ms range
+MAX_TIMEOUT_MICROS = 1_000  # the bottom of TF Serving's suggested 1-10 ms range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +86,7 @@ def recipe(measured: list[Measurement], cores: int, knee: float) -> BatchingPara
     single = min(measured, key=lambda m: m.batch_size)
     return BatchingParameters(
         max_batch_size=knee_size,
-        batch_timeout_micros=min(MAX_TIMEOUT_MICROS, round(single.median_ms * 1000)),
+        batch_timeout_micros=min(MAX_TIMEOUT_MICROS, round(single.median_ms * 100)),
         max_enqueued_batches=cores,
         num_batch_threads=cores,
         allowed_batch_sizes=tuple(m.batch_size for m in measured if m.batch_size <= knee_size),
