@@ -33,6 +33,7 @@ BENCHMARKS = (
     "edge_calls",
     "edge_encryption",
     "serving_speed",
+    "serving_model_cost",
     "client_start",
     "input_pipeline",
 )

@@ -92,12 +92,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(base: Path, batching: Path | None) -> tuple[subprocess.Popen, int, int]:
+def start_server(
+    base: Path, batching: Path | None, model: str = MODEL
+) -> tuple[subprocess.Popen, int, int]:
     """`python -m serving.server` on free ports, once its REST port answers."""
     grpc_port, rest_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "serving.server", f"--port={grpc_port}",
-        f"--rest_api_port={rest_port}", f"--model_name={MODEL}", f"--model_base_path={base}",
+        f"--rest_api_port={rest_port}", f"--model_name={model}", f"--model_base_path={base}",
         # a pooled thread serves one keep-alive connection at a time: one thread per client
         f"--rest_api_num_threads={max(CLIENTS)}",
     ]  # fmt: skip
@@ -111,7 +113,7 @@ def start_server(base: Path, batching: Path | None) -> tuple[subprocess.Popen, i
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=1)
-            connection.request("GET", f"/v1/models/{MODEL}")
+            connection.request("GET", f"/v1/models/{model}")
             if connection.getresponse().status == 200:
                 return process, grpc_port, rest_port
         except OSError:

@@ -3,13 +3,15 @@
 TF Serving reads a request tensor from `tensor_content` or from the typed field (`float_val`, …;
 a short typed field is filled up with its last value, an empty one with zeros) and writes response
 tensors into the typed fields, never `tensor_content`. Strings are numpy object arrays of `bytes`.
-In JSON a tensor is a dense nested list; bytes are written `{"b64": "<base64>"}`. This module keeps
-no state, so the client and the server share it.
+A string tensor's `tensor_content` is TensorFlow's string list: every length as a varint, then
+every string's bytes. In JSON a tensor is a dense nested list; bytes are written
+`{"b64": "<base64>"}`. This module keeps no state, so the client and the server share it.
 """
 
 import base64
 import binascii
 import dataclasses
+import itertools
 import json
 import math
 
@@ -54,6 +56,7 @@ _BY_NUMPY = {kind.numpy: kind for kind in _KINDS}
 _HALF_BITS = (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16)  # stored as uint16 bit patterns
 _MAX_DEBUG_CHARS = 256  # TF Serving truncates JSON quoted in error messages to 256 bytes
 MAX_RANK = 32  # numpy's array rank limit on older releases (TensorFlow allows 254)
+MAX_ELEMENTS = 2**63 - 1  # TensorShape::IsValid: the element count must fit an int64
 
 
 def kind_of(dtype: int) -> TensorKind:
@@ -144,7 +147,11 @@ def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     kind = kind_of(proto.dtype)
     shape = shape_of(proto)
     count = math.prod(shape)
-    if proto.tensor_content and kind.dtype != types_pb2.DT_STRING:
+    if proto.tensor_content and kind.dtype == types_pb2.DT_STRING:
+        return np.array(_decode_string_list(proto.tensor_content, count), dtype=object).reshape(
+            shape
+        )
+    if proto.tensor_content:
         if len(proto.tensor_content) != count * kind.numpy.itemsize:
             raise TensorError(
                 f"tensor_content holds {len(proto.tensor_content)} bytes, "
@@ -162,14 +169,52 @@ def make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
 
 
 def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
-    """The fully defined shape a TensorProto declares (its values may be fewer, see above)."""
+    """The fully defined shape a TensorProto declares (its values may be fewer, see above).
+
+    Only the sizes are read, nothing is allocated: a shape of more than 2^63-1 elements is
+    refused here, as TensorFlow's `TensorShape::IsValid` does.
+    """
     shape = proto.tensor_shape
     sizes = tuple(d.size for d in shape.dim)
     if shape.unknown_rank or (sizes and min(sizes) < 0):
         raise TensorError("tensor shape must be fully defined")
     if len(sizes) > MAX_RANK:
         raise TensorError(f"tensor rank {len(sizes)} exceeds {MAX_RANK}")
+    if math.prod(sizes) > MAX_ELEMENTS:
+        raise TensorError(f"tensor shape {list(sizes)} has more than 2^63-1 elements")
     return sizes
+
+
+def _decode_string_list(content: bytes, count: int) -> list[bytes]:
+    """`count` strings from TensorFlow's encoding: `count` varint lengths, then the bytes.
+
+    Each length takes at least one byte, so a count over the content's length is refused before
+    anything is read (a huge declared shape over a few bytes allocates nothing).
+    """
+    if count > len(content):
+        raise TensorError(f"tensor_content of {len(content)} bytes cannot hold {count} strings")
+    lengths, offset = [], 0
+    for _ in range(count):
+        length, shift = 0, 0
+        while True:
+            if offset >= len(content) or shift > 28:
+                raise TensorError("tensor_content holds a malformed string length")
+            byte = content[offset]
+            offset += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        lengths.append(length)
+    if sum(lengths) != len(content) - offset:
+        raise TensorError(
+            f"tensor_content's strings need {sum(lengths)} bytes, it holds {len(content) - offset}"
+        )
+    strings = []
+    for length in lengths:
+        strings.append(content[offset : offset + length])
+        offset += length
+    return strings
 
 
 def _typed_values(proto: tensor_pb2.TensorProto, kind: TensorKind) -> np.ndarray:
@@ -225,11 +270,44 @@ def json_value_to_ndarray(value, dtype: int) -> np.ndarray:
         probe = probe[0]
     if len(shape) > MAX_RANK:
         raise TensorError(f"JSON value nests {len(shape)} lists, over the rank limit {MAX_RANK}")
+    array = _dense_numbers(value, shape, kind)
+    if array is not None:
+        return array
     leaves: list = []
     _collect_leaves(value, 0, shape, kind, leaves)
     if kind.dtype == types_pb2.DT_STRING:
         return np.array(leaves, dtype=object).reshape(shape)
     return np.array(leaves, dtype=kind.numpy).reshape(shape)
+
+
+def _dense_numbers(value, shape: list, kind: TensorKind) -> np.ndarray | None:
+    """The array of a well-formed numeric JSON value, else None (`_collect_leaves` then finds
+    what is wrong and says it).
+
+    The same checks as `_collect_leaves`, one level at a time with C-speed map/chain instead of
+    a Python call per leaf: a 96×96×3 image's 27,648 leaves take ~5 ms here, ~130 ms there.
+    Bools and strings always take the slow path (a bool is not a number to TF Serving).
+    """
+    number_types = {"float_val": {int, float}, "double_val": {int, float}}.get(kind.field)
+    if kind.field in _JSON_INT_RANGES:
+        number_types = {int}
+    if number_types is None:
+        return None
+    items = [value]
+    for size in shape:
+        if set(map(type, items)) != {list} or set(map(len, items)) != {size}:
+            return None
+        items = list(itertools.chain.from_iterable(items))
+    if not set(map(type, items)) <= number_types:
+        return None
+    if kind.field in _JSON_INT_RANGES:
+        low, high = _JSON_INT_RANGES[kind.field]
+        if items and (min(items) < low or max(items) > high):
+            return None
+    try:
+        return np.array(items, dtype=kind.numpy).reshape(shape)
+    except OverflowError:  # an int past float's range: refused with TF Serving's message
+        return None
 
 
 def _collect_leaves(value, level: int, shape: list, kind: TensorKind, leaves: list) -> None:

@@ -2,6 +2,7 @@
 
 import ml_dtypes
 import numpy as np
+import pytest
 
 from serving import tensors
 from serving.apis import types_pb2
@@ -18,3 +19,73 @@ def test_bfloat16_tensors_are_written_and_read_as_tensorflow_does():
     np.testing.assert_array_equal(theirs, values)
     assert tensors.kind_of(types_pb2.DT_BFLOAT16).name == "bfloat16"
     assert tensors.ndarray_to_json_value(values) == [[1.5, -2.0, 3.25]]
+
+
+def string_tensor(shape, content: bytes):
+    proto = tf.make_tensor_proto([b""], tf.string)
+    del proto.tensor_shape.dim[:], proto.string_val[:]
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    proto.tensor_content = content
+    return proto
+
+
+def test_string_tensor_content_is_read_as_tensorflow_reads_it():
+    # TensorFlow's string list: the varint lengths 1, 200, 0, then the bytes
+    content = b"\x01\xc8\x01\x00" + b"a" + b"b" * 200
+    proto = string_tensor([3, 1], content)
+    theirs = tf.io.parse_tensor(proto.SerializeToString(), tf.string).numpy()  # Tensor::FromProto
+    assert tensors.make_ndarray(proto).tolist() == theirs.tolist() == [[b"a"], [b"b" * 200], [b""]]
+
+
+@pytest.mark.parametrize(
+    "shape, content",
+    [
+        ([2**40, 2**40, 1], b"\x00" * 300),  # more elements than an int64 counts
+        ([1, 2**40], b"\x00" * 300),  # more strings than the content has bytes
+        ([2], b"\x01\x05ab"),  # lengths asking for more bytes than follow
+        ([1], b"\xff\xff\xff\xff\xff\xff"),  # a length that never ends
+    ],
+)
+def test_a_string_tensor_content_tensorflow_refuses_is_refused_without_allocating(shape, content):
+    proto = string_tensor(shape, content)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.parse_tensor(proto.SerializeToString(), tf.string)
+    with pytest.raises(tensors.TensorError):
+        tensors.make_ndarray(proto)
+
+
+@pytest.mark.parametrize(
+    "value, dtype",
+    [
+        (np.random.default_rng(0).random((2, 5, 5, 3)).tolist(), types_pb2.DT_FLOAT),
+        ([[0, 255], [1, 2.5]], types_pb2.DT_FLOAT),  # ints where floats go: accepted
+        ([[1, 2], [3, 2**31 - 1]], types_pb2.DT_INT32),
+        ([2**64 - 1, 0], types_pb2.DT_UINT64),
+        ([], types_pb2.DT_DOUBLE),
+        (7.5, types_pb2.DT_FLOAT),
+    ],
+)
+def test_the_fast_json_path_reads_numbers_as_the_leaf_by_leaf_path(value, dtype, monkeypatch):
+    fast = tensors.json_value_to_ndarray(value, dtype)
+    monkeypatch.setattr(tensors, "_dense_numbers", lambda *args: None)
+    slow = tensors.json_value_to_ndarray(value, dtype)
+    assert fast.dtype == slow.dtype and fast.shape == slow.shape
+    np.testing.assert_array_equal(fast, slow)
+
+
+@pytest.mark.parametrize(
+    "value, dtype, message",
+    [
+        ([[1.0, 2.0], [3.0]], types_pb2.DT_FLOAT, "unexpected size"),
+        ([[1.0, True]], types_pb2.DT_FLOAT, "is not of expected type"),  # a bool is no number
+        ([1.5], types_pb2.DT_INT32, "is not of expected type"),
+        ([2**31], types_pb2.DT_INT32, "is not of expected type"),
+        ([2**1100], types_pb2.DT_FLOAT, "Number too big"),
+        ([[1.0], 2.0], types_pb2.DT_FLOAT, "incorrect level"),
+        ([[1.0], ["a"]], types_pb2.DT_FLOAT, "is not of expected type"),
+    ],
+)
+def test_malformed_json_numbers_keep_tf_servings_messages(value, dtype, message):
+    with pytest.raises(tensors.TensorError, match=message):
+        tensors.json_value_to_ndarray(value, dtype)

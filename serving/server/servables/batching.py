@@ -104,6 +104,16 @@ def read_batching_parameters(path: str) -> BatchingParameters:
     )
 
 
+def batching_parameters_text(params: BatchingParameters) -> str:
+    """`params` as a BatchingParameters text proto, as TF Serving and the reader above read it."""
+    proto = _batching_parameters_class()()
+    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches"):
+        getattr(proto, name).value = getattr(params, name)
+    proto.num_batch_threads.value = params.num_batch_threads
+    proto.allowed_batch_sizes.extend(params.allowed_batch_sizes)
+    return text_format.MessageToString(proto)
+
+
 @dataclasses.dataclass
 class _Task:
     feeds: dict[str, np.ndarray]

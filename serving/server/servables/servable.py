@@ -63,6 +63,11 @@ class Servable:
             return [np.asarray(value) for value in run(*(feeds[name] for name in names))]
         except tf.errors.OpError as error:
             raise as_serving_error(error) from error
+        except UnicodeDecodeError as error:
+            # TF's Python layer fails to decode a status message quoting the input's bytes (e.g.
+            # ParseExample's "Could not parse example input, value: '…'"): input at fault, so
+            # INVALID_ARGUMENT, with the message TF Serving would send (`error.object` holds it)
+            raise invalid_argument(error.object.decode("utf-8", errors="replace")) from error
 
     def _check_feed_dtypes(self, names: tuple[str, ...], feeds: dict[str, np.ndarray]) -> None:
         dtypes = self._feed_dtypes(names)

@@ -3,7 +3,9 @@
 One server subprocess with small limits; its peak memory (VmHWM) shows what a refusal cost.
 """
 
+import base64
 import http.client
+import json
 import socket
 
 import grpc
@@ -62,7 +64,7 @@ def test_an_unknown_dtype_enum_is_invalid_argument(limited):
     assert list(predict(limited[2], tf.make_tensor_proto([2.0])).outputs["y"].float_val) == [3.0]
 
 
-@pytest.mark.parametrize("shape", [[MAX_ELEMENTS + 1], [2**31, 2**31], [2**62, 4]])
+@pytest.mark.parametrize("shape", [[MAX_ELEMENTS + 1], [2**31, 2**31], [2**60, 4]])
 def test_a_tiny_request_declaring_a_huge_shape_is_refused_without_allocating(limited, shape):
     process, _, stub = limited
     tensor = tf.make_tensor_proto([1.0], tf.float32)  # one value, filled in to the shape
@@ -74,6 +76,16 @@ def test_a_tiny_request_declaring_a_huge_shape_is_refused_without_allocating(lim
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "--max_request_elements" in message
     assert peak_rss(process.pid) - before < 16 * 2**20  # filled in, it would be ≥ 64 MiB
+
+
+def test_a_shape_of_more_than_2_63_elements_is_a_tensor_parsing_error(limited):
+    tensor = tf.make_tensor_proto([1.0], tf.float32)
+    tensor.tensor_shape.dim[0].size = 2**62
+    tensor.tensor_shape.dim.add(size=4)  # TensorShape::IsValid fails: TF Serving's answer
+    assert status_of(limited[2], tensor) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "tensor parsing error: x",
+    )
 
 
 def test_string_bytes_count_towards_the_limit(limited):
@@ -144,3 +156,75 @@ def test_bad_limit_flags_are_user_errors(flag):
     args = build_parser().parse_args(["--model_base_path=/abs/models", flag])
     with pytest.raises(UsageError, match=flag.split("=")[0]):
         options_from_args(args)
+
+
+def classify_input(stub, tensor) -> predict_pb2.PredictResponse:
+    """Predict on half_plus_two's `classify_x_to_y`, whose input is a DT_STRING of tf.Examples."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "default"
+    request.model_spec.signature_name = "classify_x_to_y"
+    request.inputs["inputs"].CopyFrom(tensor)
+    return stub.Predict(request, timeout=30)
+
+
+def string_content(shape, content: bytes):
+    tensor = tf.make_tensor_proto([b""], tf.string)
+    del tensor.tensor_shape.dim[:], tensor.string_val[:]
+    for size in shape:
+        tensor.tensor_shape.dim.add(size=size)
+    tensor.tensor_content = content
+    return tensor
+
+
+def serialized_example(x: float) -> bytes:
+    feature = tf.train.Feature(float_list=tf.train.FloatList(value=[x]))
+    return tf.train.Example(features=tf.train.Features(feature={"x": feature})).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "shape, values, expected",
+    [
+        # TF Serving: Tensor::FromProto refuses both ("tensor parsing error"), allocating nothing
+        ([2**40, 2**40, 1], {"tensor_content": b"\x00" * 300}, grpc.StatusCode.INVALID_ARGUMENT),
+        ([1, 2**40], {"tensor_content": b"\x00" * 300}, grpc.StatusCode.INVALID_ARGUMENT),
+        ([1, 2**40], {}, grpc.StatusCode.RESOURCE_EXHAUSTED),  # 2^40 empty strings: over the limit
+        ([1, 2**40], {"string_val": [b""]}, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    ],
+)
+def test_a_string_tensor_declaring_a_huge_shape_is_refused_without_allocating(
+    limited, shape, values, expected
+):
+    process, _, stub = limited
+    tensor = string_content(shape, values.get("tensor_content", b""))
+    tensor.string_val.extend(values.get("string_val", []))
+    before = peak_rss(process.pid)
+    with pytest.raises(grpc.RpcError) as caught:
+        classify_input(stub, tensor)
+    assert caught.value.code() == expected, caught.value.details()
+    if expected == grpc.StatusCode.INVALID_ARGUMENT:
+        assert caught.value.details() == "tensor parsing error: inputs"
+    else:
+        assert "--max_request_elements" in caught.value.details()
+    assert peak_rss(process.pid) - before < 16 * 2**20
+    assert list(predict(stub, tf.make_tensor_proto([2.0])).outputs["y"].float_val) == [3.0]
+
+
+def test_string_tensor_content_is_served_as_tensorflow_encodes_it(limited):
+    examples = [serialized_example(4.0), serialized_example(6.0)]
+    lengths = bytes(len(example) for example in examples)  # each under 128: a one-byte varint
+    tensor = string_content([2], lengths + b"".join(examples))
+    assert tf.make_ndarray(classify_input(limited[2], tensor).outputs["scores"]).tolist() == [
+        [4.0],
+        [5.0],
+    ]
+
+
+def test_a_string_input_over_rest_is_served_and_garbage_is_400(limited):
+    path = "/v1/models/default:predict"
+    body = {"signature_name": "classify_x_to_y", "inputs": {"inputs": []}}
+    body["inputs"]["inputs"] = [{"b64": base64.b64encode(serialized_example(4.0)).decode()}]
+    status, text = rest(limited[1], "POST", path, json.dumps(body).encode())
+    assert status == 200 and json.loads(text)["outputs"] == [[4.0]]
+    body["inputs"]["inputs"] = [{"b64": base64.b64encode(b"\xff" * 300).decode()}]
+    status, text = rest(limited[1], "POST", path, json.dumps(body).encode())
+    assert status == 400 and "Could not parse example input" in text, text
