@@ -16,6 +16,23 @@ from collections.abc import Mapping
 from tfmodel.quiet import add_verbose_flag
 
 
+def make_parser(
+    prog: str, doc: str, examples: str, *, config_help: str, set_example: str, output_help: str
+) -> argparse.ArgumentParser:
+    """A command's parser, described by the first line of its module's `doc`, with `examples`
+    after --help and the shared flags (`add_config_flags`) already on it."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=doc.splitlines()[0],
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_flags(
+        parser, config_help=config_help, set_example=set_example, output_help=output_help
+    )
+    return parser
+
+
 def add_config_flags(
     parser: argparse.ArgumentParser, *, config_help: str, set_example: str, output_help: str
 ) -> None:

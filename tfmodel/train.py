@@ -23,7 +23,7 @@ from tfmodel.analysis.model_card import write_test_review
 from tfmodel.config import Config, load_config
 from tfmodel.distribute import cluster
 from tfmodel.errors import UserError, report_error
-from tfmodel.flags import add_config_flags, overrides_from_flags
+from tfmodel.flags import make_parser, overrides_from_flags
 from tfmodel.tables import format_rows
 
 # Why some imports sit inside functions: TensorFlow takes seconds to load, and the modules above
@@ -412,14 +412,10 @@ FLAG_KEYS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the shared flags (tfmodel.flags), then this command's own."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tfmodel.train",
-        description=__doc__.splitlines()[0],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_config_flags(
-        parser,
+    parser = make_parser(
+        "python -m tfmodel.train",
+        __doc__,
+        EXAMPLES,
         config_help="YAML config (default: configs/digits_mlp.yaml)",
         set_example="optimizer.learning_rate=0.05",
         output_help="output.dir: where run folders go",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tfmodel.config import Config, load_config
 from tfmodel.errors import UserError, report_error
-from tfmodel.flags import add_config_flags, overrides_from_flags
+from tfmodel.flags import make_parser, overrides_from_flags
 from tfmodel.tables import format_rows
 from tfmodel.tune import report
 from tfmodel.tune.space import Dimension, parse_space, trial_config
@@ -133,14 +133,10 @@ FLAG_KEYS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the shared flags (tfmodel.flags), then this command's own."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tfmodel.tune",
-        description=__doc__.splitlines()[0],
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_config_flags(
-        parser,
+    parser = make_parser(
+        "python -m tfmodel.tune",
+        __doc__,
+        EXAMPLES,
         config_help="YAML config with a tune: section (default digits_mlp)",
         set_example="tune.dir=/shared/tuning",
         output_help="tune.dir: where the search keeps its state",
