@@ -308,7 +308,7 @@ def test_benchmark_sweeps_threads_like_benchmark_model(edge_dir):
     expected += [("model_int8_io.tflite", "interpreter", n) for n in (1, 2)]
     assert [(r["model"], r["api"], r["threads"]) for r in rows] == expected
     for row in rows:
-        assert row["init_ms"] > 0 and row["first_ms"] > 0 and row["peak_mb"] > 0
+        assert row["init_ms"] > 0 and row["first_ms"] > 0 and row["peak_mb"] >= 0
         assert 0 < row["latency"]["p50_ms"] <= row["latency"]["p99_ms"]
     table = run_without_tensorflow(
         "edge.device.benchmark", edge_dir / "model_float32.tflite", "--runs", 5, "--api",
