@@ -117,3 +117,17 @@ def test_metadata_reads_back_with_size_colour_normalization_and_range(photos_edg
     assert image["process_units"][0]["options"] == {"mean": [0.0], "std": [1.0]}
     assert image["stats"] == {"max": [255.0], "min": [0.0]}
     assert files == "['labels.txt']"
+
+
+def test_without_the_helper_venv_files_are_left_as_they_are(tmp_path, monkeypatch):
+    monkeypatch.setenv(metadata.VENV_PYTHON_ENV, str(tmp_path / "no-venv" / "python"))
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"TFL3 stand-in")
+    info = metadata.describe("digits", ["0", "1"], (8, 8, 1), 16.0)
+    assert metadata.embed_metadata(model, info) is False
+    assert model.read_bytes() == b"TFL3 stand-in"
+    assert ".venv-metadata" in metadata.missing_writer_note()
+    # Raw pixels 0..16 from MediaPipe's 0..255: (p − 0) / (255 / 16); grey, 8×8.
+    assert info["mean"] == [0.0] and info["std"] == [255.0 / 16.0] and info["max"] == 16.0
+    assert (info["color_space"], info["width"], info["height"]) == ("GRAYSCALE", 8, 8)
+    assert metadata.describe("tabular", ["a"], (20,), 1.0) is None
