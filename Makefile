@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast lint device-check gpu-check
+.PHONY: demo test test-fast lint device-check gpu-check metadata-venv mediapipe-venv
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -11,12 +11,33 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e ".[dev]"
 	touch $@
 
+# Helper venvs of their own (each pins numpy or protobuf against the main venv's):
+# tflite-support writes the metadata inside .tflite files (edge/write_metadata.py runs in it);
+# mediapipe checks that MediaPipe Tasks classifies with the file alone (tests/edge).
+METADATA_VENV := .venv-metadata
+MEDIAPIPE_VENV := .venv-mediapipe
+
+$(METADATA_VENV)/.installed:
+	-dpkg -s libusb-1.0-0 >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq libusb-1.0-0)
+	python3 -m venv $(METADATA_VENV)
+	$(METADATA_VENV)/bin/pip install -q tflite-support==0.4.4 'numpy<2'
+	touch $@
+
+$(MEDIAPIPE_VENV)/.installed:
+	python3 -m venv $(MEDIAPIPE_VENV)
+	$(MEDIAPIPE_VENV)/bin/pip install -q mediapipe==1.2.2
+	touch $@
+
+metadata-venv: $(METADATA_VENV)/.installed
+mediapipe-venv: $(MEDIAPIPE_VENV)/.installed
+
 demo: $(VENV)/.installed
+	-$(MAKE) -s metadata-venv  # optional: without it the files carry no metadata
 	$(PY) -m tfmodel.train
 	$(PY) -m serving.demo runs/latest
 	$(PY) -m edge.optimize runs/latest
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(METADATA_VENV)/.installed $(MEDIAPIPE_VENV)/.installed
 	$(PY) -m pytest -q
 
 # The inner loop: the unit tests only (no end-to-end training, servers or subprocesses).

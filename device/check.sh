@@ -241,7 +241,7 @@ build_model_set() {
     say "model set: training digits_mlp and running edge.optimize into $run"
     rm -rf "$CACHE"/models-*
     run_logged train "$PYTHON" -m tfmodel.train --run-dir "$run" --epochs 3 --no-resume
-    run_logged optimize "$PYTHON" -m edge.optimize "$run" --variants int8,pruned_int8 \
+    run_logged optimize "$PYTHON" -m edge.optimize "$run" --variants int8,int8_io,pruned_int8 \
         --set edge.prune_epochs=1
     say "model set built in $((SECONDS - start)) s"
 }

@@ -58,9 +58,10 @@ def load_inputs(models_dir: Path) -> np.ndarray:
 
 
 def raw_outputs(model: EdgeModel, probabilities: np.ndarray) -> np.ndarray:
-    """An int8 model's output tensor as int8, recovered from the runtime's dequantized output."""
-    spec = model.tensor_specs()["output"]
-    if "scale" not in spec:
+    """An int8 model's output as int8 (float-I/O files too: the tensor their DEQUANTIZE reads),
+    recovered from the runtime's dequantized output, so runs compare in quantization steps."""
+    spec = model.integer_output()
+    if spec is None:
         return probabilities
     quantized = np.round(probabilities / spec["scale"]) + spec["zero_point"]
     return quantized.astype(spec["dtype"])

@@ -6,7 +6,10 @@ Top to bottom, on the computer that trained (TensorFlow):
     qat.py         quantization-aware fine-tuning (tfmot), for the `qat_int8` variant
     encrypt.py     `python -m edge.encrypt keygen | encrypt DIR`: seal the files with a key
     finetune.py    wrap the Dense/Conv layers and fine-tune with training's own recipe
-    convert.py     Keras → `.tflite` bytes: float32, dynamic range, float16, int8
+    convert.py     Keras → `.tflite` bytes: float32, dynamic range, float16, int8 (float I/O),
+                   int8_io; one line for an op without a TFLite builtin (Flex)
+    metadata.py    TFLite Model Metadata into the files, via write_metadata.py in .venv-metadata
+    write_metadata.py  the tflite-support script that helper venv runs (imports nothing of ours)
     report.py      accuracy, size, latency per variant: report.json, report.md, the chart
 On the device, `device/`: the one folder a Pi or phone gets (no TensorFlow, no `tfmodel`; numpy, a
 TFLite interpreter, Pillow). The computer's side imports it; it imports nothing from here.

@@ -2,9 +2,16 @@
 
 Every file carries one signature, `serving_default`, taking raw pixels under the model's input
 name and returning `probabilities` (softmax of the logits), so phone code calls it by name and
-gets probabilities. int8 files take and return int8 (scale and zero point are in the file and in
-model.json). int8 is made two ways, each calibrated on train-split examples: by the TFLite
-converter, and by LiteRT's `litert-quantizer` from the float32 file; the caller keeps the better.
+gets probabilities. Full-integer int8 comes in two interfaces:
+- `int8`: float32 input and output, the converter's default and what devices use: int8 weights
+  and activations, with quantize/dequantize ops inside the graph (run in C++ by the interpreter),
+  so the file is called exactly like the float32 one;
+- `int8_io`: int8 input and output (scale and zero point in the file and in model.json), for
+  integer-only targets (microcontrollers, Edge TPU). It is made two ways, each calibrated on
+  train-split examples: by the TFLite converter, and by LiteRT's `litert-quantizer` from the
+  float32 file (which gives int8 I/O only); the caller keeps the better.
+Conversion refuses a model with an op only TensorFlow's Flex (select TF ops) delegate runs, which
+device runtimes lack (`FlexOpError`).
 """
 
 from __future__ import annotations
@@ -21,9 +28,14 @@ import numpy as np
 from edge.device.names import SIGNATURE
 from edge.device.quiet import held_stderr
 from tfmodel.backend import keras, tf
+from tfmodel.errors import UserError
 
 OUTPUT_NAME = "probabilities"
-KINDS = ("float32", "dynamic", "float16", "int8")
+KINDS = ("float32", "dynamic", "float16", "int8", "int8_io")
+
+
+class FlexOpError(UserError):
+    """The model has an op only the Flex (TF select) delegate runs; devices have no Flex."""
 
 
 def serving_function(model: keras.Model, input_name: str) -> tf.types.experimental.ConcreteFunction:
@@ -51,22 +63,39 @@ def convert_model(
     elif kind == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
-    elif kind == "int8":
+    elif kind in ("int8", "int8_io"):
         if calibration is None:
             raise ValueError("int8 conversion needs calibration examples")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: _calibration_feed(calibration, input_name)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if kind == "int8_io":  # else float32 I/O: the converter's default
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     elif kind != "float32":
         raise ValueError(f"unknown conversion {kind!r}; expected one of {KINDS}")
     # The converter prints its internals from C++ ("fully_quantize: 0, inference_type: 6 …"):
     # held, and shown in full only if the conversion fails.
-    with warnings.catch_warnings(), held_stderr():
-        # int8 calibration runs TF's deprecated tf.lite.Interpreter
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        return converter.convert()
+    try:
+        with warnings.catch_warnings(), held_stderr():
+            # int8 calibration runs TF's deprecated tf.lite.Interpreter
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return converter.convert()
+    except Exception as err:  # ConverterError, whose text lists every op it could not place
+        ops = flex_ops_in(str(err))
+        if not ops:
+            raise
+        raise FlexOpError(
+            f"{model.name} uses {', '.join(ops)}, which has no TFLite builtin: only the Flex "
+            "(select TF ops) delegate runs it, and device runtimes lack Flex; replace it with "
+            "builtin ops"
+        ) from None
+
+
+def flex_ops_in(converter_message: str) -> list[str]:
+    """The TF ops a converter error says have no TFLite builtin, e.g. ["tf.Svd"]."""
+    found = re.findall(r"'(tf\.\w+)' op is neither a custom op nor a flex op", converter_message)
+    return list(dict.fromkeys(found))
 
 
 def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.ndarray) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edge import convert, report
+from edge import convert, metadata, report
 from edge.device.cli import make_parser
 from edge.device.crypto import SUFFIX, read_key
 from edge.device.manifest import ModelFile, ModelIdentity, write_manifest, write_samples
@@ -48,7 +48,8 @@ VARIANTS = {
     "float32": ("float", "float32"),
     "dynamic": ("float", "dynamic"),
     "float16": ("float", "float16"),
-    "int8": ("float", "int8"),
+    "int8": ("float", "int8"),  # float32 I/O: what devices use
+    "int8_io": ("float", "int8_io"),  # int8 I/O: integer-only targets
     "pruned_float32": ("pruned", "float32"),
     "pruned_int8": ("pruned", "int8"),
     "qat_int8": ("qat", "int8"),
@@ -116,13 +117,18 @@ def optimize(
 
     files, candidates = [], {}
     float_files: dict[str, bytes] = {}
+    info = metadata.describe(
+        config.output.name, splits.class_names, splits.input_shape, splits.pixel_max
+    )
+    if info is not None and metadata.writer_python() is None:
+        print(metadata.missing_writer_note())
     for variant in variants:
         source, kind = VARIANTS[variant]
         keras_model, sparsity = sources[source]
         if source != "qat" and source not in float_files:
             float_files[source] = convert.convert_model(keras_model, input_name, "float32")
         quantizer = None if kind == "float32" else "tflite-converter"
-        if kind == "int8" and source != "qat":
+        if kind == "int8_io" and source != "qat":
             content, quantizer, candidates[variant] = choose_int8(
                 keras_model, float_files[source], input_name, calibration, splits
             )
@@ -132,8 +138,9 @@ def optimize(
             content = convert.convert_model(keras_model, input_name, kind, calibration)
         path = out_dir / f"model_{variant}.tflite"
         path.write_bytes(content)
+        embedded = info is not None and metadata.embed_metadata(path, {**info, "variant": variant})
         files.append(ModelFile(path, variant, quantizer, sparsity))
-        print(f"wrote {path} ({len(content):,} bytes)")
+        print(f"wrote {path} ({path.stat().st_size:,} bytes{', metadata' if embedded else ''})")
 
     identity = ModelIdentity(export_model_name(config), version or out_dir.resolve().parent.name)
     manifest = write_manifest(
@@ -156,12 +163,16 @@ def optimize(
 def choose_int8(
     keras_model: Any, float_tflite: bytes, input_name: str, calibration: np.ndarray, splits: Any
 ) -> tuple[bytes, str, dict[str, dict[str, float]]]:
-    """(file, quantizer, scores): int8 from each quantizer, the better one on the validation split.
+    """(file, quantizer, scores): int8-I/O from each quantizer, the better on the validation split.
+
+    Only int8 I/O has two candidates: litert-quantizer makes no float-I/O files.
 
     Better means more accurate; on a tie (common on small splits), closer to the float model's
     probabilities (mean |Δp|), then smaller. Test accuracy is recorded for the report only.
     """
-    made = {"tflite-converter": convert.convert_model(keras_model, input_name, "int8", calibration)}
+    made = {
+        "tflite-converter": convert.convert_model(keras_model, input_name, "int8_io", calibration)
+    }
     if convert.litert_quantizer_available():
         made["litert-quantizer"] = convert.quantize_with_litert(
             float_tflite, input_name, calibration

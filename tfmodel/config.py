@@ -143,7 +143,7 @@ class EdgeConfig:
     target_sparsity: float = 0.8
     prune_epochs: int = 4
     variants: list[str] = dataclasses.field(
-        default_factory=lambda: ["float32", "dynamic", "float16", "int8", "pruned_int8"]
+        default_factory=lambda: ["float32", "dynamic", "float16", "int8", "int8_io", "pruned_int8"]
     )
     qat: bool = False
 

@@ -9,8 +9,11 @@ file (`edge.device.crypto`) is decrypted in memory with `decrypt_key` and handed
 as bytes.
 
 Every model takes raw pixels in [0, pixel_max] through the signature `serving_default` (input
-named as in model.json) and returns softmax probabilities; an int8 model's input is quantized and
-its output dequantized here with the model's own scale and zero point.
+named as in model.json) and returns softmax probabilities. The int8 file devices use
+(`model_int8.tflite`) has float32 input and output, quantizing inside the graph in C++, so it is
+called like the float one; only an int8-I/O file (`model_int8_io.tflite`, for integer-only
+targets) has its input quantized and its output dequantized here, with the file's own scale and
+zero point.
 """
 
 from __future__ import annotations
@@ -194,6 +197,22 @@ class EdgeModel:
             "input": _tensor_spec(self.input_name, self._input),
             "output": _tensor_spec(self.output_name, self._output),
         }
+
+    def integer_output(self) -> dict[str, Any] | None:
+        """dtype, scale and zero point of the integer tensor behind the output, None for float.
+
+        For an int8-I/O file that is the output itself; for a float-I/O int8 file, the input of
+        the DEQUANTIZE op that makes the output, so a caller can compare int8 values exactly.
+        """
+        if np.dtype(self._output["dtype"]).kind != "f":
+            return _tensor_spec(self.output_name, self._output)
+        tensors = {t["index"]: t for t in self._interpreter.get_tensor_details()}
+        # _get_ops_details is private, but every interpreter we take has it (tflite_runtime ≥ 2.5).
+        for op in self._interpreter._get_ops_details():
+            if op["op_name"] == "DEQUANTIZE" and self._output_index in op["outputs"]:
+                source = tensors[op["inputs"][0]]
+                return _tensor_spec(source["name"], {**source, "shape_signature": source["shape"]})
+        return None
 
     def _prepare_calls(self) -> None:
         """Look up once what every `predict` needs: tensor indices, bound calls, quantization.

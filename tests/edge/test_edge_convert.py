@@ -79,7 +79,7 @@ def test_int8_candidates_from_both_quantizers(digits_edge):
     expected = {"tflite-converter", "litert-quantizer"}
     if not litert_quantizer_available():
         expected = {"tflite-converter"}
-    for variant in ("int8", "pruned_int8"):
+    for variant in ("int8_io",):  # litert-quantizer makes int8 I/O only
         result = row(digits_edge, variant)
         assert set(result.quantizer_candidates) == expected
         kept = result.quantizer_candidates[result.quantizer]
@@ -111,3 +111,17 @@ def test_gpu_check_passes_builtin_ops_and_flags_flex_ops(digits_model, digits_co
     ]
     check = analyze_gpu_compatibility(converter.convert())
     assert check.custom_ops == ["FlexCosh"] and not check.compatible
+
+
+def test_an_op_without_a_tflite_builtin_is_one_clear_error():
+    """tf.Svd has no TFLite builtin (only Flex runs it): one line naming the op, no MLIR dump."""
+    from edge.convert import FlexOpError
+    from tfmodel.backend import keras, tf
+
+    pixels = keras.layers.Input((4, 4, 1), name="pixels")
+    values = keras.layers.Lambda(lambda t: tf.linalg.svd(t[..., 0], compute_uv=False))(pixels)
+    model = keras.Model(pixels, keras.layers.Dense(3)(values))
+    with pytest.raises(FlexOpError) as caught:
+        convert_model(model, "pixels", "float32")
+    message = str(caught.value)
+    assert "tf.Svd" in message and "Flex" in message and "\n" not in message

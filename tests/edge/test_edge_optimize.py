@@ -34,7 +34,8 @@ def test_manifest_describes_every_file(digits_edge, digits_splits, digits_config
         content = (out / name).read_bytes()
         assert entry["sha256"] == hashlib.sha256(content).hexdigest()
         assert entry["bytes"] == len(content)
-    assert manifest["files"]["model_int8.tflite"]["input"]["dtype"] == "int8"
+    assert manifest["files"]["model_int8.tflite"]["input"]["dtype"] == "float32"  # int8 inside
+    assert manifest["files"]["model_int8_io.tflite"]["input"]["dtype"] == "int8"
     assert manifest["files"]["model_float32.tflite"]["input"]["dtype"] == "float32"
     assert manifest["input"]["name"] == digits_config.model.input_name
     assert manifest["input"]["shape"] == [-1, 8, 8, 1]
@@ -58,7 +59,7 @@ def test_report_files(digits_edge):
     out = digits_edge.out_dir
     report = json.loads((out / "report.json").read_text())
     variants = [r["variant"] for r in report["rows"]]
-    assert variants == ["keras", "float32", "dynamic", "float16", "int8", "pruned_int8"]
+    assert variants == ["keras", "float32", "dynamic", "float16", "int8", "int8_io", "pruned_int8"]
     assert report["interpreter"].startswith("ai_edge_litert")
     for r in report["rows"][1:]:
         assert r["bytes"] == (out / r["file"]).stat().st_size
@@ -171,7 +172,7 @@ def test_quantization_aware_training_gives_an_int8_file(
         convert_model(qat_model, "pixels", "int8", calibration_examples(digits_splits.x_train, 100))
     )
     model = EdgeModel(path, verify=False)
-    assert model.input_dtype == "int8"
+    assert model.input_dtype == "float32" and model.integer_output()["dtype"] == "int8"
     x, y = digits_splits.x_test, digits_splits.y_test
     float_accuracy = np.mean(digits_model(x, training=False).numpy().argmax(axis=1) == y)
     assert np.mean(model.predict(x).argmax(axis=1) == y) >= float_accuracy - 0.02

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.device.compiled import CompiledEdgeModel, compiled_model_available
 from edge.device.errors import EdgeError
 from edge.device.quantize import SEARCH_MAX_VALUES, Quantizer
 from edge.device.runtime import EdgeModel, find_interpreter
@@ -181,12 +182,12 @@ def test_missing_manifest_is_refused_unless_unverified(edge_dir, samples, tmp_pa
     np.testing.assert_allclose(probabilities, samples["probabilities"][:3], atol=1e-5)
 
 
-def test_int8_input_and_output_use_the_files_own_parameters(edge_dir, manifest, samples):
-    model = EdgeModel(edge_dir / "model_int8.tflite")
+def test_int8_io_input_and_output_use_the_files_own_parameters(edge_dir, manifest, samples):
+    model = EdgeModel(edge_dir / "model_int8_io.tflite")
     specs = model.tensor_specs()
     assert specs == {
-        "input": manifest["files"]["model_int8.tflite"]["input"],
-        "output": manifest["files"]["model_int8.tflite"]["output"],
+        "input": manifest["files"]["model_int8_io.tflite"]["input"],
+        "output": manifest["files"]["model_int8_io.tflite"]["output"],
     }
     assert specs["input"]["dtype"] == "int8" and specs["output"]["dtype"] == "int8"
     # Outputs are dequantized softmax values: on the int8 grid of the output scale, summing to ~1.
@@ -202,7 +203,7 @@ def quantize_by_the_book(x: np.ndarray, scale: float, zero_point: int) -> np.nda
 
 
 def reference_predict(path: Path, x: np.ndarray) -> np.ndarray:
-    """The int8 file run by the book: the signature runner, q = clip(round(x/s) + z), (q − z)·s.
+    """The int8-I/O file run by the book: the signature runner, q = clip(round(x/s) + z), (q − z)·s.
 
     Uses whichever TFLite interpreter the device has, as EdgeModel does (tflite_runtime on
     older Pis).
@@ -217,7 +218,7 @@ def reference_predict(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def test_fast_path_matches_the_book_across_batch_sizes(edge_dir, samples):
-    path = edge_dir / "model_int8.tflite"
+    path = edge_dir / "model_int8_io.tflite"
     model = EdgeModel(path)
     x = samples["x"][:5].astype(np.float32)
     x[0, 0, :4, 0] = [-50.0, 1e6, 8.0, 0.5]  # out of range both ways, and pixel values on ties
@@ -227,6 +228,24 @@ def test_fast_path_matches_the_book_across_batch_sizes(edge_dir, samples):
         expected = reference_predict(path, batch if batch.ndim == 4 else batch[None])
         np.testing.assert_array_equal(model.predict(batch), expected)
     np.testing.assert_array_equal(first, kept)  # a result is never a buffer reused later
+
+
+def test_int8_file_takes_and_gives_float_with_int8_inside(edge_dir, samples):
+    """model_int8.tflite (what devices use): float32 I/O, so predict is the bare signature call,
+    and the int8 tensor behind its output has the same scale as the int8-I/O file's output."""
+    path = edge_dir / "model_int8.tflite"
+    model = EdgeModel(path)
+    specs = model.tensor_specs()
+    assert specs["input"]["dtype"] == specs["output"]["dtype"] == "float32"
+    inside = model.integer_output()
+    assert inside["dtype"] == "int8"
+    interpreter, _ = find_interpreter()
+    runner = interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    x = samples["x"][:3].astype(np.float32)
+    (expected,) = runner(**{model.input_name: x}).values()
+    np.testing.assert_array_equal(model.predict(x), expected)
+    steps = expected / inside["scale"]  # dequantized inside the graph: on the int8 grid
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
 
 
 @pytest.mark.parametrize("scale, zero_point", [(16 / 255, -128), (0.003921569, 0), (1.7, 5)])
@@ -274,17 +293,37 @@ def test_tensorflow_fallback_fails_clearly_without_tensorflow(edge_dir, samples,
     assert "pip install ai-edge-litert" in result.stderr
 
 
-def test_benchmark_prints_latency_table(edge_dir):
+def test_benchmark_sweeps_threads_like_benchmark_model(edge_dir):
+    """Threads 1 and 2, Interpreter and (where installed) CompiledModel, each in its own process:
+    init, first call, p50 ≤ p99 and the memory the model added; the int8-I/O file has no
+    CompiledModel row (it takes float-I/O files)."""
     result = run_without_tensorflow(
-        "edge.device.benchmark", edge_dir / "model_int8.tflite", edge_dir / "model_float32.tflite",
-        "--runs", 20, "--warmup", 2, "--num-threads", 1,
+        "edge.device.benchmark", edge_dir / "model_int8.tflite", edge_dir / "model_int8_io.tflite",
+        "--runs", 20, "--warmup", 2, "--threads", "1,2", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert "p50 ms" in lines[1] and "p99 ms" in lines[1]
-    int8_row = next(line for line in lines if line.startswith("model_int8.tflite"))
-    p50, p99 = (float(v) for v in int8_row.split()[2:4])
-    assert 0 < p50 <= p99
+    rows = json.loads(result.stdout)
+    apis = ["interpreter", "compiled"] if compiled_model_available() else ["interpreter"]
+    expected = [("model_int8.tflite", api, n) for api in apis for n in (1, 2)]
+    expected += [("model_int8_io.tflite", "interpreter", n) for n in (1, 2)]
+    assert [(r["model"], r["api"], r["threads"]) for r in rows] == expected
+    for row in rows:
+        assert row["init_ms"] > 0 and row["first_ms"] > 0 and row["peak_mb"] >= 0
+        assert 0 < row["latency"]["p50_ms"] <= row["latency"]["p99_ms"]
+    table = run_without_tensorflow(
+        "edge.device.benchmark", edge_dir / "model_float32.tflite", "--runs", 5, "--api",
+        "interpreter", "--num-threads", 1,
+    )  # fmt: skip
+    assert "init ms" in table.stdout and "model_float32.tflite  interpreter" in table.stdout
+
+
+def test_compiled_model_gives_the_interpreters_answers(edge_dir, samples):
+    if not compiled_model_available():
+        pytest.skip("this ai-edge-litert has no CompiledModel")
+    path = edge_dir / "model_int8.tflite"
+    compiled, interpreted = CompiledEdgeModel(path, num_threads=1), EdgeModel(path, num_threads=1)
+    for x in samples["x"][:5]:
+        np.testing.assert_array_equal(compiled.predict(x[None]), interpreted.predict(x[None]))
 
 
 def test_predict_names_inputs_by_path_and_says_once_how_images_were_fitted(edge_dir, tmp_path):
