@@ -103,17 +103,23 @@ def run(size: str = "full") -> Section:
         for name, t in times.items()
     ]
     table = markdown_table(COLUMNS, rows)
-    text = "\n".join([
-        SECTION, "",
-        "`python -m benchmarks.client_start` — each command in a fresh Python process, "
-        f"{ROUNDS[size]} round(s), the commands in turns; wall time from spawn to exit. The "
-        "round trip is one digits example over gRPC to a local `python -m serving.server` "
-        "(started once, before the rounds), reading its metadata first as the CLI does. "
-        f"{describe_machine()}; {SHARED_NOTE}.", "",
-        table, "",
-        f"Before the client stopped importing TensorFlow (issue 18), measured the same way: "
-        f"{BEFORE}.", "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            "`python -m benchmarks.client_start` — each command in a fresh Python process, "
+            f"{ROUNDS[size]} round(s), the commands in turns; wall time from spawn to exit. The "
+            "round trip is one digits example over gRPC to a local `python -m serving.server` "
+            "(started once, before the rounds), reading its metadata first as the CLI does. "
+            f"{describe_machine()}; {SHARED_NOTE}.",
+            "",
+            table,
+            "",
+            f"Before the client stopped importing TensorFlow (issue 18), measured the same way: "
+            f"{BEFORE}.",
+            "",
+        ]
+    )
     import_s = statistics.median(times["python -c 'import serving.client'"])
     floor_s = statistics.median(times[FLOOR])
     why = (
@@ -123,11 +129,25 @@ def run(size: str = "full") -> Section:
     )
     round_trip_s = statistics.median(times[ROUND_TRIP])
     figures = [
-        Figure("serving", "cold `import serving.client`", import_s, "s", IMPORT_GOAL_S,
-               at_least=False, why=why),
-        Figure("serving", "cold `python -m serving.client predict` round trip", round_trip_s,
-               "s", ROUND_TRIP_GOAL_S, at_least=False, why=why),
-    ]  # fmt: skip
+        Figure(
+            "serving",
+            "cold `import serving.client`",
+            import_s,
+            "s",
+            IMPORT_GOAL_S,
+            at_least=False,
+            why=why,
+        ),
+        Figure(
+            "serving",
+            "cold `python -m serving.client predict` round trip",
+            round_trip_s,
+            "s",
+            ROUND_TRIP_GOAL_S,
+            at_least=False,
+            why=why,
+        ),
+    ]
     return Section(SECTION, text, table, figures)
 
 

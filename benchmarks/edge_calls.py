@@ -119,25 +119,43 @@ def run(size: str = "full") -> Section:
         ],
     )
     interpreter = describe_interpreter(calls["EdgeModel.predict (int8)"].__self__.interpreter_name)
-    text = "\n".join([
-        SECTION, "",
-        "`python -m benchmarks.edge_calls` — one example of the digits MLP 64-128-10 (untrained: "
-        "latency does not depend on the weights) per call, in one process, one thread for the "
-        f"`.tflite` files ({interpreter}). {rounds} rounds after a warm-up, the calls in "
-        f"rotating order; {runs} timed calls a round for the `.tflite` calls, {KERAS_SHARE}× "
-        "fewer for Keras and the SavedModel; p50/p99: medians of the rounds' percentiles. "
-        "`EdgeModel.predict` is the edge runtime's whole call (quantize, invoke, dequantize); "
-        "`interpreter.invoke` the bare call with the input already set. "
-        f"{describe_machine()}; {SHARED_NOTE}.", "",
-        table, "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            "`python -m benchmarks.edge_calls` — one example of the digits MLP 64-128-10 "
+            "(untrained: "
+            "latency does not depend on the weights) per call, in one process, one thread for the "
+            f"`.tflite` files ({interpreter}). {rounds} rounds after a warm-up, the calls in "
+            f"rotating order; {runs} timed calls a round for the `.tflite` calls, {KERAS_SHARE}× "
+            "fewer for Keras and the SavedModel; p50/p99: medians of the rounds' percentiles. "
+            "`EdgeModel.predict` is the edge runtime's whole call (quantize, invoke, dequantize); "
+            "`interpreter.invoke` the bare call with the input already set. "
+            f"{describe_machine()}; {SHARED_NOTE}.",
+            "",
+            table,
+            "",
+        ]
+    )
     overhead = p50["EdgeModel.predict (int8)"] - p50["interpreter.invoke (int8)"]
     figures = [
-        Figure("edge", "int8 predict() p50 − invoke() p50, digits", max(overhead, 1e-3), "µs",
-               OVERHEAD_GOAL_US, at_least=False, why=WHY),
-        Figure("edge", "Keras model.predict p50 ÷ int8 predict() p50, one example",
-               p50["Keras model.predict"] / base, "×", SPEEDUP_GOAL),
-    ]  # fmt: skip
+        Figure(
+            "edge",
+            "int8 predict() p50 − invoke() p50, digits",
+            max(overhead, 1e-3),
+            "µs",
+            OVERHEAD_GOAL_US,
+            at_least=False,
+            why=WHY,
+        ),
+        Figure(
+            "edge",
+            "Keras model.predict p50 ÷ int8 predict() p50, one example",
+            p50["Keras model.predict"] / base,
+            "×",
+            SPEEDUP_GOAL,
+        ),
+    ]
     return Section(SECTION, text, table, figures)
 
 

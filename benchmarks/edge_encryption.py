@@ -170,18 +170,25 @@ def run(size: str = "full") -> Section:
     cells = [[r["model"], r["file"], *(f"{r[c]:.3g}" for c in columns[2:])] for r in rows]
     table = markdown_table(columns, cells)
     figures = [figure(row) for row in rows if row["file"] == "float32"]
-    text = "\n".join([
-        SECTION, "",
-        "`python -m benchmarks.edge_encryption` — a load is `EdgeModel(path)` as an app makes it "
-        "once at start (read, sha256 against model.json, decrypt, interpreter from the bytes, "
-        f"tensors allocated), one thread; {rounds} round(s) of {loads} loads of each file, plain "
-        "and encrypted alternating; `encrypted ÷ plain` is the median of the rounds' ratios of "
-        "median loads, wall clock and process CPU time; `decrypt ms`: "
-        "`edge.device.crypto.open_model` alone (key file read, key id, "
-        f"AES-256-GCM). {describe_interpreter(interpreter)}. {describe_machine()}; "
-        f"{SHARED_NOTE}.", "",
-        table, "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            "`python -m benchmarks.edge_encryption` — a load is `EdgeModel(path)` as an app "
+            "makes it "
+            "once at start (read, sha256 against model.json, decrypt, interpreter from the bytes, "
+            f"tensors allocated), one thread; {rounds} round(s) of {loads} loads of each file, "
+            "plain "
+            "and encrypted alternating; `encrypted ÷ plain` is the median of the rounds' ratios of "
+            "median loads, wall clock and process CPU time; `decrypt ms`: "
+            "`edge.device.crypto.open_model` alone (key file read, key id, "
+            f"AES-256-GCM). {describe_interpreter(interpreter)}. {describe_machine()}; "
+            f"{SHARED_NOTE}.",
+            "",
+            table,
+            "",
+        ]
+    )
     return Section(SECTION, text, table, figures)
 
 

@@ -131,12 +131,20 @@ def run(size: str = "full") -> Section:
         example = splits.x_test[0]
         rows, speed = [], {}
         for n in threads:
-            calls = {kind: EdgeModel(p, num_threads=n, verify=False).predict
-                     for kind, p in (("float32", float_path), ("int8", int8_path))}  # fmt: skip
+            calls = {
+                kind: EdgeModel(p, num_threads=n, verify=False).predict
+                for kind, p in (("float32", float_path), ("int8", int8_path))
+            }
             p50 = p50_in_turns(calls, example, runs, rounds)
             speed[n] = p50["int8"] / p50["float32"]
-            rows.append([f"p50 ms at {n} thread(s)", f"{p50['float32']:.3f}", f"{p50['int8']:.3f}",
-                         f"{speed[n]:.2f}"])  # fmt: skip
+            rows.append(
+                [
+                    f"p50 ms at {n} thread(s)",
+                    f"{p50['float32']:.3f}",
+                    f"{p50['int8']:.3f}",
+                    f"{speed[n]:.2f}",
+                ]
+            )
         sizes = float_path.stat().st_size, int8_path.stat().st_size
         rows.append(["bytes", f"{sizes[0]:,}", f"{sizes[1]:,}", f"{sizes[1] / sizes[0]:.2f}"])
         keras_top = model.predict(splits.x_test, verbose=0).argmax(axis=1)
@@ -152,28 +160,56 @@ def run(size: str = "full") -> Section:
             overhead[name] = p50["predict"] / p50["bare"]
             rows.append([f"{name} int8 predict() ÷ bare loop", "", f"{overhead[name]:.2f}", ""])
     table = markdown_table(["measure", "float32", "int8 (float I/O)", "int8 ÷ float32"], rows)
-    text = "\n".join([
-        SECTION, "",
-        f"`python -m benchmarks.edge_mobilenet` ({size}) — MobileNetV2 α 0.35 at {side}×{side}, "
-        f"trained {epochs} epoch(s) on {count} generated colour images, converted by "
-        f"edge.convert; {runs} timed single-example calls per round, {rounds} round(s), the files "
-        f"taking turns. {describe_machine()}; {SHARED_NOTE} (other agents' TensorFlow jobs keep "
-        "the load near 6 on 2 cores, so absolute times are inflated; ratios are what holds).", "",
-        table, "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`python -m benchmarks.edge_mobilenet` ({size}) — MobileNetV2 α 0.35 at "
+            f"{side}×{side}, "
+            f"trained {epochs} epoch(s) on {count} generated colour images, converted by "
+            f"edge.convert; {runs} timed single-example calls per round, {rounds} round(s), the "
+            "files "
+            f"taking turns. {describe_machine()}; {SHARED_NOTE} (other agents' TensorFlow jobs "
+            "keep "
+            "the load near 6 on 2 cores, so absolute times are inflated; ratios are what holds).",
+            "",
+            table,
+            "",
+        ]
+    )
     figures = [
-        Figure("edge", f"MobileNet int8 p50 ÷ float32 p50, {n} thread(s)", speed[n], "×",
-               SPEED_GOAL, at_least=False) for n in threads
-    ]  # fmt: skip
+        Figure(
+            "edge",
+            f"MobileNet int8 p50 ÷ float32 p50, {n} thread(s)",
+            speed[n],
+            "×",
+            SPEED_GOAL,
+            at_least=False,
+        )
+        for n in threads
+    ]
     figures += [
-        Figure("edge", "MobileNet int8 bytes ÷ float32 bytes", sizes[1] / sizes[0], "×",
-               SIZE_GOAL, at_least=False),
+        Figure(
+            "edge",
+            "MobileNet int8 bytes ÷ float32 bytes",
+            sizes[1] / sizes[0],
+            "×",
+            SIZE_GOAL,
+            at_least=False,
+        ),
         Figure("edge", "MobileNet int8 top-1 agreement with Keras", agreement, "", AGREEMENT_GOAL),
-    ]  # fmt: skip
+    ]
     figures += [
-        Figure("edge", f"{name} int8 predict() ÷ bare set→invoke→get", value, "×",
-               OVERHEAD_GOAL, at_least=False) for name, value in overhead.items()
-    ]  # fmt: skip
+        Figure(
+            "edge",
+            f"{name} int8 predict() ÷ bare set→invoke→get",
+            value,
+            "×",
+            OVERHEAD_GOAL,
+            at_least=False,
+        )
+        for name, value in overhead.items()
+    ]
     return Section(SECTION, text, table, figures)
 
 

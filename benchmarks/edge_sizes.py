@@ -105,10 +105,13 @@ def measure(
             path.write_bytes(content)
             gz = len(gzip.compress(content, 9))
             row = {
-                "variant": name, "KB": len(content) / 1024, "gzip KB": gz / 1024,
-                "× float32": len(content) / float_raw, "gzip × float32": gz / float_gz,
+                "variant": name,
+                "KB": len(content) / 1024,
+                "gzip KB": gz / 1024,
+                "× float32": len(content) / float_raw,
+                "gzip × float32": gz / float_gz,
                 **measure_startup(path),
-            }  # fmt: skip
+            }
             for count in threads:
                 model = EdgeModel(path, num_threads=count, verify=False)
                 latency = measure_latency(model.predict, random_example(model), runs, runs // 10)
@@ -124,8 +127,12 @@ def measure_startup(path: Path) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-c", STARTUP, str(path)],
-        capture_output=True, text=True, check=True, timeout=120, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -151,17 +158,23 @@ def run(size: str = "full") -> Section:
     files, sparsity = build_files(prune_epochs)
     rows = measure(files, runs, threads)
     table = format_table(rows)
-    text = "\n".join([
-        SECTION, "",
-        "`python -m benchmarks.edge_sizes` — random weights and inputs (sizes do not depend on "
-        f"them); pruned to kernel sparsity {sparsity:.3f}; latency: one example per `predict` "
-        f"call, {runs} timed calls after a warm-up, per thread count (`1t`, `2t`); init, first "
-        "inference and peak memory (the process' maximum resident set after init and overall, "
-        "Python and numpy included) in a fresh process that imports only the edge runtime, as "
-        f"LiteRT's `benchmark_model` reports them; {describe_interpreter(rows[0]['interpreter'])}. "
-        f"{describe_machine()}; {SHARED_NOTE}.", "",
-        table, "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            "`python -m benchmarks.edge_sizes` — random weights and inputs (sizes do not depend on "
+            f"them); pruned to kernel sparsity {sparsity:.3f}; latency: one example per `predict` "
+            f"call, {runs} timed calls after a warm-up, per thread count (`1t`, `2t`); init, first "
+            "inference and peak memory (the process' maximum resident set after init and overall, "
+            "Python and numpy included) in a fresh process that imports only the edge runtime, as "
+            "LiteRT's `benchmark_model` reports them; "
+            f"{describe_interpreter(rows[0]['interpreter'])}. "
+            f"{describe_machine()}; {SHARED_NOTE}.",
+            "",
+            table,
+            "",
+        ]
+    )
     return Section(SECTION, text, table)
 
 

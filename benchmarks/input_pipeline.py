@@ -79,9 +79,14 @@ def ours(root: Path, cache: str) -> tuple[float, float]:
     splits = load_splits(config, seed=0)
     listing = time.perf_counter() - start
     dataset = build_file_dataset(
-        splits.train, splits.recipe, 32, seed=0, epoch=tf.Variable(0, dtype=tf.int64),
-        repeat=False, cache=cache,
-    )  # fmt: skip
+        splits.train,
+        splits.recipe,
+        32,
+        seed=0,
+        epoch=tf.Variable(0, dtype=tf.int64),
+        repeat=False,
+        cache=cache,
+    )
     if cache != "none":
         epoch_seconds(dataset)
     return listing, epoch_seconds(dataset)
@@ -116,12 +121,20 @@ def run(size: str = "full") -> Section:
     median = {key: statistics.median(values) for key, values in times.items()}
     rate = {key: count / seconds for key, seconds in median.items()}
     rows = [
-        ["cold (from the files)", f"{rate['ours']:.0f}", f"{rate['theirs']:.0f}",
-         f"{rate['ours'] / rate['theirs']:.2f} ×"],
-        ["cached (decoded once)", f"{rate['ours_cached']:.0f}", f"{rate['theirs_cached']:.0f}",
-         f"{rate['ours_cached'] / rate['theirs_cached']:.2f} ×"],
+        [
+            "cold (from the files)",
+            f"{rate['ours']:.0f}",
+            f"{rate['theirs']:.0f}",
+            f"{rate['ours'] / rate['theirs']:.2f} ×",
+        ],
+        [
+            "cached (decoded once)",
+            f"{rate['ours_cached']:.0f}",
+            f"{rate['theirs_cached']:.0f}",
+            f"{rate['ours_cached'] / rate['theirs_cached']:.2f} ×",
+        ],
         ["listing + bad-file check (ours only)", f"{rate['listing']:.0f}", "–", "–"],
-    ]  # fmt: skip
+    ]
     table = markdown_table(["epoch", "ours images/s", "Keras images/s", "ours ÷ Keras"], rows)
     cold = rate["ours"] / rate["theirs"]
     cached = rate["ours_cached"] / rate["theirs_cached"]
@@ -129,13 +142,18 @@ def run(size: str = "full") -> Section:
         Figure("input_pipeline", "cold images/s, ours ÷ Keras", cold, "×", 1.0, why=COLD_WHY),
         Figure("input_pipeline", "cached images/s, ours ÷ Keras", cached, "×", 1.0, why=CACHED_WHY),
     ]
-    text = "\n".join([
-        SECTION, "",
-        f"`python -m benchmarks.input_pipeline` — {count} generated JPEGs (48–320 px a side, 2 "
-        f"classes), batch 32, medians of {rounds} rounds taken in turns. "
-        f"{describe_machine()}; {SHARED_NOTE}.", "",
-        table, "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`python -m benchmarks.input_pipeline` — {count} generated JPEGs (48–320 px a side, 2 "
+            f"classes), batch 32, medians of {rounds} rounds taken in turns. "
+            f"{describe_machine()}; {SHARED_NOTE}.",
+            "",
+            table,
+            "",
+        ]
+    )
     return Section(SECTION, text, table, figures)
 
 

@@ -177,9 +177,18 @@ def ratio_to_baseline(row: Row, rows: list[Row], call: str) -> float:
 
 
 COLUMNS = [
-    "model", "file", "KB", "interpreter", "predict p50 µs", "predict p99 µs", "predict × tf.lite",
-    "invoke p50 µs", "invoke p99 µs", "invoke × tf.lite", "max Δp vs tf.lite",
-]  # fmt: skip
+    "model",
+    "file",
+    "KB",
+    "interpreter",
+    "predict p50 µs",
+    "predict p99 µs",
+    "predict × tf.lite",
+    "invoke p50 µs",
+    "invoke p99 µs",
+    "invoke × tf.lite",
+    "max Δp vs tf.lite",
+]
 
 
 def format_table(rows: list[Row]) -> str:
@@ -228,20 +237,27 @@ def run(size: str = "full", runs: int | None = None, rounds: int | None = None) 
         rows += measure_file(name, kind, content, interpreters, runs, rounds)
         print(f"{name} {kind}: done", flush=True)
     table = format_table(rows)
-    text = "\n".join([
-        SECTION, "",
-        "`python -m benchmarks.interpreters` — the same files (from `edge.convert`, untrained "
-        "weights: latency does not depend on their values) under each interpreter, in one "
-        f"process, one thread each ({versions}"
-        + (f"; {', '.join(absent)} not installed" if absent else "") + "). "
-        "`predict`: the edge runtime's whole call on one example (quantize, invoke, dequantize); "
-        "`invoke`: `interpreter.invoke()` alone. "
-        f"{rounds} rounds of {runs} timed calls each after a warm-up, interpreters in rotating "
-        "order; p50/p99 are the medians of the rounds' percentiles, `× tf.lite` the median of "
-        "the rounds' p50 ratios (below 1: faster than tf.lite); `max Δp`: largest difference "
-        f"from tf.lite's probabilities on one random example. {machine}; {SHARED_NOTE}.", "",
-        table, "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            "`python -m benchmarks.interpreters` — the same files (from `edge.convert`, untrained "
+            "weights: latency does not depend on their values) under each interpreter, in one "
+            f"process, one thread each ({versions}"
+            + (f"; {', '.join(absent)} not installed" if absent else "")
+            + "). "
+            "`predict`: the edge runtime's whole call on one example (quantize, invoke, "
+            "dequantize); "
+            "`invoke`: `interpreter.invoke()` alone. "
+            f"{rounds} rounds of {runs} timed calls each after a warm-up, interpreters in rotating "
+            "order; p50/p99 are the medians of the rounds' percentiles, `× tf.lite` the median of "
+            "the rounds' p50 ratios (below 1: faster than tf.lite); `max Δp`: largest difference "
+            f"from tf.lite's probabilities on one random example. {machine}; {SHARED_NOTE}.",
+            "",
+            table,
+            "",
+        ]
+    )
     return Section(SECTION, text, table)
 
 

@@ -146,9 +146,12 @@ def compare(
     x, y = splits.x_train[:examples], splits.y_train[:examples]
     keras.utils.set_random_seed(seed)
     template = build_model(
-        ModelConfig(hidden_units=list(workload.hidden_units)), RegularizerConfig(),
-        splits.input_shape, splits.num_classes, splits.pixel_max,
-    )  # fmt: skip
+        ModelConfig(hidden_units=list(workload.hidden_units)),
+        RegularizerConfig(),
+        splits.input_shape,
+        splits.num_classes,
+        splits.pixel_max,
+    )
     optimizers = {"ours": make_optimizer(cfg, steps, rounds), "keras": builtin_optimizer(cfg)}
     sides = {}
     for side, optimizer in optimizers.items():
@@ -178,9 +181,14 @@ def compare(
             timings[side].cpu.append(cpu)
     losses = {side: final_loss(model, splits) for side, (model, _) in sides.items()}
     return Comparison(
-        workload.name, name, steps, timings["ours"], timings["keras"], losses["ours"],
+        workload.name,
+        name,
+        steps,
+        timings["ours"],
+        timings["keras"],
+        losses["ours"],
         losses["keras"],
-    )  # fmt: skip
+    )
 
 
 def final_loss(model: keras.Model, splits: Splits) -> float:
@@ -191,9 +199,16 @@ def final_loss(model: keras.Model, splits: Splits) -> float:
 
 
 COLUMNS = [
-    "workload", "optimizer", "ours steps/s", "Keras steps/s", "ours ÷ Keras (wall)",
-    "ours ÷ Keras (CPU)", "ours loss", "Keras loss", "loss Δ",
-]  # fmt: skip
+    "workload",
+    "optimizer",
+    "ours steps/s",
+    "Keras steps/s",
+    "ours ÷ Keras (wall)",
+    "ours ÷ Keras (CPU)",
+    "ours loss",
+    "Keras loss",
+    "loss Δ",
+]
 
 
 def format_table(comparisons: list[Comparison]) -> str:
@@ -220,14 +235,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="training steps per round (default 300)")
     parser.add_argument("--rounds", type=int, help="timed rounds per side (default 21)")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="TensorFlow threads (default 1: steadier on a shared machine; 0 = TF's default)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--mnist", type=Path, default=MNIST_DIR,
+        "--mnist",
+        type=Path,
+        default=MNIST_DIR,
         help=f"folder of MNIST's IDX files for the 784-128-10 row (default {MNIST_DIR}; "
         "the row is skipped when it is absent)",
-    )  # fmt: skip
+    )
     return parser.parse_args(argv)
 
 
@@ -259,27 +278,40 @@ def run(
             c = comparisons[-1]
             print(f"{workload.name}, {name}: ours ÷ Keras {c.cpu_ratio:.3f} (CPU)", flush=True)
     table = format_table(comparisons)
-    text = "\n".join([
-        SECTION, "",
-        f"`python -m benchmarks.optimizer_speed` — `model.fit` steps/s of twin models (same "
-        f"initial weights, same batches of {BATCH_SIZE}, same hyperparameters), {steps} steps a "
-        f"round over the first {steps * BATCH_SIZE} training examples (MNIST; digits has fewer, "
-        "repeated), "
-        f"{rounds} timed rounds a side after a warm-up round, ours and Keras' alternating; "
-        "steps/s from each side's median round (wall clock); `ours ÷ Keras` is ours steps/s ÷ "
-        "Keras' (above 1: ours is faster), from the median wall times and from the median "
-        "process CPU times (CPU time does not count the time other jobs hold the core). Loss: "
-        "test-split loss, L2 penalty included, after all rounds; SGD and RMSprop follow Keras' "
-        "arithmetic, Adam adds ε to √v̂ where Keras adds it to √v, a small drift over thousands "
-        f"of steps. {machine}; TensorFlow threads {threads}; {SHARED_NOTE}.",
-        *(f"{line}." for line in skipped), "",
-        table, "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`python -m benchmarks.optimizer_speed` — `model.fit` steps/s of twin models (same "
+            f"initial weights, same batches of {BATCH_SIZE}, same hyperparameters), {steps} steps "
+            "a "
+            f"round over the first {steps * BATCH_SIZE} training examples (MNIST; digits has "
+            "fewer, "
+            "repeated), "
+            f"{rounds} timed rounds a side after a warm-up round, ours and Keras' alternating; "
+            "steps/s from each side's median round (wall clock); `ours ÷ Keras` is ours steps/s ÷ "
+            "Keras' (above 1: ours is faster), from the median wall times and from the median "
+            "process CPU times (CPU time does not count the time other jobs hold the core). Loss: "
+            "test-split loss, L2 penalty included, after all rounds; SGD and RMSprop follow Keras' "
+            "arithmetic, Adam adds ε to √v̂ where Keras adds it to √v, a small drift over thousands "
+            f"of steps. {machine}; TensorFlow threads {threads}; {SHARED_NOTE}.",
+            *(f"{line}." for line in skipped),
+            "",
+            table,
+            "",
+        ]
+    )
     figures = [
-        Figure("optimizers", f"{c.optimizer} ÷ Keras steps/s, {c.workload} (CPU time)",
-               c.cpu_ratio, "×", GOAL, why=WHY)
+        Figure(
+            "optimizers",
+            f"{c.optimizer} ÷ Keras steps/s, {c.workload} (CPU time)",
+            c.cpu_ratio,
+            "×",
+            GOAL,
+            why=WHY,
+        )
         for c in comparisons
-    ]  # fmt: skip
+    ]
     return Section(SECTION, text, table, figures)
 
 

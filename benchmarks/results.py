@@ -42,9 +42,12 @@ class Figure:
         """benchmark, measure, value, goal, met — as table cells."""
         sign = "≥" if self.at_least else "≤"
         return [
-            self.benchmark, self.measure, f"{self.value:.3g} {self.unit}",
-            f"{sign} {self.goal:g} {self.unit}", "yes" if self.met else "**no**",
-        ]  # fmt: skip
+            self.benchmark,
+            self.measure,
+            f"{self.value:.3g} {self.unit}",
+            f"{sign} {self.goal:g} {self.unit}",
+            "yes" if self.met else "**no**",
+        ]
 
 
 @dataclass

@@ -56,9 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="fewer rounds; print only, RESULTS.md untouched"
     )
     parser.add_argument(
-        "--only", nargs="+", choices=BENCHMARKS, metavar="NAME",
+        "--only",
+        nargs="+",
+        choices=BENCHMARKS,
+        metavar="NAME",
         help=f"run only these benchmarks ({', '.join(BENCHMARKS)}); print only",
-    )  # fmt: skip
+    )
     return parser.parse_args(argv)
 
 
@@ -77,13 +80,19 @@ def header(sections: list[Section], size: str) -> str:
     """RESULTS.md's top: the machine line and the summary table of figures against goals."""
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     figures = [f for s in sections for f in s.figures]
-    return "\n".join([
-        "# Benchmark results", "",
-        f"`python -m benchmarks.run` ({size}), {date}: {describe_machine()}; "
-        f"{describe_versions()}; {SHARED_NOTE}.", "",
-        "## Summary: each figure against its goal", "",
-        figures_table(figures), "",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "# Benchmark results",
+            "",
+            f"`python -m benchmarks.run` ({size}), {date}: {describe_machine()}; "
+            f"{describe_versions()}; {SHARED_NOTE}.",
+            "",
+            "## Summary: each figure against its goal",
+            "",
+            figures_table(figures),
+            "",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

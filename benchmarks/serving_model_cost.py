@@ -68,8 +68,15 @@ WHY_REST = (
     "conversion are each 10-30 ms in Python; JSON is the wrong format for pixels at this size "
     "(send JPEG bytes to `serving_bytes`, or use gRPC)"
 )
-COLUMNS = ["protocol", "batching", "clients", "p50 ms", "p99 ms", "requests/s",
-           "server CPU ms/request"]  # fmt: skip
+COLUMNS = [
+    "protocol",
+    "batching",
+    "clients",
+    "p50 ms",
+    "p99 ms",
+    "requests/s",
+    "server CPU ms/request",
+]
 
 
 def export_model(base: Path) -> tuple[Path, np.ndarray]:
@@ -155,50 +162,111 @@ def _medians(cells) -> Medians:
 def _section(summary, curve, local, params, seconds: float, rounds: int) -> Section:
     ceiling = max(m.examples_per_second for m in curve if m.batch_size == max(BATCH_SIZES))
     rows = [
-        ["in-process, batch 1", "—", "1", f"{local[0]:.2f}", f"{local[1]:.2f}",
-         f"{curve[0].examples_per_second:.0f}", "—"],
-    ]  # fmt: skip
+        [
+            "in-process, batch 1",
+            "—",
+            "1",
+            f"{local[0]:.2f}",
+            f"{local[1]:.2f}",
+            f"{curve[0].examples_per_second:.0f}",
+            "—",
+        ],
+    ]
     rows += [
-        [f"in-process, batch {m.batch_size}", "—", "1", f"{m.median_ms:.2f}", "—",
-         f"{m.examples_per_second:.0f}", "—"]
+        [
+            f"in-process, batch {m.batch_size}",
+            "—",
+            "1",
+            f"{m.median_ms:.2f}",
+            "—",
+            f"{m.examples_per_second:.0f}",
+            "—",
+        ]
         for m in curve[1:]
-    ]  # fmt: skip
+    ]
     for (protocol, mode, clients), cell in summary.items():
-        rows.append([protocol, mode, str(clients), f"{cell.p50_ms:.2f}", f"{cell.p99_ms:.2f}",
-                     f"{cell.rate:.0f}", f"{cell.server_cpu * 1e3:.2f}"])  # fmt: skip
+        rows.append(
+            [
+                protocol,
+                mode,
+                str(clients),
+                f"{cell.p50_ms:.2f}",
+                f"{cell.p99_ms:.2f}",
+                f"{cell.rate:.0f}",
+                f"{cell.server_cpu * 1e3:.2f}",
+            ]
+        )
     table = markdown_table(COLUMNS, rows)
     on, off = summary["gRPC", "on", 32], summary["gRPC", "off", 32]
     figures = [
-        Figure("serving", "MobileNet gRPC requests/s at 32 clients, batching on ÷ in-process "
-               "batch-32 examples/s", on.rate / ceiling, "×", 0.8, why=WHY_CEILING),
-        Figure("serving", "MobileNet gRPC requests/s at 32 clients, batching on ÷ off",
-               on.rate / off.rate, "×", 2.0, why=_why_batching(curve, off.rate)),
-        Figure("serving", "MobileNet gRPC p50 − in-process p50, 1 client, batching off",
-               max(summary["gRPC", "off", 1].p50_ms - local[0], 1e-3), "ms", 1.0,
-               at_least=False, why=WHY_GRPC),
-        Figure("serving", "MobileNet REST p50 − in-process p50, 1 client, batching off",
-               max(summary["REST", "off", 1].p50_ms - local[0], 1e-3), "ms", 2.0,
-               at_least=False, why=WHY_REST),
-        Figure("serving", "MobileNet gRPC p99 at 32 clients, batching on ÷ off",
-               on.p99_ms / off.p99_ms, "×", 1.0, at_least=False),
-    ]  # fmt: skip
-    text = "\n".join([
-        SECTION, "",
-        f"`python -m benchmarks.serving_model_cost` — one example per request, {seconds:g} s a "
-        f"cell, {rounds} round(s), rotating order; medians over rounds. Batching file "
-        f"(`serving.tune_batching`'s recipe over the in-process curve): max_batch_size "
-        f"{params.max_batch_size}, allowed_batch_sizes {list(params.allowed_batch_sizes)}, "
-        f"batch_timeout_micros {params.batch_timeout_micros}, num_batch_threads = "
-        f"max_enqueued_batches = {params.num_batch_threads}. {describe_machine()}; "
-        f"{SHARED_NOTE}.", "",
-        table, "",
-        f"The in-process curve peaks at {max(m.examples_per_second for m in curve):.0f} "
-        f"examples/s against {curve[0].examples_per_second:.0f} at batch 1 "
-        f"({max(m.examples_per_second for m in curve) / curve[0].examples_per_second:.2f}×): "
-        "that ratio bounds what batching can add on this machine.", "",
-        "Each figure against its goal (ratios of cells measured in this one run):", "",
-        figures_table(figures), "",
-    ])  # fmt: skip
+        Figure(
+            "serving",
+            "MobileNet gRPC requests/s at 32 clients, batching on ÷ in-process batch-32 examples/s",
+            on.rate / ceiling,
+            "×",
+            0.8,
+            why=WHY_CEILING,
+        ),
+        Figure(
+            "serving",
+            "MobileNet gRPC requests/s at 32 clients, batching on ÷ off",
+            on.rate / off.rate,
+            "×",
+            2.0,
+            why=_why_batching(curve, off.rate),
+        ),
+        Figure(
+            "serving",
+            "MobileNet gRPC p50 − in-process p50, 1 client, batching off",
+            max(summary["gRPC", "off", 1].p50_ms - local[0], 1e-3),
+            "ms",
+            1.0,
+            at_least=False,
+            why=WHY_GRPC,
+        ),
+        Figure(
+            "serving",
+            "MobileNet REST p50 − in-process p50, 1 client, batching off",
+            max(summary["REST", "off", 1].p50_ms - local[0], 1e-3),
+            "ms",
+            2.0,
+            at_least=False,
+            why=WHY_REST,
+        ),
+        Figure(
+            "serving",
+            "MobileNet gRPC p99 at 32 clients, batching on ÷ off",
+            on.p99_ms / off.p99_ms,
+            "×",
+            1.0,
+            at_least=False,
+        ),
+    ]
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`python -m benchmarks.serving_model_cost` — one example per request, {seconds:g} s a "
+            f"cell, {rounds} round(s), rotating order; medians over rounds. Batching file "
+            f"(`serving.tune_batching`'s recipe over the in-process curve): max_batch_size "
+            f"{params.max_batch_size}, allowed_batch_sizes {list(params.allowed_batch_sizes)}, "
+            f"batch_timeout_micros {params.batch_timeout_micros}, num_batch_threads = "
+            f"max_enqueued_batches = {params.num_batch_threads}. {describe_machine()}; "
+            f"{SHARED_NOTE}.",
+            "",
+            table,
+            "",
+            f"The in-process curve peaks at {max(m.examples_per_second for m in curve):.0f} "
+            f"examples/s against {curve[0].examples_per_second:.0f} at batch 1 "
+            f"({max(m.examples_per_second for m in curve) / curve[0].examples_per_second:.2f}×): "
+            "that ratio bounds what batching can add on this machine.",
+            "",
+            "Each figure against its goal (ratios of cells measured in this one run):",
+            "",
+            figures_table(figures),
+            "",
+        ]
+    )
     return Section(SECTION, text, table, figures)
 
 

@@ -74,8 +74,16 @@ batch_timeout_micros {{ value: 1000 }}
 num_batch_threads {{ value: {threads} }}
 max_enqueued_batches {{ value: {threads} }}
 """
-COLUMNS = ["protocol", "batching", "clients", "p50 ms", "p99 ms", "requests/s",
-           "server CPU µs/request", "client CPU µs/request"]  # fmt: skip
+COLUMNS = [
+    "protocol",
+    "batching",
+    "clients",
+    "p50 ms",
+    "p99 ms",
+    "requests/s",
+    "server CPU µs/request",
+    "client CPU µs/request",
+]
 
 
 def export_model(base: Path) -> np.ndarray:
@@ -98,11 +106,16 @@ def start_server(
     """`python -m serving.server` on free ports, once its REST port answers."""
     grpc_port, rest_port = free_port(), free_port()
     command = [
-        sys.executable, "-m", "serving.server", f"--port={grpc_port}",
-        f"--rest_api_port={rest_port}", f"--model_name={model}", f"--model_base_path={base}",
+        sys.executable,
+        "-m",
+        "serving.server",
+        f"--port={grpc_port}",
+        f"--rest_api_port={rest_port}",
+        f"--model_name={model}",
+        f"--model_base_path={base}",
         # a pooled thread serves one keep-alive connection at a time: one thread per client
         f"--rest_api_num_threads={max(CLIENTS)}",
-    ]  # fmt: skip
+    ]
     if batching:
         command += ["--enable_batching", f"--batching_parameters_file={batching}"]
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
@@ -153,8 +166,10 @@ def run(size: str = "full") -> Section:
         try:
             plan = [
                 (protocol, mode, clients)
-                for protocol in ("gRPC", "REST") for mode in servers for clients in CLIENTS
-            ]  # fmt: skip
+                for protocol in ("gRPC", "REST")
+                for mode in servers
+                for clients in CLIENTS
+            ]
             for r in range(rounds):
                 for protocol, mode, clients in plan[r % len(plan) :] + plan[: r % len(plan)]:
                     process, grpc_port, rest_port = servers[mode]
@@ -170,38 +185,82 @@ def run(size: str = "full") -> Section:
                 process.terminate()
                 process.wait(timeout=30)
         local = in_process_ms(base, example, 200 if size == "smoke" else 2000)
-    rows = [["in-process Session run", "—", "1", f"{local[0]:.3f}", f"{local[1]:.3f}",
-             f"{1000 / local[0]:.0f}", "—", f"{local[2]:.0f}"]]  # fmt: skip
+    rows = [
+        [
+            "in-process Session run",
+            "—",
+            "1",
+            f"{local[0]:.3f}",
+            f"{local[1]:.3f}",
+            f"{1000 / local[0]:.0f}",
+            "—",
+            f"{local[2]:.0f}",
+        ]
+    ]
     summary: dict[tuple[str, str, int], Medians] = {}
     for (protocol, mode, clients), samples in cells.items():
         summary[protocol, mode, clients] = cell = Medians(
-            *(statistics.median(np.percentile(s.latencies, q) * 1000 for s in samples)
-              for q in (50, 99)),
-            *(statistics.median(getattr(s, name) for s in samples)
-              for name in ("rate", "server_cpu", "client_cpu")),
-        )  # fmt: skip
-        rows.append([protocol, mode, str(clients), f"{cell.p50_ms:.3f}", f"{cell.p99_ms:.3f}",
-                     f"{cell.rate:.0f}", f"{cell.server_cpu * 1e6:.0f}",
-                     f"{cell.client_cpu * 1e6:.0f}"])  # fmt: skip
+            *(
+                statistics.median(np.percentile(s.latencies, q) * 1000 for s in samples)
+                for q in (50, 99)
+            ),
+            *(
+                statistics.median(getattr(s, name) for s in samples)
+                for name in ("rate", "server_cpu", "client_cpu")
+            ),
+        )
+        rows.append(
+            [
+                protocol,
+                mode,
+                str(clients),
+                f"{cell.p50_ms:.3f}",
+                f"{cell.p99_ms:.3f}",
+                f"{cell.rate:.0f}",
+                f"{cell.server_cpu * 1e6:.0f}",
+                f"{cell.client_cpu * 1e6:.0f}",
+            ]
+        )
     table = markdown_table(COLUMNS, rows)
-    text = "\n".join([
-        SECTION, "",
-        "`python -m benchmarks.serving_speed` — one digits example per request, clients back "
-        f"to back for {seconds:g} s a cell, {rounds} round(s), cells in rotating order; p50/p99 "
-        "and requests/s are medians over the rounds. Batching: max_batch_size 32, "
-        f"batch_timeout_micros 1000, num_batch_threads = max_enqueued_batches = {threads}. "
-        "In-process: the same SavedModel's Session callable, as the server runs it. Clients "
-        f"and servers share the machine's cores. {describe_machine()}; {SHARED_NOTE}.", "",
-        table, "", where_the_time_goes(summary, local[2]), "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            "`python -m benchmarks.serving_speed` — one digits example per request, clients back "
+            f"to back for {seconds:g} s a cell, {rounds} round(s), cells in rotating order; "
+            "p50/p99 "
+            "and requests/s are medians over the rounds. Batching: max_batch_size 32, "
+            f"batch_timeout_micros 1000, num_batch_threads = max_enqueued_batches = {threads}. "
+            "In-process: the same SavedModel's Session callable, as the server runs it. Clients "
+            f"and servers share the machine's cores. {describe_machine()}; {SHARED_NOTE}.",
+            "",
+            table,
+            "",
+            where_the_time_goes(summary, local[2]),
+            "",
+        ]
+    )
     overhead = summary["gRPC", "off", 1].p50_ms - local[0]
     speedup = summary["gRPC", "on", 32].rate / summary["gRPC", "off", 32].rate
     figures = [
-        Figure("serving", "gRPC p50 − in-process p50, 1 client, batching off",
-               max(overhead, 1e-3), "ms", OVERHEAD_GOAL_MS, at_least=False, why=WHY_OVERHEAD),
-        Figure("serving", "gRPC requests/s at 32 clients, batching on ÷ off", speedup, "×",
-               BATCHING_GOAL, why=WHY_BATCHING),
-    ]  # fmt: skip
+        Figure(
+            "serving",
+            "gRPC p50 − in-process p50, 1 client, batching off",
+            max(overhead, 1e-3),
+            "ms",
+            OVERHEAD_GOAL_MS,
+            at_least=False,
+            why=WHY_OVERHEAD,
+        ),
+        Figure(
+            "serving",
+            "gRPC requests/s at 32 clients, batching on ÷ off",
+            speedup,
+            "×",
+            BATCHING_GOAL,
+            why=WHY_BATCHING,
+        ),
+    ]
     return Section(SECTION, text, table, figures)
 
 

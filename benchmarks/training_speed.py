@@ -81,10 +81,15 @@ model.fit(splits.x_train, splits.y_train, batch_size=32, epochs=config.training.
 print("test accuracy", model.evaluate(splits.x_test, splits.y_test, verbose=0)[1])
 """
 COLUMNS = [
-    "workload", "epochs a round", "baseline examples/s", "ours examples/s",
-    "ours ÷ baseline (wall)", "ours ÷ baseline (CPU)", "baseline test accuracy",
+    "workload",
+    "epochs a round",
+    "baseline examples/s",
+    "ours examples/s",
+    "ours ÷ baseline (wall)",
+    "ours ÷ baseline (CPU)",
+    "baseline test accuracy",
     "ours test accuracy",
-]  # fmt: skip
+]
 
 
 @dataclasses.dataclass
@@ -136,10 +141,13 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
     with info.strategy.scope():
         model = new_model(config, splits)
         compile_for_training(
-            model, config.optimizer, steps, config.training.epochs,
+            model,
+            config.optimizer,
+            steps,
+            config.training.epochs,
             steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
             jit_compile=config.training.jit_compile,
-        )  # fmt: skip
+        )
 
     def fit() -> None:
         plan = BackupPlan(data_epoch, steps, every_s=config.training.backup_every_s)
@@ -173,12 +181,15 @@ def compare(name: str, config: Config, splits: Splits, rounds: int) -> list[obje
     base, ours = sides["baseline"], sides["ours"]
     examples = len(splits.x_train) * config.training.epochs
     return [
-        name, config.training.epochs,
-        examples / statistics.median(base.wall), examples / statistics.median(ours.wall),
+        name,
+        config.training.epochs,
+        examples / statistics.median(base.wall),
+        examples / statistics.median(ours.wall),
         statistics.median(base.wall) / statistics.median(ours.wall),
         statistics.median(base.cpu) / statistics.median(ours.cpu),
-        base.accuracy, ours.accuracy,
-    ]  # fmt: skip
+        base.accuracy,
+        ours.accuracy,
+    ]
 
 
 def whole_command(runs: int) -> tuple[float, float]:
@@ -203,9 +214,15 @@ def whole_command(runs: int) -> tuple[float, float]:
 def format_row(row: list[object]) -> list[str]:
     name, epochs, base, ours, wall, cpu, base_acc, ours_acc = row
     return [
-        name, str(epochs), f"{base:.0f}", f"{ours:.0f}", f"{wall:.2f}", f"{cpu:.2f}",
-        f"{base_acc:.4f}", f"{ours_acc:.4f}",
-    ]  # fmt: skip
+        name,
+        str(epochs),
+        f"{base:.0f}",
+        f"{ours:.0f}",
+        f"{wall:.2f}",
+        f"{cpu:.2f}",
+        f"{base_acc:.4f}",
+        f"{ours_acc:.4f}",
+    ]
 
 
 def run(size: str = "full", mnist: Path = MNIST_DIR) -> Section:
@@ -216,9 +233,12 @@ def run(size: str = "full", mnist: Path = MNIST_DIR) -> Section:
     notes = []
     if mnist_examples and mnist.is_dir():
         workloads.append(
-            (f"MNIST MLP 784-128-10 ({mnist_examples} examples)", recipe(MNIST_EPOCHS),
-             DataConfig(source=f"idx:{mnist}"))
-        )  # fmt: skip
+            (
+                f"MNIST MLP 784-128-10 ({mnist_examples} examples)",
+                recipe(MNIST_EPOCHS),
+                DataConfig(source=f"idx:{mnist}"),
+            )
+        )
     elif mnist_examples:
         notes.append(f"MNIST skipped: no folder {mnist}.")
     rows = []
@@ -242,18 +262,25 @@ def run(size: str = "full", mnist: Path = MNIST_DIR) -> Section:
             f"SavedModel export), the baseline script {base_s:.1f} s (20 epochs, evaluation): "
             f"ours ÷ baseline speed {base_s / ours_s:.2f}."
         )
-    text = "\n".join([
-        SECTION, "",
-        f"`python -m benchmarks.training_speed` — {rounds} timed rounds a side after a warm-up "
-        "round, alternating; a round is one `fit` of the epochs shown. Baseline: "
-        "`model.fit(x, y, batch_size=32)` with Keras' SGD (momentum 0.9); ours: the fit "
-        "`tfmodel.train` runs (its strategy, tf.data with the epoch-seeded order, "
-        "the configured steps_per_execution, validation every epoch, exact backup, "
-        "best weights, TensorBoard and CSV callbacks). Test accuracy after the warm-up round "
-        "(fresh weights, the epochs shown). "
-        f"{describe_machine()}; {SHARED_NOTE}.", "",
-        table, "", *notes, "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`python -m benchmarks.training_speed` — {rounds} timed rounds a side after a warm-up "
+            "round, alternating; a round is one `fit` of the epochs shown. Baseline: "
+            "`model.fit(x, y, batch_size=32)` with Keras' SGD (momentum 0.9); ours: the fit "
+            "`tfmodel.train` runs (its strategy, tf.data with the epoch-seeded order, "
+            "the configured steps_per_execution, validation every epoch, exact backup, "
+            "best weights, TensorBoard and CSV callbacks). Test accuracy after the warm-up round "
+            "(fresh weights, the epochs shown). "
+            f"{describe_machine()}; {SHARED_NOTE}.",
+            "",
+            table,
+            "",
+            *notes,
+            "",
+        ]
+    )
     figures = [
         Figure(
             "training", f"ours ÷ model.fit examples/s, {r[0]} (CPU time)", r[5], "×", GOAL, why=WHY

@@ -45,9 +45,13 @@ def finetune(
     seed = config.training.seed
     keras.utils.set_random_seed(seed)
     train_ds = build_dataset(
-        splits.x_train, splits.y_train, config.data.batch_size, shuffle=True, seed=seed,
+        splits.x_train,
+        splits.y_train,
+        config.data.batch_size,
+        shuffle=True,
+        seed=seed,
         shuffle_buffer=config.data.shuffle_buffer,
-    )  # fmt: skip
+    )
     steps_per_epoch = int(train_ds.cardinality())
     compile_for_training(model, config.optimizer, steps_per_epoch, epochs)
     model.fit(train_ds, epochs=epochs, callbacks=callbacks or [], verbose=config.training.verbose)

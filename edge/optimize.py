@@ -311,9 +311,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = make_parser("python -m edge.optimize", __doc__, EXAMPLES)
     parser.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/latest")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set edge.target_sparsity=0.5 (repeatable)",
-    )  # fmt: skip
+    )
     parser.add_argument("--variants", help=f"edge.variants, comma-separated: {','.join(VARIANTS)}")
     parser.add_argument("--qat", action="store_true", help="edge.qat: add quantization-aware int8")
     parser.add_argument("--output", type=Path, help="output folder (default RUN_DIR/edge)")
@@ -321,9 +324,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sign-key", type=Path, help="PEM private key: sign the folder (model.sig)"
     )
     parser.add_argument(
-        "--encrypt-key", type=Path,
+        "--encrypt-key",
+        type=Path,
         help="key file (python -m edge.encrypt keygen): write the files AES-256-GCM-encrypted",
-    )  # fmt: skip
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser.parse_args(argv)
 

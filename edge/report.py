@@ -174,8 +174,13 @@ def plot_size_vs_accuracy(rows: list[VariantResult], png: Path) -> None:
         sizes = [getattr(r, key) / 1024 for r in files]
         ax.scatter(sizes, [r.test_accuracy for r in files], marker=marker, label=label)
     for r in files:
-        ax.annotate(r.variant, (r.gzip_bytes / 1024, r.test_accuracy), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")  # fmt: skip
+        ax.annotate(
+            r.variant,
+            (r.gzip_bytes / 1024, r.test_accuracy),
+            fontsize=8,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
     ax.axhline(keras.test_accuracy, color="gray", linestyle="--", label="Keras float")
     ax.set_xscale("log")
     ax.set_xlabel("file size (KB, log scale)")

@@ -41,9 +41,15 @@ def run_checks(work: Path, gpus: int, epochs: int) -> list[tuple[str, bool, str]
     """Every stage in order; each row is (stage, passed, what was seen)."""
     rows = []
     recipe = [
-        "--strategy", "gpu", "--set", "training.precision=mixed_float16",
-        "--set", "training.jit_compile=true", "--epochs", str(epochs),
-    ]  # fmt: skip
+        "--strategy",
+        "gpu",
+        "--set",
+        "training.precision=mixed_float16",
+        "--set",
+        "training.jit_compile=true",
+        "--epochs",
+        str(epochs),
+    ]
     trained = _train(work / "gpu", recipe)
     run_dir = work / "gpu" / "latest"
     if trained.returncode != 0:

@@ -43,9 +43,13 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess:
         k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TFMODEL_VERBOSE")
     }
     result = subprocess.run(
-        [sys.executable, *args], cwd=REPO, env={**clean, **env},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, *args],
+        cwd=REPO,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return result
 

@@ -58,9 +58,14 @@ class ModelConfig:
     """
 
     name: str = _choice(
-        "mlp", "mlp", "cnn", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+        "mlp",
+        "mlp",
+        "cnn",
+        "mobilenet_v2",
+        "mobilenet_v3_small",
+        "mobilenet_v3_large",
         "efficientnet_b0",
-    )  # fmt: skip
+    )
     hidden_units: list[int] = dataclasses.field(default_factory=lambda: [128])
     filters: list[int] = dataclasses.field(default_factory=lambda: [16, 32])
     dropout: float = 0.0

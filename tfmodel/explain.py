@@ -41,8 +41,15 @@ def explain_run(run_dir: Path, samples: int, steps: int, out_dir: Path | None = 
 
     x, y = splits.x_test[:samples], splits.y_test[:samples]
     result = integrated_gradients(model, x, steps=steps)
-    plot_attributions(x, result.values, result.targets, y, splits.class_names, splits.pixel_max,
-                      out_dir / ATTRIBUTIONS_PLOT)  # fmt: skip
+    plot_attributions(
+        x,
+        result.values,
+        result.targets,
+        y,
+        splits.class_names,
+        splits.pixel_max,
+        out_dir / ATTRIBUTIONS_PLOT,
+    )
     confusion = predict_confusion(model, splits.x_test, splits.y_test, splits.class_names)
     plot_confusion(confusion, out_dir / runs.CONFUSION_PLOT, "test split")
 
@@ -89,8 +96,9 @@ def plot_attributions(
         right.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.75)
         ok = predicted[i] == labels[i]
         left.set_title(f"true {class_names[labels[i]]}", fontsize=8)
-        right.set_title(f"pred {class_names[predicted[i]]}", fontsize=8,
-                        color="black" if ok else "red")  # fmt: skip
+        right.set_title(
+            f"pred {class_names[predicted[i]]}", fontsize=8, color="black" if ok else "red"
+        )
     fig.suptitle(
         "Integrated gradients of the predicted class (red: for, blue: against)", fontsize=9
     )
@@ -114,9 +122,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/latest")
     parser.add_argument("--samples", type=int, default=16, help="test images to attribute")
     parser.add_argument(
-        "--steps", type=int, default=64,
+        "--steps",
+        type=int,
+        default=64,
         help="trapezoid steps along the path from the black baseline (≥ 50 for 5 %% completeness)",
-    )  # fmt: skip
+    )
     parser.add_argument("--output", type=Path, help="output folder (default RUN_DIR/explain)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     add_verbose_flag(parser)

@@ -242,9 +242,11 @@ def start_strategy(config: Config):
     if cpu_devices:
         strategies.split_cpu(cpu_devices)
     info = strategies.make_strategy(
-        config.training.strategy, tpu=config.training.tpu, gpus=config.training.gpus,
+        config.training.strategy,
+        tpu=config.training.tpu,
+        gpus=config.training.gpus,
         simulate_tpu=config.training.simulate_tpu,
-    )  # fmt: skip
+    )
     print(strategies.describe(info))
     return info, strategies.precision_policy(config.training.precision, info)
 
@@ -310,16 +312,28 @@ def fit_data(
 
     if isinstance(splits, data.StreamedSplits):
         train_ds = data.build_file_dataset(
-            splits.train, splits.recipe, global_batch, seed=config.training.seed,
-            epoch=data_epoch, repeat=True, drop_remainder=static_shapes,
-            augment=config.data.augment, cache=config.data.cache,
-        )  # fmt: skip
+            splits.train,
+            splits.recipe,
+            global_batch,
+            seed=config.training.seed,
+            epoch=data_epoch,
+            repeat=True,
+            drop_remainder=static_shapes,
+            augment=config.data.augment,
+            cache=config.data.cache,
+        )
     else:
         train_ds = data.build_dataset(
-            splits.x_train, splits.y_train, global_batch, shuffle=True,
-            seed=config.training.seed, drop_remainder=static_shapes,
-            shuffle_buffer=config.data.shuffle_buffer, epoch=data_epoch, repeat=True,
-        )  # fmt: skip
+            splits.x_train,
+            splits.y_train,
+            global_batch,
+            shuffle=True,
+            seed=config.training.seed,
+            drop_remainder=static_shapes,
+            shuffle_buffer=config.data.shuffle_buffer,
+            epoch=data_epoch,
+            repeat=True,
+        )
     steps = data.batches_per_epoch(len(splits.y_train), global_batch, static_shapes)
     val_ds = eval_data(splits, "val", global_batch, static_shapes) if len(splits.y_val) else None
     return {"x": train_ds, "steps_per_epoch": steps, "validation_data": val_ds}

@@ -123,9 +123,15 @@ def benchmark_file(path: Path, api: str, threads: int, args: argparse.Namespace)
     first_ms = (time.perf_counter() - start) * 1000.0
     latency = measure_latency(runner.predict, example, args.runs, args.warmup)
     return Benchmark(
-        path.name, api, threads, model.input_dtype, init_ms, first_ms, latency,
+        path.name,
+        api,
+        threads,
+        model.input_dtype,
+        init_ms,
+        first_ms,
+        latency,
         peak_rss_mb() - before,
-    )  # fmt: skip
+    )
 
 
 def in_fresh_process(path: Path, api: str, threads: int, argv: list[str]) -> Benchmark:
@@ -158,13 +164,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=20, help="untimed calls first (default 20)")
     parser.add_argument("--threads", default="1,2,4", help="XNNPACK threads to sweep (1,2,4)")
     parser.add_argument(
-        "--api", default="all", choices=["all", *APIS],
+        "--api",
+        default="all",
+        choices=["all", *APIS],
         help="interpreter, compiled (LiteRT CompiledModel) or all installed (default)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--accelerator", default="cpu", choices=ACCELERATORS,
+        "--accelerator",
+        default="cpu",
+        choices=ACCELERATORS,
         help="CompiledModel's accelerator; gpu/npu fall back to the CPU for unsupported ops",
-    )  # fmt: skip
+    )
     parser.add_argument("--json", action="store_true", help="print JSON rows instead")
     add_runtime_flags(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -33,21 +33,27 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     """The flags every runtime CLI shares: threads, interpreter, checksum, signature, key."""
     parser.add_argument("--num-threads", type=int, help="interpreter threads (default: its own)")
     parser.add_argument(
-        "--interpreter", default="auto", choices=["auto", *INTERPRETERS],
+        "--interpreter",
+        default="auto",
+        choices=["auto", *INTERPRETERS],
         help="which TFLite interpreter package to use (default: the first installed)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--no-verify", dest="verify", action="store_false",
+        "--no-verify",
+        dest="verify",
+        action="store_false",
         help="run the file even without a matching sha256 in model.json",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--verify-key", type=Path,
+        "--verify-key",
+        type=Path,
         help="PEM public key: load only a file (and model.json) it signed (needs cryptography)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--decrypt-key", type=Path,
+        "--decrypt-key",
+        type=Path,
         help="key file of an encrypted .tflite.enc (default: the file $TFMODEL_DECRYPT_KEY names)",
-    )  # fmt: skip
+    )
 
 
 def report_error(err: EdgeError, debug: bool) -> int:

@@ -72,24 +72,45 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model_name", default="default", help="model name (ignored with --model_config_file)")
     add("--model_base_path", default="", help="absolute folder holding the version folders")
     add("--model_config_file", default="", help="ModelServerConfig text proto naming the models")
-    add("--model_config_file_poll_wait_seconds", type=float, default=0,
-        help="re-read --model_config_file this often (0, the default: read once)")  # fmt: skip
-    add("--file_system_poll_wait_seconds", type=float, default=1,
-        help="look for new versions this often (default 1; 0: only at start)")  # fmt: skip
+    add(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0,
+        help="re-read --model_config_file this often (0, the default: read once)",
+    )
+    add(
+        "--file_system_poll_wait_seconds",
+        type=float,
+        default=1,
+        help="look for new versions this often (default 1; 0: only at start)",
+    )
     for name, default, text in [
         ("--enable_batching", False, "batch concurrent requests server-side"),
         ("--enable_model_warmup", True, "replay assets.extra/tf_serving_warmup_requests on load"),
-        ("--allow_version_labels_for_unavailable_models", False,
-         "allow version_labels pointing at versions not loaded yet"),
-        ("--enable_grpc_healthcheck_service", False,
-         "add grpc.health.v1.Health: SERVING once every configured model is available"),
-    ]:  # fmt: skip
+        (
+            "--allow_version_labels_for_unavailable_models",
+            False,
+            "allow version_labels pointing at versions not loaded yet",
+        ),
+        (
+            "--enable_grpc_healthcheck_service",
+            False,
+            "add grpc.health.v1.Health: SERVING once every configured model is available",
+        ),
+    ]:
         add(name, type=_flag_bool, nargs="?", const=True, default=default, help=text)
     add("--batching_parameters_file", default="", help="BatchingParameters text proto")
-    add("--monitoring_config_file", default="",
-        help="MonitoringConfig text proto: Prometheus metrics on the REST port")  # fmt: skip
-    add("--request_log_max_bytes", type=int, default=DEFAULT_MAX_BYTES,
-        help="size at which a request log file is closed and the next begun")  # fmt: skip
+    add(
+        "--monitoring_config_file",
+        default="",
+        help="MonitoringConfig text proto: Prometheus metrics on the REST port",
+    )
+    add(
+        "--request_log_max_bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        help="size at which a request log file is closed and the next begun",
+    )
     add("--max_num_load_retries", type=int, default=5, help="retries of a failed version load")
     add("--load_retry_interval_micros", type=int, default=60_000_000, help="wait between retries")
     add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags to load")

@@ -41,8 +41,10 @@ def colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def classify_with_mediapipe(model: Path, images: list[Path]) -> dict:
     done = subprocess.run(
         [str(MEDIAPIPE_PYTHON), str(CLASSIFY), str(model), *map(str, images)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -106,8 +108,11 @@ def test_metadata_reads_back_with_size_colour_normalization_and_range(photos_edg
     )
     done = subprocess.run(
         [str(metadata.writer_python()), "-c", script, str(out_dir / "model_int8.tflite")],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     text, files = done.stdout.rsplit("\n", 2)[:2]
     model = json.loads(text)
     assert model["name"] == "colours_cnn" and "int8" in model["description"]

@@ -59,9 +59,17 @@ def _certificate(subject, key, issuer, issuer_key, *, ca=False, hosts=(), usage=
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if ca:
         usage_bits = dict.fromkeys(
-            ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-             "key_agreement", "encipher_only", "decipher_only"], False,
-        )  # fmt: skip
+            [
+                "digital_signature",
+                "content_commitment",
+                "key_encipherment",
+                "data_encipherment",
+                "key_agreement",
+                "encipher_only",
+                "decipher_only",
+            ],
+            False,
+        )
         builder = builder.add_extension(
             x509.KeyUsage(key_cert_sign=True, crl_sign=True, **usage_bits), critical=True
         )

@@ -29,11 +29,15 @@ def test_a_photo_folder_trains_exports_serves_and_optimizes(tmp_path, local_serv
     config = load_config(
         CONFIG,
         [
-            f"data.source=images:{tmp_path / 'photos'}", "data.image_size=[32,32]",
-            "data.on_bad_file=skip", "data.test_split=0.3", "training.epochs=2",
-            "training.verbose=0", f"output.dir={tmp_path / 'runs'}",
+            f"data.source=images:{tmp_path / 'photos'}",
+            "data.image_size=[32,32]",
+            "data.on_bad_file=skip",
+            "data.test_split=0.3",
+            "training.epochs=2",
+            "training.verbose=0",
+            f"output.dir={tmp_path / 'runs'}",
         ],
-    )  # fmt: skip
+    )
     result = train(config)
     run_dir = result.run_dir
     assert (run_dir / runs.AUGMENT_PLOT).stat().st_size > 0

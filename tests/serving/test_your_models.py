@@ -111,8 +111,14 @@ def test_keras_server_and_int8_agree(case, sources, user_files, local_server, tm
         setattr(config.model, key, value)
     splits = load_splits(config.data, config.training.seed)
     keras.utils.set_random_seed(0)
-    model = build_model(config.model, config.regularizer, splits.input_shape, CLASSES,
-                        splits.pixel_max, convertible=True)  # fmt: skip
+    model = build_model(
+        config.model,
+        config.regularizer,
+        splits.input_shape,
+        CLASSES,
+        splits.pixel_max,
+        convertible=True,
+    )
     compile_for_training(model, config.optimizer, STEPS_PER_EPOCH, EPOCHS)
     batch = len(splits.x_train) // STEPS_PER_EPOCH
     model.fit(splits.x_train, splits.y_train, batch_size=batch, epochs=EPOCHS, verbose=0)
@@ -130,7 +136,9 @@ def test_keras_server_and_int8_agree(case, sources, user_files, local_server, tm
     (tmp_path / "model_int8.tflite").write_bytes(int8)
     int8_top1 = EdgeModel(tmp_path / "model_int8.tflite", verify=False).predict(x).argmax(-1)
 
-    print(f"{case}: accuracy {np.mean(keras_top1 == splits.y_test):.2f}, int8 agreement "
-          f"{np.mean(int8_top1 == keras_top1):.3f}")  # fmt: skip
+    print(
+        f"{case}: accuracy {np.mean(keras_top1 == splits.y_test):.2f}, int8 agreement "
+        f"{np.mean(int8_top1 == keras_top1):.3f}"
+    )
     np.testing.assert_array_equal(served_top1, keras_top1)
     assert np.mean(int8_top1 == keras_top1) >= AGREEMENT

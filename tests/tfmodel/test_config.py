@@ -14,8 +14,15 @@ def test_default_config_is_the_digits_recipe():
 
 
 def test_overrides_apply_after_the_file_and_are_typed():
-    config = load_config(None, ["optimizer.learning_rate=0.5", "model.hidden_units=[64, 32]",
-                                "regularizer.kind=l1_l2", "training.gpus=2"])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            "optimizer.learning_rate=0.5",
+            "model.hidden_units=[64, 32]",
+            "regularizer.kind=l1_l2",
+            "training.gpus=2",
+        ],
+    )
     assert config.optimizer.learning_rate == 0.5
     assert config.model.hidden_units == [64, 32]
     assert config.regularizer.kind == "l1_l2"

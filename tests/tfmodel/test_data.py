@@ -179,8 +179,13 @@ def test_keras_mnist_is_read_from_the_cache(tmp_path, offline_keras):
     x_train, y_train = fake_images(20, (28, 28), seed=5)
     x_test, y_test = fake_images(5, (28, 28), seed=6)
     (tmp_path / "datasets").mkdir()
-    np.savez(tmp_path / "datasets" / "mnist.npz", x_train=x_train, y_train=y_train,
-             x_test=x_test, y_test=y_test)  # fmt: skip
+    np.savez(
+        tmp_path / "datasets" / "mnist.npz",
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+    )
     splits = load_splits(DataConfig(source="keras:mnist", data_dir=str(tmp_path)), seed=0)
     assert_well_formed(splits, (28, 28, 1))
     assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (18, 2, 5)

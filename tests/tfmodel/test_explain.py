@@ -15,8 +15,13 @@ from tfmodel.train import train
 def tiny_run(tmp_path_factory):
     """Two epochs of a 16-unit MLP on the digits, no export: a complete run folder in seconds."""
     out = tmp_path_factory.mktemp("runs")
-    overrides = [f"output.dir={out}", "training.verbose=0", "training.epochs=2",
-                 "model.hidden_units=[16]", "export.enabled=false"]  # fmt: skip
+    overrides = [
+        f"output.dir={out}",
+        "training.verbose=0",
+        "training.epochs=2",
+        "model.hidden_units=[16]",
+        "export.enabled=false",
+    ]
     return train(load_config(None, overrides))
 
 

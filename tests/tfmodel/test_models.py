@@ -23,8 +23,13 @@ def test_raw_pixels_are_rescaled_inside_the_model():
 
 
 def test_cnn_stacks_the_configured_filters():
-    model = build_model(ModelConfig(name="cnn", filters=[4, 6], hidden_units=[8]),
-                        RegularizerConfig(), (8, 8, 1), 3, 255.0)  # fmt: skip
+    model = build_model(
+        ModelConfig(name="cnn", filters=[4, 6], hidden_units=[8]),
+        RegularizerConfig(),
+        (8, 8, 1),
+        3,
+        255.0,
+    )
     convs = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs == [4, 6]
     assert model(np.zeros((2, 8, 8, 1), np.float32)).shape == (2, 3)

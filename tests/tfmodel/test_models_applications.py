@@ -32,9 +32,12 @@ def test_grey_raw_pixels_in_float32_logits_out(name):
 
 
 @pytest.mark.parametrize(
-    "name, layer, expected", [("mobilenet_v2", "to_minus1_1", [-1.0, 1.0]),
-                              ("mobilenet_v3_small", "to_0_255", [0.0, 255.0])],
-)  # fmt: skip
+    "name, layer, expected",
+    [
+        ("mobilenet_v2", "to_minus1_1", [-1.0, 1.0]),
+        ("mobilenet_v3_small", "to_0_255", [0.0, 255.0]),
+    ],
+)
 def test_the_networks_preprocessing_is_inside(name, layer, expected):
     model = tiny(name, pixel_max=16.0)
     assert model.get_layer("rescale").scale == pytest.approx(1 / 16)  # export's input range
@@ -61,8 +64,9 @@ def test_body_weights_load_from_a_file(tmp_path):
     body.save_weights(tmp_path / "body_no_top.h5")
     model = tiny("mobilenet_v2", (32, 32, 1), weights=str(tmp_path / "body_no_top.h5"))
     for layer in (layer for layer in body.layers if layer.weights):
-        for theirs, ours in zip(layer.get_weights(), model.get_layer(layer.name).get_weights(),
-                                strict=True):  # fmt: skip
+        for theirs, ours in zip(
+            layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True
+        ):
             np.testing.assert_array_equal(theirs, ours)
     assert len(body.get_weights()) == len(model.get_weights()) - 2  # + the logits' kernel, bias
 
@@ -90,10 +94,14 @@ def test_imagenet_offline_says_which_file_to_place_where(tmp_path, monkeypatch):
     [
         ("mobilenet_v2", (28, 28, 1), {}, "at least 32x32"),
         ("efficientnet_b0", (32, 32, 3), {"alpha": 0.5}, "no width multiplier"),
-        ("mobilenet_v3_small", (32, 32, 3), {"alpha": 0.35, "weights": "imagenet"},
-         "alpha can be one of"),
+        (
+            "mobilenet_v3_small",
+            (32, 32, 3),
+            {"alpha": 0.35, "weights": "imagenet"},
+            "alpha can be one of",
+        ),
     ],
-)  # fmt: skip
+)
 def test_what_a_network_cannot_take_is_one_clear_error(name, shape, settings, message):
     with pytest.raises(UserError, match=message):
         build_model(ModelConfig(name=name, **settings), NONE, shape, 3, 255.0)

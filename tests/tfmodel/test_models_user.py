@@ -125,8 +125,16 @@ def test_a_keras3_file_is_named_as_such(tmp_path):
 
 
 def test_the_command_line_stops_before_training_with_one_line(builders, tmp_path, capsys):
-    code = train.main(["--set", f"model.builder={builders}:softmax", "--output", str(tmp_path),
-                       "--set", "data.source=sklearn:digits"])  # fmt: skip
+    code = train.main(
+        [
+            "--set",
+            f"model.builder={builders}:softmax",
+            "--output",
+            str(tmp_path),
+            "--set",
+            "data.source=sklearn:digits",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ends in a softmax" in err[0]

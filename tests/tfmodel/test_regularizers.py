@@ -75,8 +75,9 @@ def test_every_kernel_of_a_mobilenet_is_penalized_as_summed_by_hand():
 
 
 def test_a_layer_pattern_gets_its_own_penalty():
-    reg = RegularizerConfig("l2", 0.0, 0.001, layers={"logits": {"kind": "none"},
-                                                      "block_1_*": {"l2": 0.5}})  # fmt: skip
+    reg = RegularizerConfig(
+        "l2", 0.0, 0.001, layers={"logits": {"kind": "none"}, "block_1_*": {"l2": 0.5}}
+    )
     model = tiny_mobilenet(reg)
     assert model.get_layer("logits").kernel_regularizer is None
     assert model.get_layer("block_1_depthwise").depthwise_regularizer.l2 == pytest.approx(0.5)

@@ -80,8 +80,21 @@ def test_help_shows_examples():
 
 
 def test_common_flags_become_config_values():
-    args = parse_args(["--set", "optimizer.name=adam", "--epochs", "3", "--batch-size", "8",
-                       "--data-dir", "/data/tfds", "--strategy", "cpu", "--no-resume"])  # fmt: skip
+    args = parse_args(
+        [
+            "--set",
+            "optimizer.name=adam",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--data-dir",
+            "/data/tfds",
+            "--strategy",
+            "cpu",
+            "--no-resume",
+        ]
+    )
     config = load_config(None, overrides_from_flags(args, FLAG_KEYS))
     assert config.optimizer.name == "adam"
     assert (config.training.epochs, config.data.batch_size) == (3, 8)

@@ -85,8 +85,15 @@ def plot_confusion(confusion: Confusion, png: Path, title: str) -> None:
     ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(matrix):
         if count:
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if rows[i, j] > 0.5 else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if rows[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(names)), names, rotation=90 if len(names) > 12 else 0)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")

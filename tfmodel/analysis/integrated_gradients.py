@@ -60,10 +60,12 @@ def integrated_gradients(
     path = baseline + alphas[None, :, None, None, None] * delta[:, None]  # (N, steps+1, H, W, C)
     path = path.reshape(-1, *images.shape[1:])
     path_targets = np.repeat(targets, steps + 1)
-    grads = np.concatenate([
-        _target_gradients(model, path[i : i + batch_size], path_targets[i : i + batch_size])
-        for i in range(0, len(path), batch_size)
-    ])  # fmt: skip
+    grads = np.concatenate(
+        [
+            _target_gradients(model, path[i : i + batch_size], path_targets[i : i + batch_size])
+            for i in range(0, len(path), batch_size)
+        ]
+    )
     mean_grads = np.tensordot(weights, grads.reshape(len(images), steps + 1, -1), axes=([0], [1]))
     values = delta * mean_grads.reshape(images.shape)
     return Attributions(values, targets, gain)

@@ -91,12 +91,15 @@ def declared_size(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     candidates = [
         (starts(b"\x89PNG"), number(20, 4, False), number(16, 4, False)),
         (starts(b"GIF8"), number(8, 2), number(6, 2)),
-        (starts(b"BM"), tf.where(bmp_height >= 2**31, 2**32 - bmp_height, bmp_height),
-         number(18, 4)),
+        (
+            starts(b"BM"),
+            tf.where(bmp_height >= 2**31, 2**32 - bmp_height, bmp_height),
+            number(18, 4),
+        ),
         (starts(b"VP8 ", 12), number(28, 2) % 2**14, number(26, 2) % 2**14),
         (starts(b"VP8L", 12), (vp8l // 2**14) % 2**14 + 1, vp8l % 2**14 + 1),
         (starts(b"VP8X", 12), number(27, 3) + 1, number(24, 3) + 1),
-    ]  # fmt: skip
+    ]
     height = width = tf.constant(0, tf.int64)
     for found, h, w in candidates:
         height, width = tf.where(found, h, height), tf.where(found, w, width)

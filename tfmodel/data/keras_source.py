@@ -39,19 +39,35 @@ DATASETS = {
         ),
         cached_as="fashion-mnist/",
         class_names=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ),
     ),
     "cifar10": KerasDataset(
         urls=("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
         cached_as="cifar-10-batches-py.tar.gz",
         class_names=(
-            "airplane", "automobile", "bird", "cat", "deer",
-            "dog", "frog", "horse", "ship", "truck",
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
         ),
     ),
-}  # fmt: skip
+}
 
 
 def load_keras_source(name: str, data_dir: str | None) -> SourceData:

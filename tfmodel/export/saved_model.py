@@ -102,9 +102,12 @@ def export_for_serving(
     precision = None if config.export.precision == "as_trained" else config.export.precision
     try:
         save_signatures(
-            inference_model(model, precision), config.model.input_name, names, staging,
+            inference_model(model, precision),
+            config.model.input_name,
+            names,
+            staging,
             recipe=image_recipe(config.data),
-        )  # fmt: skip
+        )
         warmup = examples[: config.export.warmup_records]
         write_warmup_requests(staging, model_name, config.model.input_name, warmup)
         if sign_key:  # before the rename: a server never sees the version unsigned

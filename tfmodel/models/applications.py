@@ -83,8 +83,12 @@ def _make_body(network: Network, model_cfg: ModelConfig, x) -> keras.Model:
     try:
         return network.make(
             input_shape=tuple(x.shape[1:]),  # with input_tensor alone, ImageNet files are 224's
-            input_tensor=x, include_top=False, weights=weights, pooling="avg", **kwargs,
-        )  # fmt: skip
+            input_tensor=x,
+            include_top=False,
+            weights=weights,
+            pooling="avg",
+            **kwargs,
+        )
     except ValueError as err:  # keras.applications' check of alpha/size against the weights
         raise UserError(
             f"model.name {model_cfg.name} (alpha {model_cfg.alpha}, weights {model_cfg.weights}) "

@@ -99,8 +99,9 @@ def report_search(tuner, config: Config, dimensions: list[Dimension], splits, pr
         "plot": str(project_dir / report.TRIALS_PLOT),
     }
     print(format_rows(summary))
-    return TuneResult(project_dir, rows, best.trial_id, float(best.score), best_path,
-                      float(test_accuracy))  # fmt: skip
+    return TuneResult(
+        project_dir, rows, best.trial_id, float(best.score), best_path, float(test_accuracy)
+    )
 
 
 def _is_worker() -> bool:

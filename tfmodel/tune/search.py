@@ -45,8 +45,14 @@ class SearchData:
 
     @classmethod
     def from_splits(cls, splits: Any) -> SearchData:
-        return cls(splits.x_train, splits.y_train, splits.x_val, splits.y_val,
-                   list(splits.class_names), splits.pixel_max)  # fmt: skip
+        return cls(
+            splits.x_train,
+            splits.y_train,
+            splits.x_val,
+            splits.y_val,
+            list(splits.class_names),
+            splits.pixel_max,
+        )
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):
@@ -71,16 +77,22 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         config = self.trial_config(hp)
         keras.utils.set_random_seed(config.training.seed)  # as training does, before the model
         model = build_model(
-            config.model, config.regularizer, self.data.x_train.shape[1:],
-            len(self.data.class_names), self.data.pixel_max,
-        )  # fmt: skip
+            config.model,
+            config.regularizer,
+            self.data.x_train.shape[1:],
+            len(self.data.class_names),
+            self.data.pixel_max,
+        )
         info, training = self.info, config.training
         compile_for_training(
-            model, config.optimizer, self._inputs(config)["steps_per_epoch"], training.epochs,
+            model,
+            config.optimizer,
+            self._inputs(config)["steps_per_epoch"],
+            training.epochs,
             learning_rate_scale=learning_rate_scale(info, config.optimizer.scale_learning_rate),
             steps_per_execution=steps_per_execution(training.steps_per_execution),
             jit_compile=training.jit_compile,
-        )  # fmt: skip
+        )
         return model
 
     def fit(self, hp, model: keras.Model, *args, **kwargs) -> Any:

@@ -55,8 +55,13 @@ def declare(hp: Any, dimensions: list[Dimension]) -> None:
         if d.choices is not None:
             hp.Choice(d.key, list(d.choices))
         elif d.integer:
-            hp.Int(d.key, int(d.low), int(d.high), step=int(d.step) if d.step else None,
-                   sampling="log" if d.log else "linear")  # fmt: skip
+            hp.Int(
+                d.key,
+                int(d.low),
+                int(d.high),
+                step=int(d.step) if d.step else None,
+                sampling="log" if d.log else "linear",
+            )
         else:
             hp.Float(d.key, d.low, d.high, step=d.step, sampling="log" if d.log else "linear")
 

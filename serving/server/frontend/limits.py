@@ -83,8 +83,12 @@ def add_limit_flags(parser: argparse.ArgumentParser) -> None:
         default=defaults.rest_api_num_threads,
         help="threads answering REST connections (default 4 per CPU)",
     )
-    add("--rest_api_timeout_in_ms", type=int, default=defaults.rest_api_timeout_in_ms,
-        help="REST socket timeout: a request not received in this time gets 408")  # fmt: skip
+    add(
+        "--rest_api_timeout_in_ms",
+        type=int,
+        default=defaults.rest_api_timeout_in_ms,
+        help="REST socket timeout: a request not received in this time gets 408",
+    )
 
 
 def limits_from_args(args: argparse.Namespace) -> RequestLimits:

@@ -120,9 +120,13 @@ def test_command_lines_decrypt_without_tensorflow_by_flag_or_environment(
         "edge.device.predict", edge_dir / name, tmp_path / "x.npy", "--json"
     )
     by_flag = run_without_tensorflow(
-        "edge.device.predict", sealed / f"{name}.enc", tmp_path / "x.npy", "--json",
-        "--decrypt-key", keys / "good.key",
-    )  # fmt: skip
+        "edge.device.predict",
+        sealed / f"{name}.enc",
+        tmp_path / "x.npy",
+        "--json",
+        "--decrypt-key",
+        keys / "good.key",
+    )
     monkeypatch.setenv(KEY_ENV, str(keys / "good.key"))
     by_env = run_without_tensorflow(
         "edge.device.predict", sealed / f"{name}.enc", tmp_path / "x.npy", "--json"
@@ -174,8 +178,12 @@ def test_plain_model_reaches_no_file_and_no_open_file(edge_dir, sealed, keys, tm
     args = [sealed / f"{name}.enc", keys / "good.key", edge_dir / name]
     result = subprocess.run(
         [sys.executable, "-c", SCAN_OPEN_FILES, *map(str, args)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "1"]  # none while running; the control file is seen
     chunk = distinctive_chunk((edge_dir / name).read_bytes())
@@ -223,23 +231,28 @@ ATTACKS = {
     "garbage key file": (None, "garbage.key", "neither 32 raw bytes nor 64 hex digits"),
     "tampered file": (_flip_body, "good.key", "was altered after it was encrypted"),
     "another version": (
-        _reseal({"version": "digits_mlp-older"}), "good.key", "version 'digits_mlp-older'"
+        _reseal({"version": "digits_mlp-older"}),
+        "good.key",
+        "version 'digits_mlp-older'",
     ),
     "another model": (_reseal({"model": "fashion"}), "good.key", "model 'fashion'"),
     "another variant": (
-        lambda f, n, k: shutil.copy(f / "model_float32.tflite.enc", f / n), "good.key",
+        lambda f, n, k: shutil.copy(f / "model_float32.tflite.enc", f / n),
+        "good.key",
         "(float32), but model.json describes",
     ),
     "forged header": (_forge_version, "good.key", "was altered after it was encrypted"),
     "damaged header": (
-        lambda f, n, k: (f / n).write_bytes((f / n).read_bytes()[:14]), "good.key",
+        lambda f, n, k: (f / n).write_bytes((f / n).read_bytes()[:14]),
+        "good.key",
         "has a damaged encryption header",
     ),
     "plain file swapped in": (
-        lambda f, n, k: shutil.copy(f / "plain" / "model_int8.tflite", f / n), "good.key",
+        lambda f, n, k: shutil.copy(f / "plain" / "model_int8.tflite", f / n),
+        "good.key",
         "is not encrypted, but model.json lists it",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=list(ATTACKS))

@@ -285,9 +285,12 @@ def test_bad_inputs_are_named(edge_dir, tmp_path):
 def test_tensorflow_fallback_fails_clearly_without_tensorflow(edge_dir, samples, tmp_path):
     np.save(tmp_path / "x.npy", samples["x"][:2])
     result = run_without_tensorflow(
-        "edge.device.predict", edge_dir / "model_float32.tflite", tmp_path / "x.npy",
-        "--interpreter", "tensorflow",
-    )  # fmt: skip
+        "edge.device.predict",
+        edge_dir / "model_float32.tflite",
+        tmp_path / "x.npy",
+        "--interpreter",
+        "tensorflow",
+    )
     assert result.returncode == 2
     assert "no TFLite interpreter could be imported" in result.stderr
     assert "pip install ai-edge-litert" in result.stderr
@@ -298,9 +301,17 @@ def test_benchmark_sweeps_threads_like_benchmark_model(edge_dir):
     init, first call, p50 ≤ p99 and the memory the model added; the int8-I/O file has no
     CompiledModel row (it takes float-I/O files)."""
     result = run_without_tensorflow(
-        "edge.device.benchmark", edge_dir / "model_int8.tflite", edge_dir / "model_int8_io.tflite",
-        "--runs", 20, "--warmup", 2, "--threads", "1,2", "--json",
-    )  # fmt: skip
+        "edge.device.benchmark",
+        edge_dir / "model_int8.tflite",
+        edge_dir / "model_int8_io.tflite",
+        "--runs",
+        20,
+        "--warmup",
+        2,
+        "--threads",
+        "1,2",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     apis = ["interpreter", "compiled"] if compiled_model_available() else ["interpreter"]
@@ -311,9 +322,15 @@ def test_benchmark_sweeps_threads_like_benchmark_model(edge_dir):
         assert row["init_ms"] > 0 and row["first_ms"] > 0 and row["peak_mb"] >= 0
         assert 0 < row["latency"]["p50_ms"] <= row["latency"]["p99_ms"]
     table = run_without_tensorflow(
-        "edge.device.benchmark", edge_dir / "model_float32.tflite", "--runs", 5, "--api",
-        "interpreter", "--num-threads", 1,
-    )  # fmt: skip
+        "edge.device.benchmark",
+        edge_dir / "model_float32.tflite",
+        "--runs",
+        5,
+        "--api",
+        "interpreter",
+        "--num-threads",
+        1,
+    )
     assert "init ms" in table.stdout and "model_float32.tflite  interpreter" in table.stdout
 
 

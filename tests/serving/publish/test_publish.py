@@ -89,9 +89,14 @@ def test_a_good_model_is_published_a_worse_one_blocked_unless_forced(runs, tmp_p
 
 @pytest.mark.parametrize(
     "candidate, baseline, max_drop, blessed",
-    [(0.90, None, 0.0, True), (0.90, 0.90, 0.0, True), (0.89, 0.90, 0.0, False),
-     (0.89, 0.90, 0.02, True), (0.95, 0.90, 0.0, True)],
-)  # fmt: skip
+    [
+        (0.90, None, 0.0, True),
+        (0.90, 0.90, 0.0, True),
+        (0.89, 0.90, 0.0, False),
+        (0.89, 0.90, 0.02, True),
+        (0.95, 0.90, 0.0, True),
+    ],
+)
 def test_the_blessing_compares_with_the_threshold(candidate, baseline, max_drop, blessed):
     infra = InfraResult(passed=True, records=1)
     assert judge(infra, candidate, baseline, 3, max_drop)[0] is blessed

@@ -31,7 +31,7 @@ METHODS = [
     for module, name in (
         (prediction_service_pb2, "PredictionService"),
         (model_service_pb2, "ModelService"),
-    )  # fmt: skip
+    )
     for service in [module.DESCRIPTOR.services_by_name[name]]
     for method in service.methods
 ] + ["/tensorflow.serving.PredictionService/NoSuchMethod"]

@@ -192,31 +192,71 @@ def _regress_on_predict_signature():
 
 
 ERROR_CASES = [
-    ("Predict", predict_request([2.0], model="nope"), grpc.StatusCode.NOT_FOUND,
-     "Servable not found for request: Latest(nope)"),
-    ("Predict", predict_request([2.0], version=7), grpc.StatusCode.NOT_FOUND,
-     "Servable not found for request: Specific(default, 7)"),
-    ("Predict", predict_request([2.0], signature="nope"), grpc.StatusCode.FAILED_PRECONDITION,
-     'Serving signature key "nope" not found.'),
-    ("Predict", _renamed_input(), grpc.StatusCode.INVALID_ARGUMENT,
-     "Signature input alias: x(feed name: x:0) not found in request"),
-    ("Predict", predict_request([2], dtype=tf.int32), grpc.StatusCode.INVALID_ARGUMENT,
-     "Expects arg[0] to be float but int32 is provided"),
+    (
+        "Predict",
+        predict_request([2.0], model="nope"),
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Latest(nope)",
+    ),
+    (
+        "Predict",
+        predict_request([2.0], version=7),
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Specific(default, 7)",
+    ),
+    (
+        "Predict",
+        predict_request([2.0], signature="nope"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        'Serving signature key "nope" not found.',
+    ),
+    (
+        "Predict",
+        _renamed_input(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Signature input alias: x(feed name: x:0) not found in request",
+    ),
+    (
+        "Predict",
+        predict_request([2], dtype=tf.int32),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Expects arg[0] to be float but int32 is provided",
+    ),
     ("Predict", _without_model_spec(), grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec"),
-    ("Predict", _empty_inputs(), grpc.StatusCode.INVALID_ARGUMENT,
-     "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. "
-     "Missing but required: {x}."),
-    ("Predict", predict_request([2.0], model=""), grpc.StatusCode.INVALID_ARGUMENT,
-     "ModelSpec has no name specified."),
+    (
+        "Predict",
+        _empty_inputs(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input size does not match signature: 0!=1 len({}) != len({x}). Sent extra: {}. "
+        "Missing but required: {x}.",
+    ),
+    (
+        "Predict",
+        predict_request([2.0], model=""),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "ModelSpec has no name specified.",
+    ),
     ("Predict", _broken_tensor(), grpc.StatusCode.INVALID_ARGUMENT, "tensor parsing error: x"),
-    ("Predict", _unknown_label(), grpc.StatusCode.INVALID_ARGUMENT,
-     "Unrecognized servable version label: stable"),
-    ("Predict", _unknown_output_filter(), grpc.StatusCode.INVALID_ARGUMENT,
-     "output tensor alias not found in signature: z Outputs expected to be in the set {y}."),
+    (
+        "Predict",
+        _unknown_label(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Unrecognized servable version label: stable",
+    ),
+    (
+        "Predict",
+        _unknown_output_filter(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "output tensor alias not found in signature: z Outputs expected to be in the set {y}.",
+    ),
     ("Classify", _classify_without_examples(), grpc.StatusCode.INVALID_ARGUMENT, "Input is empty."),
-    ("Regress", _regress_on_predict_signature(), grpc.StatusCode.INVALID_ARGUMENT,
-     "No regression inputs found in SignatureDef"),
-]  # fmt: skip
+    (
+        "Regress",
+        _regress_on_predict_signature(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "No regression inputs found in SignatureDef",
+    ),
+]
 
 
 @pytest.mark.parametrize("method,request_proto,code,message", ERROR_CASES)

@@ -43,9 +43,12 @@ def served(tmp_path_factory):
     config.export.model_name = "photos"
     base = tmp_path_factory.mktemp("export")
     export.export_for_serving(
-        keras.Model(pixels, logits), config, np.zeros((1, SIZE, SIZE, 3)), export_base=base,
+        keras.Model(pixels, logits),
+        config,
+        np.zeros((1, SIZE, SIZE, 3)),
+        export_base=base,
         class_names=["a", "b", "c"],
-    )  # fmt: skip
+    )
     return config, base
 
 

@@ -91,10 +91,20 @@ def test_json_values_follow_tf_serving_typing():
 
 @pytest.mark.parametrize(
     "value,text",
-    [(3.0, "3.0"), (0.2, "0.2"), (9000000, "9e+06"), (999999, "999999.0"), (0.5, "0.5"),
-     (0.0003, "0.0003"), (0.00003, "3e-05"), (555557.5, "555557.5"), (0.123456789, "0.123456791"),
-     (float("nan"), "NaN"), (float("-inf"), "-Infinity")],
-)  # fmt: skip
+    [
+        (3.0, "3.0"),
+        (0.2, "0.2"),
+        (9000000, "9e+06"),
+        (999999, "999999.0"),
+        (0.5, "0.5"),
+        (0.0003, "0.0003"),
+        (0.00003, "3e-05"),
+        (555557.5, "555557.5"),
+        (0.123456789, "0.123456791"),
+        (float("nan"), "NaN"),
+        (float("-inf"), "-Infinity"),
+    ],
+)
 def test_float32_prints_as_tf_serving_prints_it(value, text):
     assert format_decimal(float(np.float32(value)), float32=True) == text
 
@@ -133,12 +143,14 @@ def test_named_inputs_and_outputs():
 
 @pytest.mark.parametrize(
     "document,message",
-    [({"instances": []}, "No values in 'instances' array"),
-     ({"instances": [1], "inputs": [1]}, "expecting only one of 'inputs' or 'instances'"),
-     ({}, "Missing 'inputs' or 'instances' key"),
-     ({"instances": [[1], [1, 2]]}, "Expecting tensor size: 1 but got: 2"),
-     ({"instances": [{"x": 1}]}, "JSON object: does not have named input: x")],
-)  # fmt: skip
+    [
+        ({"instances": []}, "No values in 'instances' array"),
+        ({"instances": [1], "inputs": [1]}, "expecting only one of 'inputs' or 'instances'"),
+        ({}, "Missing 'inputs' or 'instances' key"),
+        ({"instances": [[1], [1, 2]]}, "Expecting tensor size: 1 but got: 2"),
+        ({"instances": [{"x": 1}]}, "JSON object: does not have named input: x"),
+    ],
+)
 def test_bad_predict_bodies_name_the_problem(document, message):
     with pytest.raises(ServingError, match=message) as caught:
         parse_predict_inputs(document, {"default": _info(types_pb2.DT_FLOAT)})

@@ -84,27 +84,55 @@ def test_status_and_metadata(rest):
 
 
 ERROR_CASES = [
-    ("/v1/models/nope:predict", {"instances": [1.0]}, 404,
-     "Servable not found for request: Latest(nope)"),
-    ("/v1/models/default/versions/7:predict", {"instances": [1.0]}, 404,
-     "Servable not found for request: Specific(default, 7)"),
-    ("/v1/models/default/labels/stable:predict", {"instances": [1.0]}, 400,
-     "Unrecognized servable version label: stable"),
+    (
+        "/v1/models/nope:predict",
+        {"instances": [1.0]},
+        404,
+        "Servable not found for request: Latest(nope)",
+    ),
+    (
+        "/v1/models/default/versions/7:predict",
+        {"instances": [1.0]},
+        404,
+        "Servable not found for request: Specific(default, 7)",
+    ),
+    (
+        "/v1/models/default/labels/stable:predict",
+        {"instances": [1.0]},
+        400,
+        "Unrecognized servable version label: stable",
+    ),
     ("/v1/models/default:predict", b"{not json", 400, "JSON Parse error"),
     ("/v1/models/default:predict", b"", 400, "JSON Parse error: The document is empty"),
-    ("/v1/models/default:predict", {"instances": ["a"]}, 400,
-     "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: "
-     'JSON Value: "a" Type: String is not of expected type: float'),
-    ("/v1/models/default:predict", {"signature_name": "nope", "instances": [1.0]}, 400,
-     'Serving signature name: "nope" not found in signature def'),
+    (
+        "/v1/models/default:predict",
+        {"instances": ["a"]},
+        400,
+        "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: "
+        'JSON Value: "a" Type: String is not of expected type: float',
+    ),
+    (
+        "/v1/models/default:predict",
+        {"signature_name": "nope", "instances": [1.0]},
+        400,
+        'Serving signature name: "nope" not found in signature def',
+    ),
     ("/v1/models/default:predict", {"instance": [1.0]}, 400, "Missing 'inputs' or 'instances' key"),
-    ("/v1/models/default:classify", {"signature_name": "classify_x_to_y"}, 400,
-     "key 'examples' is expected and was not found"),
-    ("/v1/models/default:explain", {"instances": [1.0]}, 400,
-     "Malformed request: POST /v1/models/default:explain"),
+    (
+        "/v1/models/default:classify",
+        {"signature_name": "classify_x_to_y"},
+        400,
+        "key 'examples' is expected and was not found",
+    ),
+    (
+        "/v1/models/default:explain",
+        {"instances": [1.0]},
+        400,
+        "Malformed request: POST /v1/models/default:explain",
+    ),
     ("/v1/models/nope", None, 404, "Could not find any versions of model nope"),
     ("/v1/models", None, 400, "Missing model name in request."),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("path,body,status,message", ERROR_CASES)

@@ -22,8 +22,14 @@ HOSTS = ["10.0.0.1:2222", "10.0.0.2:2222", "10.0.0.3:2222"]
 
 def test_worker_hosts_parse_and_bad_entries_are_named():
     assert parse_worker_hosts(" 10.0.0.1:2222, 10.0.0.2:2222 ,") == HOSTS[:2]
-    for bad, named in [("", "empty"), ("a:1,b", "'b'"), ("a:x", "'a:x'"), (":80", "':80'"),
-                       ("a:70000", "'a:70000'"), ("a:1,a:1", "twice")]:  # fmt: skip
+    for bad, named in [
+        ("", "empty"),
+        ("a:1,b", "'b'"),
+        ("a:x", "'a:x'"),
+        (":80", "':80'"),
+        ("a:70000", "'a:70000'"),
+        ("a:1,a:1", "twice"),
+    ]:
         with pytest.raises(UserError, match=named):
             parse_worker_hosts(bad)
 

@@ -69,7 +69,7 @@ def weights(tmp_path_factory) -> dict[str, dict[str, np.ndarray]]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for layout, replicas in LAYOUTS.items()
     }
     found = {}

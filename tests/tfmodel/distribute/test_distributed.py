@@ -106,13 +106,28 @@ def test_mirrored_on_two_cpus_with_a_scaled_rate_reaches_the_one_device_weights(
     epochs = ["--epochs", "3", "--set", "data.drop_remainder=true"]
     rate = "optimizer.learning_rate"
     out_one, one = train(
-        tmp_path / "one", "--strategy", "cpu", "--batch-size", "64", "--set", f"{rate}=0.02",
+        tmp_path / "one",
+        "--strategy",
+        "cpu",
+        "--batch-size",
+        "64",
+        "--set",
+        f"{rate}=0.02",
         *epochs,
-    )  # fmt: skip
+    )
     out_two, two = train(
-        tmp_path / "two", "--strategy", "mirrored", "--batch-size", "32", "--set", f"{rate}=0.01",
-        "--set", "optimizer.scale_learning_rate=true", *epochs, cpus=2,
-    )  # fmt: skip
+        tmp_path / "two",
+        "--strategy",
+        "mirrored",
+        "--batch-size",
+        "32",
+        "--set",
+        f"{rate}=0.01",
+        "--set",
+        "optimizer.scale_learning_rate=true",
+        *epochs,
+        cpus=2,
+    )
     assert "MirroredStrategy: 2 replicas on CPU:0, CPU:1" in out_two
     assert "batch 32 per replica × 2 = 64 global" in out_two
     assert (one["replicas"], one["global_batch_size"]) == (1, 64)
@@ -282,9 +297,14 @@ def test_on_tpu_the_batch_dimension_is_static(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.Model, "fit", spy_fit)
     config = load_config(
         None,
-        [f"output.dir={tmp_path / 'runs'}", "training.epochs=1", "export.enabled=false",
-         "training.verbose=0", "data.batch_size=16"],
-    )  # fmt: skip
+        [
+            f"output.dir={tmp_path / 'runs'}",
+            "training.epochs=1",
+            "export.enabled=false",
+            "training.verbose=0",
+            "data.batch_size=16",
+        ],
+    )
     result = train_module.train(config)
     assert keras.mixed_precision.global_policy().name == "float32"  # it did not leak out
     assert result.model.get_layer("dense0").dtype_policy.name == "mixed_bfloat16"

@@ -84,8 +84,11 @@ def simulated(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("tpu")
     out = subprocess.run(
         [sys.executable, "-c", DRIVER, *COMMAND, "--output", "runs", "--set", "training.verbose=2"],
-        cwd=cwd, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))

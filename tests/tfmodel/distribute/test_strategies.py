@@ -190,8 +190,11 @@ def test_training_on_missing_hardware_exits_2_for_real(tmp_path, strategy, expec
     # The timeout bounds the wait (no hang trying to reach a TPU); speed is not asserted here.
     out = subprocess.run(
         [sys.executable, "-m", "tfmodel.train", "--strategy", strategy, "--output", "runs"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     message = next(line for line in out.stderr.splitlines() if line.startswith("error: "))

@@ -17,16 +17,23 @@ from tfmodel.data import Splits
 from tfmodel.tune import report
 from tfmodel.tune.cli import main, tune
 
-SPACE = ("{optimizer.learning_rate: {min: 0.02, max: 0.3, log: true}, "
-         "model.hidden_units: [[8], [16]]}")  # fmt: skip
+SPACE = (
+    "{optimizer.learning_rate: {min: 0.02, max: 0.3, log: true}, model.hidden_units: [[8], [16]]}"
+)
 
 
 def tiny_config(tune_dir: Path, trials: int = 3):
     """Digits, 2 epochs of an 8- or 16-unit MLP per trial: a trial takes a few seconds."""
-    return load_config(None, [
-        f"tune.dir={tune_dir}", f"tune.max_trials={trials}", f"tune.space={SPACE}",
-        "training.epochs=2", "training.verbose=0",
-    ])  # fmt: skip
+    return load_config(
+        None,
+        [
+            f"tune.dir={tune_dir}",
+            f"tune.max_trials={trials}",
+            f"tune.space={SPACE}",
+            "training.epochs=2",
+            "training.verbose=0",
+        ],
+    )
 
 
 class WatchedSplits(Splits):
@@ -149,9 +156,23 @@ def test_cli_errors_are_short(tmp_path, capsys):
 @pytest.mark.slow
 def test_chief_and_worker_processes_share_one_search(tmp_path):
     """KerasTuner's own distributed mode: the chief serves the oracle, the worker runs trials."""
-    args = [sys.executable, "-m", "tfmodel.tune", "--trials", "2", "--epochs", "1",
-            "--output", str(tmp_path), "--set", f"tune.space={SPACE}",
-            "--set", "training.verbose=0", "--oracle", f"127.0.0.1:{free_port()}"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "tfmodel.tune",
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--output",
+        str(tmp_path),
+        "--set",
+        f"tune.space={SPACE}",
+        "--set",
+        "training.verbose=0",
+        "--oracle",
+        f"127.0.0.1:{free_port()}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     procs = {
         role: subprocess.Popen(
@@ -160,7 +181,7 @@ def test_chief_and_worker_processes_share_one_search(tmp_path):
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
         for role in ("chief", "worker0")
     }
     try:

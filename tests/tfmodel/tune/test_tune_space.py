@@ -16,19 +16,29 @@ def config_with(space, tmp_path):
 def test_choices_and_ranges_become_hyperparameters(tmp_path):
     from tfmodel.backend import import_keras_tuner
 
-    space = ("{optimizer.name: [sgd, adam], optimizer.learning_rate: {min: 1.0e-4, max: 0.1, "
-             "log: true}, model.hidden_units: [[64], [128, 64]], training.epochs: "
-             "{min: 2, max: 6, step: 2}}")  # fmt: skip
+    space = (
+        "{optimizer.name: [sgd, adam], optimizer.learning_rate: {min: 1.0e-4, max: 0.1, "
+        "log: true}, model.hidden_units: [[64], [128, 64]], training.epochs: "
+        "{min: 2, max: 6, step: 2}}"
+    )
     config = config_with(space, tmp_path)
     dimensions = parse_space(config)
     hp = import_keras_tuner().HyperParameters()
     declare(hp, dimensions)
     kinds = {p.name: type(p).__name__ for p in hp.space}
-    assert kinds == {"optimizer.name": "Choice", "optimizer.learning_rate": "Float",
-                     "model.hidden_units": "Choice", "training.epochs": "Int"}  # fmt: skip
+    assert kinds == {
+        "optimizer.name": "Choice",
+        "optimizer.learning_rate": "Float",
+        "model.hidden_units": "Choice",
+        "training.epochs": "Int",
+    }
     assert hp.space[1].sampling == "log" and hp.space[3].step == 2
-    values = {"optimizer.name": "adam", "optimizer.learning_rate": 0.003,
-              "model.hidden_units": "[128, 64]", "training.epochs": 4}  # fmt: skip
+    values = {
+        "optimizer.name": "adam",
+        "optimizer.learning_rate": 0.003,
+        "model.hidden_units": "[128, 64]",
+        "training.epochs": 4,
+    }
     trial = trial_config(config, dimensions, values)
     assert trial.optimizer.name == "adam" and trial.optimizer.learning_rate == 0.003
     assert trial.model.hidden_units == [128, 64] and trial.training.epochs == 4
