@@ -8,6 +8,7 @@ runs what it can there and the rest on the CPU. Like the runtime, numpy and Lite
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,31 @@ ACCELERATORS = ("cpu", "gpu", "npu")
 
 
 def compiled_model_available() -> bool:
-    """Whether the installed ai-edge-litert has the CompiledModel API."""
+    """Whether the installed ai-edge-litert has the CompiledModel API and this CPU can run it.
+
+    On arm64 it needs the ARMv8.2 dot-product instructions: in the device check, ai-edge-litert
+    2.3's CompiledModel died of SIGILL on emulated Cortex-A53 and A72 (Pi 3 and 4) and ran on the
+    A76 (Pi 5), while its Interpreter ran on all three. Without `asimddp` only the Interpreter is
+    offered.
+    """
     try:
         from ai_edge_litert.compiled_model import CompiledModel  # noqa: F401
     except ImportError:
         return False
-    return True
+    return platform.machine() not in ("aarch64", "arm64") or _cpu_has("asimddp")
+
+
+def _cpu_has(feature: str) -> bool:
+    """Whether /proc/cpuinfo lists `feature` (Linux; elsewhere assume it does)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return any(
+        feature in line.split(":", 1)[1].split()
+        for line in text.splitlines()
+        if line.lower().startswith("features")
+    )
 
 
 class CompiledEdgeModel:
