@@ -94,8 +94,9 @@ def test_verbose_brings_tensorflows_logs_back(run_dir):
 @pytest.mark.slow
 def test_a_failing_conversion_shows_the_converters_message_in_full():
     result = run("-c", FAILING_CONVERSION)
-    assert result.stdout.strip() == "ConverterError"
-    # The converter's C++ diagnostics, which are not in the exception: replayed from fd 2.
+    # The project's one-line error (edge.convert: no builtin for an op) ...
+    assert result.stdout.strip() == "FlexOpError"
+    # ... and the converter's C++ diagnostics, not in the exception: replayed from fd 2.
     assert "failed while converting" in result.stderr
     assert "Custom ops: Betainc" in result.stderr
 

@@ -55,7 +55,13 @@ def test_each_benchmark_gives_a_well_formed_table_of_positive_figures(sections, 
 def test_results_header_lists_every_figure_against_its_goal(sections):
     top = harness.header(list(sections.values()), "smoke")
     figures = [f for s in sections.values() for f in s.figures]
-    assert {f.benchmark for f in figures} == {"training", "optimizers", "edge", "serving"}
+    assert {f.benchmark for f in figures} == {
+        "training",
+        "optimizers",
+        "edge",
+        "serving",
+        "input_pipeline",
+    }
     header, rows = table_rows(top.split("\n\n")[3])
     assert header == FIGURE_COLUMNS and len(rows) == len(figures)
     assert all(row[4] in ("yes", "**no**") for row in rows)
