@@ -28,6 +28,7 @@ def comparisons(bench):
     ]
 
 
+@pytest.mark.slow
 def test_every_round_is_timed_and_ratios_come_from_medians(comparisons):
     for c in comparisons:
         for timing in (c.ours, c.keras):

@@ -92,6 +92,7 @@ def run_dir(digits_model, digits_config, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_cli_on_a_run_folder(run_dir, capsys):
     (run_dir / EDGE_DIR).mkdir()
     (run_dir / EDGE_DIR / "model_dynamic.tflite").write_bytes(b"stale, from an earlier run")
@@ -110,6 +111,7 @@ def test_cli_on_a_run_folder(run_dir, capsys):
     EdgeModel(out / "model_int8.tflite")  # checksums match the files on disk
 
 
+@pytest.mark.slow
 def test_cli_rewrites_the_model_card_of_a_trained_run(run_dir):
     metrics = {"test_accuracy": 0.9611, "test_loss": 0.1234, "n_test": 360}
     (run_dir / METRICS_FILE).write_text(json.dumps(metrics))
@@ -123,6 +125,7 @@ def test_cli_rewrites_the_model_card_of_a_trained_run(run_dir):
         assert f"{row['test_accuracy']:.4f}" in line
 
 
+@pytest.mark.slow
 def test_cli_encrypts_then_signs_the_files(run_dir, tmp_path, capsys):
     from edge.device.signature import verify_folder
     from edge.encrypt import generate_key
@@ -158,6 +161,7 @@ def test_cli_errors_are_short(run_dir, tmp_path, capsys):
     assert (tmp_path / "notes.txt").exists()
 
 
+@pytest.mark.slow
 def test_quantization_aware_training_gives_an_int8_file(
     digits_model, digits_splits, digits_config, tmp_path
 ):

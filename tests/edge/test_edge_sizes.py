@@ -33,6 +33,7 @@ def mlp_784(digits_config):
     return model, splits, config
 
 
+@pytest.mark.slow
 def test_int8_and_pruned_int8_are_small(mlp_784):
     model, splits, config = mlp_784
     calibration = calibration_examples(splits.x_train, count=64)

@@ -11,6 +11,7 @@ from tfmodel.backend import tf
 SCRIPT = Path(__file__).resolve().parents[2] / "hardware" / "gpu_check.py"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="this machine has a GPU")
 def test_without_a_gpu_it_says_so_and_exits_0(tmp_path):
     out = subprocess.run(

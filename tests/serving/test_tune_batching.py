@@ -52,6 +52,7 @@ def test_the_written_file_is_tf_servings_recipe_over_the_measured_table(
     assert "examples/s" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_local_server_loads_it_with_batching_on(tiny_export, tmp_path, server_process):
     output = tmp_path / "batching_parameters.txt"
     argv = [tiny_export, "--batch_sizes=1,2", "--seconds=0.02", f"--output={output}"]

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tfmodel import env
 from tfmodel.backend import tf
 from tfmodel.distribute.devices import scan_tpus
@@ -12,6 +14,7 @@ from tfmodel.distribute.devices import scan_tpus
 HAS_TPU = bool(scan_tpus().chips)
 
 
+@pytest.mark.slow
 def test_env_report_names_every_piece_with_its_installed_version():
     out = subprocess.run(
         [sys.executable, "-m", "tfmodel.env"], capture_output=True, text=True, timeout=180

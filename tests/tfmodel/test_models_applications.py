@@ -19,6 +19,7 @@ def tiny(name: str, input_shape=(32, 32, 3), pixel_max=255.0, **model) -> keras.
     return build_model(ModelConfig(name=name, **model), NONE, input_shape, 3, pixel_max)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_grey_raw_pixels_in_float32_logits_out(name):
     model = tiny(name, (32, 32, 1), pixel_max=16.0)
@@ -46,17 +47,20 @@ def test_the_networks_preprocessing_is_inside(name, layer, expected):
     np.testing.assert_allclose(scaled(x).numpy()[:, 0, 0, 0], expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_alpha_sets_the_width():
     narrow, wide = (tiny("mobilenet_v2", alpha=a).get_layer("Conv1").filters for a in (0.35, 1.0))
     assert (narrow, wide) == (16, 32)
 
 
+@pytest.mark.slow
 def test_export_copy_of_a_named_network_predicts_the_same():
     model = tiny("mobilenet_v3_small")
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(inference_model(model)(x), model(x), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_body_weights_load_from_a_file(tmp_path):
     body = keras.applications.MobileNetV2(
         input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None

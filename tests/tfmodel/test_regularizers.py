@@ -55,6 +55,7 @@ def tiny_mobilenet(reg: RegularizerConfig) -> keras.Model:
     return build_model(ModelConfig(name="mobilenet_v2", alpha=0.35), reg, (32, 32, 3), 2, 255.0)
 
 
+@pytest.mark.slow
 def test_every_kernel_of_a_mobilenet_is_penalized_as_summed_by_hand():
     model = tiny_mobilenet(RegularizerConfig("l1_l2", 0.01, 0.001))
     kernels = []
@@ -74,6 +75,7 @@ def test_every_kernel_of_a_mobilenet_is_penalized_as_summed_by_hand():
     assert float(tf_sum(model.losses)) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_a_layer_pattern_gets_its_own_penalty():
     reg = RegularizerConfig(
         "l2", 0.0, 0.001, layers={"logits": {"kind": "none"}, "block_1_*": {"l2": 0.5}}
@@ -93,6 +95,7 @@ def test_a_bad_layer_pattern_setting_is_one_clear_error():
         build_model(ModelConfig(hidden_units=[]), reg, (2, 2, 1), 2, 1.0)
 
 
+@pytest.mark.slow
 def test_penalties_survive_saving_and_loading(tmp_path):
     model = tiny_mobilenet(RegularizerConfig("l2", 0.0, 0.01))
     model.save(tmp_path / "m.keras")

@@ -25,6 +25,8 @@ from edge import encrypt
 from edge.device.crypto import KEY_ENV, Binding, key_id, read_key, seal
 from edge.device.runtime import EdgeError, EdgeModel, sha256_of
 
+pytestmark = pytest.mark.slow  # every test shares an edge.optimize run (~30 s)
+
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):

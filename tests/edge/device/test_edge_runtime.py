@@ -296,6 +296,7 @@ def test_tensorflow_fallback_fails_clearly_without_tensorflow(edge_dir, samples,
     assert "pip install ai-edge-litert" in result.stderr
 
 
+@pytest.mark.slow
 def test_benchmark_sweeps_threads_like_benchmark_model(edge_dir):
     """Threads 1 and 2, Interpreter and (where installed) CompiledModel, each in its own process:
     init, first call, p50 ≤ p99 and the memory the model added; the int8-I/O file has no

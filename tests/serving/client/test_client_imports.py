@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[3]
 AFTER_THE_CLIENT = """
 import json
@@ -60,6 +62,7 @@ def test_client_imports_no_tf_keras_no_tfmodel_and_no_tensorflow_package():
     assert "tensorflow.python" not in loaded and len(tensorflow) < 60  # TensorFlow loads 1,600
 
 
+@pytest.mark.slow
 def test_tensorflow_imported_after_the_client_is_whole_and_shares_its_messages():
     result = run_probe(AFTER_THE_CLIENT)
     assert result["sum"] == 6.0

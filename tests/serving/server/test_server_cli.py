@@ -14,6 +14,7 @@ from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.backend import tf
 
 
+@pytest.mark.slow
 def test_serves_grpc_and_rest_then_stops_cleanly_on_sigterm(server_process, half_plus_two):
     process, address = server_process(f"--model_base_path={half_plus_two}", "--model_name=half")
     request = predict_pb2.PredictRequest()

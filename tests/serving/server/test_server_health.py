@@ -112,6 +112,7 @@ def test_drain_turns_readiness_false_first_and_lets_in_flight_requests_finish(
     assert tf.make_ndarray(response.outputs["y"]).tolist() == [[3.0]]
 
 
+@pytest.mark.slow
 def test_sigterm_drains_and_exits_cleanly(server_process, half_plus_two):
     process, address = server_process(
         f"--model_base_path={half_plus_two}", "--enable_grpc_healthcheck_service"

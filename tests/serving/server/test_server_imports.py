@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.slow
 def test_server_imports_no_tf_keras_and_no_tfmodel():
     probe = (
         "import json, sys\n"

@@ -166,6 +166,7 @@ def test_a_bad_monitoring_config_is_a_user_error(tmp_path):
         read_monitoring_config(str(tmp_path / "missing.config"))
 
 
+@pytest.mark.slow
 def test_cli_serves_metrics(server_process, half_plus_two, monitoring_config, scrape):
     _, address = server_process(
         f"--model_base_path={half_plus_two}", f"--monitoring_config_file={monitoring_config}"

@@ -186,6 +186,7 @@ HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
         ),
     ],
 )
+@pytest.mark.slow
 def test_training_on_missing_hardware_exits_2_for_real(tmp_path, strategy, expected):
     # The timeout bounds the wait (no hang trying to reach a TPU); speed is not asserted here.
     out = subprocess.run(
@@ -214,6 +215,7 @@ def test_unreachable_tpu_address_is_refused_without_waiting():
     assert f"no answer at grpc://127.0.0.1:{port}" in str(err.value)
 
 
+@pytest.mark.slow
 def test_mirrored_spans_two_logical_cpus_and_reduces_across_them():
     """Logical devices must be set before TensorFlow starts, so this runs in its own process."""
     script = textwrap.dedent(

@@ -67,6 +67,7 @@ def test_layout_is_base_model_version_with_no_staging_left(exported):
     assert (exported / "variables" / "variables.index").is_file()
 
 
+@pytest.mark.slow
 def test_versions_increment_and_an_existing_one_is_refused(model, examples, tmp_path):
     config = Config()
     first = saved_model.export_for_serving(model, config, examples, export_base=tmp_path)
@@ -274,6 +275,7 @@ def test_export_holds_the_model_variables_only_and_a_true_fingerprint(examples, 
     assert on_disk.signature_def_hash == recomputed.signature_def_hash
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_runs_export_float32_unless_asked_to_keep_it(policy, examples, tmp_path):
     model = trained_in(policy)
