@@ -17,3 +17,7 @@ Top to bottom (each folder's `__init__` lists its modules):
 The server loads SavedModels with TensorFlow alone: it imports no Keras and no training code
 (`tfmodel`), a contract `make lint` checks.
 """
+
+# First, before any module below imports a TF Serving proto (which loads TensorFlow): TensorFlow
+# loads quietly, as `backend` says.
+from serving.server import backend  # noqa: F401, E402
