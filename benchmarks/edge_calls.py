@@ -124,13 +124,12 @@ def run(size: str = "full") -> Section:
             SECTION,
             "",
             "`python -m benchmarks.edge_calls` — one example of the digits MLP 64-128-10 "
-            "(untrained: "
-            "latency does not depend on the weights) per call, in one process, one thread for the "
-            f"`.tflite` files ({interpreter}). {rounds} rounds after a warm-up, the calls in "
-            f"rotating order; {runs} timed calls a round for the `.tflite` calls, {KERAS_SHARE}× "
-            "fewer for Keras and the SavedModel; p50/p99: medians of the rounds' percentiles. "
-            "`EdgeModel.predict` is the edge runtime's whole call (quantize, invoke, dequantize); "
-            "`interpreter.invoke` the bare call with the input already set. "
+            "(untrained: latency does not depend on the weights) per call, in one process, one "
+            f"thread for the `.tflite` files ({interpreter}). {rounds} rounds after a warm-up, "
+            f"the calls in rotating order; {runs} timed calls a round for the `.tflite` calls, "
+            f"{KERAS_SHARE}× fewer for Keras and the SavedModel; p50/p99: medians of the rounds' "
+            "percentiles. `EdgeModel.predict` is the edge runtime's whole call (quantize, "
+            "invoke, dequantize); `interpreter.invoke` the bare call with the input already set. "
             f"{describe_machine()}; {SHARED_NOTE}.",
             "",
             table,

@@ -175,15 +175,12 @@ def run(size: str = "full") -> Section:
             SECTION,
             "",
             "`python -m benchmarks.edge_encryption` — a load is `EdgeModel(path)` as an app "
-            "makes it "
-            "once at start (read, sha256 against model.json, decrypt, interpreter from the bytes, "
-            f"tensors allocated), one thread; {rounds} round(s) of {loads} loads of each file, "
-            "plain "
-            "and encrypted alternating; `encrypted ÷ plain` is the median of the rounds' ratios of "
-            "median loads, wall clock and process CPU time; `decrypt ms`: "
-            "`edge.device.crypto.open_model` alone (key file read, key id, "
-            f"AES-256-GCM). {describe_interpreter(interpreter)}. {describe_machine()}; "
-            f"{SHARED_NOTE}.",
+            "makes it once at start (read, sha256 against model.json, decrypt, interpreter from "
+            f"the bytes, tensors allocated), one thread; {rounds} round(s) of {loads} loads of "
+            "each file, plain and encrypted alternating; `encrypted ÷ plain` is the median of "
+            "the rounds' ratios of median loads, wall clock and process CPU time; `decrypt ms`: "
+            "`edge.device.crypto.open_model` alone (key file read, key id, AES-256-GCM). "
+            f"{describe_interpreter(interpreter)}. {describe_machine()}; {SHARED_NOTE}.",
             "",
             table,
             "",

@@ -165,13 +165,11 @@ def run(size: str = "full") -> Section:
             SECTION,
             "",
             f"`python -m benchmarks.edge_mobilenet` ({size}) — MobileNetV2 α 0.35 at "
-            f"{side}×{side}, "
-            f"trained {epochs} epoch(s) on {count} generated colour images, converted by "
-            f"edge.convert; {runs} timed single-example calls per round, {rounds} round(s), the "
-            "files "
-            f"taking turns. {describe_machine()}; {SHARED_NOTE} (other agents' TensorFlow jobs "
-            "keep "
-            "the load near 6 on 2 cores, so absolute times are inflated; ratios are what holds).",
+            f"{side}×{side}, trained {epochs} epoch(s) on {count} generated colour images, "
+            f"converted by edge.convert; {runs} timed single-example calls per round, {rounds} "
+            f"round(s), the files taking turns. {describe_machine()}; {SHARED_NOTE} (other "
+            "agents' TensorFlow jobs keep the load near 6 on 2 cores, so absolute times are "
+            "inflated; ratios are what holds).",
             "",
             table,
             "",

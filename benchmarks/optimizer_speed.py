@@ -284,10 +284,8 @@ def run(
             "",
             f"`python -m benchmarks.optimizer_speed` — `model.fit` steps/s of twin models (same "
             f"initial weights, same batches of {BATCH_SIZE}, same hyperparameters), {steps} steps "
-            "a "
-            f"round over the first {steps * BATCH_SIZE} training examples (MNIST; digits has "
-            "fewer, "
-            "repeated), "
+            f"a round over the first {steps * BATCH_SIZE} training examples (MNIST; digits has "
+            "fewer, repeated), "
             f"{rounds} timed rounds a side after a warm-up round, ours and Keras' alternating; "
             "steps/s from each side's median round (wall clock); `ours ÷ Keras` is ours steps/s ÷ "
             "Keras' (above 1: ours is faster), from the median wall times and from the median "

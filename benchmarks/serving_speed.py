@@ -228,8 +228,7 @@ def run(size: str = "full") -> Section:
             "",
             "`python -m benchmarks.serving_speed` — one digits example per request, clients back "
             f"to back for {seconds:g} s a cell, {rounds} round(s), cells in rotating order; "
-            "p50/p99 "
-            "and requests/s are medians over the rounds. Batching: max_batch_size 32, "
+            "p50/p99 and requests/s are medians over the rounds. Batching: max_batch_size 32, "
             f"batch_timeout_micros 1000, num_batch_threads = max_enqueued_batches = {threads}. "
             "In-process: the same SavedModel's Session callable, as the server runs it. Clients "
             f"and servers share the machine's cores. {describe_machine()}; {SHARED_NOTE}.",
@@ -275,8 +274,7 @@ def where_the_time_goes(summary: dict[tuple[str, str, int], Medians], run_us: fl
         "pool thread and back: about 70% of the server's GIL-holding time at 32 clients in one "
         "`py-spy record --gil` of this benchmark) and our request handling (protobuf ↔ numpy, "
         "signature checks, metrics: about 15%). At 32 clients without batching the server "
-        "process uses "
-        f"{off.server_cpu * off.rate:.2f} cores and the client process "
+        f"process uses {off.server_cpu * off.rate:.2f} cores and the client process "
         f"{off.client_cpu * off.rate:.2f}: the server's single GIL saturates first, not the "
         "client threads. With batching it spends "
         f"{on.server_cpu * 1e6:.0f} µs of CPU per request against {off.server_cpu * 1e6:.0f} "
