@@ -154,7 +154,7 @@ def plan(args: argparse.Namespace) -> list[tuple[Path, str, int]]:
     return [(path, api, n) for path in args.models for api in apis for n in threads]
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def make_benchmark_parser() -> argparse.ArgumentParser:
     parser = make_parser("python -m edge.device.benchmark", __doc__, EXAMPLES)
     parser.add_argument(
         "models", type=Path, nargs="+", help=".tflite files exported by edge.optimize"
@@ -178,17 +178,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print JSON rows instead")
     add_runtime_flags(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return make_benchmark_parser().parse_args(argv)
+
+
+# What a child gets from `in_fresh_process` itself rather than from this process's flags.
+PER_CHILD = {"models", "threads", "num_threads", "api", "json", "help"}
 
 
 def shared_flags(args: argparse.Namespace) -> list[str]:
-    """The flags a child process needs to time one (file, API, threads) as this one would."""
-    flags = ["--runs", str(args.runs), "--warmup", str(args.warmup)]
-    flags += ["--interpreter", args.interpreter, "--accelerator", args.accelerator]
-    flags += [] if args.verify else ["--no-verify"]
-    flags += ["--input", str(args.input)] if args.input else []
-    flags += ["--decrypt-key", str(args.decrypt_key)] if args.decrypt_key else []
-    return flags + (["--verify-key", str(args.verify_key)] if args.verify_key else [])
+    """The flags a child process needs to time one (file, API, threads) as this one would.
+
+    Read off the parser: every option but the per-child ones, given where it differs from its
+    default, so a flag added to the runtime CLIs reaches the children without a second list.
+    """
+    flags = []
+    for action in make_benchmark_parser()._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest in PER_CHILD or value is None or value == action.default:
+            continue
+        if action.nargs == 0:  # store_true / store_false: the flag alone says it
+            flags.append(action.option_strings[0])
+        else:
+            flags += [action.option_strings[0], str(value)]
+    return flags
 
 
 def main(argv: list[str] | None = None) -> int:

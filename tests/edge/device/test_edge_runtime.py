@@ -335,6 +335,25 @@ def test_benchmark_sweeps_threads_like_benchmark_model(edge_dir):
     assert "init ms" in table.stdout and "model_float32.tflite  interpreter" in table.stdout
 
 
+def test_benchmark_children_get_every_option_the_parent_was_given():
+    """Each option but the per-child ones, set away from its default, reaches a child process:
+    the child's flags parse back to the parent's values (a flag added later is covered too)."""
+    from edge.device import benchmark
+
+    parent = [
+        *("a.tflite", "--input", "x.npy", "--runs", "7", "--warmup", "3", "--interpreter"),
+        *("tflite_runtime", "--accelerator", "gpu", "--no-verify", "--verify-key", "k.pem"),
+        *("--decrypt-key", "d.key", "--debug", "--verbose"),
+    ]
+    args = benchmark.parse_args(parent)
+    child = benchmark.parse_args(["b.tflite", *benchmark.shared_flags(args)])
+    options = [a.dest for a in benchmark.make_benchmark_parser()._actions]
+    shared = [dest for dest in options if dest not in benchmark.PER_CHILD]
+    assert {d: getattr(child, d) for d in shared} == {d: getattr(args, d) for d in shared}
+    defaults = benchmark.parse_args(["a.tflite"])
+    assert all(getattr(args, d) != getattr(defaults, d) for d in shared), "set every option"
+
+
 def test_compiled_model_gives_the_interpreters_answers(edge_dir, samples):
     if not compiled_model_available():
         pytest.skip("this ai-edge-litert has no CompiledModel")
