@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast lint device-check gpu-check metadata-venv mediapipe-venv
+.PHONY: demo test test-fast lint device-check gpu-check metadata-venv mediapipe-venv web
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,13 +31,25 @@ $(MEDIAPIPE_VENV)/.installed:
 metadata-venv: $(METADATA_VENV)/.installed
 mediapipe-venv: $(MEDIAPIPE_VENV)/.installed
 
+# The edge page (edge/web) and its headless-browser test: node and npm, Debian's chromium (apt, as
+# root; without them the test skips and says why), then the page's npm packages from package-lock.json.
+WEB := edge/web
+
+$(WEB)/node_modules/.installed: $(WEB)/package-lock.json
+	-(command -v node && command -v npm) >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	-test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+web: $(WEB)/node_modules/.installed
+
 demo: $(VENV)/.installed
 	-$(MAKE) -s metadata-venv  # optional: without it the files carry no metadata
 	$(PY) -m tfmodel.train
 	$(PY) -m serving.demo runs/latest
 	$(PY) -m edge.optimize runs/latest
 
-test: $(VENV)/.installed $(METADATA_VENV)/.installed $(MEDIAPIPE_VENV)/.installed
+test: $(VENV)/.installed $(METADATA_VENV)/.installed $(MEDIAPIPE_VENV)/.installed $(WEB)/node_modules/.installed
 	$(PY) -m pytest -q
 
 # The inner loop: the unit tests only (no end-to-end training, servers or subprocesses).

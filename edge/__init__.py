@@ -11,6 +11,8 @@ Top to bottom, on the computer that trained (TensorFlow):
     metadata.py    TFLite Model Metadata into the files, via write_metadata.py in .venv-metadata
     write_metadata.py  the tflite-support script that helper venv runs (imports nothing of ours)
     report.py      accuracy, size, latency per variant: report.json, report.md, the chart
+In a browser, `web/`: a static page where MediaPipe Tasks for Web runs a file with that metadata
+(`python -m edge.web MODEL` serves it; a phone's browser runs the same page).
 On the device, `device/`: the one folder a Pi or phone gets (no TensorFlow, no `tfmodel`; numpy, a
 TFLite interpreter, Pillow). The computer's side imports it; it imports nothing from here.
 """

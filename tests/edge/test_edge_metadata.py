@@ -1,41 +1,30 @@
 """Metadata inside the `.tflite`: MediaPipe Tasks classifies with the file alone, as edge does.
 
-The digits CNN on 32×32 RGB, trained a few steps on generated colour images (a MobileNetV2 this
-briefly trained answers one class for everything: its batch-norm averages move slowly), goes
-through `edge.optimize`; MediaPipe's ImageClassifier (the C++ task of Android, iOS and the web),
-run in its own venv, must give edge.device's top-1 on ≥ 99 % of the test images, and must refuse
-the same file stripped of its metadata (so the metadata is what makes it work).
+The digits CNN on 32×32 RGB trained a few steps on generated colour images goes through
+`edge.optimize` (tests/edge/conftest.py's `colours_edge`); MediaPipe's ImageClassifier (the C++
+task of Android, iOS and the web), run in its own venv, must give edge.device's top-1 on ≥ 99 %
+of the test images, and must refuse the same file stripped of its metadata (so the metadata is
+what makes it work).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from colours import save_pngs
 
 pytest.importorskip("tensorflow")
 
 from edge import convert, metadata  # noqa: E402
 from edge.device.runtime import EdgeModel  # noqa: E402
-from tfmodel.data.splits import Splits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIAPIPE_PYTHON = ROOT / ".venv-mediapipe" / "bin" / "python"
 CLASSIFY = Path(__file__).with_name("mediapipe_classify.py")
-COLOURS = ["red", "green", "blue"]
-
-
-def colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Noisy 32×32 RGB images, class k brightest in channel k; whole raw pixels 0..255."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, len(COLOURS), count)
-    x = rng.integers(0, 140, size=(count, 32, 32, 3)).astype(np.float32)
-    x[np.arange(count), :, :, y] += rng.integers(60, 116, size=(count, 1, 1)).astype(np.float32)
-    return x, y.astype(np.int64)
 
 
 def classify_with_mediapipe(model: Path, images: list[Path]) -> dict:
@@ -48,38 +37,12 @@ def classify_with_mediapipe(model: Path, images: list[Path]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def photos_edge(digits_config, tmp_path_factory):
-    """`edge.optimize` (float32 and int8) on the CNN trained 3 epochs on colour images."""
-    if metadata.writer_python() is None or not MEDIAPIPE_PYTHON.is_file():
-        pytest.skip("needs make metadata-venv mediapipe-venv (make test makes them)")
-    from edge.finetune import finetune
-    from edge.optimize import optimize
-    from tfmodel.models import build_model
-
-    x, y = colour_images(220, seed=0)
-    splits = Splits(x[:120], y[:120], x[120:140], y[120:140], x[140:], y[140:], COLOURS, 255.0)
-    config = copy.deepcopy(digits_config)
-    config.model.name = "cnn"
-    config.output.name, config.edge.variants = "colours_cnn", ["int8"]
-    model = build_model(config.model, config.regularizer, (32, 32, 3), 3, 255.0)
-    model = finetune(model, splits, config, 3)
-    out_dir = tmp_path_factory.mktemp("photos") / "edge"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("edge.optimize.LATENCY_RUNS", 5)  # the report's timing is not tested here
-        optimize(model, splits, config, out_dir)
-    return out_dir, splits, model
-
-
 @pytest.mark.slow
-def test_mediapipe_classifies_like_edge_with_the_metadata_alone(photos_edge, tmp_path):
-    from PIL import Image
-
-    out_dir, splits, model = photos_edge
-    images = []
-    for i, pixels in enumerate(splits.x_test):
-        images.append(tmp_path / f"{i}.png")
-        Image.fromarray(pixels.astype(np.uint8)).save(images[-1])
+def test_mediapipe_classifies_like_edge_with_the_metadata_alone(colours_edge, tmp_path):
+    if not MEDIAPIPE_PYTHON.is_file():
+        pytest.skip("needs make mediapipe-venv (make test makes it)")
+    out_dir, splits, model = colours_edge
+    images = save_pngs(splits.x_test, tmp_path)
     model_path = out_dir / "model_int8.tflite"
     edge_model = EdgeModel(model_path)
     assert edge_model.input_dtype == "float32"  # int8 inside, float I/O
@@ -88,7 +51,7 @@ def test_mediapipe_classifies_like_edge_with_the_metadata_alone(photos_edge, tmp
     mediapipe_top = np.array([t["index"] for t in answer["top"]])
     assert np.mean(edge_top == splits.y_test) >= 0.9  # it learned: the agreement means something
     assert np.mean(mediapipe_top == edge_top) >= 0.99
-    assert [t["label"] for t in answer["top"]] == [COLOURS[i] for i in mediapipe_top]
+    assert [t["label"] for t in answer["top"]] == [splits.class_names[i] for i in mediapipe_top]
 
     # The same model converted without metadata (as with no .venv-metadata): MediaPipe refuses it.
     bare = tmp_path / "bare.tflite"
@@ -99,8 +62,8 @@ def test_mediapipe_classifies_like_edge_with_the_metadata_alone(photos_edge, tmp
 
 
 @pytest.mark.slow
-def test_metadata_reads_back_with_size_colour_normalization_and_range(photos_edge):
-    out_dir, *_ = photos_edge
+def test_metadata_reads_back_with_size_colour_normalization_and_range(colours_edge):
+    out_dir, *_ = colours_edge
     script = (
         "import sys; from tflite_support import metadata as m; "
         "d = m.MetadataDisplayer.with_model_file(sys.argv[1]); "
