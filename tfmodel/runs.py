@@ -4,11 +4,13 @@
         config.yaml          train writes the resolved config; every later stage reads it
         model.keras          train writes the trained model; export and edge.optimize read it
         metrics.json         train writes test accuracy, timing, strategy; it marks the run finished
-        history.csv          train: loss and accuracy per epoch (CSVLogger), plotted as curves.png
+        history.csv          train: loss and accuracy per epoch (CSVLogger), plotted as curves.png;
+                             with transfer learning also the `phase` (frozen, fine_tune)
         curves.png           train: the loss/accuracy plot
         logs/                train: TensorBoard events
         checkpoints/         train: best.weights.h5, the weights with the best monitored loss
         backup/              train, while under way (BackupAndRestore); gone once finished
+            fine_tune/       the fine-tuning phase's own backup (`tfmodel.models.transfer`)
         confusion.json       train: the test split's confusion matrix (rows true), drawn as
         confusion.png          confusion.png; the model card and tfmodel.explain read it
         model_card.md        train, rewritten by edge.optimize: data, model, metrics, export
@@ -59,6 +61,8 @@ LOGS_DIR = "logs"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 BACKUP_DIR = "backup"
+FINE_TUNE_BACKUP_DIR = "fine_tune"  # inside BACKUP_DIR
+PHASE_COLUMN = "phase"  # history.csv's column naming a transfer-learning run's phase
 EXPORT_DIR = "export"
 EDGE_DIR = "edge"
 BLESSING_FILE = "blessing.json"
