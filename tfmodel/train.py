@@ -137,7 +137,7 @@ def _build_model(config: Config, setting: _Setting) -> tuple[Any, list[Any]]:
 
     phases = transfer.plan_phases(config.model, config.optimizer, config.training.epochs)
     splits = setting.splits
-    with setting.info.strategy.scope(), _global_policy(setting.policy):  # layers keep it
+    with setting.info.strategy.scope(), global_policy(setting.policy):  # layers keep it
         model = build_model(
             config.model,
             config.regularizer,
@@ -171,7 +171,7 @@ def _compile_phase(config: Config, setting: _Setting, model, phase) -> None:
     from tfmodel.models import compile_for_training, transfer
 
     info = setting.info
-    with info.strategy.scope(), _global_policy(setting.policy):
+    with info.strategy.scope(), global_policy(setting.policy):
         transfer.set_phase(model, config.model, phase)
         compile_for_training(
             model,
@@ -416,7 +416,7 @@ def _backup_every_s(config: Config, info) -> float:
 
 
 @contextlib.contextmanager
-def _global_policy(policy: str):
+def global_policy(policy: str):
     """Keras' global mixed-precision policy set to `policy` inside, and put back after."""
     from tfmodel.backend import keras
 
