@@ -4,6 +4,7 @@
 
 results          the machine line, Markdown tables, a figure against its goal, RESULTS.md sections
 training_speed   tfmodel.train's pipeline vs plain `model.fit(x, y)`, examples/s and accuracy
+training_mobilenet  the same on MobileNetV2 α 0.35 96×96, in float32, mixed bfloat16 and XLA
 optimizer_speed  the project's SGD, Adam and RMSprop vs tf_keras' built-ins, steps/s
 interpreters     the same .tflite under every installed TFLite interpreter
 edge_sizes       file size, latency per thread count, init time and memory of every edge variant

@@ -27,6 +27,7 @@ from benchmarks.results import (
 
 BENCHMARKS = (
     "training_speed",
+    "training_mobilenet",
     "optimizer_speed",
     "interpreters",
     "edge_sizes",

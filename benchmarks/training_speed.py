@@ -49,7 +49,7 @@ from tfmodel.data import Splits
 from tfmodel.distribute import strategies
 from tfmodel.models import build_model, compile_for_training
 from tfmodel.resume import BackupPlan, make_callbacks
-from tfmodel.train import fit_data
+from tfmodel.train import fit_data, global_policy
 
 SECTION = "## Training: tfmodel.train vs plain model.fit"
 REPO = Path(__file__).resolve().parents[1]
@@ -138,7 +138,8 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
     inputs = fit_data(config, splits, config.data.batch_size, False, data_epoch)
     steps = inputs["steps_per_epoch"]
-    with info.strategy.scope():
+    policy = strategies.precision_policy(config.training.precision, info)
+    with info.strategy.scope(), global_policy(policy):
         model = new_model(config, splits)
         compile_for_training(
             model,

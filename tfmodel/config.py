@@ -55,6 +55,9 @@ class ModelConfig:
     weights file) starts a named network's body. `builder` (FILE.py:FUNCTION or
     package.module:FUNCTION, called as FUNCTION(input_shape, num_classes)) or `from_keras`
     (PATH.keras) replace `name` with the user's model.
+    Transfer learning (`tfmodel.models.transfer`): the first `freeze_epochs` of training.epochs
+    train the head with the base frozen, the rest also the top `fine_tune_layers` base layers
+    (a count or `all`) at `fine_tune_learning_rate` (null: optimizer.learning_rate / 10).
     """
 
     name: str = _choice(
@@ -74,6 +77,9 @@ class ModelConfig:
     weights: str = "none"
     builder: str | None = None
     from_keras: str | None = None
+    freeze_epochs: int = 0  # 0: no transfer learning, every layer trains from the start
+    fine_tune_layers: int | str = "all"
+    fine_tune_learning_rate: float | None = None
 
 
 @dataclasses.dataclass

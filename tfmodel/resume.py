@@ -20,6 +20,12 @@ stays until the run is recorded (`runs.finish_run` removes it): a restart after 
 test evaluation or export, or an error there (a full disk), runs no epoch again. Dropout masks
 are not replayed (their random state is not checkpointed).
 `make_callbacks` is the whole callback list training uses, in the order this needs.
+
+A transfer-learning run fits twice (`tfmodel.models.transfer`): the fine-tuning phase, compiled
+with its own optimizer, backs up into its own folder inside `backup/`, counts its epochs on from
+the frozen phase's, and appends to the same history.csv. A restart that finds a fine-tuning
+checkpoint goes straight to that phase; otherwise the frozen phase restores its backup (trains
+what is left of it, maybe nothing) and fine-tuning starts from its end, as it did the first time.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from tfmodel import runs
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config
 from tfmodel.files import replace_atomically, write_text_atomically
+from tfmodel.models.transfer import FINE_TUNE
 
 STATE_FILE = "state.json"
 
@@ -47,6 +54,7 @@ class BackupPlan:
     steps_per_epoch: int
     write: bool = True  # only the chief writes; every worker restores
     every_s: float = 0.0  # seconds between backups; the workers of a cluster back up together: 0
+    first_epoch: int = 0  # epochs trained before this fit (by an earlier transfer phase)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -109,8 +117,10 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         super().on_train_end(logs)
 
     def _epochs_done(self) -> int:
-        """Whole epochs trained so far, counted by the optimizer's step (restored with it)."""
-        return int(self.model.optimizer.iterations.numpy()) // self.plan.steps_per_epoch
+        """Whole epochs trained so far, counted by this fit's optimizer's step (restored with it)
+        from the epochs before this fit."""
+        steps = int(self.model.optimizer.iterations.numpy())
+        return self.plan.first_epoch + steps // self.plan.steps_per_epoch
 
     def _back_up(self, epoch: int) -> None:
         """The callbacks' state after `epoch` (kept with the last backup's), then the checkpoint."""
@@ -146,11 +156,14 @@ def make_callbacks(
     *,
     has_val: bool,
     resuming: bool,
+    phase: str | None = None,
+    best: float | None = None,
 ) -> list[keras.callbacks.Callback]:
     """Best checkpoint, early stopping, TensorBoard, history CSV, then the backup for resume.
 
     ExactBackup comes last: at each epoch end the others have recorded the epoch before it is
-    checkpointed.
+    checkpointed. A transfer-learning `phase` (its name) writes it in history.csv and backs up
+    in its own folder; `best` is the best monitored value of the phases before it.
     """
     monitor = "val_loss" if has_val else "loss"
     keep = [
@@ -159,6 +172,7 @@ def make_callbacks(
             monitor=monitor,
             save_best_only=True,
             save_weights_only=True,
+            initial_value_threshold=best,
         )
     ]
     if config.training.early_stopping_patience:
@@ -173,9 +187,33 @@ def make_callbacks(
     return [
         *keep,
         keras.callbacks.TensorBoard(str(write_dir / runs.LOGS_DIR)),
-        keras.callbacks.CSVLogger(str(history), append=resuming),
-        ExactBackup(run_dir / runs.BACKUP_DIR, plan, history, keep=keep),
+        PhaseCSVLogger(str(history), phase, append=resuming or plan.first_epoch > 0),
+        ExactBackup(backup_dir(run_dir, phase), plan, history, keep=keep),
     ]
+
+
+def backup_dir(run_dir: Path, phase: str | None) -> Path:
+    """Where the backup of `phase` goes: fine-tuning in its own folder inside backup/."""
+    inside = runs.FINE_TUNE_BACKUP_DIR if phase == FINE_TUNE else ""
+    return run_dir / runs.BACKUP_DIR / inside
+
+
+def has_backup(path: Path) -> bool:
+    """Whether BackupAndRestore left a complete checkpoint in the backup folder `path`."""
+    # BackupAndRestore's CheckpointManager writes into `chief/` (worker_training_state.py).
+    return tf.train.latest_checkpoint(str(path / "chief")) is not None
+
+
+class PhaseCSVLogger(keras.callbacks.CSVLogger):
+    """CSVLogger that writes the transfer-learning phase (`phase` column) beside the metrics."""
+
+    def __init__(self, filename: str, phase: str | None, *, append: bool) -> None:
+        super().__init__(filename, append=append)
+        self.phase = phase
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        extra = {runs.PHASE_COLUMN: self.phase} if self.phase else {}
+        super().on_epoch_end(epoch, {**(logs or {}), **extra})
 
 
 _EARLY_STOPPING_KEYS = ("wait", "stopped_epoch", "best", "best_epoch")

@@ -4,11 +4,13 @@
         config.yaml          train writes the resolved config; every later stage reads it
         model.keras          train writes the trained model; export and edge.optimize read it
         metrics.json         train writes test accuracy, timing, strategy; it marks the run finished
-        history.csv          train: loss and accuracy per epoch (CSVLogger), plotted as curves.png
+        history.csv          train: loss and accuracy per epoch (CSVLogger), plotted as curves.png;
+                             with transfer learning also the `phase` (frozen, fine_tune)
         curves.png           train: the loss/accuracy plot
         logs/                train: TensorBoard events
         checkpoints/         train: best.weights.h5, the weights with the best monitored loss
         backup/              train, while under way (BackupAndRestore); gone once finished
+            fine_tune/       the fine-tuning phase's own backup (`tfmodel.models.transfer`)
         confusion.json       train: the test split's confusion matrix (rows true), drawn as
         confusion.png          confusion.png; the model card and tfmodel.explain read it
         model_card.md        train, rewritten by edge.optimize: data, model, metrics, export
@@ -59,6 +61,8 @@ LOGS_DIR = "logs"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 BACKUP_DIR = "backup"
+FINE_TUNE_BACKUP_DIR = "fine_tune"  # inside BACKUP_DIR
+PHASE_COLUMN = "phase"  # history.csv: a transfer-learning run's phase (`tfmodel.models.transfer`)
 EXPORT_DIR = "export"
 EDGE_DIR = "edge"
 BLESSING_FILE = "blessing.json"
@@ -169,7 +173,8 @@ def _history_rows(history_csv: Path) -> list[dict[str, str]]:
 
 
 def plot_history(history_csv: Path, png: Path) -> None:
-    """Loss and accuracy per epoch, train and validation side by side, as a PNG."""
+    """Loss and accuracy per epoch, train and validation side by side, as a PNG; a dashed line
+    marks where a transfer-learning run began fine-tuning."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -179,8 +184,12 @@ def plot_history(history_csv: Path, png: Path) -> None:
     if not rows:
         return
     epochs = [int(r["epoch"]) + 1 for r in rows]
+    first_phase = rows[0].get(PHASE_COLUMN)
+    tuned = [e for e, r in zip(epochs, rows, strict=True) if r.get(PHASE_COLUMN) != first_phase]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        if tuned:
+            ax.axvline(tuned[0] - 0.5, color="grey", linestyle="--", label="fine-tuning starts")
         for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
             if key in rows[0]:
                 ax.plot(epochs, [float(r[key]) for r in rows], marker="o", label=label)

@@ -58,11 +58,12 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     """
     setting = _prepare(config)
     folder = _locate_run(config, setting, run_dir)
-    model = _build_model(config, setting)
+    model, phases = _build_model(config, setting)
     _start_run(config, setting, folder)
-    history, seconds = _fit(config, setting, folder, model)
+    epochs_run, seconds = _fit(config, setting, folder, model, phases)
     test_loss, test_accuracy = _test(setting, model)
-    _save_and_record(config, setting, folder, model, history, seconds, (test_loss, test_accuracy))
+    test = (test_loss, test_accuracy)
+    _save_and_record(config, setting, folder, model, epochs_run, seconds, test)
     n_test = len(setting.splits.y_test)
     return TrainResult(folder.run_dir, model, float(test_accuracy), float(test_loss), n_test)
 
@@ -129,13 +130,14 @@ def _locate_run(config: Config, setting: _Setting, run_dir: Path | None) -> _Run
     )
 
 
-def _build_model(config: Config, setting: _Setting):
-    """The configured network, built and compiled in the strategy's scope and precision."""
-    from tfmodel.distribute import strategies
-    from tfmodel.models import build_model, compile_for_training
+def _build_model(config: Config, setting: _Setting) -> tuple[Any, list[Any]]:
+    """The configured network, built in the strategy's scope and precision, and its training
+    phases (`tfmodel.models.transfer`); compiled for the first, so a bad setting stops here."""
+    from tfmodel.models import build_model, transfer
 
-    info, splits = setting.info, setting.splits
-    with info.strategy.scope(), _global_policy(setting.policy):  # layers keep the build's policy
+    phases = transfer.plan_phases(config.model, config.optimizer, config.training.epochs)
+    splits = setting.splits
+    with setting.info.strategy.scope(), global_policy(setting.policy):  # layers keep it
         model = build_model(
             config.model,
             config.regularizer,
@@ -144,18 +146,9 @@ def _build_model(config: Config, setting: _Setting):
             splits.pixel_max,
             convertible=config.edge.enabled,
         )
-        compile_for_training(
-            model,
-            config.optimizer,
-            setting.steps_per_epoch,
-            config.training.epochs,
-            learning_rate_scale=strategies.learning_rate_scale(
-                info, config.optimizer.scale_learning_rate
-            ),
-            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
-            jit_compile=config.training.jit_compile,
-        )
-    return model
+    transfer.check_transfer(model, config.model)
+    _compile_phase(config, setting, model, phases[0])
+    return model, phases
 
 
 def _start_run(config: Config, setting: _Setting, folder: _RunFolder) -> None:
@@ -171,34 +164,80 @@ def _start_run(config: Config, setting: _Setting, folder: _RunFolder) -> None:
         runs.writable_dir(Path(config.export.base_dir), "export.base_dir")
 
 
-def _fit(config: Config, setting: _Setting, folder: _RunFolder, model) -> tuple[Any, float]:
-    """model.fit with the run's callbacks (backups for exact resume); returns history, seconds."""
-    from tfmodel.resume import BackupPlan, make_callbacks
+def _compile_phase(config: Config, setting: _Setting, model, phase) -> None:
+    """Make trainable what `phase` trains and compile with its optimizer, whose schedule runs
+    over the phase's epochs, in the strategy's scope (the optimizer's slots are mirrored)."""
+    from tfmodel.distribute import strategies
+    from tfmodel.models import compile_for_training, transfer
+
+    info = setting.info
+    with info.strategy.scope(), global_policy(setting.policy):
+        transfer.set_phase(model, config.model, phase)
+        compile_for_training(
+            model,
+            phase.optimizer,
+            setting.steps_per_epoch,
+            phase.end_epoch - phase.first_epoch,
+            learning_rate_scale=strategies.learning_rate_scale(
+                info, config.optimizer.scale_learning_rate
+            ),
+            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
+            jit_compile=config.training.jit_compile,
+        )
+
+
+def _fit(config: Config, setting: _Setting, folder: _RunFolder, model, phases) -> tuple[int, float]:
+    """model.fit per phase with the run's callbacks (backups for exact resume), from the phase a
+    restart left off in; returns the epochs trained in this session and their seconds."""
+    from tfmodel.resume import backup_dir, has_backup
+
+    backed_up = [has_backup(backup_dir(folder.run_dir, p.name)) for p in phases]
+    first = max((i for i, done in enumerate(backed_up) if done), default=0)
+    began, epochs_run, best = time.perf_counter(), 0, None
+    for index in range(first, len(phases)):
+        if index:  # the first phase was compiled with the model
+            _compile_phase(config, setting, model, phases[index])
+        trained, best = _fit_phase(config, setting, folder, model, phases[index], best)
+        epochs_run += trained
+    if not epochs_run:  # the backup said fit had finished; the record had not been written
+        print("every epoch was trained before the restart: only testing and recording are left")
+    return epochs_run, time.perf_counter() - began
+
+
+def _fit_phase(
+    config: Config, setting: _Setting, folder: _RunFolder, model, phase, best: float | None
+) -> tuple[int, float]:
+    """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
+    from tfmodel.resume import AtomicModelCheckpoint, BackupPlan, make_callbacks
 
     backup = BackupPlan(
         setting.data_epoch,
         setting.steps_per_epoch,
         write=folder.chief,
         every_s=setting.backup_every_s,
+        first_epoch=phase.first_epoch,
     )
-    started = time.perf_counter()
+    callbacks = make_callbacks(
+        config,
+        folder.run_dir,
+        folder.write_dir,
+        backup,
+        has_val=setting.inputs["validation_data"] is not None,
+        resuming=folder.resuming,
+        phase=phase.name,
+        best=best,
+    )
+    if phase.name:
+        print(f"phase {phase.name}: epochs {phase.first_epoch + 1} to {phase.end_epoch}")
     history = model.fit(
         **setting.inputs,
-        epochs=config.training.epochs,
-        callbacks=make_callbacks(
-            config,
-            folder.run_dir,
-            folder.write_dir,
-            backup,
-            has_val=setting.inputs["validation_data"] is not None,
-            resuming=folder.resuming,
-        ),
+        initial_epoch=phase.first_epoch,
+        epochs=phase.end_epoch,
+        callbacks=callbacks,
         verbose=config.training.verbose,
     )
-    seconds = time.perf_counter() - started
-    if not history.epoch:  # the backup said fit had finished; the record had not been written
-        print("every epoch was trained before the restart: only testing and recording are left")
-    return history, seconds
+    checkpoint = next(c for c in callbacks if isinstance(c, AtomicModelCheckpoint))
+    return len(history.epoch), checkpoint.best
 
 
 def _test(setting: _Setting, model) -> tuple[float, float]:
@@ -214,7 +253,7 @@ def _save_and_record(
     setting: _Setting,
     folder: _RunFolder,
     model,
-    history,
+    epochs_run: int,
     seconds: float,
     test: tuple[float, float],
 ) -> None:
@@ -225,7 +264,7 @@ def _save_and_record(
     if not folder.chief:
         cluster.remove_worker_temp_dir(folder.run_dir, cluster.read_tf_config())
         return
-    _record_run(config, setting, folder.run_dir, model, history, seconds, test)
+    _record_run(config, setting, folder.run_dir, model, epochs_run, seconds, test)
 
 
 def start_strategy(config: Config):
@@ -256,7 +295,7 @@ def _record_run(
     setting: _Setting,
     run_dir: Path,
     model,
-    history,
+    epochs_run: int,
     seconds: float,
     test: tuple[float, float],
 ) -> None:
@@ -272,7 +311,7 @@ def _record_run(
         "n_val": len(splits.y_val),
         "n_test": len(splits.y_test),
         "epochs": config.training.epochs,
-        "epochs_this_session": len(history.epoch),
+        "epochs_this_session": epochs_run,
         "train_seconds_this_session": round(seconds, 2),
         "strategy": info.kind,
         "replicas": info.num_replicas,
@@ -280,14 +319,18 @@ def _record_run(
         "precision": setting.policy,
         "parameters": int(model.count_params()),
         # From history.csv, which holds every session's epochs (a restart may run none).
-        **{f"final_{k}": float(v) for k, v in runs.last_epoch_row(run_dir).items() if k != "epoch"},
+        **{
+            f"final_{k}": float(v)
+            for k, v in runs.last_epoch_row(run_dir).items()
+            if k not in ("epoch", runs.PHASE_COLUMN)
+        },
     }
     runs.finish_run(run_dir, metrics)
     describe_replicas = f"{info.num_replicas} replica(s) × batch {config.data.batch_size}"
     summary = {
         "run folder": str(run_dir),
         "test accuracy": f"{test_accuracy:.4f} (n={len(splits.y_test)}, loss {test_loss:.4f})",
-        "training": f"{len(history.epoch)} epochs in {seconds:.1f} s, {describe_replicas}",
+        "training": f"{epochs_run} epochs in {seconds:.1f} s, {describe_replicas}",
     }
     # The saved copy holds plain variables: predicting and exporting need no other worker.
     saved = load_model(run_dir / runs.MODEL_FILE)
@@ -373,7 +416,7 @@ def _backup_every_s(config: Config, info) -> float:
 
 
 @contextlib.contextmanager
-def _global_policy(policy: str):
+def global_policy(policy: str):
     """Keras' global mixed-precision policy set to `policy` inside, and put back after."""
     from tfmodel.backend import keras
 

@@ -6,6 +6,7 @@
 - `applications`: standard edge networks by name (MobileNetV2/V3, EfficientNetB0), weights.
 - `user`: the user's own model, from `model.builder` or `model.from_keras`.
 - `checks`: whether training can take a model it did not build (Keras 3, shapes, softmax, TFLite).
+- `transfer`: transfer learning's phases (head alone with the base frozen, then fine-tuning).
 """
 
 from tfmodel.models.build import build_model, compile_for_training, inference_model, load_model

@@ -52,6 +52,11 @@ def tune(config: Config, resume: bool = True) -> TuneResult | None:
     from tfmodel.tune.search import SearchData, make_tuner
 
     dimensions = parse_space(config)
+    if config.model.freeze_epochs or "model.freeze_epochs" in config.tune.space:
+        raise UserError(
+            "tuning trains each trial in one phase, so it cannot take model.freeze_epochs: tune "
+            "with it at 0, then train the best config with transfer learning"
+        )
     info, policy = start_strategy(config)
     from tfmodel.backend import keras
 

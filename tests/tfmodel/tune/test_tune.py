@@ -151,6 +151,8 @@ def test_cli_errors_are_short(tmp_path, capsys):
     assert "--oracle needs --tuner-id" in capsys.readouterr().err
     assert main(["--set", "data.validation_split=0", "--output", str(tmp_path)]) == 2
     assert "validation split, which is empty" in capsys.readouterr().err
+    assert main(["--set", "model.freeze_epochs=2", "--output", str(tmp_path)]) == 2
+    assert "cannot take model.freeze_epochs" in capsys.readouterr().err
 
 
 @pytest.mark.slow
