@@ -85,9 +85,15 @@ WHY_GRPC = (
     "intra-op threads hold; see serving_speed"
 )
 WHY_REST = (
-    "a 96×96×3 image is 27,648 JSON numbers (~550 KB): orjson parses it in ~3 ms, the dense "
-    "check and conversion take ~5 ms more and the body crosses the socket; JSON is the wrong "
-    "format for pixels at this size (send JPEG bytes to `serving_bytes`, or use gRPC)"
+    "every pixel is 3 JSON numbers (96×96: 27,648, ~550 KB; 224×224: 150,528, ~3 MB): orjson "
+    "parses 96×96 in ~3 ms unloaded (json.loads took ~10), the dense check and conversion take "
+    "~5 ms more and the body crosses the socket; JSON is the wrong format for pixels at this "
+    "size (send JPEG bytes to `serving_bytes`, as the JPEG rows do, or use gRPC)"
+)
+BASELINE_NOTE = (
+    "The in-process baselines are measured before the served cells, not in their rotation: "
+    "when the load average is far above the cores (as here), a baseline can come out slower "
+    "than the served call, so compare served cells with each other first (batching on ÷ off)."
 )
 COLUMNS = [
     "side",
@@ -344,6 +350,8 @@ def _section(measured: dict, size: str) -> Section:
             table,
             "",
             *[line for note in notes for line in (note, "")],
+            BASELINE_NOTE,
+            "",
             "Each figure against its goal (ratios of cells measured in this one run):",
             "",
             figures_table(figures),
