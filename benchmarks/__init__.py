@@ -11,6 +11,6 @@ edge_sizes       file size, latency per thread count, init time and memory of ev
 edge_calls       one example through predict(), invoke(), Keras model.predict and the SavedModel
 edge_encryption  load time of encrypted ÷ plain .tflite files (digits MLP, MobileNetV2 0.35)
 serving_speed    gRPC and REST through the local server vs an in-process call, batching off/on
-serving_model_cost  the same on MobileNetV2 96×96, batching sized by serving.tune_batching
+serving_model_cost  the same on MobileNetV2 96×96 and 224×224, pixels and JPEG, batching tuned
 run              runs them all in one process
 """

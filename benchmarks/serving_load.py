@@ -7,6 +7,7 @@ CPU time comes from Linux's /proc for the server and from this process for the c
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -24,21 +25,44 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tfmodel.backend import tf
 
 
-def grpc_caller(port: int, model: str, example: np.ndarray) -> Callable[[], None]:
+@dataclass(frozen=True)
+class Input:
+    """What a client sends: `example` (a batch of one: pixels, or encoded images as an object
+    array of bytes) in the input `name` of the signature `signature` ("" is the default)."""
+
+    example: np.ndarray
+    name: str = "pixels"
+    signature: str = ""
+
+
+def grpc_caller(port: int, model: str, given: Input) -> Callable[[], None]:
     """One Predict call over its own channel, request built once."""
     stub = prediction_service_pb2_grpc.PredictionServiceStub(
         grpc.insecure_channel(f"127.0.0.1:{port}")
     )
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
-    request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(example))
+    request.model_spec.signature_name = given.signature
+    request.inputs[given.name].CopyFrom(tf.make_tensor_proto(given.example))
     return lambda: stub.Predict(request, timeout=30)
 
 
-def rest_caller(port: int, model: str, example: np.ndarray) -> Callable[[], None]:
+def rest_body(given: Input) -> str:
+    """The REST predict body: row format, bytes as TF Serving's `{"b64": ...}` objects."""
+    if given.example.dtype == object:
+        instances = [{"b64": base64.b64encode(item).decode("ascii")} for item in given.example]
+    else:
+        instances = given.example.tolist()
+    document = {"instances": instances}
+    if given.signature:
+        document["signature_name"] = given.signature
+    return json.dumps(document)
+
+
+def rest_caller(port: int, model: str, given: Input) -> Callable[[], None]:
     """One REST predict over its own keep-alive connection, body built once."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    body = json.dumps({"instances": example.tolist()})
+    body = rest_body(given)
     path = f"/v1/models/{model}:predict"
 
     def call() -> None:

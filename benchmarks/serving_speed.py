@@ -41,7 +41,7 @@ from benchmarks.results import (
     markdown_table,
     quick_or_full_main,
 )
-from benchmarks.serving_load import Cell, Medians, grpc_caller, load, rest_caller
+from benchmarks.serving_load import Cell, Input, Medians, grpc_caller, load, rest_caller
 from edge.device.benchmark import measure_latency
 from serving.server.servables.servable import load_servable
 from tfmodel.config import DataConfig, ModelConfig, RegularizerConfig
@@ -174,9 +174,9 @@ def run(size: str = "full") -> Section:
                 for protocol, mode, clients in plan[r % len(plan) :] + plan[: r % len(plan)]:
                     process, grpc_port, rest_port = servers[mode]
                     if protocol == "gRPC":
-                        make = lambda p=grpc_port: grpc_caller(p, MODEL, example)  # noqa: E731
+                        make = lambda p=grpc_port: grpc_caller(p, MODEL, Input(example))  # noqa: E731
                     else:
-                        make = lambda p=rest_port: rest_caller(p, MODEL, example)  # noqa: E731
+                        make = lambda p=rest_port: rest_caller(p, MODEL, Input(example))  # noqa: E731
                     cells.setdefault((protocol, mode, clients), []).append(
                         load(make, clients, seconds, process.pid)
                     )

@@ -11,6 +11,7 @@ import enum
 import json
 
 import numpy as np
+import orjson
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
@@ -35,17 +36,30 @@ class PredictFormat(enum.Enum):
 
 
 def parse_json_object(body: bytes) -> dict:
-    """The request body as a JSON object, or INVALID_ARGUMENT with TF Serving's parse errors."""
+    """The request body as a JSON object, or INVALID_ARGUMENT with TF Serving's parse errors.
+
+    orjson parses first: a 96×96×3 image's 27,648 numbers take it ~3 ms where `json` takes
+    ~15 ms. What it refuses (NaN/Infinity, numbers past a double, not UTF-8, broken text) is
+    parsed again by `json`, whose answers and error messages are the contract. An integer past
+    64 bits it reads as a double, as TF Serving's rapidjson does.
+    """
     if not body:
         raise invalid_argument("JSON Parse error: The document is empty")
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        offset = getattr(error, "pos", 0)
-        raise invalid_argument(f"JSON Parse error: {error} at offset: {offset}") from error
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        document = _parse_with_json(body)
     if not isinstance(document, dict):
         raise invalid_argument(f"JSON Value: {json_debug_string(document)} Is not object")
     return document
+
+
+def _parse_with_json(body: bytes):
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        offset = getattr(error, "pos", 0)
+        raise invalid_argument(f"JSON Parse error: {error} at offset: {offset}") from error
 
 
 def signature_name_of(document: dict) -> str:

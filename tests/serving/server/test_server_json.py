@@ -21,6 +21,7 @@ from serving.server.frontend.rest_examples import (
 )
 from serving.server.frontend.rest_json import (
     PredictFormat,
+    parse_json_object,
     parse_predict_inputs,
     write_predict_response,
 )
@@ -184,3 +185,30 @@ def test_examples_become_tf_examples_and_results_print_as_tf_serving():
 
 def _info(dtype) -> meta_graph_pb2.TensorInfo:
     return meta_graph_pb2.TensorInfo(dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"instances": [NaN, -Infinity, 1.5]}',  # orjson refuses these literals, json reads them
+        '{"instances": [[0.25, 7], [1e3, -2]], "signature_name": "\u00e9"}'.encode(),
+    ],
+)
+def test_json_bodies_read_as_pythons_json_reads_them(body):
+    assert json.dumps(parse_json_object(body)) == json.dumps(json.loads(body))
+
+
+def test_an_integer_past_64_bits_reads_as_a_double_as_in_rapidjson():
+    document = parse_json_object(b'{"instances": [18446744073709551615, 18446744073709551616]}')
+    assert document["instances"] == [2**64 - 1, float(2**64)]
+    assert isinstance(document["instances"][1], float)
+
+
+def test_a_broken_json_body_keeps_pythons_json_message():
+    with pytest.raises(ServingError) as raised:
+        parse_json_object(b'{"instances": [1, 2')
+    try:
+        json.loads(b'{"instances": [1, 2')
+    except ValueError as error:
+        expected = f"JSON Parse error: {error} at offset: {error.pos}"
+    assert raised.value.message == expected
