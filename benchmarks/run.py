@@ -1,6 +1,6 @@
 """Every benchmark in one process, one table of ratios against their goals, and RESULTS.md.
 
-    python -m benchmarks.run            # full run, ~15 min on 2 cores; rewrites RESULTS.md
+    python -m benchmarks.run            # full run, ~25 min on 2 cores; rewrites RESULTS.md
     python -m benchmarks.run --quick    # under 3 min; prints only (RESULTS.md keeps the full run)
 
 Each benchmark warms up, repeats, takes turns between the sides it compares within this one
@@ -33,6 +33,7 @@ BENCHMARKS = (
     "edge_sizes",
     "edge_calls",
     "edge_encryption",
+    "edge_mobilenet",
     "serving_speed",
     "serving_model_cost",
     "client_start",

@@ -5,9 +5,13 @@
 #   sudo device/check.sh            # bookworm (Python 3.11): ai_edge_litert and tflite_runtime
 #   sudo SUITE=trixie device/check.sh   # trixie (Python 3.13): ai_edge_litert only
 #   sudo device/check.sh --fresh    # rebuild the cached arm64 root and venvs from scratch
+#   sudo CHECK_CPUS=cortex-a72 CHECK_RUNTIMES=ai_edge_litert device/check.sh   # one run, ~3 min
 #
+# Two model sets: the digits MLP (every edge variant, one file encrypted) and a MobileNetV2 α 0.35
+# at 96×96 (float32 and int8 with float I/O; device/mobilenet_set.py), both built here and cached.
 # Environment: SUITE (bookworm), DEVICE_CACHE (~/.cache/tfmodel-device), DEVICE_ROOT
-# ($DEVICE_CACHE/$SUITE), EDGE_DIR (a folder of model_*.tflite to check instead of building one),
+# ($DEVICE_CACHE/$SUITE), EDGE_DIR (a digits-like folder of model_*.tflite to check instead of
+# the digits set), CHECK_CPUS / CHECK_RUNTIMES (space-separated subsets, for iterating),
 # PYTHON (.venv/bin/python, the project's host interpreter).
 set -euo pipefail
 
@@ -16,7 +20,7 @@ SUITE=${SUITE:-bookworm}
 CACHE=${DEVICE_CACHE:-${HOME:-/root}/.cache/tfmodel-device}
 ROOT=${DEVICE_ROOT:-$CACHE/$SUITE}
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
-CPUS=(cortex-a53 cortex-a72 cortex-a76)
+read -r -a CPUS <<<"${CHECK_CPUS:-cortex-a53 cortex-a72 cortex-a76}"
 # The second runtime a Pi owner may install instead (README); its wheels stop at Python 3.11.
 TFLITE_RUNTIME_PACKAGES=("tflite-runtime==2.14.0" "numpy<2" "pillow" "cryptography")
 DEVICE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -26,11 +30,15 @@ DEVICE_TESTS=(tests/edge/device/test_edge_runtime.py)
 # $TFMODEL_DECRYPT_KEY on the host and in the emulated Pi alike.
 ENCRYPTION_KEY=model-encryption.key
 ENCRYPTED_MODEL=model_int8.tflite
+# The model sets' folders in the payload: the edge runtime's tests run on the first; the second is
+# a deep int8 network, which compare.py judges by its quantization error (--deep).
+SETS=(digits mobilenet)
 FRESH=0
 MODELS=
+MOBILENET=
 MOUNTED_BINFMT=0
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -220,50 +228,56 @@ install_host_venv() {
     echo "$packages" >"$venv/.packages"
 }
 
-# The model set to check (MODELS): EDGE_DIR when given, else a small run that this project trains
-# and optimizes here, cached until the code that makes it changes.
-build_model_set() {
+# The model sets to check (MODELS, MOBILENET): EDGE_DIR when given, else a small digits run that
+# this project trains and optimizes here; and the MobileNet set. Cached until the code that makes
+# them changes.
+build_model_sets() {
+    local key run start=$SECONDS
+    key=$(cd "$REPO" && {
+        find tfmodel edge configs -type f \( -name '*.py' -o -name '*.yaml' \) -print0
+        printf '%s\0' device/mobilenet_set.py benchmarks/edge_mobilenet.py
+    } | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+    run=$CACHE/models-$key
+    MODELS=$run/edge
+    MOBILENET=$run/mobilenet
+    if [[ -e $MODELS/model.json && -e $MOBILENET/model.json ]] && ((!FRESH)); then
+        say "model sets: cached in $run"
+    else
+        say "model sets: training digits_mlp and a MobileNetV2, running edge.optimize into $run"
+        rm -rf "$CACHE"/models-*
+        run_logged train "$PYTHON" -m tfmodel.train --run-dir "$run" --epochs 3 --no-resume
+        run_logged optimize "$PYTHON" -m edge.optimize "$run" \
+            --variants int8,int8_io,pruned_int8 --set edge.prune_epochs=1
+        run_logged mobilenet env -C "$REPO" PYTHONPATH="$REPO" "$PYTHON" \
+            device/mobilenet_set.py "$MOBILENET"
+        say "model sets built in $((SECONDS - start)) s"
+    fi
     if [[ -n ${EDGE_DIR:-} ]]; then
         [[ -e $EDGE_DIR/model.json ]] ||
             die "EDGE_DIR=$EDGE_DIR has no model.json: pass the edge/ folder of a run"
         MODELS=$EDGE_DIR
-        return
     fi
-    local key run start=$SECONDS
-    key=$(cd "$REPO" && find tfmodel edge configs -type f \( -name '*.py' -o -name '*.yaml' \) \
-        -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
-    run=$CACHE/models-$key
-    MODELS=$run/edge
-    if [[ -e $MODELS/model.json ]] && ((!FRESH)); then
-        say "model set: cached in $MODELS"
-        return
-    fi
-    say "model set: training digits_mlp and running edge.optimize into $run"
-    rm -rf "$CACHE"/models-*
-    run_logged train "$PYTHON" -m tfmodel.train --run-dir "$run" --epochs 3 --no-resume
-    run_logged optimize "$PYTHON" -m edge.optimize "$run" --variants int8,int8_io,pruned_int8 \
-        --set edge.prune_epochs=1
-    say "model set built in $((SECONDS - start)) s"
 }
 
 # Everything the device runs, copied fresh into the root: the one folder a Pi gets (edge/device, as
 # the README's copy step has it) and its TF-free tests, the prediction driver and the model set.
 copy_payload() {
-    local models=$1 payload=$ROOT/opt/tfmodel-check
+    local payload=$ROOT/opt/tfmodel-check
     rm -rf "$payload"
-    mkdir -p "$payload/device" "$payload/edge" "$payload/tests/edge/device" "$payload/models" \
-        "$payload/results"
+    mkdir -p "$payload/device" "$payload/edge" "$payload/tests/edge/device" \
+        "${SETS[@]/#/$payload/}" "$payload/results"
     cp -r "$REPO/edge/device" "$payload/edge/"
     find "$payload/edge" -name __pycache__ -prune -exec rm -rf {} +
     cp "$REPO/tests/conftest.py" "$payload/tests/"
     cp "$REPO/tests/edge/conftest.py" "$payload/tests/edge/"
     cp "${DEVICE_TESTS[@]/#/$REPO/}" "$payload/tests/edge/device/"
     cp "$REPO/device/predict_set.py" "$payload/device/"
-    cp -r "$models"/. "$payload/models/"
+    cp -r "$MODELS"/. "$payload/digits/"
+    cp -r "$MOBILENET"/. "$payload/mobilenet/"
     # One file also encrypted, beside its plain twin: each Pi decrypts it in memory and
     # compare.py wants its outputs bit-identical to the plain file's.
     (cd "$REPO" && "$PYTHON" -m edge.encrypt keygen --key "$payload/$ENCRYPTION_KEY" &&
-        "$PYTHON" -m edge.encrypt encrypt "$payload/models" "$ENCRYPTED_MODEL" --keep-plain \
+        "$PYTHON" -m edge.encrypt encrypt "$payload/digits" "$ENCRYPTED_MODEL" --keep-plain \
             --key "$payload/$ENCRYPTION_KEY") >/dev/null || die "encrypting $ENCRYPTED_MODEL failed"
 }
 
@@ -273,13 +287,13 @@ run_on_device() {
     venv=$(venv_dir "$runtime")
     local results=$ROOT/opt/tfmodel-check/results
     local here=(env -C /opt/tfmodel-check PYTHONPATH=/opt/tfmodel-check
-        TFMODEL_EDGE_DIR=/opt/tfmodel-check/models
+        TFMODEL_EDGE_DIR=/opt/tfmodel-check/${SETS[0]}
         TFMODEL_DECRYPT_KEY=/opt/tfmodel-check/$ENCRYPTION_KEY)
     local rc=0
     in_device "$cpu" "${here[@]}" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
         "${DEVICE_TESTS[@]}" >"$results/$label.tests.log" 2>&1 || rc=$?
     echo "$rc" >"$results/$label.tests.rc"
-    in_device "$cpu" "${here[@]}" "$venv/bin/python" device/predict_set.py models \
+    in_device "$cpu" "${here[@]}" "$venv/bin/python" device/predict_set.py "${SETS[@]}" \
         "results/$label" >"$results/$label.log" 2>&1 || true
     say "$cpu $runtime: $(tail -n 1 "$results/$label.tests.log") ($((SECONDS - start)) s)"
 }
@@ -292,12 +306,13 @@ main() {
     unmount_root # leftovers of a run that was killed before its trap could run
     local start=$SECONDS runtimes=(ai_edge_litert) cpu runtime
     [[ $SUITE == bookworm ]] && runtimes+=(tflite_runtime)
+    [[ -n ${CHECK_RUNTIMES:-} ]] && read -r -a runtimes <<<"$CHECK_RUNTIMES"
     install_host_tools
     enable_binfmt
     build_root
     cp /etc/resolv.conf "$ROOT/etc/resolv.conf" # pip in the root resolves names as the host does
-    build_model_set
-    copy_payload "$MODELS"
+    build_model_sets
+    copy_payload
     mount_device cortex-a72
     for runtime in "${runtimes[@]}"; do
         install_device_venv "$runtime"
@@ -307,7 +322,7 @@ main() {
     local results=$ROOT/opt/tfmodel-check/results
     for runtime in "${runtimes[@]}"; do
         (cd "$ROOT/opt/tfmodel-check" && PYTHONPATH=. TFMODEL_DECRYPT_KEY=$ENCRYPTION_KEY \
-            "$CACHE/x86-venv-$runtime/bin/python" device/predict_set.py models \
+            "$CACHE/x86-venv-$runtime/bin/python" device/predict_set.py "${SETS[@]}" \
             "results/x86-$runtime") >"$results/x86-$runtime.log" 2>&1 ||
             die "x86 reference run failed: $results/x86-$runtime.log"
     done
@@ -322,7 +337,8 @@ main() {
     say "device check ($SUITE) took $((SECONDS - start)) s; every output and log: $results"
     say "emulated timings are reported only: they say nothing about a real Pi's speed"
     local IFS=,
-    "$PYTHON" "$REPO/device/compare.py" "$results" --cpus "${CPUS[*]}" --runtimes "${runtimes[*]}"
+    "$PYTHON" "$REPO/device/compare.py" "$results" --cpus "${CPUS[*]}" --runtimes "${runtimes[*]}" \
+        --deep "${SETS[1]}"
 }
 
 main "$@"

@@ -1,12 +1,13 @@
-"""Predict the fixed input set with every model of an edge folder: the device check's workload.
+"""Predict the fixed input sets with every model of some edge folders: the device check's workload.
 
-The inputs are the test examples the edge stage ships beside the models (`samples.npz`). Runs
-unchanged on the x86 host (the reference) and inside the emulated Pi, through the edge runtime
-(no TensorFlow), one example per call as on a device. Writes OUT.npz (each model's outputs; an
-int8 model's as its int8 output tensor, so that runs compare exactly) and OUT.json (interpreter
-used, the CPU's feature bits, median latency per model).
+Each folder's inputs are the test examples the edge stage ships beside its models (`samples.npz`).
+Runs unchanged on the x86 host (the reference) and inside the emulated Pi, through the edge runtime
+(no TensorFlow), one example per call as on a device. Writes OUT.npz (each model's outputs; an int8
+model's as its int8 output tensor, so that runs compare exactly), keyed FOLDER/FILE, e.g.
+`digits/model_int8.tflite`, and OUT.json (interpreter used, the CPU's feature bits, median latency
+per model).
 
-    python device/predict_set.py runs/latest/edge /tmp/x86    # writes /tmp/x86.npz, /tmp/x86.json
+    python device/predict_set.py digits mobilenet /tmp/x86   # writes /tmp/x86.npz, /tmp/x86.json
 """
 
 from __future__ import annotations
@@ -67,19 +68,14 @@ def raw_outputs(model: EdgeModel, probabilities: np.ndarray) -> np.ndarray:
     return quantized.astype(spec["dtype"])
 
 
-def predict_set(models_dir: Path, inputs: np.ndarray) -> tuple[dict, dict]:
-    """Outputs per model (one call per sample) and the run's description with latencies."""
+def predict_set(folders: list[Path]) -> tuple[dict, dict]:
+    """Outputs per model (one call per sample of its folder) and the run's description."""
     outputs, latency_ms, interpreters = {}, {}, set()
-    for path in find_models(models_dir):
-        model = EdgeModel(path, num_threads=1)
-        interpreters.add(model.interpreter_name)
-        rows, times = [], []
-        for sample in inputs:
-            start = time.perf_counter()
-            rows.append(model.predict(sample[None]))
-            times.append(time.perf_counter() - start)
-        outputs[path.name] = raw_outputs(model, np.concatenate(rows))
-        latency_ms[path.name] = float(np.median(times) * 1000)
+    for models_dir in folders:
+        inputs = load_inputs(models_dir)
+        for path in find_models(models_dir):
+            key = f"{models_dir.name}/{path.name}"
+            outputs[key], latency_ms[key] = predict_file(path, inputs, interpreters)
     meta = {
         "runtime": ",".join(sorted(interpreters)),
         "machine": platform.machine(),
@@ -91,12 +87,28 @@ def predict_set(models_dir: Path, inputs: np.ndarray) -> tuple[dict, dict]:
     return outputs, meta
 
 
+def predict_file(
+    path: Path, inputs: np.ndarray, interpreters: set[str]
+) -> tuple[np.ndarray, float]:
+    """(raw outputs, median ms per call) of one file, one sample per call, on one thread."""
+    model = EdgeModel(path, num_threads=1)
+    interpreters.add(model.interpreter_name)
+    rows, times = [], []
+    for sample in inputs:
+        start = time.perf_counter()
+        rows.append(model.predict(sample[None]))
+        times.append(time.perf_counter() - start)
+    return raw_outputs(model, np.concatenate(rows)), float(np.median(times) * 1000)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("models", type=Path, help="an edge/ folder: model_*.tflite, model.json…")
+    parser.add_argument(
+        "models", type=Path, nargs="+", help="edge/ folders: model_*.tflite, samples.npz…"
+    )
     parser.add_argument("out", type=Path, help="where to write OUT.npz and OUT.json")
     args = parser.parse_args(argv)
-    outputs, meta = predict_set(args.models, load_inputs(args.models))
+    outputs, meta = predict_set(args.models)
     np.savez(args.out.with_suffix(".npz"), **outputs)
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     print(json.dumps(meta))

@@ -61,10 +61,44 @@ def test_int8_outputs_may_be_one_step_off_only_rarely():
     actual = reference_outputs()
     actual["model_int8.tflite"][1, 7] -= 1  # arm64 kernel rounding: reported, allowed
     assert compare.compare_outputs(reference_outputs(), actual) == []
-    assert "int8 1/1000 one step off" in compare.describe_match(reference_outputs(), actual)
+    assert "int8 1/1000 values off" in compare.describe_match(reference_outputs(), actual)
     actual["model_int8.tflite"][20:40, 7] -= 1  # 21 values: more than rounding explains
     [problem] = compare.compare_outputs(reference_outputs(), actual)
     assert problem.startswith("model_int8.tflite: 21 of 1000 values one step off")
+
+
+def deep_outputs() -> dict[str, np.ndarray]:
+    """A deep int8 network's x86 run: softmax probabilities and the int8 file 2 steps from them."""
+    rng = np.random.default_rng(1)
+    top = np.arange(50) % 3
+    probabilities = np.full((50, 3), 0.125, np.float32)  # whole steps: 32/256 and 192/256
+    probabilities[np.arange(50), top] = 0.75
+    steps = probabilities * 256 - 128 + rng.choice([-2, 2], size=(50, 3))
+    return {
+        "mobilenet/model_float32.tflite": probabilities,
+        "mobilenet/model_int8.tflite": np.round(steps).astype(np.int8),
+    }
+
+
+def test_a_deep_int8_network_is_bounded_by_its_own_quantization_error():
+    expected, actual = deep_outputs(), deep_outputs()
+    int8 = actual["mobilenet/model_int8.tflite"]
+    int8[::2] = np.clip(int8[::2].astype(int) + np.array([-3, 1, 1]), -128, 127)  # many values off
+    assert compare.compare_outputs(expected, actual) != []  # the MLP's rule refuses it
+    assert compare.compare_outputs(expected, actual, deep=("mobilenet",)) == []
+    actual["mobilenet/model_int8.tflite"] = np.round(
+        expected["mobilenet/model_float32.tflite"] * 256 - 128 + 3
+    ).astype(np.int8)  # 3 steps from float where x86 is 2 away: worse than quantization
+    [problem] = compare.compare_outputs(expected, actual, deep=("mobilenet",))
+    assert "mean 3.000 steps from its float32 twin, x86's are 2.000" in problem
+
+
+def test_a_deep_int8_network_must_keep_every_top_class():
+    expected, actual = deep_outputs(), deep_outputs()
+    int8 = actual["mobilenet/model_int8.tflite"]
+    int8[4] = int8[4][[1, 0, 2]]  # sample 4's top class moves
+    problems = compare.compare_outputs(expected, actual, deep=("mobilenet",))
+    assert problems[0] == "mobilenet/model_int8.tflite: sample 4: top class 1 on x86, 0 here"
 
 
 def test_int8_outputs_two_steps_off_or_with_another_top_class_are_mismatches():
