@@ -51,11 +51,12 @@ from tfmodel.data import Splits, load_splits
 from tfmodel.models import build_model
 
 SECTION = "## Edge: MobileNetV2 α 0.35, int8 (float I/O) against float32"
-# size → (image side, training images, epochs, timed runs, rounds, thread counts)
+# size → (image side, training images, epochs, timed runs, rounds, thread counts, every route);
+# the smoke test makes float32 and the converter's int8 only (QAT and litert-quantizer are minutes)
 SIZES = {
-    "smoke": (32, 90, 2, 5, 1, (1,)),
-    "quick": (64, 240, 2, 50, 3, (1, 2)),
-    "full": (96, 600, 3, 200, 5, (1, 2, 4)),
+    "smoke": (32, 90, 2, 5, 1, (1,), False),
+    "quick": (64, 240, 2, 50, 3, (1, 2), True),
+    "full": (96, 600, 3, 200, 5, (1, 2, 4), True),
 }
 SPEED_GOAL, SIZE_GOAL, AGREEMENT_GOAL, OVERHEAD_GOAL = 0.7, 0.30, 0.99, 1.2
 COLOURS = ["red", "green", "blue"]
@@ -132,33 +133,44 @@ class Variant:
 
 
 def mobilenet_variants(
-    model: keras.Model, splits: Splits, config: Config, workdir: Path
+    model: keras.Model, splits: Splits, config: Config, workdir: Path, every_route: bool = True
 ) -> list[Variant]:
-    """float32, then int8 by each route: converter PTQ (float and int8 I/O), litert-quantizer
-    PTQ (int8 I/O only, from the float32 file) when installed, and QAT then the converter."""
+    """float32 and the converter's int8 (float I/O); with `every_route` also its int8 I/O,
+    litert-quantizer's PTQ (int8 I/O only, from the float32 file) when installed, and QAT then
+    the converter."""
     calibration = convert.calibration_examples(splits.x_train, count=100)
     float_bytes = convert.convert_model(model, "pixels", "float32")
     made = [
         ("float32", "—", float_bytes),
         ("int8", "tflite-converter", convert.convert_model(model, "pixels", "int8", calibration)),
-        (
-            "int8_io",
-            "tflite-converter",
-            convert.convert_model(model, "pixels", "int8_io", calibration),
-        ),
     ]
-    if convert.litert_quantizer_available():
-        litert = convert.quantize_with_litert(float_bytes, "pixels", calibration)
-        made.append(("int8_io", "litert-quantizer", litert))
-    qat_model = quantize_aware_finetune(model, splits, config)
-    qat_bytes = convert.convert_model(qat_model, "pixels", "int8", calibration)
-    made.append(("qat_int8", "QAT + converter", qat_bytes))
+    if every_route:
+        made += other_int8_routes(model, splits, config, float_bytes, calibration)
     variants = []
     for name, quantizer, content in made:
         path = workdir / f"mobilenet_{name}_{quantizer.split()[0]}.tflite"
         path.write_bytes(content)
         variants.append(Variant(name, quantizer, path))
     return variants
+
+
+def other_int8_routes(
+    model: keras.Model, splits: Splits, config: Config, float_bytes: bytes, calibration
+) -> list[tuple[str, str, bytes]]:
+    """(variant, quantizer, file bytes) of the int8 routes beside the default one."""
+    made = [
+        (
+            "int8_io",
+            "tflite-converter",
+            convert.convert_model(model, "pixels", "int8_io", calibration),
+        )
+    ]
+    if convert.litert_quantizer_available():
+        litert = convert.quantize_with_litert(float_bytes, "pixels", calibration)
+        made.append(("int8_io", "litert-quantizer", litert))
+    qat_model = quantize_aware_finetune(model, splits, config)
+    qat_bytes = convert.convert_model(qat_model, "pixels", "int8", calibration)
+    return [*made, ("qat_int8", "QAT + converter", qat_bytes)]
 
 
 def quality_row(variant: Variant, splits: Splits, keras_probabilities: np.ndarray) -> list[str]:
@@ -256,11 +268,11 @@ def dissect(float_file: Path, int8_file: Path, example: np.ndarray, runs: int, r
 def run(size: str = "full") -> Section:
     """Make, score, time and dissect the variants: the section, with the goals as figures."""
     check_size(size)
-    side, count, epochs, runs, rounds, threads = SIZES[size]
+    side, count, epochs, runs, rounds, threads, every_route = SIZES[size]
     with tempfile.TemporaryDirectory() as tmp:
         model, splits, config = train_mobilenet(side, count, epochs)
         config.edge.prune_epochs = 1  # QAT's fine-tuning epochs
-        variants = mobilenet_variants(model, splits, config, Path(tmp))
+        variants = mobilenet_variants(model, splits, config, Path(tmp), every_route)
         keras_probabilities = softmax(model.predict(splits.x_test, verbose=0))
         example = splits.x_test[0]
         labels = [f"{v.name} ({v.quantizer})" for v in variants]
