@@ -49,12 +49,18 @@ demo: $(VENV)/.installed
 	$(PY) -m serving.demo runs/latest
 	$(PY) -m edge.optimize runs/latest
 
+# Both cores (pytest-xdist): much of the suite waits on subprocesses, servers and browsers, so a
+# second worker fills the gaps; each file stays on one worker, so its module fixtures run once.
+# PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile
+
 test: $(VENV)/.installed $(METADATA_VENV)/.installed $(MEDIAPIPE_VENV)/.installed $(WEB)/node_modules/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 # The inner loop: the unit tests only (no end-to-end training, servers or subprocesses).
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
