@@ -26,6 +26,7 @@ from tfmodel.backend import tf
 from tfmodel.data.augment import augment_batch, parse_augment
 from tfmodel.data.decode import ImageRecipe, decode_image
 from tfmodel.data.images import FolderListing, ImageFile
+from tfmodel.data.pipeline import batches_per_epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,17 +87,25 @@ class StreamedSplits:
         return decode_all(self.test, self.recipe).astype(np.float32)
 
 
-def _decode_file(path: tf.Tensor, orientation: tf.Tensor, recipe: ImageRecipe) -> tf.Tensor:
-    """A listed file (its header already checked by `images.check_image_file`), decoded."""
-    return decode_image(tf.io.read_file(path), orientation, recipe, check_size=False)
+def _file_decoder(split: FileSplit, recipe: ImageRecipe):
+    """(path, EXIF orientation) → the listed file (header already checked by
+    `images.check_image_file`) decoded; without orientation ops when every file is upright."""
+    upright = bool((split.orientations == 1).all())
+
+    def decode(path: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+        data = tf.io.read_file(path)
+        return decode_image(data, None if upright else orientation, recipe, check_size=False)
+
+    return decode
 
 
 def decode_all(split: FileSplit, recipe: ImageRecipe) -> np.ndarray:
     """Every image of the split decoded by the recipe, as uint8 (N, H, W, C)."""
     out = np.zeros((len(split), *recipe.shape), np.uint8)
     dataset = tf.data.Dataset.from_tensor_slices((list(split.paths), split.orientations))
+    decode = _file_decoder(split, recipe)
     dataset = dataset.map(
-        lambda p, o: tf.cast(_decode_file(p, o, recipe), tf.uint8),
+        lambda p, o: tf.cast(decode(p, o), tf.uint8),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).batch(256)
     start = 0
@@ -126,11 +135,16 @@ def decoded_cache(split: FileSplit, recipe: ImageRecipe, cache: str) -> np.ndarr
 
 
 def _gather_cached(cached: np.ndarray, recipe: ImageRecipe):
-    """A batch of indices → float32 images from the decoded cache, in one numpy call."""
+    """Indices → float32 images from the decoded cache: an in-graph gather from a tensor for
+    `memory`; one numpy call per batch on the memory-mapped .npy for a folder cache, which is
+    read from the page cache rather than held by this process."""
+    if not isinstance(cached, np.memmap):
+        images = tf.constant(cached)
+        return lambda indices: tf.cast(tf.gather(images, indices), tf.float32)
 
     def gather(indices: tf.Tensor) -> tf.Tensor:
-        images = tf.numpy_function(lambda j: np.asarray(cached[j]), [indices], tf.uint8)
-        return tf.cast(tf.ensure_shape(images, [None, *recipe.shape]), tf.float32)
+        batch = tf.numpy_function(lambda j: np.asarray(cached[j]), [indices], tf.uint8)
+        return tf.cast(tf.ensure_shape(batch, [None, *recipe.shape]), tf.float32)
 
     return gather
 
@@ -150,53 +164,49 @@ def build_file_dataset(
     """Batches of (pixels, label), each epoch a permutation drawn from (seed, epoch number).
 
     The first epoch is read from `epoch` when the iterator starts (as `pipeline._epoch_batches`).
-    The epochs yield (file index, step) pairs, cheap, each epoch padded with index -1 to whole
-    batches so no batch spans two epochs; files are decoded one per parallel call outside the
-    per-epoch flat_map (one map for tf.data to tune, as fast as Keras' per-file map), and the
-    padding is dropped from each epoch's last batch.
+    Each epoch is one vectorised step: its permutation orders the file list (paths, orientations,
+    labels as tensors), whose slices are decoded on AUTOTUNE parallel calls in order and batched
+    within the epoch, so no batch spans two epochs; with a cache the permuted indices are
+    batched and each batch gathered from the decoded images at once. Augmentation is seeded by
+    (seed, global step).
     """
     cached = decoded_cache(split, recipe, cache)
     paths = tf.constant(list(split.paths) or [""], tf.string)
     orientations = tf.constant(split.orientations)
     labels = tf.constant(split.labels)
-    steps = len(split) // batch_size if drop_remainder else -(-len(split) // batch_size)
+    steps = batches_per_epoch(len(split), batch_size, drop_remainder)
     transforms = parse_augment(augment)
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+    gather = None if cached is None else _gather_cached(cached, recipe)
+    decode = _file_decoder(split, recipe)
 
     def one_epoch(number: tf.Tensor) -> tf.data.Dataset:
         pair = tf.stack([tf.constant(seed, tf.int64), number])
         order = tf.random.experimental.stateless_shuffle(tf.range(len(split), dtype=tf.int64), pair)
-        padding = tf.fill([steps * batch_size - min(len(split), steps * batch_size)], -1)
-        order = tf.concat([order[: steps * batch_size], tf.cast(padding, tf.int64)], 0)
-        step = number * steps + tf.range(steps * batch_size, dtype=tf.int64) // batch_size
-        return tf.data.Dataset.from_tensor_slices((order, step))
+        order = order[: steps * batch_size]
+        if gather is not None:
+            batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+            batches = batches.map(lambda i: (gather(i), tf.gather(labels, i)))
+        else:
+            files = [tf.gather(column, order) for column in (paths, orientations, labels)]
+            batches = tf.data.Dataset.from_tensor_slices(tuple(files))
+            batches = batches.map(lambda p, o, y: (decode(p, o), y), **parallel)
+            batches = batches.batch(batch_size)
+        if not transforms:
+            return batches
+        # Seeded by the global step, so a resumed epoch draws the same changes.
+        batches = batches.enumerate(number * steps)
+        return batches.map(
+            lambda step, b: (augment_batch(b[0], transforms, (seed, step)), b[1]), **parallel
+        )
 
     def all_epochs(_: tf.Tensor) -> tf.data.Dataset:
         start = epoch.read_value()
         numbers = tf.data.Dataset.range(start, tf.int64.max if repeat else start + 1)
         return numbers.flat_map(one_epoch)
 
-    def decode(index: tf.Tensor, step: tf.Tensor):
-        real = tf.maximum(index, 0)  # padding decodes file 0, dropped below
-        image = _decode_file(tf.gather(paths, real), tf.gather(orientations, real), recipe)
-        return image, index, step
-
-    def finish(images: tf.Tensor, indices: tf.Tensor, steps_: tf.Tensor):
-        keep = indices >= 0
-        images, indices = tf.boolean_mask(images, keep), tf.boolean_mask(indices, keep)
-        if transforms:
-            images = augment_batch(images, transforms, (seed, steps_[0]))
-        return images, tf.gather(labels, indices)
-
-    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     dataset = tf.data.Dataset.from_tensors(0).flat_map(all_epochs)
-    if cached is None:
-        dataset = dataset.map(decode, **parallel).batch(batch_size)
-    else:
-        gather = _gather_cached(cached, recipe)
-        dataset = dataset.batch(batch_size).map(
-            lambda i, step: (gather(tf.maximum(i, 0)), i, step), **parallel
-        )
-    return dataset.map(finish, **parallel).prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def build_file_eval_dataset(
@@ -209,9 +219,10 @@ def build_file_eval_dataset(
     orientations = tf.constant(split.orientations)
     labels = tf.constant(split.labels)
     weight = padded / count if count else 1.0
+    decode = _file_decoder(split, recipe)
 
     def load(i: tf.Tensor) -> tf.Tensor:
-        return _decode_file(tf.gather(paths, i), tf.gather(orientations, i), recipe)
+        return decode(tf.gather(paths, i), tf.gather(orientations, i))
 
     def example(i: tf.Tensor):
         real = i < count

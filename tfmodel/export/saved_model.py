@@ -216,12 +216,11 @@ def bytes_signature(predict, recipe: ImageRecipe):
     orientation is not read here (the client sends upright images; training read it from
     the tag at listing time).
     """
-    upright = tf.constant(1, tf.int64)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, BYTES_INPUT)])
     def serving_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         pixels = tf.map_fn(
-            lambda data: decode_image(data, upright, recipe),
+            lambda data: decode_image(data, None, recipe),
             image_bytes,
             fn_output_signature=tf.TensorSpec(recipe.shape, tf.float32),
         )
