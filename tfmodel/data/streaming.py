@@ -1,13 +1,16 @@
-"""Splits of image files fed to Keras by tf.data, read and decoded from disk as they are needed.
+"""Splits of encoded images fed to Keras by tf.data, read and decoded from disk as needed.
 
-    StreamedSplits   the files of each split (from `images.split_listing`), the recipe, classes
+    StreamedSplits   each split's files (`images.split_listing`) or TFDS records, recipe, classes
+    stored_images    a split decoded in stored order (eval, caches, arrays on demand)
     build_file_dataset   training batches: epoch order from (seed, epoch), decode, augment
-    build_file_eval_dataset   every file once, for validation and test
+    build_file_eval_dataset   every image once, for validation and test
     decoded_cache    `data.cache: memory | DIR`: every image decoded once, kept in RAM or as .npy
 
 Each epoch's order is a permutation drawn from (seed, epoch) over the split's file list, as for
-arrays (`tfmodel.data.pipeline`), so a resumed run replays the same batches; augmentation draws
-from (seed, epoch, batch) likewise. Decoding runs on AUTOTUNE parallel calls, order kept.
+arrays (`tfmodel.data.pipeline`), so a resumed run replays the same batches (TFDS records,
+read in sequence, are shuffled through a buffer seeded likewise: `tfmodel.data.tfds_stream`;
+with a cache, they too get a full permutation); augmentation draws from (seed, step) likewise.
+Decoding runs on AUTOTUNE parallel calls, order kept.
 A consumer that wants arrays (`x_test` for the model card, `x_train` for edge calibration) gets
 them decoded on first use; training and testing never ask for them.
 """
@@ -27,6 +30,9 @@ from tfmodel.data.augment import augment_batch, parse_augment
 from tfmodel.data.decode import ImageRecipe, decode_image
 from tfmodel.data.images import FolderListing, ImageFile
 from tfmodel.data.pipeline import batches_per_epoch
+from tfmodel.data.tfds_stream import TfdsSplit
+
+PARALLEL = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}  # order kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,17 +54,23 @@ class FileSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def cache_key(self) -> list:
+        """What the decoded images depend on: the files, their sizes, times and orientations."""
+        stats = [(p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in self.paths]
+        return [stats, self.orientations.tolist()]
+
 
 @dataclasses.dataclass
 class StreamedSplits:
-    """Train/validation/test as files; reads like `tfmodel.data.Splits` (y_*, x_* on demand)."""
+    """Train/validation/test as files (or TFDS records); reads like `tfmodel.data.Splits`
+    (y_*, x_* on demand). `listing` is the folder's (None for TFDS)."""
 
-    train: FileSplit
-    val: FileSplit
-    test: FileSplit
+    train: FileSplit | TfdsSplit
+    val: FileSplit | TfdsSplit
+    test: FileSplit | TfdsSplit
     class_names: list[str]
     recipe: ImageRecipe
-    listing: FolderListing
+    listing: FolderListing | None
     cache: str = "none"
     pixel_max: float = 255.0
 
@@ -99,15 +111,24 @@ def _file_decoder(split: FileSplit, recipe: ImageRecipe):
     return decode
 
 
-def decode_all(split: FileSplit, recipe: ImageRecipe) -> np.ndarray:
+def stored_images(split: FileSplit | TfdsSplit, recipe: ImageRecipe) -> tf.data.Dataset:
+    """Every image of the split decoded by the recipe (float32), in stored order."""
+    if isinstance(split, TfdsSplit):
+        return split.examples().map(lambda data, _: _decode_record(data, recipe), **PARALLEL)
+    decode = _file_decoder(split, recipe)
+    dataset = tf.data.Dataset.from_tensor_slices((list(split.paths), split.orientations))
+    return dataset.map(decode, **PARALLEL)
+
+
+def _decode_record(data: tf.Tensor, recipe: ImageRecipe) -> tf.Tensor:
+    """A TFDS record's encoded image (TFDS checked it when preparing), decoded upright."""
+    return decode_image(data, None, recipe, check_size=False)
+
+
+def decode_all(split: FileSplit | TfdsSplit, recipe: ImageRecipe) -> np.ndarray:
     """Every image of the split decoded by the recipe, as uint8 (N, H, W, C)."""
     out = np.zeros((len(split), *recipe.shape), np.uint8)
-    dataset = tf.data.Dataset.from_tensor_slices((list(split.paths), split.orientations))
-    decode = _file_decoder(split, recipe)
-    dataset = dataset.map(
-        lambda p, o: tf.cast(decode(p, o), tf.uint8),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).batch(256)
+    dataset = stored_images(split, recipe).map(lambda image: tf.cast(image, tf.uint8)).batch(256)
     start = 0
     for batch in dataset.as_numpy_iterator():
         out[start : start + len(batch)] = batch
@@ -115,17 +136,18 @@ def decode_all(split: FileSplit, recipe: ImageRecipe) -> np.ndarray:
     return out
 
 
-def decoded_cache(split: FileSplit, recipe: ImageRecipe, cache: str) -> np.ndarray | None:
+def decoded_cache(
+    split: FileSplit | TfdsSplit, recipe: ImageRecipe, cache: str
+) -> np.ndarray | None:
     """The split decoded once: in memory, or a .npy in folder `cache` (memory-mapped, reused
-    while the files, their sizes and times and the recipe are unchanged); None for `none`."""
+    while the split's `cache_key` and the recipe are unchanged); None for `none`."""
     if cache == "none":
         return None
     if cache == "memory":
         return decode_all(split, recipe)
     folder = Path(cache).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    stats = [(p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in split.paths]
-    key = json.dumps([stats, split.orientations.tolist(), dataclasses.astuple(recipe)])
+    key = json.dumps([split.cache_key(), dataclasses.astuple(recipe)])
     path = folder / f"images-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
     if not path.exists():
         staging = path.with_suffix(".partial.npy")
@@ -149,6 +171,29 @@ def _gather_cached(cached: np.ndarray, recipe: ImageRecipe):
     return gather
 
 
+def _file_reader(split: FileSplit, recipe: ImageRecipe):
+    """(epoch, order) → the files in that order as decoded (image, label), in parallel."""
+    columns = [tf.constant(list(split.paths) or [""], tf.string)]
+    columns += [tf.constant(split.orientations), tf.constant(split.labels)]
+    decode = _file_decoder(split, recipe)
+
+    def read(number: tf.Tensor, order: tf.Tensor) -> tf.data.Dataset:
+        files = tf.data.Dataset.from_tensor_slices(tuple(tf.gather(c, order) for c in columns))
+        return files.map(lambda path, orientation, y: (decode(path, orientation), y), **PARALLEL)
+
+    return read
+
+
+def _record_reader(split: TfdsSplit, recipe: ImageRecipe, seed: int):
+    """(epoch, order) → as many records as `order` holds, shuffled by (seed, epoch), decoded."""
+
+    def read(number: tf.Tensor, order: tf.Tensor) -> tf.data.Dataset:
+        records = split.shuffled(number, seed).take(tf.size(order, tf.int64))
+        return records.map(lambda data, y: (_decode_record(data, recipe), y), **PARALLEL)
+
+    return read
+
+
 def build_file_dataset(
     split: FileSplit,
     recipe: ImageRecipe,
@@ -166,19 +211,19 @@ def build_file_dataset(
     The first epoch is read from `epoch` when the iterator starts (as `pipeline._epoch_batches`).
     Each epoch is one vectorised step: its permutation orders the file list (paths, orientations,
     labels as tensors), whose slices are decoded on AUTOTUNE parallel calls in order and batched
-    within the epoch, so no batch spans two epochs; with a cache the permuted indices are
-    batched and each batch gathered from the decoded images at once. Augmentation is seeded by
-    (seed, global step).
+    within the epoch, so no batch spans two epochs (TFDS records: a seeded buffer shuffle
+    instead, `TfdsSplit.shuffled`); with a cache the permuted indices are batched and each batch
+    gathered from the decoded images at once. Augmentation is seeded by (seed, global step).
     """
     cached = decoded_cache(split, recipe, cache)
-    paths = tf.constant(list(split.paths) or [""], tf.string)
-    orientations = tf.constant(split.orientations)
     labels = tf.constant(split.labels)
     steps = batches_per_epoch(len(split), batch_size, drop_remainder)
     transforms = parse_augment(augment)
-    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     gather = None if cached is None else _gather_cached(cached, recipe)
-    decode = _file_decoder(split, recipe)
+    if isinstance(split, TfdsSplit):
+        read = _record_reader(split, recipe, seed)
+    else:
+        read = _file_reader(split, recipe)
 
     def one_epoch(number: tf.Tensor) -> tf.data.Dataset:
         pair = tf.stack([tf.constant(seed, tf.int64), number])
@@ -188,16 +233,13 @@ def build_file_dataset(
             batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
             batches = batches.map(lambda i: (gather(i), tf.gather(labels, i)))
         else:
-            files = [tf.gather(column, order) for column in (paths, orientations, labels)]
-            batches = tf.data.Dataset.from_tensor_slices(tuple(files))
-            batches = batches.map(lambda p, o, y: (decode(p, o), y), **parallel)
-            batches = batches.batch(batch_size)
+            batches = read(number, order).batch(batch_size)
         if not transforms:
             return batches
         # Seeded by the global step, so a resumed epoch draws the same changes.
         batches = batches.enumerate(number * steps)
         return batches.map(
-            lambda step, b: (augment_batch(b[0], transforms, (seed, step)), b[1]), **parallel
+            lambda step, b: (augment_batch(b[0], transforms, (seed, step)), b[1]), **PARALLEL
         )
 
     def all_epochs(_: tf.Tensor) -> tf.data.Dataset:
@@ -210,32 +252,18 @@ def build_file_dataset(
 
 
 def build_file_eval_dataset(
-    split: FileSplit, recipe: ImageRecipe, batch_size: int, *, static_shapes: bool
+    split: FileSplit | TfdsSplit, recipe: ImageRecipe, batch_size: int, *, static_shapes: bool
 ) -> tf.data.Dataset:
-    """Batches of (pixels, label, weight) counting every file once (see `build_eval_dataset`)."""
+    """Batches of (pixels, label, weight) counting every image once (see `build_eval_dataset`):
+    with static shapes the last batch is padded with zero-weight blank images."""
     count = len(split)
     padded = -(-count // batch_size) * batch_size if static_shapes else count
-    paths = tf.constant(list(split.paths) or [""], tf.string)
-    orientations = tf.constant(split.orientations)
-    labels = tf.constant(split.labels)
     weight = padded / count if count else 1.0
-    decode = _file_decoder(split, recipe)
-
-    def load(i: tf.Tensor) -> tf.Tensor:
-        return decode(tf.gather(paths, i), tf.gather(orientations, i))
-
-    def example(i: tf.Tensor):
-        real = i < count
-        safe = tf.minimum(i, count - 1)
-        image = tf.cond(real, lambda: load(safe), lambda: tf.zeros(recipe.shape))
-        return (
-            image,
-            tf.where(real, tf.gather(labels, safe), tf.constant(0, tf.int64)),
-            tf.where(real, weight, 0.0),
-        )
-
-    dataset = tf.data.Dataset.range(padded).map(
-        example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    targets = (split.labels, np.full(count, weight, np.float32))
+    dataset = tf.data.Dataset.zip(
+        stored_images(split, recipe), *(tf.data.Dataset.from_tensor_slices(t) for t in targets)
     )
+    blank = (tf.zeros(recipe.shape), tf.constant(0, tf.int64), tf.constant(0.0))
+    dataset = dataset.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padded - count))
     dataset = dataset.batch(batch_size, drop_remainder=static_shapes)
     return dataset.prefetch(tf.data.AUTOTUNE)
