@@ -231,7 +231,7 @@ def build_file_dataset(
         order = order[: steps * batch_size]
         if gather is not None:
             batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-            batches = batches.map(lambda i: (gather(i), tf.gather(labels, i)))
+            batches = batches.map(lambda i: (gather(i), tf.gather(labels, i)), **PARALLEL)
         else:
             batches = read(number, order).batch(batch_size)
         if not transforms:
