@@ -100,3 +100,14 @@ def test_the_memory_cache_and_the_eval_batches_hold_every_example(data_dir):
     labels = np.concatenate([y.numpy() for _, y, _ in evaluated])
     np.testing.assert_array_equal(labels[weights > 0], splits.y_test)
     assert (weights > 0).sum() == 6 and len(weights) == 8
+
+
+def test_a_cache_folder_is_written_once_and_reused(data_dir, tmp_path):
+    splits = load_splits(config(data_dir), seed=0)
+    where = str(tmp_path / "cache")
+    first = batches(splits, 1, 2, cache=where)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    for (x, y), (x_again, y_again) in zip(first, batches(splits, 1, 2, cache=where), strict=True):
+        np.testing.assert_array_equal(x, x_again)
+        np.testing.assert_array_equal(y, y_again)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1

@@ -62,9 +62,8 @@ class TfdsSplit:
 
     def cache_key(self) -> list:
         """What the decoded images depend on, for a cache folder's file name."""
-        info = self.builder.info
-        fields = dataclasses.astuple(self)[1:-1]
-        return [info.full_name, str(self.builder.data_dir), *fields, len(self)]
+        where = [self.builder.info.full_name, str(self.builder.data_dir), self.split, self.part]
+        return [*where, self.test_split, self.validation_split, self.seed, len(self)]
 
     def _part_of(self, index: tf.Tensor) -> tf.Tensor:
         if self.part == "all":
