@@ -51,10 +51,15 @@ SIZES = {"smoke": (100, 1), "quick": (1000, 2), "full": (5000, 3)}  # images, ti
 BATCH = 32
 RSS_GOAL_MB = 200.0
 SPEED_WHY = (
-    "ours also runs its callbacks (exact backup, best checkpoint, TensorBoard, history CSV) "
-    "every epoch; the input side alone is at par or faster (benchmarks.input_pipeline)"
+    "CPU time per example is equal (1.00x); wall time on a machine shared with other jobs "
+    "swings by more than the gap. Ours also runs its callbacks (exact backup, best checkpoint, "
+    "TensorBoard, history CSV) every epoch"
 )
-RSS_WHY = "memory that grows with the folder: the listing and split (per-file Python objects)"
+RSS_WHY = (
+    "not yet broken down, and it varies run to run (118 MB and 276 MB in two runs); grows with "
+    "the folder: x_test decoded to float32 for the model card (55 MB at 500 test images), the "
+    "listing's per-file objects, tf.data's autotuned buffers"
+)
 # Peak RSS of the command in a fresh process, printed in kB (Linux' ru_maxrss unit).
 PEAK_RSS = (
     "import resource, runpy, sys\n"
