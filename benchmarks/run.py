@@ -38,6 +38,7 @@ BENCHMARKS = (
     "serving_model_cost",
     "client_start",
     "input_pipeline",
+    "training_photos",
 )
 EXAMPLES = """examples:
   python -m benchmarks.run --quick

@@ -61,6 +61,7 @@ def test_results_header_lists_every_figure_against_its_goal(sections):
         "edge",
         "serving",
         "input_pipeline",
+        "photos",
     }
     header, rows = table_rows(top.split("\n\n")[3])
     assert header == FIGURE_COLUMNS and len(rows) == len(figures)

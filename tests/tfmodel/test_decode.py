@@ -16,6 +16,7 @@ from tfmodel.data.decode import (
     apply_orientation,
     declared_size,
     decode_image,
+    exif_orientation,
 )
 
 
@@ -92,3 +93,30 @@ def test_hostile_bytes_fail_with_invalid_argument_before_decoding(data):
     with pytest.raises(tf.errors.InvalidArgumentError):
         decode_image(tf.constant(data), tf.constant(1), recipe)
     assert 65535 * 65535 > MAX_PIXELS
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_jpegs_exif_orientation_is_read_in_the_graph_as_pillow_reads_it(orientation, endian):
+    exif = Image.Exif()
+    exif.endian = endian  # TIFF "II" or "MM" byte order
+    exif[0x010F] = "Camera maker"  # an entry before the orientation, as cameras write
+    exif[0x0112] = orientation
+    data = encoded(gradient(30, 20), "JPEG", exif=exif.tobytes())
+    tiff = data.index(b"Exif\0\0") + 6
+    assert data[tiff : tiff + 2] == (b"MM" if endian == ">" else b"II")
+    assert Image.open(io.BytesIO(data)).getexif()[0x0112] == orientation
+    assert int(exif_orientation(tf.constant(data))) == orientation
+
+
+def test_an_image_without_exif_orientation_reads_as_upright():
+    without = Image.Exif()
+    without[0x010F] = "Camera maker"
+    for data in [
+        encoded(gradient(30, 20), "JPEG"),
+        encoded(gradient(30, 20), "JPEG", exif=without.tobytes()),
+        encoded(gradient(30, 20), "PNG"),
+        b"",
+        b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00MM",  # cut short after the TIFF header
+    ]:
+        assert int(exif_orientation(tf.constant(data))) == 1

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from photos import write_photo_folder
+from PIL import Image, ImageOps
 
 from tfmodel.backend import tf
 from tfmodel.config import DataConfig
@@ -81,3 +82,25 @@ def test_eval_counts_every_file_once_padding_with_zero_weights(splits):
     assert all(len(y) == 4 for y, _ in rows)
     np.testing.assert_array_equal(labels[real], splits.test.labels)
     assert real.sum() == len(splits.test)
+
+
+def test_a_photo_stored_turned_is_decoded_upright_as_pillow_shows_it(tmp_path):
+    """One EXIF-turned JPEG among upright ones: the folder's decode turns it (an all-upright
+    folder leaves the orientation ops out of the graph; this one must not)."""
+    write_photo_folder(tmp_path, per_class=3)
+    upright = Image.new("RGB", (40, 24), (200, 30, 30))
+    upright.paste((20, 20, 220), (0, 0, 10, 24))  # a blue band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: shown rotated 90° clockwise
+    upright.rotate(90, expand=True).save(tmp_path / "dark" / "turned.jpg", exif=exif, quality=95)
+    splits = load_splits(
+        DataConfig(
+            source=f"images:{tmp_path}", image_size=[24, 40], test_split=0.0, validation_split=0.0
+        ),
+        seed=0,
+    )
+    where = [str(p).endswith("turned.jpg") for p in splits.train.paths]
+    decoded = decode_all(splits.train, splits.recipe)[where.index(True)]
+    shown = ImageOps.exif_transpose(Image.open(tmp_path / "dark" / "turned.jpg"))
+    assert shown.size == (40, 24)
+    np.testing.assert_allclose(decoded, np.asarray(shown), atol=12)

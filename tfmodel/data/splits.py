@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from tfmodel.config import DataConfig
-from tfmodel.data import digits, idx, images, keras_source, npz, tfds_source
+from tfmodel.data import digits, idx, images, keras_source, npz, tfds_source, tfds_stream
 from tfmodel.data.decode import ImageRecipe
 from tfmodel.data.source import SourceData
 from tfmodel.data.streaming import FileSplit, StreamedSplits
@@ -78,6 +78,8 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits | StreamedSplits:
     if scheme == STREAMED:
         _check_fraction("data.test_split", cfg.test_split)
         return load_folder_splits(cfg, argument, seed)
+    if scheme == "tfds" and _streamed_tfds(cfg):
+        return load_tfds_splits(cfg, argument, seed)
     source = LOADERS[scheme](argument, cfg.data_dir)
 
     x_train, y_train = _checked_arrays(cfg.source, "train", source.x_train, source.y_train)
@@ -118,7 +120,8 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits | StreamedSplits:
 def image_recipe(cfg: DataConfig) -> ImageRecipe | None:
     """How a streamed source's files become pixels (training and serving_bytes); None for
     sources loaded as arrays."""
-    if cfg.source.partition(":")[0] != STREAMED:
+    scheme = cfg.source.partition(":")[0]
+    if scheme != STREAMED and not (scheme == "tfds" and _streamed_tfds(cfg)):
         return None
     if len(cfg.image_size) != 2 or min(cfg.image_size) < 1:
         raise UserError(
@@ -139,6 +142,39 @@ def load_folder_splits(cfg: DataConfig, directory: str, seed: int) -> StreamedSp
         class_names=listing.class_names,
         recipe=recipe,
         listing=listing,
+        cache=cfg.cache,
+    )
+
+
+def _streamed_tfds(cfg: DataConfig) -> bool:
+    """A TFDS dataset is streamed when its images have no fixed size (else loaded as arrays)."""
+    spec = cfg.source.partition(":")[2]
+    return tfds_source.has_mixed_sizes(tfds_source.open_tfds_builder(spec, cfg.data_dir))
+
+
+def load_tfds_splits(cfg: DataConfig, spec: str, seed: int) -> StreamedSplits:
+    """A TFDS dataset of mixed-size images, split per example (`tfds_stream`), to stream."""
+    builder = tfds_source.open_tfds_builder(spec, cfg.data_dir)
+    has_test = tfds_source.check_prepared(builder, f"tfds:{spec}", cfg.data_dir)
+    if not has_test:
+        _check_fraction("data.test_split", cfg.test_split)
+    parts = tfds_stream.load_tfds_streamed(
+        builder, has_test, cfg.test_split, cfg.validation_split, seed, cfg.shuffle_buffer
+    )
+    if not len(parts["train"]):
+        raise UserError(
+            f"data.source 'tfds:{spec}': no example fell in the training split; "
+            "lower data.test_split / data.validation_split"
+        )
+    labels = np.concatenate([part.labels for part in parts.values()])
+    names = tfds_source.class_names(builder) or [str(i) for i in range(int(labels.max()) + 1)]
+    return StreamedSplits(
+        train=parts["train"],
+        val=parts["validation"],
+        test=parts["test"],
+        class_names=names,
+        recipe=image_recipe(cfg),
+        listing=None,
         cache=cfg.cache,
     )
 

@@ -1,13 +1,16 @@
-"""Splits of image files fed to Keras by tf.data, read and decoded from disk as they are needed.
+"""Splits of encoded images fed to Keras by tf.data, read and decoded from disk as needed.
 
-    StreamedSplits   the files of each split (from `images.split_listing`), the recipe, classes
+    StreamedSplits   each split's files (`images.split_listing`) or TFDS records, recipe, classes
+    stored_images    a split decoded in stored order (eval, caches, arrays on demand)
     build_file_dataset   training batches: epoch order from (seed, epoch), decode, augment
-    build_file_eval_dataset   every file once, for validation and test
+    build_file_eval_dataset   every image once, for validation and test
     decoded_cache    `data.cache: memory | DIR`: every image decoded once, kept in RAM or as .npy
 
 Each epoch's order is a permutation drawn from (seed, epoch) over the split's file list, as for
-arrays (`tfmodel.data.pipeline`), so a resumed run replays the same batches; augmentation draws
-from (seed, epoch, batch) likewise. Decoding runs on AUTOTUNE parallel calls, order kept.
+arrays (`tfmodel.data.pipeline`), so a resumed run replays the same batches (TFDS records,
+read in sequence, are shuffled through a buffer seeded likewise: `tfmodel.data.tfds_stream`;
+with a cache, they too get a full permutation); augmentation draws from (seed, step) likewise.
+Decoding runs on AUTOTUNE parallel calls, order kept.
 A consumer that wants arrays (`x_test` for the model card, `x_train` for edge calibration) gets
 them decoded on first use; training and testing never ask for them.
 """
@@ -26,6 +29,10 @@ from tfmodel.backend import tf
 from tfmodel.data.augment import augment_batch, parse_augment
 from tfmodel.data.decode import ImageRecipe, decode_image
 from tfmodel.data.images import FolderListing, ImageFile
+from tfmodel.data.pipeline import batches_per_epoch
+from tfmodel.data.tfds_stream import TfdsSplit
+
+PARALLEL = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}  # order kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,17 +54,23 @@ class FileSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def cache_key(self) -> list:
+        """What the decoded images depend on: the files, their sizes, times and orientations."""
+        stats = [(p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in self.paths]
+        return [stats, self.orientations.tolist()]
+
 
 @dataclasses.dataclass
 class StreamedSplits:
-    """Train/validation/test as files; reads like `tfmodel.data.Splits` (y_*, x_* on demand)."""
+    """Train/validation/test as files (or TFDS records); reads like `tfmodel.data.Splits`
+    (y_*, x_* on demand). `listing` is the folder's (None for TFDS)."""
 
-    train: FileSplit
-    val: FileSplit
-    test: FileSplit
+    train: FileSplit | TfdsSplit
+    val: FileSplit | TfdsSplit
+    test: FileSplit | TfdsSplit
     class_names: list[str]
     recipe: ImageRecipe
-    listing: FolderListing
+    listing: FolderListing | None
     cache: str = "none"
     pixel_max: float = 255.0
 
@@ -86,19 +99,36 @@ class StreamedSplits:
         return decode_all(self.test, self.recipe).astype(np.float32)
 
 
-def _decode_file(path: tf.Tensor, orientation: tf.Tensor, recipe: ImageRecipe) -> tf.Tensor:
-    """A listed file (its header already checked by `images.check_image_file`), decoded."""
-    return decode_image(tf.io.read_file(path), orientation, recipe, check_size=False)
+def _file_decoder(split: FileSplit, recipe: ImageRecipe):
+    """(path, EXIF orientation) → the listed file (header already checked by
+    `images.check_image_file`) decoded; without orientation ops when every file is upright."""
+    upright = bool((split.orientations == 1).all())
+
+    def decode(path: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+        data = tf.io.read_file(path)
+        return decode_image(data, None if upright else orientation, recipe, check_size=False)
+
+    return decode
 
 
-def decode_all(split: FileSplit, recipe: ImageRecipe) -> np.ndarray:
+def stored_images(split: FileSplit | TfdsSplit, recipe: ImageRecipe) -> tf.data.Dataset:
+    """Every image of the split decoded by the recipe (float32), in stored order."""
+    if isinstance(split, TfdsSplit):
+        return split.examples().map(lambda data, _: _decode_record(data, recipe), **PARALLEL)
+    decode = _file_decoder(split, recipe)
+    dataset = tf.data.Dataset.from_tensor_slices((list(split.paths), split.orientations))
+    return dataset.map(decode, **PARALLEL)
+
+
+def _decode_record(data: tf.Tensor, recipe: ImageRecipe) -> tf.Tensor:
+    """A TFDS record's encoded image (TFDS checked it when preparing), decoded upright."""
+    return decode_image(data, None, recipe, check_size=False)
+
+
+def decode_all(split: FileSplit | TfdsSplit, recipe: ImageRecipe) -> np.ndarray:
     """Every image of the split decoded by the recipe, as uint8 (N, H, W, C)."""
     out = np.zeros((len(split), *recipe.shape), np.uint8)
-    dataset = tf.data.Dataset.from_tensor_slices((list(split.paths), split.orientations))
-    dataset = dataset.map(
-        lambda p, o: tf.cast(_decode_file(p, o, recipe), tf.uint8),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).batch(256)
+    dataset = stored_images(split, recipe).map(lambda image: tf.cast(image, tf.uint8)).batch(256)
     start = 0
     for batch in dataset.as_numpy_iterator():
         out[start : start + len(batch)] = batch
@@ -106,17 +136,18 @@ def decode_all(split: FileSplit, recipe: ImageRecipe) -> np.ndarray:
     return out
 
 
-def decoded_cache(split: FileSplit, recipe: ImageRecipe, cache: str) -> np.ndarray | None:
+def decoded_cache(
+    split: FileSplit | TfdsSplit, recipe: ImageRecipe, cache: str
+) -> np.ndarray | None:
     """The split decoded once: in memory, or a .npy in folder `cache` (memory-mapped, reused
-    while the files, their sizes and times and the recipe are unchanged); None for `none`."""
+    while the split's `cache_key` and the recipe are unchanged); None for `none`."""
     if cache == "none":
         return None
     if cache == "memory":
         return decode_all(split, recipe)
     folder = Path(cache).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    stats = [(p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in split.paths]
-    key = json.dumps([stats, split.orientations.tolist(), dataclasses.astuple(recipe)])
+    key = json.dumps([split.cache_key(), dataclasses.astuple(recipe)])
     path = folder / f"images-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
     if not path.exists():
         staging = path.with_suffix(".partial.npy")
@@ -126,13 +157,41 @@ def decoded_cache(split: FileSplit, recipe: ImageRecipe, cache: str) -> np.ndarr
 
 
 def _gather_cached(cached: np.ndarray, recipe: ImageRecipe):
-    """A batch of indices → float32 images from the decoded cache, in one numpy call."""
+    """Indices → float32 images from the decoded cache: an in-graph gather from a tensor for
+    `memory`; one numpy call per batch on the memory-mapped .npy for a folder cache, which is
+    read from the page cache rather than held by this process."""
+    if not isinstance(cached, np.memmap):
+        images = tf.constant(cached)
+        return lambda indices: tf.cast(tf.gather(images, indices), tf.float32)
 
     def gather(indices: tf.Tensor) -> tf.Tensor:
-        images = tf.numpy_function(lambda j: np.asarray(cached[j]), [indices], tf.uint8)
-        return tf.cast(tf.ensure_shape(images, [None, *recipe.shape]), tf.float32)
+        batch = tf.numpy_function(lambda j: np.asarray(cached[j]), [indices], tf.uint8)
+        return tf.cast(tf.ensure_shape(batch, [None, *recipe.shape]), tf.float32)
 
     return gather
+
+
+def _file_reader(split: FileSplit, recipe: ImageRecipe):
+    """(epoch, order) → the files in that order as decoded (image, label), in parallel."""
+    columns = [tf.constant(list(split.paths) or [""], tf.string)]
+    columns += [tf.constant(split.orientations), tf.constant(split.labels)]
+    decode = _file_decoder(split, recipe)
+
+    def read(number: tf.Tensor, order: tf.Tensor) -> tf.data.Dataset:
+        files = tf.data.Dataset.from_tensor_slices(tuple(tf.gather(c, order) for c in columns))
+        return files.map(lambda path, orientation, y: (decode(path, orientation), y), **PARALLEL)
+
+    return read
+
+
+def _record_reader(split: TfdsSplit, recipe: ImageRecipe, seed: int):
+    """(epoch, order) → as many records as `order` holds, shuffled by (seed, epoch), decoded."""
+
+    def read(number: tf.Tensor, order: tf.Tensor) -> tf.data.Dataset:
+        records = split.shuffled(number, seed).take(tf.size(order, tf.int64))
+        return records.map(lambda data, y: (_decode_record(data, recipe), y), **PARALLEL)
+
+    return read
 
 
 def build_file_dataset(
@@ -150,81 +209,61 @@ def build_file_dataset(
     """Batches of (pixels, label), each epoch a permutation drawn from (seed, epoch number).
 
     The first epoch is read from `epoch` when the iterator starts (as `pipeline._epoch_batches`).
-    The epochs yield (file index, step) pairs, cheap, each epoch padded with index -1 to whole
-    batches so no batch spans two epochs; files are decoded one per parallel call outside the
-    per-epoch flat_map (one map for tf.data to tune, as fast as Keras' per-file map), and the
-    padding is dropped from each epoch's last batch.
+    Each epoch is one vectorised step: its permutation orders the file list (paths, orientations,
+    labels as tensors), whose slices are decoded on AUTOTUNE parallel calls in order and batched
+    within the epoch, so no batch spans two epochs (TFDS records: a seeded buffer shuffle
+    instead, `TfdsSplit.shuffled`); with a cache the permuted indices are batched and each batch
+    gathered from the decoded images at once. Augmentation is seeded by (seed, global step).
     """
     cached = decoded_cache(split, recipe, cache)
-    paths = tf.constant(list(split.paths) or [""], tf.string)
-    orientations = tf.constant(split.orientations)
     labels = tf.constant(split.labels)
-    steps = len(split) // batch_size if drop_remainder else -(-len(split) // batch_size)
+    steps = batches_per_epoch(len(split), batch_size, drop_remainder)
     transforms = parse_augment(augment)
+    gather = None if cached is None else _gather_cached(cached, recipe)
+    if isinstance(split, TfdsSplit):
+        read = _record_reader(split, recipe, seed)
+    else:
+        read = _file_reader(split, recipe)
 
     def one_epoch(number: tf.Tensor) -> tf.data.Dataset:
         pair = tf.stack([tf.constant(seed, tf.int64), number])
         order = tf.random.experimental.stateless_shuffle(tf.range(len(split), dtype=tf.int64), pair)
-        padding = tf.fill([steps * batch_size - min(len(split), steps * batch_size)], -1)
-        order = tf.concat([order[: steps * batch_size], tf.cast(padding, tf.int64)], 0)
-        step = number * steps + tf.range(steps * batch_size, dtype=tf.int64) // batch_size
-        return tf.data.Dataset.from_tensor_slices((order, step))
+        order = order[: steps * batch_size]
+        if gather is not None:
+            batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+            batches = batches.map(lambda i: (gather(i), tf.gather(labels, i)), **PARALLEL)
+        else:
+            batches = read(number, order).batch(batch_size)
+        if not transforms:
+            return batches
+        # Seeded by the global step, so a resumed epoch draws the same changes.
+        batches = batches.enumerate(number * steps)
+        return batches.map(
+            lambda step, b: (augment_batch(b[0], transforms, (seed, step)), b[1]), **PARALLEL
+        )
 
     def all_epochs(_: tf.Tensor) -> tf.data.Dataset:
         start = epoch.read_value()
         numbers = tf.data.Dataset.range(start, tf.int64.max if repeat else start + 1)
         return numbers.flat_map(one_epoch)
 
-    def decode(index: tf.Tensor, step: tf.Tensor):
-        real = tf.maximum(index, 0)  # padding decodes file 0, dropped below
-        image = _decode_file(tf.gather(paths, real), tf.gather(orientations, real), recipe)
-        return image, index, step
-
-    def finish(images: tf.Tensor, indices: tf.Tensor, steps_: tf.Tensor):
-        keep = indices >= 0
-        images, indices = tf.boolean_mask(images, keep), tf.boolean_mask(indices, keep)
-        if transforms:
-            images = augment_batch(images, transforms, (seed, steps_[0]))
-        return images, tf.gather(labels, indices)
-
-    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     dataset = tf.data.Dataset.from_tensors(0).flat_map(all_epochs)
-    if cached is None:
-        dataset = dataset.map(decode, **parallel).batch(batch_size)
-    else:
-        gather = _gather_cached(cached, recipe)
-        dataset = dataset.batch(batch_size).map(
-            lambda i, step: (gather(tf.maximum(i, 0)), i, step), **parallel
-        )
-    return dataset.map(finish, **parallel).prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def build_file_eval_dataset(
-    split: FileSplit, recipe: ImageRecipe, batch_size: int, *, static_shapes: bool
+    split: FileSplit | TfdsSplit, recipe: ImageRecipe, batch_size: int, *, static_shapes: bool
 ) -> tf.data.Dataset:
-    """Batches of (pixels, label, weight) counting every file once (see `build_eval_dataset`)."""
+    """Batches of (pixels, label, weight) counting every image once (see `build_eval_dataset`):
+    with static shapes the last batch is padded with zero-weight blank images."""
     count = len(split)
     padded = -(-count // batch_size) * batch_size if static_shapes else count
-    paths = tf.constant(list(split.paths) or [""], tf.string)
-    orientations = tf.constant(split.orientations)
-    labels = tf.constant(split.labels)
     weight = padded / count if count else 1.0
-
-    def load(i: tf.Tensor) -> tf.Tensor:
-        return _decode_file(tf.gather(paths, i), tf.gather(orientations, i), recipe)
-
-    def example(i: tf.Tensor):
-        real = i < count
-        safe = tf.minimum(i, count - 1)
-        image = tf.cond(real, lambda: load(safe), lambda: tf.zeros(recipe.shape))
-        return (
-            image,
-            tf.where(real, tf.gather(labels, safe), tf.constant(0, tf.int64)),
-            tf.where(real, weight, 0.0),
-        )
-
-    dataset = tf.data.Dataset.range(padded).map(
-        example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    targets = (split.labels, np.full(count, weight, np.float32))
+    dataset = tf.data.Dataset.zip(
+        stored_images(split, recipe), *(tf.data.Dataset.from_tensor_slices(t) for t in targets)
     )
+    blank = (tf.zeros(recipe.shape), tf.constant(0, tf.int64), tf.constant(0.0))
+    dataset = dataset.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padded - count))
     dataset = dataset.batch(batch_size, drop_remainder=static_shapes)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -21,6 +21,16 @@ READ_BATCH = 4096
 
 def load_tfds_source(spec: str, data_dir: str | None) -> SourceData:
     """The `train` split and, if the dataset has one, the `test` split, as (image, label) arrays."""
+    source = f"tfds:{spec}"
+    builder = open_tfds_builder(spec, data_dir)
+    has_test = _has_test(builder)
+    x_train, y_train = _read_split(builder, "train", source, data_dir)
+    x_test, y_test = _read_split(builder, "test", source, data_dir) if has_test else (None, None)
+    return SourceData(x_train, y_train, x_test, y_test, class_names(builder))
+
+
+def open_tfds_builder(spec: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """The builder of `NAME[:CONFIG]`, with (image, label) supervised keys."""
     name, _, config = spec.partition(":")
     full_name = f"{name}/{config}" if config else name
     source = f"tfds:{spec}"
@@ -37,20 +47,29 @@ def load_tfds_source(spec: str, data_dir: str | None) -> SourceData:
             f"data.source {source!r}: the dataset has no (image, label) supervised keys, so its "
             "examples cannot be read as images and classes; pick an image classification dataset"
         )
-    image_key, label_key = info.supervised_keys
-    image_shape = info.features[image_key].shape
-    if None in image_shape:
-        raise UserError(
-            f"data.source {source!r}: its images have no fixed size {image_shape}; "
-            "pick a dataset whose images share one size (mnist, fashion_mnist, cifar10, …)"
-        )
+    return builder
+
+
+def has_mixed_sizes(builder: tfds.core.DatasetBuilder) -> bool:
+    """True when the images have no fixed size (tf_flowers): they are streamed, not loaded."""
+    return None in builder.info.features[builder.info.supervised_keys[0]].shape
+
+
+def check_prepared(builder: tfds.core.DatasetBuilder, source: str, data_dir: str | None) -> bool:
+    """Whether the dataset has a test split; a UserError saying how to prepare it if it is not."""
+    if not builder.is_prepared():
+        raise UserError(_not_prepared(builder.name, source, data_dir))
+    return _has_test(builder)
+
+
+def _has_test(builder: tfds.core.DatasetBuilder) -> bool:
     # A prepared dataset lists its splits; with no split metadata, ask for 'test' and let TFDS say.
-    has_test = not info.splits or "test" in info.splits
-    x_train, y_train = _read_split(builder, "train", source, data_dir)
-    x_test, y_test = _read_split(builder, "test", source, data_dir) if has_test else (None, None)
-    label = info.features[label_key]
-    names = list(label.names) if isinstance(label, tfds.features.ClassLabel) else None
-    return SourceData(x_train, y_train, x_test, y_test, names)
+    return not builder.info.splits or "test" in builder.info.splits
+
+
+def class_names(builder: tfds.core.DatasetBuilder) -> list[str] | None:
+    label = builder.info.features[builder.info.supervised_keys[1]]
+    return list(label.names) if isinstance(label, tfds.features.ClassLabel) else None
 
 
 def _read_split(

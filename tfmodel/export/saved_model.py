@@ -31,7 +31,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfmodel.config import Config
-from tfmodel.data.decode import ImageRecipe, decode_image
+from tfmodel.data.decode import ImageRecipe, decode_image, exif_orientation
 from tfmodel.data.splits import image_recipe
 from tfmodel.errors import UserError
 from tfmodel.models import inference_model
@@ -212,16 +212,15 @@ def bytes_signature(predict, recipe: ImageRecipe):
     """`serving_bytes`: a batch of encoded JPEG/PNG/BMP/GIF/WebP strings in `image_bytes`,
     decoded and resized by `tfmodel.data.decode.decode_image` exactly as in training, then
     `predict`'s outputs. A file that is no image or whose header declares more than MAX_PIXELS
-    fails the request with INVALID_ARGUMENT before anything large is allocated. EXIF
-    orientation is not read here (the client sends upright images; training read it from
-    the tag at listing time).
+    fails the request with INVALID_ARGUMENT before anything large is allocated. A JPEG is
+    turned upright by its EXIF orientation (`exif_orientation`, read in the graph), as
+    training turned it by the tag read at listing time; `serving.client` sends upright PNGs.
     """
-    upright = tf.constant(1, tf.int64)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, BYTES_INPUT)])
     def serving_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         pixels = tf.map_fn(
-            lambda data: decode_image(data, upright, recipe),
+            lambda data: decode_image(data, exif_orientation(data), recipe),
             image_bytes,
             fn_output_signature=tf.TensorSpec(recipe.shape, tf.float32),
         )

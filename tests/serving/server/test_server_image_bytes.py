@@ -22,9 +22,9 @@ from tfmodel.export import saved_model as export
 SIZE = 12
 
 
-def encoded(image: Image.Image, kind: str) -> bytes:
+def encoded(image: Image.Image, kind: str, **options) -> bytes:
     stream = io.BytesIO()
-    image.save(stream, kind)
+    image.save(stream, kind, **options)
     return stream.getvalue()
 
 
@@ -56,7 +56,15 @@ def photos() -> list[bytes]:
     rng = np.random.default_rng(1)
     tall = Image.fromarray(rng.integers(0, 255, (30, 17, 3), dtype=np.uint8))
     wide = Image.fromarray(rng.integers(0, 255, (9, 40, 3), dtype=np.uint8))
-    return [encoded(tall, "JPEG"), encoded(wide.convert("L"), "PNG")]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a phone's portrait JPEG: stored turned, shown rotated 90° clockwise
+    turned = encoded(wide, "JPEG", exif=exif.tobytes())
+    return [encoded(tall, "JPEG"), encoded(wide.convert("L"), "PNG"), turned]
+
+
+def orientation(data: bytes) -> int:
+    """The EXIF orientation as Pillow reads it (1 without a tag)."""
+    return Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
 
 
 def huge_png() -> bytes:
@@ -71,7 +79,7 @@ def test_bytes_answer_as_the_recipe_decoded_pixels_over_rest_and_grpc(served, lo
     config, base = served
     address = local_server(model_config_file=base / export.MODELS_CONFIG_FILE)
     recipe = image_recipe(config.data)
-    decoded = [decode_image(tf.constant(d), tf.constant(1), recipe) for d in photos()]
+    decoded = [decode_image(tf.constant(d), tf.constant(orientation(d)), recipe) for d in photos()]
     pixels = np.stack([image.numpy() for image in decoded])
     status, text = http(address.rest, "/v1/models/photos:predict", {"instances": pixels.tolist()})
     assert status == 200, text
