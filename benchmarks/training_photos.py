@@ -37,14 +37,10 @@ from benchmarks.results import (
     markdown_table,
     quick_or_full_main,
 )
-from benchmarks.training_speed import REPO, Side
+from benchmarks.training_speed import REPO, Side, new_model, our_side
 from tfmodel import data
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config, load_config
-from tfmodel.distribute import strategies
-from tfmodel.models import build_model, compile_for_training
-from tfmodel.resume import BackupPlan, make_callbacks
-from tfmodel.train import fit_data
 
 SECTION = "## Training on an image folder: tfmodel.train vs the plain Keras script"
 SIZES = {"smoke": (100, 1), "quick": (1000, 2), "full": (5000, 3)}  # images, timed rounds a side
@@ -85,13 +81,6 @@ def recipe(root: Path) -> Config:
     return config
 
 
-def new_model(config: Config, splits) -> keras.Model:
-    keras.utils.set_random_seed(config.training.seed)
-    return build_model(
-        config.model, config.regularizer, splits.input_shape, splits.num_classes, splits.pixel_max
-    )
-
-
 def plain_side(config: Config, root: Path, splits) -> tuple[Side, int]:
     """`image_dataset_from_directory` + the same model + `model.fit`: what a user writes; and
     how many training examples it has."""
@@ -113,34 +102,6 @@ def plain_side(config: Config, root: Path, splits) -> tuple[Side, int]:
     )
     fit = lambda: model.fit(train, validation_data=val, epochs=1, verbose=0)  # noqa: E731
     return Side(model, fit), examples
-
-
-def our_side(config: Config, splits, run_dir: Path) -> Side:
-    """`tfmodel.train`'s fit on the streamed folder: its pipelines, compile recipe, callbacks."""
-    info = strategies.make_strategy(config.training.strategy)
-    data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    inputs = fit_data(config, splits, BATCH, False, data_epoch)
-    steps = inputs["steps_per_epoch"]
-    with info.strategy.scope():
-        model = new_model(config, splits)
-        compile_for_training(
-            model,
-            config.optimizer,
-            steps,
-            config.training.epochs,
-            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
-            jit_compile=config.training.jit_compile,
-        )
-
-    def fit() -> None:
-        # A fresh run folder a round: in the last one, the backup marks its epoch as done, and a
-        # fit resumed from it would train nothing.
-        folder = Path(tempfile.mkdtemp(dir=run_dir))
-        plan = BackupPlan(data_epoch, steps, every_s=config.training.backup_every_s)
-        callbacks = make_callbacks(config, folder, folder, plan, has_val=True, resuming=False)
-        model.fit(**inputs, epochs=1, verbose=0, callbacks=callbacks)
-
-    return Side(model, fit)
 
 
 def examples_per_second(root: Path, rounds: int) -> tuple[float, float, float, float]:

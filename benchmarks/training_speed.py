@@ -151,8 +151,11 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
         )
 
     def fit() -> None:
+        # A fresh run folder a round: the last round's backup marks its epochs as done (it is
+        # kept until a run is recorded), and a fit resumed from it would train nothing.
+        folder = Path(tempfile.mkdtemp(dir=run_dir))
         plan = BackupPlan(data_epoch, steps, every_s=config.training.backup_every_s)
-        callbacks = make_callbacks(config, run_dir, run_dir, plan, has_val=True, resuming=False)
+        callbacks = make_callbacks(config, folder, folder, plan, has_val=True, resuming=False)
         model.fit(**inputs, epochs=config.training.epochs, verbose=0, callbacks=callbacks)
 
     return Side(model, fit)
