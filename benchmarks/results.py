@@ -144,11 +144,48 @@ def benchmark_parser(name: str, description: str, epilog: str | None = None):
 
 
 def print_and_record(result: Section, quick: bool) -> int:
-    """Print a benchmark's section; a full run also replaces it in RESULTS.md. Exit status 0."""
+    """Print a benchmark's section; a full run also replaces it in RESULTS.md, and its figures'
+    rows in the summary. Exit status 0."""
     print(result.text)
     if not quick:
         write_section(result.heading, result.text)
+        write_summary_figures(result.figures)
     return 0
+
+
+SUMMARY_HEADING = "## Summary: each figure against its goal"
+MISSED_INTRO = "Where a goal is missed:"
+
+
+def write_summary_figures(figures: Sequence[Figure], results: Path = RESULTS) -> None:
+    """Put `figures` in RESULTS.md's summary: each replaces the row (and the why) of the figure
+    with its benchmark and measure, or is added at the end, so a benchmark run on its own keeps
+    the summary current. Nothing happens while RESULTS.md has no summary (`benchmarks.run`
+    writes one)."""
+    old = results.read_text() if results.exists() else ""
+    start = old.find(SUMMARY_HEADING)
+    if start < 0 or not figures:
+        return
+    end = old.find("\n## ", start + len(SUMMARY_HEADING))
+    end = len(old) if end < 0 else end + 1
+    summary = old[start:end]
+    rows, whys = [], []
+    new_keys = {(f.benchmark, f.measure) for f in figures}
+    for line in summary.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == len(FIGURE_COLUMNS) and cells[0] != "benchmark":
+            if (cells[0], cells[1]) not in new_keys:
+                rows.append(line)
+        elif line.startswith("- ") and not any(
+            line.startswith(f"- {benchmark}, {measure}: ") for benchmark, measure in new_keys
+        ):
+            whys.append(line)
+    rows += ["| " + " | ".join(f.cells()) + " |" for f in figures]
+    whys += [f"- {f.benchmark}, {f.measure}: {f.why}" for f in figures if not f.met and f.why]
+    header = "| " + " | ".join(FIGURE_COLUMNS) + " |\n|" + "---|" * len(FIGURE_COLUMNS)
+    text = f"{SUMMARY_HEADING}\n\n{header}\n" + "\n".join(rows) + "\n"
+    text += f"\n{MISSED_INTRO}\n\n" + "\n".join(whys) + "\n" if whys else ""
+    results.write_text(old[:start] + text + "\n" + old[end:].lstrip("\n"))
 
 
 def quick_or_full_main(

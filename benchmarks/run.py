@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from benchmarks.results import (
     RESULTS,
     SHARED_NOTE,
+    SUMMARY_HEADING,
     Section,
     describe_machine,
     describe_versions,
@@ -90,7 +91,7 @@ def header(sections: list[Section], size: str) -> str:
             f"`python -m benchmarks.run` ({size}), {date}: {describe_machine()}; "
             f"{describe_versions()}; {SHARED_NOTE}.",
             "",
-            "## Summary: each figure against its goal",
+            SUMMARY_HEADING,
             "",
             figures_table(figures),
             "",

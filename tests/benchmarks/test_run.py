@@ -9,7 +9,14 @@ import math
 import pytest
 
 from benchmarks import run as harness
-from benchmarks.results import FIGURE_COLUMNS, Figure, Section, figures_table
+from benchmarks.results import (
+    FIGURE_COLUMNS,
+    SUMMARY_HEADING,
+    Figure,
+    Section,
+    figures_table,
+    write_summary_figures,
+)
 
 
 def table_rows(table: str) -> tuple[list[str], list[list[str]]]:
@@ -92,3 +99,25 @@ def test_the_summary_says_why_each_missed_goal_was_missed():
     text = figures_table([met, missed])
     assert text.endswith("Where a goal is missed:\n\n- b, slow: the per-epoch work")
     assert "never shown" not in text
+
+
+def test_a_benchmark_run_alone_updates_its_rows_of_the_summary(tmp_path):
+    """Its figure's row and why are replaced, a new figure is added, the rest stays put."""
+    old = [
+        Figure("training", "ours ÷ fit", 0.5, "×", 1.0, why="was slow"),
+        Figure("edge", "size", 0.2, "×", 0.3, at_least=False),
+    ]
+    results = tmp_path / "RESULTS.md"
+    later = "## Training\n\ntext of the section\n"
+    results.write_text(
+        f"# Benchmark results\n\n{SUMMARY_HEADING}\n\n{figures_table(old)}\n\n{later}"
+    )
+    new = [
+        Figure("training", "ours ÷ fit", 0.9, "×", 1.0, why="still slow"),
+        Figure("serving", "p50", 3.0, "ms", 1.0, at_least=False, why="Python"),
+    ]
+    write_summary_figures(new, results)
+    text = results.read_text()
+    summary = text[text.index(SUMMARY_HEADING) : text.index("## Training")]
+    assert summary.split("\n", 2)[2].strip() == figures_table([old[1], *new])
+    assert text.endswith(later) and "was slow" not in text
