@@ -101,7 +101,8 @@ def run(size: str = "full") -> Section:
             "",
             f"`python -m benchmarks.training_mobilenet` — {RECIPE}'s model (random weights) on "
             f"{n_train} generated {side}×{side} images, batch 32, {rounds} timed round(s) a side "
-            "after a warm-up round, alternating; a round is one epoch. Baseline: "
+            "after a warm-up round, alternating; a round is one epoch, timed from its start to "
+            "the end of its callbacks (not fit's own start and end, paid once a run). Baseline: "
             "`model.fit(x, y, batch_size=32)` with Keras' SGD in float32; ours: the fit "
             "`tfmodel.train` runs (as in the section above) with the row's "
             "`training.precision` / `training.jit_compile`. "

@@ -12,7 +12,9 @@ recipe's rate, no schedule) and `model.fit(x, y, batch_size=32)` on numpy arrays
 with its defaults, validation every epoch and its callbacks (backup, best weights, TensorBoard,
 history CSV) writing into a scratch run folder. A round is one `fit` of the recipe's epochs; the
 first round of each side trains from fresh weights, is not timed, and gives the test accuracy;
-then the sides alternate. Examples/s counts training examples over the median round's wall time;
+then the sides alternate. A round's time is its epochs' (start of each to the end of every
+callback's work at its end), not fit's start and end, which a run pays once. Examples/s counts
+training examples over the median round's wall time;
 the ratio is also given from process CPU time, steadier on a shared machine. The whole command:
 `python -m tfmodel.train` (which also evaluates, saves and exports) against a script doing the
 baseline's fit and evaluation, each in a fresh process, alternating.
@@ -92,21 +94,40 @@ COLUMNS = [
 ]
 
 
+class EpochClock(keras.callbacks.Callback):
+    """Wall and CPU seconds of each epoch: from its start to the end of every callback's epoch
+    end (validation, backups and logs included), without fit's own start and end, which a run
+    pays once (building the iterators, the backup kept at train end) and a one-epoch round of a
+    benchmark would pay every epoch. Must be the last callback."""
+
+    def __init__(self):
+        super().__init__()
+        self.wall, self.cpu = 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.wall += time.perf_counter() - self._start[0]
+        self.cpu += time.process_time() - self._start[1]
+
+
 @dataclasses.dataclass
 class Side:
-    """One side: its model, one round of training, and its timed rounds (wall, CPU seconds)."""
+    """One side: its model, one round of training (`fit_round(callbacks)` adds `callbacks` last
+    to its fit's), and its timed rounds: the seconds of the round's epochs (`EpochClock`)."""
 
     model: keras.Model
-    fit_round: Callable[[], None]
+    fit_round: Callable[[list], None]
     wall: list[float] = dataclasses.field(default_factory=list)
     cpu: list[float] = dataclasses.field(default_factory=list)
     accuracy: float = 0.0
 
     def timed_round(self) -> None:
-        wall, cpu = time.perf_counter(), time.process_time()
-        self.fit_round()
-        self.wall.append(time.perf_counter() - wall)
-        self.cpu.append(time.process_time() - cpu)
+        clock = EpochClock()
+        self.fit_round([clock])
+        self.wall.append(clock.wall)
+        self.cpu.append(clock.cpu)
 
 
 def recipe(epochs: int) -> Config:
@@ -126,7 +147,11 @@ def baseline_side(config: Config, splits: Splits) -> Side:
         ["accuracy"],
     )
     epochs = config.training.epochs
-    fit = lambda: model.fit(splits.x_train, splits.y_train, batch_size=32, epochs=epochs, verbose=0)  # noqa: E731
+
+    def fit(clocks: list = ()) -> None:
+        x, y = splits.x_train, splits.y_train
+        model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=list(clocks))
+
     return Side(model, fit)
 
 
@@ -150,12 +175,13 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
             jit_compile=config.training.jit_compile,
         )
 
-    def fit() -> None:
+    def fit(clocks: list = ()) -> None:
         # A fresh run folder a round: the last round's backup marks its epochs as done (it is
         # kept until a run is recorded), and a fit resumed from it would train nothing.
         folder = Path(tempfile.mkdtemp(dir=run_dir))
         plan = BackupPlan(data_epoch, steps, every_s=config.training.backup_every_s)
         callbacks = make_callbacks(config, folder, folder, plan, has_val=True, resuming=False)
+        callbacks = [*callbacks, *clocks]
         model.fit(**inputs, epochs=config.training.epochs, verbose=0, callbacks=callbacks)
 
     return Side(model, fit)
