@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -42,9 +43,14 @@ ENCRYPTED_SUFFIX = (
 # the MobileNet: 96 of 300 values one step off, 44 further, top-1 unchanged), but no further from
 # the float32 file than x86's are, by more than this many steps (mean |Δ| over all values).
 DEEP_MARGIN_STEPS = 0.5
+# ...and its top class may differ from x86's only where the float32 file itself is a tie: its two
+# classes' probabilities within this many softmax steps (seen: sample 87 of the MobileNet set,
+# 0.4961 against 0.4965, 0.09 steps apart, flipped on every arm64 CPU; the next closest is 40).
+DEEP_TIE_STEPS = 1.0
 FLOAT_TWIN = "model_float32.tflite"
 # The converter fixes an int8 softmax output's quantization: p = (q + 128) / 256.
 SOFTMAX_SCALE, SOFTMAX_ZERO_POINT = 1 / 256, -128
+PYTEST_SUMMARY = re.compile(r"\b\d+ (passed|failed|error)")
 HWCAP_ASIMDDP = 1 << 20  # dot-product instructions: Pi 5 (Cortex-A76) has them, Pi 3/4 do not
 HWCAP2_SME = 1 << 23  # qemu's default CPU "max" has SME, no Pi does, and int8 outputs go wrong
 
@@ -87,12 +93,17 @@ def compare_outputs(
 def compare_deep(
     name: str, expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]
 ) -> list[str]:
-    """A deep int8 network: the same top class on every sample, and its outputs no further from
-    its folder's float32 file (in the same run) than x86's int8 outputs are from x86's float32."""
-    problems = compare_top_classes(name, expected[name], actual[name])
+    """A deep int8 network: the same top class on every sample but a float32 tie (DEEP_TIE_STEPS),
+    and its outputs no further from its folder's float32 file (in the same run) than x86's int8
+    outputs are from x86's float32."""
     twin = f"{name.rsplit('/', 1)[0]}/{FLOAT_TWIN}"
     if twin not in expected or twin not in actual:
-        return [*problems, f"{name}: no {twin} outputs to bound its quantization error by"]
+        return [f"{name}: no {twin} outputs to bound its quantization error by"]
+    problems = [
+        problem
+        for sample, problem in top_class_changes(name, expected[name], actual[name])
+        if not float_tie(actual[twin][sample], expected[name][sample], actual[name][sample])
+    ]
     x86, here = (
         steps_from_float(expected[name], expected[twin]),
         steps_from_float(actual[name], actual[twin]),
@@ -151,15 +162,25 @@ def compare_steps(name: str, want: np.ndarray, got: np.ndarray) -> list[str]:
 
 def compare_top_classes(name: str, want: np.ndarray, got: np.ndarray) -> list[str]:
     """Every sample whose top class here is not x86's (a tie with it counts as a change)."""
-    problems = []
+    return [problem for _, problem in top_class_changes(name, want, got)]
+
+
+def top_class_changes(name: str, want: np.ndarray, got: np.ndarray) -> list[tuple[int, str]]:
+    """(sample, problem) for each sample whose top class here is not x86's (a tie counts)."""
     flat_want, flat_got = want.reshape(len(want), -1), got.reshape(len(got), -1)
     top = flat_want.argmax(axis=1)
-    for sample in np.flatnonzero(flat_got[np.arange(len(top)), top] < flat_got.max(axis=1)):
-        problems.append(
-            f"{name}: sample {sample}: top class {top[sample]} on x86, "
-            f"{flat_got[sample].argmax()} here"
-        )
-    return problems
+    changed = np.flatnonzero(flat_got[np.arange(len(top)), top] < flat_got.max(axis=1))
+    return [
+        (int(s), f"{name}: sample {s}: top class {top[s]} on x86, {flat_got[s].argmax()} here")
+        for s in changed
+    ]
+
+
+def float_tie(probabilities: np.ndarray, want: np.ndarray, got: np.ndarray) -> bool:
+    """Whether the float32 file puts x86's top class and this CPU's within DEEP_TIE_STEPS."""
+    flat = probabilities.reshape(-1).astype(np.float64)
+    gap = abs(flat[want.reshape(-1).argmax()] - flat[got.reshape(-1).argmax()])
+    return gap / SOFTMAX_SCALE <= DEEP_TIE_STEPS
 
 
 def describe_match(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]) -> str:
@@ -198,8 +219,10 @@ def judge_tests(results: Path, label: str) -> tuple[str, bool]:
     if not rc_file.exists():
         return "not run", False
     log = log_file.read_text(errors="replace") if log_file.exists() else ""
+    # pytest's last line, not what the runtime prints as it exits (LiteRT's "INFO: ... Destroy")
     lines = [line.strip("= ") for line in log.splitlines() if line.strip()]
-    summary = lines[-1] if lines else "no output"
+    summaries = [line for line in lines if PYTEST_SUMMARY.search(line)]
+    summary = (summaries or lines or ["no output"])[-1]
     if int(rc_file.read_text()) != 0:
         return f"FAILED: {summary}", False
     return summary, True
