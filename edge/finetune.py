@@ -1,8 +1,9 @@
-"""Fine-tune a trained model with its Dense/Conv layers wrapped (for pruning or quantization-aware
+"""Fine-tune a trained model with some of its layers wrapped (for pruning or quantization-aware
 training), with the run's own optimizer, batch size and seed.
 
-Only layers with a kernel can be wrapped: preprocessing (Rescaling) and reshaping (Flatten)
-layers cannot, so the model is cloned layer by layer and only the kernel layers are wrapped.
+Only layers tfmot knows can be wrapped: preprocessing (Rescaling) and reshaping (Flatten)
+layers cannot, so the model is cloned layer by layer and only the layers the caller selects (those
+with a kernel its tfmot API takes) are wrapped; the rest stay as they were.
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from tfmodel.config import Config
 from tfmodel.data import Splits, batches_per_epoch, build_dataset
 from tfmodel.models import compile_for_training
 
-KERNEL_LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+
+def kernels(layer: keras.layers.Layer) -> list[Any]:
+    """The layer's weight matrices (Dense/Conv kernels, depthwise kernels): weights of 2 or more
+    dimensions, so biases and BatchNorm's per-channel statistics are left out."""
+    return [w for w in layer.weights if len(w.shape) >= 2]
 
 
-def wrap_kernel_layers(
-    model: keras.Model, wrap: Callable[[keras.layers.Layer], Any]
+def wrap_layers(
+    model: keras.Model,
+    wrap: Callable[[keras.layers.Layer], Any],
+    selected: Callable[[keras.layers.Layer], bool],
 ) -> keras.Model:
-    """A copy of `model` with every Dense/Conv layer replaced by `wrap(layer)`.
+    """A copy of `model` with every layer for which `selected(layer)` replaced by `wrap(layer)`.
 
     The model is first copied with its weights, so wrapping (which adds masks or quantizer
     variables around the layer's own kernel) never touches the original model.
@@ -30,7 +37,7 @@ def wrap_kernel_layers(
     copy.set_weights(model.get_weights())
     return keras.models.clone_model(
         copy,
-        clone_function=lambda layer: wrap(layer) if isinstance(layer, KERNEL_LAYERS) else layer,
+        clone_function=lambda layer: wrap(layer) if selected(layer) else layer,
     )
 
 

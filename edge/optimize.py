@@ -66,6 +66,7 @@ class EdgeResult:
     rows: list[report.VariantResult]
     manifest: dict[str, Any]
     sparsity: dict[str, float]
+    unpruned: list[str]  # layers with a kernel that tfmot could not prune
 
 
 def resolve_variants(config: Config) -> list[str]:
@@ -108,10 +109,11 @@ def optimize(
     sources = {"float": (model, overall_sparsity(model))}
     needed = {VARIANTS[v][0] for v in variants}
     layer_sparsity: dict[str, float] = {}
+    unpruned: list[str] = []
     if "pruned" in needed:
         pruned = prune_model(model, splits, config)
         sources["pruned"] = (pruned.model, pruned.sparsity)
-        layer_sparsity = pruned.layer_sparsity
+        layer_sparsity, unpruned = pruned.layer_sparsity, pruned.unpruned
     if "qat" in needed:
         sources["qat"] = (quantize_aware_finetune(model, splits, config), sources["float"][1])
 
@@ -149,15 +151,19 @@ def optimize(
     x_samples, y_samples = splits.x_test[:SAMPLE_COUNT], splits.y_test[:SAMPLE_COUNT]
     write_samples(out_dir, x_samples, y_samples, softmax(model.predict(x_samples, verbose=0)))
     rows = measure_all(model, splits, files, candidates, keras_file, sources["float"][1])
-    notes = describe_choices(files, candidates, layer_sparsity, config)
-    extra = {"target_sparsity": config.edge.target_sparsity, "layer_sparsity": layer_sparsity}
+    notes = describe_choices(files, candidates, layer_sparsity, unpruned, config)
+    extra = {
+        "target_sparsity": config.edge.target_sparsity,
+        "layer_sparsity": layer_sparsity,
+        "unpruned_layers": unpruned,
+    }
     report_data = report.build_report(rows, find_interpreter()[1], extra)
     report.write_report(out_dir, report_data, rows, notes)
     for note in notes:
         print(f"- {note}")
     print(f"\nedge variants in {out_dir} (report.md, size_vs_accuracy.png):")
     print(report.format_table(rows))
-    return EdgeResult(out_dir, rows, manifest, layer_sparsity)
+    return EdgeResult(out_dir, rows, manifest, layer_sparsity, unpruned)
 
 
 def choose_int8(
@@ -240,6 +246,7 @@ def describe_choices(
     files: list[ModelFile],
     candidates: dict[str, dict[str, dict[str, float]]],
     layer_sparsity: dict[str, float],
+    unpruned: list[str],
     config: Config,
 ) -> list[str]:
     """One sentence per int8 quantizer choice and for the pruning reached."""
@@ -257,6 +264,8 @@ def describe_choices(
     if layer_sparsity:
         per_layer = ", ".join(f"{k} {v:.3f}" for k, v in layer_sparsity.items())
         notes.append(f"pruning target {config.edge.target_sparsity:g}: kernel sparsity {per_layer}")
+    if unpruned:
+        notes.append(f"not pruned (tfmot has no pruning for these layers): {', '.join(unpruned)}")
     notes.append(
         "GPU delegate: tf.lite.experimental.Analyzer(gpu_compatibility=True) output per file in "
         "analysis/; this TF build's analyzer has no per-op GPU checker, so 'yes' also requires "

@@ -1,5 +1,6 @@
-"""A small folder of generated photos for tests: shapes on backgrounds, in class sub-folders,
-of mixed sizes, formats (JPEG, PNG, BMP, GIF, WebP) and modes (colour and grey)."""
+"""Generated images for tests: a small folder of photos (shapes on backgrounds, in class
+sub-folders, of mixed sizes, formats (JPEG, PNG, BMP, GIF, WebP) and modes), and an `.npz` of
+equal-sized arrays whose classes a tiny network learns in a few steps."""
 
 from __future__ import annotations
 
@@ -41,3 +42,21 @@ def write_photo_folder(root: Path, per_class: int, seed: int = 0, start: int = 0
             image.save(path, kind)
             written.append(path)
     return written
+
+
+def generated_images(path: Path, channels: int, size: int, classes: int, per_class: int) -> str:
+    """An `.npz` source (half train, half test) of `size`×`size` images: class k's are brightest
+    in channel k (colour) or in horizontal band k (grey); returns its `data.source`."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(classes), per_class)
+    x = rng.uniform(0, 90, (len(y), size, size, channels))
+    for i, label in enumerate(y):
+        if channels == 3:
+            x[i, ..., label] += 150
+        else:
+            x[i, label * size // classes : (label + 1) * size // classes] += 150
+    order = rng.permutation(len(y))
+    x, y = x[order].astype(np.uint8), y[order]
+    n_test = len(y) // 2
+    np.savez(path, x_train=x[n_test:], y_train=y[n_test:], x_test=x[:n_test], y_test=y[:n_test])
+    return f"npz:{path}"

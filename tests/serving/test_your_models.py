@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from photos import generated_images
 
 from edge import convert
 from edge.device.runtime import EdgeModel
@@ -40,29 +41,12 @@ def small_convnet(input_shape, num_classes):
 """
 
 
-def generated_images(path, channels: int) -> str:
-    """Class k's images are brightest in channel k (colour) or in horizontal band k (grey)."""
-    rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(CLASSES), PER_CLASS)
-    x = rng.uniform(0, 90, (len(y), SIZE, SIZE, channels))
-    for i, label in enumerate(y):
-        if channels == 3:
-            x[i, ..., label] += 150
-        else:
-            x[i, label * SIZE // CLASSES : (label + 1) * SIZE // CLASSES] += 150
-    order = rng.permutation(len(y))
-    x, y = x[order].astype(np.uint8), y[order]
-    n_test = len(y) // 2
-    np.savez(path, x_train=x[n_test:], y_train=y[n_test:], x_test=x[:n_test], y_test=y[:n_test])
-    return f"npz:{path}"
-
-
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
     folder = tmp_path_factory.mktemp("images")
     return {
-        "rgb": generated_images(folder / "rgb.npz", 3),
-        "grey": generated_images(folder / "grey.npz", 1),
+        "rgb": generated_images(folder / "rgb.npz", 3, SIZE, CLASSES, PER_CLASS),
+        "grey": generated_images(folder / "grey.npz", 1, SIZE, CLASSES, PER_CLASS),
     }
 
 

@@ -78,20 +78,36 @@ def _data_section(config: Config, metrics: dict[str, Any], confusion: Confusion 
 
 
 def _model_section(config: Config, metrics: dict[str, Any]) -> str:
-    model, reg = config.model, config.regularizer
-    layers = (
-        f"hidden units {model.hidden_units}"
-        if model.name == "mlp"
-        else f"conv filters {model.filters}, hidden units {model.hidden_units}"
-    )
+    reg = config.regularizer
     penalty = {"none": "none", "l1": f"L1 λ={reg.l1:g}", "l2": f"L2 λ={reg.l2:g}"}.get(
         reg.kind, f"L1 λ={reg.l1:g} + L2 λ={reg.l2:g}"
     )
     return (
         "## Model\n\n"
-        f"- `{model.name}`: raw pixels → rescale → {layers} → logits; dropout {model.dropout:g}\n"
+        f"- {_network(config.model)}\n"
         f"- parameters: {_count(metrics.get('parameters'))}\n"
         f"- kernel regularizer: {penalty}"
+    )
+
+
+def _network(model: Any) -> str:
+    """Which network the run trained, as its `model.*` keys chose it."""
+    if model.builder:
+        return f"the user's model from `model.builder` `{model.builder}`: raw pixels → logits"
+    if model.from_keras:
+        return f"the user's model loaded from `{model.from_keras}`: raw pixels → logits"
+    if model.name in ("mlp", "cnn"):
+        layers = (
+            f"hidden units {model.hidden_units}"
+            if model.name == "mlp"
+            else f"conv filters {model.filters}, hidden units {model.hidden_units}"
+        )
+        dropout = f"dropout {model.dropout:g}"
+        return f"`{model.name}`: raw pixels → rescale → {layers} → logits; {dropout}"
+    alpha = f"alpha {model.alpha:g}, " if model.name.startswith("mobilenet") else ""
+    return (
+        f"`{model.name}` ({alpha}weights {model.weights}) from keras.applications: raw pixels → "
+        f"rescale → its preprocessing → body → dropout {model.dropout:g} → logits"
     )
 
 
