@@ -211,7 +211,7 @@ def build_file_dataset(
     The first epoch is read from `epoch` when the iterator starts (as `pipeline._epoch_batches`).
     Each epoch is one vectorised step: its permutation orders the file list (paths, orientations,
     labels as tensors), whose slices are decoded on AUTOTUNE parallel calls in order and batched
-    within the epoch, so no batch spans two epochs (TFDS records: a seeded buffer shuffle
+    within the epoch, so no batch spans two epochs (TFDS records: seeded permutations of windows
     instead, `TfdsSplit.shuffled`); with a cache the permuted indices are batched and each batch
     gathered from the decoded images at once. Augmentation is seeded by (seed, global step).
     """

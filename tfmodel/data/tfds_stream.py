@@ -8,8 +8,10 @@ Images are read still encoded (`tfds.decode.SkipDecoding`) and decoded by the fo
 `images:DIR`; TFDS' automatic in-memory cache is off, so no split is held in memory. Splits
 stay put: validation (and test, for a dataset without one) is carved per example from a hash
 of its position in the TFDS split (and the seed, for validation), as a folder's from its path.
-Each epoch's order is a shuffle buffer of `data.shuffle_buffer` examples seeded by
-(seed, epoch) over the records read in stored order, so a resumed epoch replays its batches.
+Each epoch's order permutes the records, read in stored order, within windows of
+`data.shuffle_buffer` examples by stateless draws from (seed, epoch, window), so a resumed epoch
+replays its batches (`Dataset.shuffle` cannot take a per-epoch seed tensor once a global seed is
+set, as Keras' `set_random_seed` does).
 """
 
 from __future__ import annotations
@@ -56,9 +58,20 @@ class TfdsSplit:
         return dataset.map(lambda _, ex: (ex[image_key], tf.cast(ex[label_key], tf.int64)))
 
     def shuffled(self, number: tf.Tensor, seed: int) -> tf.data.Dataset:
-        """This epoch's (encoded image, label): a buffer shuffle seeded by (seed, epoch)."""
-        epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + number
-        return self.examples().shuffle(self.shuffle_buffer, seed=epoch_seed)
+        """This epoch's (encoded image, label): each window of `shuffle_buffer` records in a
+        permutation drawn from (seed, epoch, window); a window's encoded bytes are all it holds."""
+        epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + tf.cast(number, tf.int64)
+
+        def permuted(window: tf.Tensor, records: tuple) -> tf.data.Dataset:
+            images, labels = records
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(tf.shape(labels)[0]), tf.stack([epoch_seed, window])
+            )
+            return tf.data.Dataset.from_tensor_slices(
+                (tf.gather(images, order), tf.gather(labels, order))
+            )
+
+        return self.examples().batch(self.shuffle_buffer).enumerate().flat_map(permuted)
 
     def cache_key(self) -> list:
         """What the decoded images depend on, for a cache folder's file name."""
