@@ -332,7 +332,7 @@ def run(size: str = "full") -> Section:
         "test acc",
         "Δ acc vs Keras (pt)",
         "top-1 agree w/ Keras",
-        "mean |Δp| vs Keras",
+        "mean abs Δp vs Keras",
         "KB",
         "× float32",
         "× float32 gzip",
