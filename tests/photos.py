@@ -60,3 +60,19 @@ def generated_images(path: Path, channels: int, size: int, classes: int, per_cla
     n_test = len(y) // 2
     np.savez(path, x_train=x[n_test:], y_train=y[n_test:], x_test=x[:n_test], y_test=y[:n_test])
     return f"npz:{path}"
+
+
+# A user's own model file for `model.builder` (FILE.py:small_convnet): a conv, a depthwise
+# conv and a Dense head, so pruning, QAT and the edge converter each meet those layers.
+SMALL_CONVNET = """
+from tfmodel.backend import keras
+
+
+def small_convnet(input_shape, num_classes):
+    inputs = keras.Input(input_shape, name="pixels")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv0")(x)
+    x = keras.layers.DepthwiseConv2D(3, activation="relu", name="depthwise")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(x))
+"""

@@ -12,24 +12,16 @@ import textwrap
 
 import numpy as np
 import pytest
-from photos import generated_images
+from photos import SMALL_CONVNET, generated_images
 
 from tfmodel import runs
 from tfmodel.config import load_config
 
 SIZE, CLASSES, PER_CLASS = 32, 3, 48
 TARGET_SPARSITY = 0.5
-USER_MODEL = """
-from tfmodel.backend import keras
-
-
-def small_convnet(input_shape, num_classes):
-    inputs = keras.Input(input_shape, name="pixels")
-    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv0")(x)
-    x = keras.layers.DepthwiseConv2D(3, activation="relu", name="depthwise")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(x))
+USER_MODEL = (
+    SMALL_CONVNET
+    + """
 
 
 def wider_convnet(input_shape, num_classes):
@@ -39,6 +31,7 @@ def wider_convnet(input_shape, num_classes):
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(x))
 """
+)
 # MobileNetV2's share (one training, pruning, QAT, four conversions, a 2-trial search) took
 # ~10 min on 2 shared cores, so CI runs the builder model and TFMODEL_ALL_NETWORKS=1 adds it.
 ON_REQUEST = pytest.mark.skipif(

@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from photos import generated_images
+from photos import SMALL_CONVNET, generated_images
 
 from edge import convert
 from edge.device.runtime import EdgeModel
@@ -27,18 +27,6 @@ from tfmodel.models import build_model, compile_for_training, inference_model
 SIZE, CLASSES, PER_CLASS = 32, 3, 64
 AGREEMENT = 0.98
 STEPS_PER_EPOCH, EPOCHS = 3, 8
-USER_MODEL = """
-from tfmodel.backend import keras
-
-
-def small_convnet(input_shape, num_classes):
-    inputs = keras.Input(input_shape, name="pixels")
-    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv0")(x)
-    x = keras.layers.DepthwiseConv2D(3, activation="relu", name="depthwise")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(x))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +42,7 @@ def sources(tmp_path_factory):
 def user_files(tmp_path_factory, sources):
     """The user's builder file, and a `.keras` saved from a model it built."""
     folder = tmp_path_factory.mktemp("user")
-    (folder / "my_net.py").write_text(textwrap.dedent(USER_MODEL))
+    (folder / "my_net.py").write_text(textwrap.dedent(SMALL_CONVNET))
     builder = f"{folder / 'my_net.py'}:small_convnet"
     config = Config()
     config.model.builder = builder
