@@ -57,17 +57,41 @@ class BackupPlan:
     first_epoch: int = 0  # epochs trained before this fit (by an earlier transfer phase)
 
 
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that writes beside its file and renames it into place.
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that keeps the best epoch's weights in memory and writes them to its file
+    when the run backs up (`write_pending`), not at every improvement.
 
-    h5py writes a weights file in place, so a kill mid-write left a best checkpoint that no longer
-    opened, and the restart, which reads it back for EarlyStopping's best weights, failed. A
-    rename is atomic: a kill now leaves the last complete file.
+    tf_keras lays out a `.weights.h5` file by walking every layer's config: 0.75 s for
+    MobileNetV2 α 0.35, where copying its weights out takes 0.05 s. Written at each improvement,
+    it cost a sixth of a 16-step epoch; backups come every `training.backup_every_s`. The file
+    then always matches the backup a restart resumes from, whose state.json holds the same best
+    value. The weights are the best epoch's; the optimizer's and metrics' variables that tf_keras
+    writes beside them are those of the moment of writing (no restart reads them: `_weights_in`).
+
+    The file is written beside itself and renamed into place: h5py writes in place, so a kill
+    mid-write left a best checkpoint that no longer opened, and the restart, which reads it back
+    for EarlyStopping's best weights, failed. A rename is atomic: a kill leaves the last complete
+    file.
     """
 
+    _pending: tuple[str, list] | None = None  # (file, the best weights) not written yet
+
     def _save_handler(self, filepath: str) -> None:
+        self._pending = (filepath, self.model.get_weights())
+
+    def write_pending(self) -> None:
+        """Write the best weights kept since the last write, if any, with the model's own."""
+        if self._pending is None:
+            return
+        filepath, best = self._pending
         save = super()._save_handler
-        replace_atomically(Path(filepath), lambda partial: save(str(partial)))
+        current = self.model.get_weights()
+        self.model.set_weights(best)
+        try:
+            replace_atomically(Path(filepath), lambda partial: save(str(partial)))
+        finally:
+            self.model.set_weights(current)
+        self._pending = None
 
 
 class ExactBackup(keras.callbacks.BackupAndRestore):
@@ -131,6 +155,9 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
             states[str(epoch)] = {type(c).__name__: _state(c) for c in self.keep}
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomically(self.state_path, json.dumps(states))
+        for callback in self.keep:
+            if isinstance(callback, BestCheckpoint):
+                callback.write_pending()
         self._backup(epoch)  # the checkpoint: this epoch is now done for good
         self._last_backup = (epoch, time.monotonic())
 
@@ -167,7 +194,7 @@ def make_callbacks(
     """
     monitor = "val_loss" if has_val else "loss"
     keep = [
-        AtomicModelCheckpoint(
+        BestCheckpoint(
             str(write_dir / runs.CHECKPOINTS_DIR / runs.BEST_WEIGHTS_FILE),
             monitor=monitor,
             save_best_only=True,

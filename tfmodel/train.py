@@ -208,7 +208,7 @@ def _fit_phase(
     config: Config, setting: _Setting, folder: _RunFolder, model, phase, best: float | None
 ) -> tuple[int, float]:
     """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
-    from tfmodel.resume import AtomicModelCheckpoint, BackupPlan, make_callbacks
+    from tfmodel.resume import BackupPlan, BestCheckpoint, make_callbacks
 
     backup = BackupPlan(
         setting.data_epoch,
@@ -236,7 +236,7 @@ def _fit_phase(
         callbacks=callbacks,
         verbose=config.training.verbose,
     )
-    checkpoint = next(c for c in callbacks if isinstance(c, AtomicModelCheckpoint))
+    checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))
     return len(history.epoch), checkpoint.best
 
 
