@@ -1,7 +1,8 @@
 """Issue 21's "every stage works on these models" for the stages not covered by
 tests/serving/test_your_models.py: pruning and QAT (`edge.optimize`), explanations, the model
-card and tuning over a `model.*` key, on a tiny MobileNetV2 (α 0.35, 32×32) and a `model.builder`
-model. One run folder per network is trained once and shared by every check.
+card and tuning over a `model.*` key, on a tiny MobileNetV2 (α 0.35, 32×32), a `model.builder`
+model and a `model.from_keras` one. One run folder per network is trained once and shared by every
+check.
 """
 
 import csv
@@ -33,27 +34,44 @@ def wider_convnet(input_shape, num_classes):
 """
 )
 # MobileNetV2's share (one training, pruning, QAT, four conversions, a 2-trial search) took
-# ~10 min on 2 shared cores, so CI runs the builder model and TFMODEL_ALL_NETWORKS=1 adds it.
+# ~10 min on 2 shared cores, so CI runs the builder model and TFMODEL_ALL_NETWORKS=1 adds it. A
+# `.keras` model is the builder's network once loaded, so CI leaves it to TFMODEL_ALL_NETWORKS too.
 ON_REQUEST = pytest.mark.skipif(
     not os.environ.get("TFMODEL_ALL_NETWORKS"), reason="minutes; TFMODEL_ALL_NETWORKS=1"
 )
 # Its first test also waits for the fixture: edge.optimize's 200 timed Keras calls alone take
 # minutes there, past the suite's 600 s.
-NETWORKS = [pytest.param("mobilenet_v2", marks=[ON_REQUEST, pytest.mark.timeout(1800)]), "builder"]
+NETWORKS = [
+    pytest.param("mobilenet_v2", marks=[ON_REQUEST, pytest.mark.timeout(1800)]),
+    "builder",
+    pytest.param("from_keras", marks=ON_REQUEST),
+]
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """The generated images and the user's builder file."""
+    """The generated images, the user's builder file and a `.keras` of each of its networks."""
+    from tfmodel.config import Config
+    from tfmodel.models import build_model
+
     folder = tmp_path_factory.mktemp("inputs")
     (folder / "my_net.py").write_text(textwrap.dedent(USER_MODEL))
     source = generated_images(folder / "rgb.npz", 3, SIZE, CLASSES, PER_CLASS)
-    return {"source": source, "builder_file": folder / "my_net.py"}
+    saved = {}
+    for function in ("small_convnet", "wider_convnet"):
+        config = Config()
+        config.model.builder = f"{folder / 'my_net.py'}:{function}"
+        model = build_model(config.model, config.regularizer, (SIZE, SIZE, 3), CLASSES, 255.0)
+        saved[function] = folder / f"{function}.keras"
+        model.save(saved[function])
+    return {"source": source, "builder_file": folder / "my_net.py", "saved": saved}
 
 
 def model_keys(network, inputs):
     if network == "mobilenet_v2":
         return ["model.name=mobilenet_v2", "model.alpha=0.35"]
+    if network == "from_keras":
+        return [f"model.from_keras={inputs['saved']['small_convnet']}"]
     return [f"model.builder={inputs['builder_file']}:small_convnet"]
 
 
@@ -149,7 +167,11 @@ def test_integrated_gradients_on_one_image(trained, tmp_path):
 def test_model_card_names_the_network_and_lists_the_edge_files(trained):
     network, run_dir, _ = trained
     card = (run_dir / runs.MODEL_CARD_FILE).read_text()
-    named = {"mobilenet_v2": "`mobilenet_v2` (alpha 0.35,", "builder": "my_net.py:small_convnet"}
+    named = {
+        "mobilenet_v2": "`mobilenet_v2` (alpha 0.35,",
+        "builder": "my_net.py:small_convnet",
+        "from_keras": "small_convnet.keras`: raw pixels",
+    }
     assert named[network] in card, card
     assert "| qat_int8 |" in card and "| pruned_int8 |" in card
 
@@ -160,12 +182,12 @@ def test_tuning_over_a_model_key(network, inputs, tmp_path):
     from tfmodel.tune import report
     from tfmodel.tune.cli import tune
 
-    builder = str(inputs["builder_file"])
-    key, choices = (
-        ("model.alpha", [0.35, 0.5])
-        if network == "mobilenet_v2"
-        else ("model.builder", [f"{builder}:small_convnet", f"{builder}:wider_convnet"])
-    )
+    builder, saved = str(inputs["builder_file"]), inputs["saved"]
+    key, choices = {
+        "mobilenet_v2": ("model.alpha", [0.35, 0.5]),
+        "builder": ("model.builder", [f"{builder}:small_convnet", f"{builder}:wider_convnet"]),
+        "from_keras": ("model.from_keras", [str(path) for path in saved.values()]),
+    }[network]
     overrides = [
         *base_overrides(network, inputs, tmp_path / "runs"),
         "training.epochs=1",
