@@ -51,7 +51,7 @@ from tfmodel.data import Splits
 from tfmodel.distribute import strategies
 from tfmodel.models import build_model, compile_for_training
 from tfmodel.resume import BackupPlan, make_callbacks
-from tfmodel.train import fit_data, global_policy
+from tfmodel.training.setting import fit_data, global_policy
 
 SECTION = "## Training: tfmodel.train vs plain model.fit"
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """Training: a config → a run folder (model, metrics, export, model card), top to bottom.
 
 Commands (each a thin command line over the library below it):
-    train.py       `python -m tfmodel.train`: strategy → data → model → fit → test → record
+    train.py       `python -m tfmodel.train`: flags and `train()` over training/ below
     tune/          `python -m tfmodel.tune`: KerasTuner search over the config, then its report
     export/        `python -m tfmodel.export RUN`: the SavedModel TF Serving loads (library + CLI)
     explain.py     `python -m tfmodel.explain RUN`: attributions and the test confusion
@@ -9,6 +9,7 @@ Commands (each a thin command line over the library below it):
     sign.py        `python -m tfmodel.sign`: keys, and OpenSSF model-signing of a folder
     flags.py       the flags train and tune share; tables.py, the summary table they print
 The training core:
+    training/      train's steps: setting (strategy, data) → run folder → fitting → recording
     config.py      typed dataclass config: defaults ← YAML ← --set, written into each run
     data/          sources by URI, splits, the tf.data pipelines
     models/        built-in, named (keras.applications) and the user's own networks; compiling

@@ -19,6 +19,7 @@ from tfmodel.backend import keras
 from tfmodel.config import ModelConfig, OptimizerConfig, RegularizerConfig, load_config
 from tfmodel.errors import UserError
 from tfmodel.models import build_model, transfer
+from tfmodel.training import fitting
 
 NONE = RegularizerConfig("none")
 
@@ -169,14 +170,14 @@ def test_mobilenet_frozen_phase_keeps_the_base_and_fine_tuning_only_the_top(tmp_
     body.save_weights(tmp_path / "body_no_top.h5")
     write_photo_folder(tmp_path / "photos", per_class=12)
     after = []  # base weights at the end of each phase
-    real_fit_phase = train_module._fit_phase
+    real_fit_phase = fitting._fit_phase
 
     def spy(config, setting, folder, model, *args):
         result = real_fit_phase(config, setting, folder, model, *args)
         after.append({layer.name: layer.get_weights() for layer in transfer.base_layers(model)})
         return result
 
-    monkeypatch.setattr(train_module, "_fit_phase", spy)
+    monkeypatch.setattr(fitting, "_fit_phase", spy)
     config = load_config(
         Path(__file__).parents[2] / "configs" / "photos_mobilenet_v2.yaml",
         [

@@ -48,7 +48,7 @@ class TuneResult:
 def tune(config: Config, resume: bool = True) -> TuneResult | None:
     """Search, then (unless this process is a worker) report; a worker returns None."""
     from tfmodel.data import load_splits  # TensorFlow loads here, so --help answers at once
-    from tfmodel.train import start_strategy
+    from tfmodel.training.setting import start_strategy
     from tfmodel.tune.search import SearchData, make_tuner
 
     dimensions = parse_space(config)

@@ -109,7 +109,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         )
 
     def _inputs(self, config: Config) -> dict[str, Any]:
-        from tfmodel.train import fit_data
+        from tfmodel.training.setting import fit_data
 
         batch = global_batch_size(config.data.batch_size, self.info)
         static_shapes = self.info.is_tpu or config.data.drop_remainder

@@ -1,0 +1,110 @@
+"""The model and its fit: built and compiled in the strategy's scope and precision, then
+model.fit once per training phase (`tfmodel.models.transfer`) with the run's callbacks, whose
+backups let a restart pick up in the phase and epoch it stopped in (`tfmodel.resume`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tfmodel.config import Config
+from tfmodel.training.run_folder import RunFolder
+from tfmodel.training.setting import Setting, global_policy
+
+
+def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[Any]]:
+    """The configured network, built in the strategy's scope and precision, and its training
+    phases (`tfmodel.models.transfer`); compiled for the first, so a bad setting stops here."""
+    from tfmodel.models import build_model, transfer
+
+    phases = transfer.plan_phases(config.model, config.optimizer, config.training.epochs)
+    splits = setting.splits
+    with setting.info.strategy.scope(), global_policy(setting.policy):  # layers keep it
+        model = build_model(
+            config.model,
+            config.regularizer,
+            splits.input_shape,
+            splits.num_classes,
+            splits.pixel_max,
+            convertible=config.edge.enabled,
+        )
+    transfer.check_transfer(model, config.model)
+    _compile_phase(config, setting, model, phases[0])
+    return model, phases
+
+
+def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
+    """Make trainable what `phase` trains and compile with its optimizer, whose schedule runs
+    over the phase's epochs, in the strategy's scope (the optimizer's slots are mirrored)."""
+    from tfmodel.distribute import strategies
+    from tfmodel.models import compile_for_training, transfer
+
+    info = setting.info
+    with info.strategy.scope(), global_policy(setting.policy):
+        transfer.set_phase(model, config.model, phase)
+        compile_for_training(
+            model,
+            phase.optimizer,
+            setting.steps_per_epoch,
+            phase.end_epoch - phase.first_epoch,
+            learning_rate_scale=strategies.learning_rate_scale(
+                info, config.optimizer.scale_learning_rate
+            ),
+            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
+            jit_compile=config.training.jit_compile,
+        )
+
+
+def fit(config: Config, setting: Setting, folder: RunFolder, model, phases) -> tuple[int, float]:
+    """model.fit per phase with the run's callbacks (backups for exact resume), from the phase a
+    restart left off in; returns the epochs trained in this session and their seconds."""
+    from tfmodel.resume import backup_dir, has_backup
+
+    backed_up = [has_backup(backup_dir(folder.run_dir, p.name)) for p in phases]
+    first = max((i for i, done in enumerate(backed_up) if done), default=0)
+    began, epochs_run, best = time.perf_counter(), 0, None
+    for index in range(first, len(phases)):
+        if index:  # the first phase was compiled with the model
+            _compile_phase(config, setting, model, phases[index])
+        trained, best = _fit_phase(config, setting, folder, model, phases[index], best)
+        epochs_run += trained
+    if not epochs_run:  # the backup said fit had finished; the record had not been written
+        print("every epoch was trained before the restart: only testing and recording are left")
+    return epochs_run, time.perf_counter() - began
+
+
+def _fit_phase(
+    config: Config, setting: Setting, folder: RunFolder, model, phase, best: float | None
+) -> tuple[int, float]:
+    """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
+    from tfmodel.resume import BackupPlan, BestCheckpoint, make_callbacks
+
+    backup = BackupPlan(
+        setting.data_epoch,
+        setting.steps_per_epoch,
+        write=folder.chief,
+        every_s=setting.backup_every_s,
+        first_epoch=phase.first_epoch,
+    )
+    callbacks = make_callbacks(
+        config,
+        folder.run_dir,
+        folder.write_dir,
+        backup,
+        has_val=setting.inputs["validation_data"] is not None,
+        resuming=folder.resuming,
+        phase=phase.name,
+        best=best,
+    )
+    if phase.name:
+        print(f"phase {phase.name}: epochs {phase.first_epoch + 1} to {phase.end_epoch}")
+    history = model.fit(
+        **setting.inputs,
+        initial_epoch=phase.first_epoch,
+        epochs=phase.end_epoch,
+        callbacks=callbacks,
+        verbose=config.training.verbose,
+    )
+    checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))
+    return len(history.epoch), checkpoint.best

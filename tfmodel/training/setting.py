@@ -1,0 +1,157 @@
+"""The setting a run trains in, decided before any model exists: the strategy, the precision,
+the splits and the batches model.fit and evaluate draw from them.
+
+Tuning starts alike (`start_strategy`) and fits on the same batches (`fit_data`), so a trial
+runs where, and on what, its training run would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from tfmodel.config import Config
+from tfmodel.errors import UserError
+
+
+@dataclass
+class Setting:
+    """What the strategy and the data decided, before any model exists."""
+
+    info: Any  # strategies.StrategyInfo
+    policy: str
+    splits: Any  # data.Splits or data.StreamedSplits
+    global_batch: int
+    static_shapes: bool  # TPUs compile one batch shape
+    data_epoch: Any  # tf.Variable: the epoch the input pipeline draws its order for
+    inputs: dict[str, Any]  # model.fit's data arguments (fit_data)
+    backup_every_s: float
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.inputs["steps_per_epoch"]
+
+
+def prepare(config: Config) -> Setting:
+    """The strategy, the splits and the input pipelines, printed in one line."""
+    from tfmodel import data
+    from tfmodel.backend import tf
+    from tfmodel.distribute import strategies
+
+    info, policy = start_strategy(config)
+    backup_every_s = _backup_every_s(config, info)  # a bad value stops before the data loads
+    splits = data.load_splits(config.data, config.training.seed)
+    global_batch = strategies.global_batch_size(config.data.batch_size, info)
+    static_shapes = info.is_tpu or config.data.drop_remainder
+    data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
+    inputs = fit_data(config, splits, global_batch, static_shapes, data_epoch)
+    print(
+        f"data {config.data.source}: train {len(splits.y_train)}, validation {len(splits.y_val)}, "
+        f"test {len(splits.y_test)}; batch {config.data.batch_size} per replica × "
+        f"{info.num_replicas} = {global_batch} global; precision {policy}"
+    )
+    return Setting(
+        info, policy, splits, global_batch, static_shapes, data_epoch, inputs, backup_every_s
+    )
+
+
+def start_strategy(config: Config):
+    """Seed, split the CPU if asked, pick the strategy and resolve the precision: (info, policy).
+
+    Training and tuning start alike, so a tuning trial runs where its training run would. The
+    policy is returned, not set globally: train sets it only while it builds the model.
+    """
+    from tfmodel.backend import keras
+    from tfmodel.distribute import strategies
+
+    keras.utils.set_random_seed(config.training.seed)
+    cpu_devices = config.training.simulate_tpu or config.training.cpu_devices
+    if cpu_devices:
+        strategies.split_cpu(cpu_devices)
+    info = strategies.make_strategy(
+        config.training.strategy,
+        tpu=config.training.tpu,
+        gpus=config.training.gpus,
+        simulate_tpu=config.training.simulate_tpu,
+    )
+    print(strategies.describe(info))
+    return info, strategies.precision_policy(config.training.precision, info)
+
+
+def _backup_every_s(config: Config, info) -> float:
+    """Seconds between backups: the config's, but every epoch on a cluster, whose workers must
+    save together (a checkpoint is a collective step) and so cannot each follow their own clock."""
+    if config.training.backup_every_s < 0:
+        raise UserError(
+            f"training.backup_every_s is {config.training.backup_every_s}: use 0 (every epoch) "
+            "or more seconds"
+        )
+    return config.training.backup_every_s if info.num_workers == 1 else 0.0
+
+
+@contextlib.contextmanager
+def global_policy(policy: str):
+    """Keras' global mixed-precision policy set to `policy` inside, and put back after."""
+    from tfmodel.backend import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def fit_data(
+    config: Config, splits, global_batch: int, static_shapes: bool, data_epoch
+) -> dict[str, Any]:
+    """`model.fit`'s data arguments: x, steps_per_epoch and validation_data (None when empty).
+
+    Training batches go on epoch after epoch, each epoch's order drawn from (seed, epoch) starting
+    at `data_epoch` (a variable ExactBackup sets), so Keras keeps one iterator for the whole fit.
+    With static shapes, training drops its short last batch (the next epoch reshuffles, so no
+    example is left out for good) and validation pads it, so every example counts once. Training
+    and tuning both fit with these, so a trial and its retraining see the same batches.
+    """
+    from tfmodel import data
+
+    if isinstance(splits, data.StreamedSplits):
+        train_ds = data.build_file_dataset(
+            splits.train,
+            splits.recipe,
+            global_batch,
+            seed=config.training.seed,
+            epoch=data_epoch,
+            repeat=True,
+            drop_remainder=static_shapes,
+            augment=config.data.augment,
+            cache=config.data.cache,
+        )
+    else:
+        train_ds = data.build_dataset(
+            splits.x_train,
+            splits.y_train,
+            global_batch,
+            shuffle=True,
+            seed=config.training.seed,
+            drop_remainder=static_shapes,
+            shuffle_buffer=config.data.shuffle_buffer,
+            epoch=data_epoch,
+            repeat=True,
+        )
+    steps = data.batches_per_epoch(len(splits.y_train), global_batch, static_shapes)
+    val_ds = eval_data(splits, "val", global_batch, static_shapes) if len(splits.y_val) else None
+    return {"x": train_ds, "steps_per_epoch": steps, "validation_data": val_ds}
+
+
+def eval_data(splits, split: str, global_batch: int, static_shapes: bool):
+    """Batches of (x, y, weight) counting each example of split `val` or `test` once."""
+    from tfmodel import data
+
+    if isinstance(splits, data.StreamedSplits):
+        return data.build_file_eval_dataset(
+            getattr(splits, split), splits.recipe, global_batch, static_shapes=static_shapes
+        )
+    x, y = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}")
+    return data.build_eval_dataset(x, y, global_batch, static_shapes=static_shapes)
