@@ -2,6 +2,8 @@
 
 Top to bottom, on the computer that trained (TensorFlow):
     optimize.py    `python -m edge.optimize RUN_DIR`: the variants, model.json, report → edge/
+    variants.py    its first steps: the Keras models (float, pruned, QAT), one `.tflite` per
+                   variant with metadata, int8 I/O from the more accurate quantizer
     prune.py       magnitude pruning to `edge.target_sparsity` (tfmot), then fine-tuning
     qat.py         quantization-aware fine-tuning (tfmot), for the `qat_int8` variant
     encrypt.py     `python -m edge.encrypt keygen | encrypt DIR`: seal the files with a key

@@ -50,6 +50,13 @@ def serving_function(model: keras.Model, input_name: str) -> tf.types.experiment
     return serve.get_concrete_function()
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 then float32, as the exported files apply it to the logits."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def convert_model(
     model: keras.Model, input_name: str, kind: str, calibration: np.ndarray | None = None
 ) -> bytes:
@@ -108,7 +115,7 @@ def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.n
     with warnings.catch_warnings():
         # Its interpreters warn that they keep every tensor (needed to calibrate). And a unit whose
         # weights were all pruned gets a zero weight scale, so its bias (bias / (input scale · 0))
-        # becomes a NaN cast to int32; the unit is dead either way, and optimize.choose_int8
+        # becomes a NaN cast to int32; the unit is dead either way, and variants.choose_int8
         # measures the cost (mean |Δp| from the float model).
         warnings.filterwarnings("ignore", ".*experimental_preserve_all_tensors", UserWarning)
         warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)

@@ -13,20 +13,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edge import convert, metadata, report
+from edge import report
+from edge.convert import analyze_gpu_compatibility, softmax
 from edge.device.cli import make_parser
 from edge.device.crypto import SUFFIX, read_key
 from edge.device.manifest import ModelFile, ModelIdentity, write_manifest, write_samples
 from edge.device.names import SIGNATURE_FILE
-from edge.device.runtime import EdgeError, EdgeModel, find_interpreter
+from edge.device.runtime import EdgeError, find_interpreter
 from edge.encrypt import encrypt_folder
+from edge.variants import (
+    VARIANTS,
+    Converted,
+    Sources,
+    build_sources,
+    convert_variants,
+    resolve_variants,
+)
 from tfmodel.config import Config, apply_overrides
 from tfmodel.errors import UserError, report_error
 from tfmodel.sign import sign_model
@@ -43,17 +49,6 @@ Then on the device: python -m edge.device.predict RUN_DIR/edge/model_int8.tflite
   (with --verify-key model-signing.pub it loads only files that key signed)
   (encrypted: python -m edge.device.predict model_int8.tflite.enc digit.png --decrypt-key KEY)
 """
-# Variant name → (which Keras model it is converted from, which conversion).
-VARIANTS = {
-    "float32": ("float", "float32"),
-    "dynamic": ("float", "dynamic"),
-    "float16": ("float", "float16"),
-    "int8": ("float", "int8"),  # float32 I/O: what devices use
-    "int8_io": ("float", "int8_io"),  # int8 I/O: integer-only targets
-    "pruned_float32": ("pruned", "float32"),
-    "pruned_int8": ("pruned", "int8"),
-    "qat_int8": ("qat", "int8"),
-}
 SAMPLE_COUNT = 200
 LATENCY_RUNS = 200
 
@@ -67,18 +62,6 @@ class EdgeResult:
     manifest: dict[str, Any]
     sparsity: dict[str, float]
     unpruned: list[str]  # layers with a kernel that tfmot could not prune
-
-
-def resolve_variants(config: Config) -> list[str]:
-    """`edge.variants` checked, with float32 first (the reference) and qat_int8 if `edge.qat`."""
-    unknown = [v for v in config.edge.variants if v not in VARIANTS]
-    if unknown:
-        raise UserError(
-            f"edge.variants has unknown {', '.join(map(repr, unknown))}: choose from "
-            f"{', '.join(VARIANTS)}"
-        )
-    names = ["float32", *config.edge.variants, *(["qat_int8"] if config.edge.qat else [])]
-    return list(dict.fromkeys(names))
 
 
 def optimize(
@@ -96,130 +79,48 @@ def optimize(
     names the model as its export does and the version `version`, by default the name of the
     folder above `out_dir` (the run folder, for RUN_DIR/edge).
     """
-    from edge.prune import overall_sparsity, prune_model
-    from edge.qat import quantize_aware_finetune
-    from tfmodel.export.saved_model import export_model_name
     from tfmodel.models import inference_model
 
     model = inference_model(model)
     variants = resolve_variants(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    input_name = config.model.input_name
-    calibration = convert.calibration_examples(splits.x_train, seed=config.training.seed)
-    sources = {"float": (model, overall_sparsity(model))}
-    needed = {VARIANTS[v][0] for v in variants}
-    layer_sparsity: dict[str, float] = {}
-    unpruned: list[str] = []
-    if "pruned" in needed:
-        pruned = prune_model(model, splits, config)
-        sources["pruned"] = (pruned.model, pruned.sparsity)
-        layer_sparsity, unpruned = pruned.layer_sparsity, pruned.unpruned
-    if "qat" in needed:
-        sources["qat"] = (quantize_aware_finetune(model, splits, config), sources["float"][1])
+    sources = build_sources(model, splits, config, variants)
+    converted = convert_variants(sources, variants, splits, config, out_dir)
+    version = version or out_dir.resolve().parent.name
+    manifest = write_manifest_and_samples(out_dir, converted.files, model, splits, config, version)
+    rows = measure_all(model, splits, converted, keras_file, sources.float.sparsity)
+    write_and_print_report(out_dir, rows, converted, sources, config)
+    return EdgeResult(out_dir, rows, manifest, sources.layer_sparsity, sources.unpruned)
 
-    files, candidates = [], {}
-    float_files: dict[str, bytes] = {}
-    info = metadata.describe(
-        config.output.name, splits.class_names, splits.input_shape, splits.pixel_max
-    )
-    if info is not None and metadata.writer_python() is None:
-        print(metadata.missing_writer_note())
-    for variant in variants:
-        source, kind = VARIANTS[variant]
-        keras_model, sparsity = sources[source]
-        if source != "qat" and source not in float_files:
-            float_files[source] = convert.convert_model(keras_model, input_name, "float32")
-        quantizer = None if kind == "float32" else "tflite-converter"
-        if kind == "int8_io" and source != "qat":
-            content, quantizer, candidates[variant] = choose_int8(
-                keras_model, float_files[source], input_name, calibration, splits
-            )
-        elif kind == "float32":
-            content = float_files[source]
-        else:
-            content = convert.convert_model(keras_model, input_name, kind, calibration)
-        path = out_dir / f"model_{variant}.tflite"
-        path.write_bytes(content)
-        embedded = info is not None and metadata.embed_metadata(path, {**info, "variant": variant})
-        files.append(ModelFile(path, variant, quantizer, sparsity))
-        print(f"wrote {path} ({path.stat().st_size:,} bytes{', metadata' if embedded else ''})")
 
-    identity = ModelIdentity(export_model_name(config), version or out_dir.resolve().parent.name)
+def write_manifest_and_samples(
+    out_dir: Path,
+    files: list[ModelFile],
+    model: Any,
+    splits: Any,
+    config: Config,
+    version: str,
+) -> dict[str, Any]:
+    """model.json and labels.txt for the files, and samples.npz; returns model.json's content.
+
+    samples.npz holds the first test examples with the Keras model's probabilities, so a device
+    can check its interpreter's answers against the model that was trained.
+    """
+    from tfmodel.export.saved_model import export_model_name
+
+    identity = ModelIdentity(export_model_name(config), version)
     manifest = write_manifest(
         out_dir, files, splits.class_names, splits.input_shape, splits.pixel_max, identity
     )
     x_samples, y_samples = splits.x_test[:SAMPLE_COUNT], splits.y_test[:SAMPLE_COUNT]
     write_samples(out_dir, x_samples, y_samples, softmax(model.predict(x_samples, verbose=0)))
-    rows = measure_all(model, splits, files, candidates, keras_file, sources["float"][1])
-    notes = describe_choices(files, candidates, layer_sparsity, unpruned, config)
-    extra = {
-        "target_sparsity": config.edge.target_sparsity,
-        "layer_sparsity": layer_sparsity,
-        "unpruned_layers": unpruned,
-    }
-    report_data = report.build_report(rows, find_interpreter()[1], extra)
-    report.write_report(out_dir, report_data, rows, notes)
-    for note in notes:
-        print(f"- {note}")
-    print(f"\nedge variants in {out_dir} (report.md, size_vs_accuracy.png):")
-    print(report.format_table(rows))
-    return EdgeResult(out_dir, rows, manifest, layer_sparsity, unpruned)
-
-
-def choose_int8(
-    keras_model: Any, float_tflite: bytes, input_name: str, calibration: np.ndarray, splits: Any
-) -> tuple[bytes, str, dict[str, dict[str, float]]]:
-    """(file, quantizer, scores): int8-I/O from each quantizer, the better on the validation split.
-
-    Only int8 I/O has two candidates: litert-quantizer makes no float-I/O files.
-
-    Better means more accurate; on a tie (common on small splits), closer to the float model's
-    probabilities (mean |Δp|), then smaller. Test accuracy is recorded for the report only.
-    """
-    made = {
-        "tflite-converter": convert.convert_model(keras_model, input_name, "int8_io", calibration)
-    }
-    if convert.litert_quantizer_available():
-        made["litert-quantizer"] = convert.quantize_with_litert(
-            float_tflite, input_name, calibration
-        )
-    x_val = splits.x_val if len(splits.x_val) else calibration
-    float_probabilities = softmax(keras_model.predict(x_val, verbose=0))
-    # Without a validation split, the float model's answers stand in for the labels.
-    y_val = splits.y_val if len(splits.x_val) else float_probabilities.argmax(axis=1)
-    scores = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, content in made.items():
-            path = Path(tmp) / f"{name}.tflite"
-            path.write_bytes(content)
-            candidate = EdgeModel(path, verify=False)
-            probabilities = candidate.predict(x_val)
-            scores[name] = {
-                "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_val)),
-                "val_probability_error": float(
-                    np.mean(np.abs(probabilities - float_probabilities))
-                ),
-                "test_accuracy": float(
-                    np.mean(candidate.predict(splits.x_test).argmax(axis=1) == splits.y_test)
-                ),
-                "bytes": len(content),
-            }
-    best = max(
-        made,
-        key=lambda n: (
-            scores[n]["val_accuracy"],
-            -scores[n]["val_probability_error"],
-            -scores[n]["bytes"],
-        ),
-    )
-    return made[best], best, scores
+    return manifest
 
 
 def measure_all(
     model: Any,
     splits: Any,
-    files: list[ModelFile],
-    candidates: dict[str, dict[str, dict[str, float]]],
+    converted: Converted,
     keras_file: Path | None,
     float_sparsity: float,
 ) -> list[report.VariantResult]:
@@ -229,30 +130,46 @@ def measure_all(
     keras = report.keras_row(model, x, y, size, float_sparsity, LATENCY_RUNS)
     reference = softmax(model.predict(x, verbose=0)).argmax(axis=1)
     rows = [keras]
-    analysis_dir = files[0].path.parent / "analysis"
+    analysis_dir = converted.files[0].path.parent / "analysis"
     analysis_dir.mkdir(exist_ok=True)
-    for item in files:
+    for item in converted.files:
         row = report.measure_file(item, x, y, reference, LATENCY_RUNS)
         content = item.path.read_bytes()
-        gpu = convert.analyze_gpu_compatibility(content)
+        gpu = analyze_gpu_compatibility(content)
         row.gpu_compatible, row.ops = gpu.compatible, gpu.ops
         (analysis_dir / f"{item.path.stem}.txt").write_text(gpu.text)
-        row.quantizer_candidates = candidates.get(item.variant, {})
+        row.quantizer_candidates = converted.candidates.get(item.variant, {})
         rows.append(row)
     return rows
 
 
-def describe_choices(
-    files: list[ModelFile],
-    candidates: dict[str, dict[str, dict[str, float]]],
-    layer_sparsity: dict[str, float],
-    unpruned: list[str],
+def write_and_print_report(
+    out_dir: Path,
+    rows: list[report.VariantResult],
+    converted: Converted,
+    sources: Sources,
     config: Config,
-) -> list[str]:
+) -> None:
+    """report.json, report.md and the chart into `out_dir`; the notes and the table printed."""
+    notes = describe_choices(converted, sources, config)
+    extra = {
+        "target_sparsity": config.edge.target_sparsity,
+        "layer_sparsity": sources.layer_sparsity,
+        "unpruned_layers": sources.unpruned,
+    }
+    report_data = report.build_report(rows, find_interpreter()[1], extra)
+    report.write_report(out_dir, report_data, rows, notes)
+    for note in notes:
+        print(f"- {note}")
+    print(f"\nedge variants in {out_dir} (report.md, size_vs_accuracy.png):")
+    print(report.format_table(rows))
+
+
+def describe_choices(converted: Converted, sources: Sources, config: Config) -> list[str]:
     """One sentence per int8 quantizer choice and for the pruning reached."""
     notes = []
-    for item in files:
-        scores = candidates.get(item.variant)
+    for item in converted.files:
+        scores = converted.candidates.get(item.variant)
         if scores:
             text = "; ".join(
                 f"{name} {s['val_accuracy']:.4f} (mean |Δp| from float "
@@ -261,24 +178,19 @@ def describe_choices(
                 for name, s in scores.items()
             )
             notes.append(f"{item.variant}: validation accuracy {text} → kept {item.quantizer}")
-    if layer_sparsity:
-        per_layer = ", ".join(f"{k} {v:.3f}" for k, v in layer_sparsity.items())
+    if sources.layer_sparsity:
+        per_layer = ", ".join(f"{k} {v:.3f}" for k, v in sources.layer_sparsity.items())
         notes.append(f"pruning target {config.edge.target_sparsity:g}: kernel sparsity {per_layer}")
-    if unpruned:
-        notes.append(f"not pruned (tfmot has no pruning for these layers): {', '.join(unpruned)}")
+    if sources.unpruned:
+        notes.append(
+            f"not pruned (tfmot has no pruning for these layers): {', '.join(sources.unpruned)}"
+        )
     notes.append(
         "GPU delegate: tf.lite.experimental.Analyzer(gpu_compatibility=True) output per file in "
         "analysis/; this TF build's analyzer has no per-op GPU checker, so 'yes' also requires "
         "builtin ops only (a custom or Flex op stays on the CPU)"
     )
     return notes
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 then float32, as the exported files apply it to the logits."""
-    z = np.asarray(logits, dtype=np.float64)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def optimize_run(
