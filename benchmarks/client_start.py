@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     check_size,
-    describe_machine,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from benchmarks.serving_speed import MODEL, export_model, start_server
 
@@ -103,22 +102,15 @@ def run(size: str = "full") -> Section:
         for name, t in times.items()
     ]
     table = markdown_table(COLUMNS, rows)
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            "`python -m benchmarks.client_start` — each command in a fresh Python process, "
-            f"{ROUNDS[size]} round(s), the commands in turns; wall time from spawn to exit. The "
-            "round trip is one digits example over gRPC to a local `python -m serving.server` "
-            "(started once, before the rounds), reading its metadata first as the CLI does. "
-            f"{describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-            f"Before the client stopped importing TensorFlow (issue 18), measured the same way: "
-            f"{BEFORE}.",
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        "`python -m benchmarks.client_start` — each command in a fresh Python process, "
+        f"{ROUNDS[size]} round(s), the commands in turns; wall time from spawn to exit. The "
+        "round trip is one digits example over gRPC to a local `python -m serving.server` "
+        "(started once, before the rounds), reading its metadata first as the CLI does.",
+        table,
+        "Before the client stopped importing TensorFlow (issue 18), measured the same way: "
+        f"{BEFORE}.",
     )
     import_s = statistics.median(times["python -c 'import serving.client'"])
     floor_s = statistics.median(times[FLOOR])

@@ -26,13 +26,12 @@ import numpy as np
 
 from benchmarks.interpreters import invoke_call
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     check_size,
-    describe_machine,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from edge import convert
 from edge.device.benchmark import measure_latency, random_example
@@ -119,22 +118,16 @@ def run(size: str = "full") -> Section:
         ],
     )
     interpreter = describe_interpreter(calls["EdgeModel.predict (int8)"].__self__.interpreter_name)
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            "`python -m benchmarks.edge_calls` — one example of the digits MLP 64-128-10 "
-            "(untrained: latency does not depend on the weights) per call, in one process, one "
-            f"thread for the `.tflite` files ({interpreter}). {rounds} rounds after a warm-up, "
-            f"the calls in rotating order; {runs} timed calls a round for the `.tflite` calls, "
-            f"{KERAS_SHARE}× fewer for Keras and the SavedModel; p50/p99: medians of the rounds' "
-            "percentiles. `EdgeModel.predict` is the edge runtime's whole call (quantize, "
-            "invoke, dequantize); `interpreter.invoke` the bare call with the input already set. "
-            f"{describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        "`python -m benchmarks.edge_calls` — one example of the digits MLP 64-128-10 "
+        "(untrained: latency does not depend on the weights) per call, in one process, one "
+        f"thread for the `.tflite` files ({interpreter}). {rounds} rounds after a warm-up, "
+        f"the calls in rotating order; {runs} timed calls a round for the `.tflite` calls, "
+        f"{KERAS_SHARE}× fewer for Keras and the SavedModel; p50/p99: medians of the rounds' "
+        "percentiles. `EdgeModel.predict` is the edge runtime's whole call (quantize, "
+        "invoke, dequantize); `interpreter.invoke` the bare call with the input already set.",
+        table,
     )
     overhead = p50["EdgeModel.predict (int8)"] - p50["interpreter.invoke (int8)"]
     figures = [

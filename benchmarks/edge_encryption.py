@@ -26,13 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     check_size,
-    describe_machine,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from edge import convert
 from edge.device.crypto import open_model
@@ -170,21 +169,16 @@ def run(size: str = "full") -> Section:
     cells = [[r["model"], r["file"], *(f"{r[c]:.3g}" for c in columns[2:])] for r in rows]
     table = markdown_table(columns, cells)
     figures = [figure(row) for row in rows if row["file"] == "float32"]
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            "`python -m benchmarks.edge_encryption` — a load is `EdgeModel(path)` as an app "
-            "makes it once at start (read, sha256 against model.json, decrypt, interpreter from "
-            f"the bytes, tensors allocated), one thread; {rounds} round(s) of {loads} loads of "
-            "each file, plain and encrypted alternating; `encrypted ÷ plain` is the median of "
-            "the rounds' ratios of median loads, wall clock and process CPU time; `decrypt ms`: "
-            "`edge.device.crypto.open_model` alone (key file read, key id, AES-256-GCM). "
-            f"{describe_interpreter(interpreter)}. {describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        "`python -m benchmarks.edge_encryption` — a load is `EdgeModel(path)` as an app "
+        "makes it once at start (read, sha256 against model.json, decrypt, interpreter from "
+        f"the bytes, tensors allocated), one thread; {rounds} round(s) of {loads} loads of "
+        "each file, plain and encrypted alternating; `encrypted ÷ plain` is the median of "
+        "the rounds' ratios of median loads, wall clock and process CPU time; `decrypt ms`: "
+        "`edge.device.crypto.open_model` alone (key file read, key id, AES-256-GCM). "
+        f"{describe_interpreter(interpreter)}.",
+        table,
     )
     return Section(SECTION, text, table, figures)
 

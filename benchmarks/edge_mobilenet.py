@@ -29,13 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     check_size,
-    describe_machine,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from benchmarks.tflite_anatomy import byte_breakdown, xnnpack_partitions
 from edge import convert
@@ -340,35 +339,27 @@ def run(size: str = "full") -> Section:
         f"p50 × float32, {threads[0]} thread",
     ]
     table = markdown_table(columns, rows)
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`python -m benchmarks.edge_mobilenet` ({size}) — MobileNetV2 α 0.35 at "
-            f"{side}×{side}, trained {epochs} epoch(s) on {count} generated colour images, "
-            f"{len(splits.x_test)} test images; each int8 route of edge.optimize: the converter's "
-            "post-training quantization (PTQ) with float32 I/O (`int8`, what devices use) and "
-            "int8 I/O, litert-quantizer's PTQ (int8 I/O only) and quantization-aware training "
-            "(1 epoch, edge.qat) then the converter. p50 is `EdgeModel.predict` on one image "
-            f"(int8 I/O files quantize in numpy); {runs} timed calls per round, {rounds} "
-            f"round(s), the files taking turns. {describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-            "Why int8 is not faster or smaller here: the float32 file against `int8` "
-            "(`python -m benchmarks.edge_mobilenet`, same run). Bytes from the flatbuffer "
-            "(benchmarks/tflite_anatomy.py); XNNPACK partitions from the interpreter after "
-            "delegation; p50 of the bare set→invoke→get loop, one thread, with XNNPACK and "
-            "without it (`experimental_op_resolver_type=BUILTIN_WITHOUT_DEFAULT_DELEGATES`).",
-            "",
-            anatomy.table,
-            "",
-            "`EdgeModel.predict` ÷ the bare set→invoke→get loop on the same int8 file, one "
-            f"thread: MobileNet {overhead['MobileNet']:.2f}×, "
-            f"digits MLP {overhead['digits']:.2f}×. Keras `model.predict` on one image ÷ the "
-            f"int8 file's `predict()`: {keras_ratio:.0f}×.",
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        f"`python -m benchmarks.edge_mobilenet` ({size}) — MobileNetV2 α 0.35 at "
+        f"{side}×{side}, trained {epochs} epoch(s) on {count} generated colour images, "
+        f"{len(splits.x_test)} test images; each int8 route of edge.optimize: the converter's "
+        "post-training quantization (PTQ) with float32 I/O (`int8`, what devices use) and "
+        "int8 I/O, litert-quantizer's PTQ (int8 I/O only) and quantization-aware training "
+        "(1 epoch, edge.qat) then the converter. p50 is `EdgeModel.predict` on one image "
+        f"(int8 I/O files quantize in numpy); {runs} timed calls per round, {rounds} "
+        "round(s), the files taking turns.",
+        table,
+        "Why int8 is not faster or smaller here: the float32 file against `int8` "
+        "(`python -m benchmarks.edge_mobilenet`, same run). Bytes from the flatbuffer "
+        "(benchmarks/tflite_anatomy.py); XNNPACK partitions from the interpreter after "
+        "delegation; p50 of the bare set→invoke→get loop, one thread, with XNNPACK and "
+        "without it (`experimental_op_resolver_type=BUILTIN_WITHOUT_DEFAULT_DELEGATES`).",
+        anatomy.table,
+        "`EdgeModel.predict` ÷ the bare set→invoke→get loop on the same int8 file, one "
+        f"thread: MobileNet {overhead['MobileNet']:.2f}×, "
+        f"digits MLP {overhead['digits']:.2f}×. Keras `model.predict` on one image ÷ the "
+        f"int8 file's `predict()`: {keras_ratio:.0f}×.",
     )
     figures = [
         Figure(

@@ -27,12 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Section,
     check_size,
-    describe_machine,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from edge import convert
 from edge.device.benchmark import measure_latency, random_example
@@ -158,22 +157,16 @@ def run(size: str = "full") -> Section:
     files, sparsity = build_files(prune_epochs)
     rows = measure(files, runs, threads)
     table = format_table(rows)
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            "`python -m benchmarks.edge_sizes` — random weights and inputs (sizes do not depend on "
-            f"them); pruned to kernel sparsity {sparsity:.3f}; latency: one example per `predict` "
-            f"call, {runs} timed calls after a warm-up, per thread count (`1t`, `2t`); init, first "
-            "inference and peak memory (the process' maximum resident set after init and overall, "
-            "Python and numpy included) in a fresh process that imports only the edge runtime, as "
-            "LiteRT's `benchmark_model` reports them; "
-            f"{describe_interpreter(rows[0]['interpreter'])}. "
-            f"{describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        "`python -m benchmarks.edge_sizes` — random weights and inputs (sizes do not depend on "
+        f"them); pruned to kernel sparsity {sparsity:.3f}; latency: one example per `predict` "
+        f"call, {runs} timed calls after a warm-up, per thread count (`1t`, `2t`); init, first "
+        "inference and peak memory (the process' maximum resident set after init and overall, "
+        "Python and numpy included) in a fresh process that imports only the edge runtime, as "
+        "LiteRT's `benchmark_model` reports them; "
+        f"{describe_interpreter(rows[0]['interpreter'])}.",
+        table,
     )
     return Section(SECTION, text, table)
 

@@ -26,13 +26,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     check_size,
-    describe_machine,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from tfmodel.backend import keras, tf
 from tfmodel.config import DataConfig
@@ -157,17 +156,11 @@ def run(size: str = "full") -> Section:
         Figure("input_pipeline", "cold images/s, ours ÷ Keras", cold, "×", 1.0, why=COLD_WHY),
         Figure("input_pipeline", "cached images/s, ours ÷ Keras", cached, "×", 1.0, why=CACHED_WHY),
     ]
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`python -m benchmarks.input_pipeline` — {count} generated JPEGs (48–320 px a side, 2 "
-            f"classes), batch 32, medians of {rounds} rounds taken in turns. "
-            f"{describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        f"`python -m benchmarks.input_pipeline` — {count} generated JPEGs (48–320 px a side, 2 "
+        f"classes), batch 32, medians of {rounds} rounds taken in turns.",
+        table,
     )
     return Section(SECTION, text, table, figures)
 

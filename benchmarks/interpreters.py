@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Section,
     benchmark_parser,
     check_size,
     describe_machine,
     markdown_table,
     print_and_record,
+    section_text,
 )
 from edge import convert
 from edge.device.benchmark import measure_latency, random_example
@@ -237,26 +237,22 @@ def run(size: str = "full", runs: int | None = None, rounds: int | None = None) 
         rows += measure_file(name, kind, content, interpreters, runs, rounds)
         print(f"{name} {kind}: done", flush=True)
     table = format_table(rows)
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            "`python -m benchmarks.interpreters` — the same files (from `edge.convert`, untrained "
-            "weights: latency does not depend on their values) under each interpreter, in one "
-            f"process, one thread each ({versions}"
-            + (f"; {', '.join(absent)} not installed" if absent else "")
-            + "). "
-            "`predict`: the edge runtime's whole call on one example (quantize, invoke, "
-            "dequantize); "
-            "`invoke`: `interpreter.invoke()` alone. "
-            f"{rounds} rounds of {runs} timed calls each after a warm-up, interpreters in rotating "
-            "order; p50/p99 are the medians of the rounds' percentiles, `× tf.lite` the median of "
-            "the rounds' p50 ratios (below 1: faster than tf.lite); `max Δp`: largest difference "
-            f"from tf.lite's probabilities on one random example. {machine}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        "`python -m benchmarks.interpreters` — the same files (from `edge.convert`, untrained "
+        "weights: latency does not depend on their values) under each interpreter, in one "
+        f"process, one thread each ({versions}"
+        + (f"; {', '.join(absent)} not installed" if absent else "")
+        + "). "
+        "`predict`: the edge runtime's whole call on one example (quantize, invoke, "
+        "dequantize); "
+        "`invoke`: `interpreter.invoke()` alone. "
+        f"{rounds} rounds of {runs} timed calls each after a warm-up, interpreters in rotating "
+        "order; p50/p99 are the medians of the rounds' percentiles, `× tf.lite` the median of "
+        "the rounds' p50 ratios (below 1: faster than tf.lite); `max Δp`: largest difference "
+        "from tf.lite's probabilities on one random example.",
+        table,
+        machine=machine,
     )
     return Section(SECTION, text, table)
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     benchmark_parser,
@@ -32,6 +31,7 @@ from benchmarks.results import (
     describe_machine,
     markdown_table,
     print_and_record,
+    section_text,
 )
 from tfmodel.backend import keras, tf
 from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
@@ -278,26 +278,22 @@ def run(
             c = comparisons[-1]
             print(f"{workload.name}, {name}: ours ÷ Keras {c.cpu_ratio:.3f} (CPU)", flush=True)
     table = format_table(comparisons)
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`python -m benchmarks.optimizer_speed` — `model.fit` steps/s of twin models (same "
-            f"initial weights, same batches of {BATCH_SIZE}, same hyperparameters), {steps} steps "
-            f"a round over the first {steps * BATCH_SIZE} training examples (MNIST; digits has "
-            "fewer, repeated), "
-            f"{rounds} timed rounds a side after a warm-up round, ours and Keras' alternating; "
-            "steps/s from each side's median round (wall clock); `ours ÷ Keras` is ours steps/s ÷ "
-            "Keras' (above 1: ours is faster), from the median wall times and from the median "
-            "process CPU times (CPU time does not count the time other jobs hold the core). Loss: "
-            "test-split loss, L2 penalty included, after all rounds; SGD and RMSprop follow Keras' "
-            "arithmetic, Adam adds ε to √v̂ where Keras adds it to √v, a small drift over thousands "
-            f"of steps. {machine}; TensorFlow threads {threads}; {SHARED_NOTE}.",
-            *(f"{line}." for line in skipped),
-            "",
-            table,
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        f"`python -m benchmarks.optimizer_speed` — `model.fit` steps/s of twin models (same "
+        f"initial weights, same batches of {BATCH_SIZE}, same hyperparameters), {steps} steps "
+        f"a round over the first {steps * BATCH_SIZE} training examples (MNIST; digits has "
+        "fewer, repeated), "
+        f"{rounds} timed rounds a side after a warm-up round, ours and Keras' alternating; "
+        "steps/s from each side's median round (wall clock); `ours ÷ Keras` is ours steps/s ÷ "
+        "Keras' (above 1: ours is faster), from the median wall times and from the median "
+        "process CPU times (CPU time does not count the time other jobs hold the core). Loss: "
+        "test-split loss, L2 penalty included, after all rounds; SGD and RMSprop follow Keras' "
+        "arithmetic, Adam adds ε to √v̂ where Keras adds it to √v, a small drift over thousands "
+        "of steps.",
+        *(f"{line}." for line in skipped),
+        table,
+        machine=f"{machine}; TensorFlow threads {threads}",
     )
     figures = [
         Figure(

@@ -97,6 +97,17 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     return "\n".join(lines)
 
 
+def section_text(heading: str, method: str, *blocks: str, machine: str | None = None) -> str:
+    """A RESULTS.md section: `heading`; `method` (how it was measured) with the machine and
+    SHARED_NOTE after it; then each of `blocks` (tables, notes) as its own paragraph.
+
+    The machine is `describe_machine()` as the text is written, unless `machine` gives it: taken
+    before the measuring began, or with facts beside it (TensorFlow's threads, the versions).
+    """
+    machine = describe_machine() if machine is None else machine
+    return "\n\n".join([heading, f"{method} {machine}; {SHARED_NOTE}.", *blocks]) + "\n"
+
+
 def write_section(heading: str, text: str, results: Path = RESULTS) -> None:
     """Replace the section that starts with `heading` in `results` (or append it).
 

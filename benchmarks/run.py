@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 
 from benchmarks.results import (
     RESULTS,
-    SHARED_NOTE,
     SUMMARY_HEADING,
     Section,
     describe_machine,
     describe_versions,
     figures_table,
+    section_text,
     write_results,
 )
 
@@ -84,18 +84,12 @@ def header(sections: list[Section], size: str) -> str:
     """RESULTS.md's top: the machine line and the summary table of figures against goals."""
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     figures = [f for s in sections for f in s.figures]
-    return "\n".join(
-        [
-            "# Benchmark results",
-            "",
-            f"`python -m benchmarks.run` ({size}), {date}: {describe_machine()}; "
-            f"{describe_versions()}; {SHARED_NOTE}.",
-            "",
-            SUMMARY_HEADING,
-            "",
-            figures_table(figures),
-            "",
-        ]
+    return section_text(
+        "# Benchmark results",
+        f"`python -m benchmarks.run` ({size}), {date}:",
+        SUMMARY_HEADING,
+        figures_table(figures),
+        machine=f"{describe_machine()}; {describe_versions()}",
     )
 
 

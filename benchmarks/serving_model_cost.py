@@ -35,14 +35,13 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     check_size,
-    describe_machine,
     figures_table,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from benchmarks.serving_load import Input, Medians, grpc_caller, load, rest_caller
 from benchmarks.serving_speed import start_server
@@ -336,27 +335,18 @@ def _section(measured: dict, size: str) -> Section:
             "can add on this machine."
         )
     table = markdown_table(COLUMNS, rows)
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`python -m benchmarks.serving_model_cost` — one example per request (JPEG: one "
-            f"encoded photo to `serving_bytes`), {seconds:g} s a cell, {rounds} round(s), "
-            f"rotating order; medians over rounds. Batching files are `serving.tune_batching`'s "
-            "recipe over each in-process curve, max_enqueued_batches raised where needed so the "
-            f"queue holds a request from each of 32 clients. {describe_machine()}; "
-            f"{SHARED_NOTE}.",
-            "",
-            table,
-            "",
-            *[line for note in notes for line in (note, "")],
-            BASELINE_NOTE,
-            "",
-            "Each figure against its goal (ratios of cells measured in this one run):",
-            "",
-            figures_table(figures),
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        f"`python -m benchmarks.serving_model_cost` — one example per request (JPEG: one "
+        f"encoded photo to `serving_bytes`), {seconds:g} s a cell, {rounds} round(s), "
+        f"rotating order; medians over rounds. Batching files are `serving.tune_batching`'s "
+        "recipe over each in-process curve, max_enqueued_batches raised where needed so the "
+        "queue holds a request from each of 32 clients.",
+        table,
+        *notes,
+        BASELINE_NOTE,
+        "Each figure against its goal (ratios of cells measured in this one run):",
+        figures_table(figures),
     )
     return Section(SECTION, text, table, figures)
 

@@ -33,13 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     check_size,
-    describe_machine,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from benchmarks.serving_load import Cell, Input, Medians, grpc_caller, load, rest_caller
 from edge.device.benchmark import measure_latency
@@ -222,22 +221,16 @@ def run(size: str = "full") -> Section:
             ]
         )
     table = markdown_table(COLUMNS, rows)
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            "`python -m benchmarks.serving_speed` — one digits example per request, clients back "
-            f"to back for {seconds:g} s a cell, {rounds} round(s), cells in rotating order; "
-            "p50/p99 and requests/s are medians over the rounds. Batching: max_batch_size 32, "
-            f"batch_timeout_micros 1000, num_batch_threads = max_enqueued_batches = {threads}. "
-            "In-process: the same SavedModel's Session callable, as the server runs it. Clients "
-            f"and servers share the machine's cores. {describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-            where_the_time_goes(summary, local[2]),
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        "`python -m benchmarks.serving_speed` — one digits example per request, clients back "
+        f"to back for {seconds:g} s a cell, {rounds} round(s), cells in rotating order; "
+        "p50/p99 and requests/s are medians over the rounds. Batching: max_batch_size 32, "
+        f"batch_timeout_micros 1000, num_batch_threads = max_enqueued_batches = {threads}. "
+        "In-process: the same SavedModel's Session callable, as the server runs it. Clients "
+        "and servers share the machine's cores.",
+        table,
+        where_the_time_goes(summary, local[2]),
     )
     overhead = summary["gRPC", "off", 1].p50_ms - local[0]
     speedup = summary["gRPC", "on", 32].rate / summary["gRPC", "off", 32].rate

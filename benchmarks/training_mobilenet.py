@@ -19,14 +19,13 @@ import sys
 import numpy as np
 
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     benchmark_parser,
     check_size,
-    describe_machine,
     markdown_table,
     print_and_record,
+    section_text,
 )
 from benchmarks.training_speed import COLUMNS, REPO, compare, format_row
 from tfmodel.config import Config, load_config
@@ -104,23 +103,17 @@ def run(size: str = "full") -> Section:
         rows.append(compare(name, config, splits, rounds))
         print(f"{name}: ours ÷ baseline {rows[-1][4]:.2f} (wall)", flush=True)
     table = markdown_table(COLUMNS, [format_row(r) for r in rows])
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`python -m benchmarks.training_mobilenet` — {RECIPE}'s model (random weights) on "
-            f"{n_train} generated {side}×{side} images, batch 32, {rounds} timed round(s) a side "
-            f"after a warm-up round, alternating; a round is one fit of {epochs} epoch(s), each "
-            "timed from its start to the end of its callbacks (not fit's own start and end, "
-            "paid once a run). Baseline: "
-            "`model.fit(x, y, batch_size=32)` with Keras' SGD in float32; ours: the fit "
-            "`tfmodel.train` runs (as in the section above) with the row's "
-            "`training.precision` / `training.jit_compile`. "
-            f"{describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        f"`python -m benchmarks.training_mobilenet` — {RECIPE}'s model (random weights) on "
+        f"{n_train} generated {side}×{side} images, batch 32, {rounds} timed round(s) a side "
+        f"after a warm-up round, alternating; a round is one fit of {epochs} epoch(s), each "
+        "timed from its start to the end of its callbacks (not fit's own start and end, "
+        "paid once a run). Baseline: "
+        "`model.fit(x, y, batch_size=32)` with Keras' SGD in float32; ours: the fit "
+        "`tfmodel.train` runs (as in the section above) with the row's "
+        "`training.precision` / `training.jit_compile`.",
+        table,
     )
     figures = [
         Figure(

@@ -30,13 +30,12 @@ from pathlib import Path
 
 from benchmarks.input_pipeline import write_jpegs
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     check_size,
-    describe_machine,
     markdown_table,
     quick_or_full_main,
+    section_text,
 )
 from benchmarks.training_speed import REPO, Side, new_model, our_side
 from tfmodel import data
@@ -190,28 +189,20 @@ def run(size: str = "full") -> Section:
         memory = [
             f"Peak RSS, one epoch in a fresh process (grows {growth:.0f} MB from {count // 5} to "
             f"{count} images; goal < {RSS_GOAL_MB:.0f} MB):",
-            "",
             markdown_table(["images", "peak RSS of python -m tfmodel.train"], rss_rows),
-            "",
         ]
         measure = f"peak RSS growth, {count // 5} → {count} images"
         figures.append(
             Figure("photos", measure, max(growth, 0.1), "MB", RSS_GOAL_MB, False, RSS_WHY)
         )
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`python -m benchmarks.training_photos` — {count} generated JPEGs (48–320 px a side, "
-            f"2 classes; speed on {count // 5} of them) at 96×96, configs/photos_cnn.yaml's "
-            f"convnet without augmentation, batch {BATCH}, a tenth held out for validation; "
-            f"{rounds} timed one-epoch rounds a side after a warm-up, alternating, medians. "
-            f"{describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-            *memory,
-        ]
+    text = section_text(
+        SECTION,
+        f"`python -m benchmarks.training_photos` — {count} generated JPEGs (48–320 px a side, "
+        f"2 classes; speed on {count // 5} of them) at 96×96, configs/photos_cnn.yaml's "
+        f"convnet without augmentation, batch {BATCH}, a tenth held out for validation; "
+        f"{rounds} timed one-epoch rounds a side after a warm-up, alternating, medians.",
+        table,
+        *memory,
     )
     return Section(SECTION, text, table, figures)
 

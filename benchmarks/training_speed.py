@@ -35,14 +35,13 @@ from pathlib import Path
 
 from benchmarks.optimizer_speed import MNIST_DIR
 from benchmarks.results import (
-    SHARED_NOTE,
     Figure,
     Section,
     benchmark_parser,
     check_size,
-    describe_machine,
     markdown_table,
     print_and_record,
+    section_text,
 )
 from tfmodel import data
 from tfmodel.backend import keras
@@ -292,24 +291,17 @@ def run(size: str = "full", mnist: Path = MNIST_DIR) -> Section:
             f"SavedModel export), the baseline script {base_s:.1f} s (20 epochs, evaluation): "
             f"ours ÷ baseline speed {base_s / ours_s:.2f}."
         )
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`python -m benchmarks.training_speed` — {rounds} timed rounds a side after a warm-up "
-            "round, alternating; a round is one `fit` of the epochs shown. Baseline: "
-            "`model.fit(x, y, batch_size=32)` with Keras' SGD (momentum 0.9); ours: the fit "
-            "`tfmodel.train` runs (its strategy, tf.data with the epoch-seeded order, "
-            "the configured steps_per_execution, validation every epoch, exact backup, "
-            "best weights, TensorBoard and CSV callbacks). Test accuracy after the warm-up round "
-            "(fresh weights, the epochs shown). "
-            f"{describe_machine()}; {SHARED_NOTE}.",
-            "",
-            table,
-            "",
-            *notes,
-            "",
-        ]
+    text = section_text(
+        SECTION,
+        f"`python -m benchmarks.training_speed` — {rounds} timed rounds a side after a warm-up "
+        "round, alternating; a round is one `fit` of the epochs shown. Baseline: "
+        "`model.fit(x, y, batch_size=32)` with Keras' SGD (momentum 0.9); ours: the fit "
+        "`tfmodel.train` runs (its strategy, tf.data with the epoch-seeded order, "
+        "the configured steps_per_execution, validation every epoch, exact backup, "
+        "best weights, TensorBoard and CSV callbacks). Test accuracy after the warm-up round "
+        "(fresh weights, the epochs shown).",
+        table,
+        *notes,
     )
     figures = [
         Figure(
