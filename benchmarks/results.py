@@ -76,8 +76,9 @@ def describe_versions() -> str:
     return ", ".join([f"Python {platform.python_version()}", *found])
 
 
-def describe_machine() -> str:
-    """E.g. `2 cores, AMD EPYC (x86_64), load average 1.7 at start`."""
+def describe_machine(when: str = "at start") -> str:
+    """E.g. `2 cores, AMD EPYC (x86_64), load average 1.7 at start`: the one-minute load average
+    now, labelled `when` it was taken."""
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -86,7 +87,7 @@ def describe_machine() -> str:
                 break
     except OSError:
         pass  # not Linux: keep platform's name
-    load = f", load average {os.getloadavg()[0]:.1f} at start" if hasattr(os, "getloadavg") else ""
+    load = f", load average {os.getloadavg()[0]:.1f} {when}" if hasattr(os, "getloadavg") else ""
     return f"{os.cpu_count()} cores, {model} ({platform.machine()}){load}"
 
 
@@ -97,14 +98,18 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     return "\n".join(lines)
 
 
+AT_THE_END = "at the end, its own work included"
+
+
 def section_text(heading: str, method: str, *blocks: str, machine: str | None = None) -> str:
     """A RESULTS.md section: `heading`; `method` (how it was measured) with the machine and
     SHARED_NOTE after it; then each of `blocks` (tables, notes) as its own paragraph.
 
-    The machine is `describe_machine()` as the text is written, unless `machine` gives it: taken
-    before the measuring began, or with facts beside it (TensorFlow's threads, the versions).
+    The machine is described as the text is written (its load average then includes the
+    benchmark's own work), unless `machine` gives it: taken before the measuring began, or with
+    facts beside it (TensorFlow's threads, the versions).
     """
-    machine = describe_machine() if machine is None else machine
+    machine = describe_machine(AT_THE_END) if machine is None else machine
     return "\n\n".join([heading, f"{method} {machine}; {SHARED_NOTE}.", *blocks]) + "\n"
 
 

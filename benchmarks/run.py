@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timezone
 
 from benchmarks.results import (
+    AT_THE_END,
     RESULTS,
     SUMMARY_HEADING,
     Section,
@@ -89,7 +90,7 @@ def header(sections: list[Section], size: str) -> str:
         f"`python -m benchmarks.run` ({size}), {date}:",
         SUMMARY_HEADING,
         figures_table(figures),
-        machine=f"{describe_machine()}; {describe_versions()}",
+        machine=f"{describe_machine(AT_THE_END)}; {describe_versions()}",
     )
 
 
