@@ -1,8 +1,8 @@
 """Issue 21's "every stage works on these models" for the stages not covered by
 tests/serving/test_your_models.py: pruning and QAT (`edge.optimize`), explanations, the model
-card and tuning over a `model.*` key, on a tiny MobileNetV2 (α 0.35, 32×32), a `model.builder`
-model and a `model.from_keras` one. One run folder per network is trained once and shared by every
-check.
+card and tuning over a `model.*` key, on tiny keras.applications networks (α 0.35, 32×32), a
+`model.builder` model and a `model.from_keras` one. One run folder per network is trained once
+and shared by every check.
 """
 
 import csv
@@ -33,16 +33,18 @@ def wider_convnet(input_shape, num_classes):
     return keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(x))
 """
 )
-# MobileNetV2's share (one training, pruning, QAT, four conversions, a 2-trial search) took
-# ~10 min on 2 shared cores, so CI runs the builder model and TFMODEL_ALL_NETWORKS=1 adds it. A
-# `.keras` model is the builder's network once loaded, so CI leaves it to TFMODEL_ALL_NETWORKS too.
+# A keras.applications network's share (one training, pruning, QAT, four conversions, a 2-trial
+# search) took ~10 min on 2 shared cores, so CI runs the builder model and TFMODEL_ALL_NETWORKS=1
+# adds them. A `.keras` model is the builder's network once loaded, so CI leaves it to
+# TFMODEL_ALL_NETWORKS too.
 ON_REQUEST = pytest.mark.skipif(
     not os.environ.get("TFMODEL_ALL_NETWORKS"), reason="minutes; TFMODEL_ALL_NETWORKS=1"
 )
 # Its first test also waits for the fixture: edge.optimize's 200 timed Keras calls alone take
 # minutes there, past the suite's 600 s.
+APPLICATIONS = {"mobilenet_v2": 0.35, "mobilenet_v3_small": 0.35, "efficientnet_b0": None}  # α
 NETWORKS = [
-    pytest.param("mobilenet_v2", marks=[ON_REQUEST, pytest.mark.timeout(1800)]),
+    *(pytest.param(name, marks=[ON_REQUEST, pytest.mark.timeout(1800)]) for name in APPLICATIONS),
     "builder",
     pytest.param("from_keras", marks=ON_REQUEST),
 ]
@@ -68,8 +70,9 @@ def inputs(tmp_path_factory):
 
 
 def model_keys(network, inputs):
-    if network == "mobilenet_v2":
-        return ["model.name=mobilenet_v2", "model.alpha=0.35"]
+    if network in APPLICATIONS:
+        alpha = APPLICATIONS[network]
+        return [f"model.name={network}", *([f"model.alpha={alpha}"] if alpha else [])]
     if network == "from_keras":
         return [f"model.from_keras={inputs['saved']['small_convnet']}"]
     return [f"model.builder={inputs['builder_file']}:small_convnet"]
@@ -119,11 +122,17 @@ def row(edge, variant):
 
 @pytest.mark.slow
 def test_pruning_reaches_the_target_where_tfmot_prunes_and_lists_the_rest(trained):
-    network, _, edge = trained
+    from tfmodel.backend import keras
+
+    network, run_dir, edge = trained
     pruned = {name: s for name, s in edge.sparsity.items() if name not in edge.unpruned}
     assert pruned and all(s >= TARGET_SPARSITY - 0.02 for s in pruned.values()), pruned
     # Depthwise kernels: TFMOT has no pruning for them, so they are kept whole and named.
-    assert edge.unpruned and all("depthwise" in name for name in edge.unpruned)
+    _, model = runs.load_run(run_dir)
+    depthwise = [
+        isinstance(model.get_layer(n), keras.layers.DepthwiseConv2D) for n in edge.unpruned
+    ]
+    assert depthwise and all(depthwise), edge.unpruned
     assert all(edge.sparsity[name] < 0.1 for name in edge.unpruned)
     report = (edge.out_dir / "report.md").read_text()
     assert "not pruned" in report and edge.unpruned[0] in report
@@ -168,7 +177,10 @@ def test_model_card_names_the_network_and_lists_the_edge_files(trained):
     network, run_dir, _ = trained
     card = (run_dir / runs.MODEL_CARD_FILE).read_text()
     named = {
-        "mobilenet_v2": "`mobilenet_v2` (alpha 0.35,",
+        **{
+            name: f"`{name}` ({'alpha 0.35' if a else 'weights'}"
+            for name, a in APPLICATIONS.items()
+        },
         "builder": "my_net.py:small_convnet",
         "from_keras": "small_convnet.keras`: raw pixels",
     }
@@ -184,7 +196,10 @@ def test_tuning_over_a_model_key(network, inputs, tmp_path):
 
     builder, saved = str(inputs["builder_file"]), inputs["saved"]
     key, choices = {
-        "mobilenet_v2": ("model.alpha", [0.35, 0.5]),
+        **{
+            name: ("model.alpha", [0.35, 0.5]) if a else ("model.dropout", [0.1, 0.3])
+            for name, a in APPLICATIONS.items()
+        },
         "builder": ("model.builder", [f"{builder}:small_convnet", f"{builder}:wider_convnet"]),
         "from_keras": ("model.from_keras", [str(path) for path in saved.values()]),
     }[network]
