@@ -80,7 +80,12 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
         self._pending = (filepath, self.model.get_weights())
 
     def write_pending(self) -> None:
-        """Write the best weights kept since the last write, if any, with the model's own."""
+        """Write the best weights kept since the last write, if any, with the model's own.
+
+        On a cluster every worker writes (saving reads the metrics' SyncOnRead variables, a
+        collective op); a worker other than the chief writes into a temporary folder, which
+        Keras removed after the improvement and which is made again here and removed after.
+        """
         if self._pending is None:
             return
         filepath, best = self._pending
@@ -88,9 +93,11 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
         current = self.model.get_weights()
         self.model.set_weights(best)
         try:
+            Path(filepath).parent.mkdir(parents=True, exist_ok=True)
             replace_atomically(Path(filepath), lambda partial: save(str(partial)))
         finally:
             self.model.set_weights(current)
+        self._maybe_remove_file()  # a temporary folder only; the chief's file stays
         self._pending = None
 
 
