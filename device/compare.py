@@ -43,9 +43,11 @@ ENCRYPTED_SUFFIX = (
 # the MobileNet: 96 of 300 values one step off, 44 further, top-1 unchanged), but no further from
 # the float32 file than x86's are, by more than this many steps (mean |Δ| over all values).
 DEEP_MARGIN_STEPS = 0.5
-# ...and its top class may differ from x86's only where the float32 file itself is a tie: its two
-# classes' probabilities within this many softmax steps (seen: sample 87 of the MobileNet set,
-# 0.4961 against 0.4965, 0.09 steps apart, flipped on every arm64 CPU; the next closest is 40).
+# ...and its top class may differ from x86's only where it is the float32 file's own top class
+# or a tie with it, within this many softmax steps. x86's int8 can be the one that moved: sample
+# 59 of a MobileNet set had float32 0.528 against 0.388 (36 steps), arm64's int8 kept class 0 on
+# every CPU, as tflite_runtime did on x86, and ai_edge_litert's x86 int8 gave class 2. Ties seen:
+# sample 87 of another set, 0.4961 against 0.4965 (0.09 steps), flipped on every arm64 CPU.
 DEEP_TIE_STEPS = 1.0
 FLOAT_TWIN = "model_float32.tflite"
 # The converter fixes an int8 softmax output's quantization: p = (q + 128) / 256.
@@ -93,16 +95,16 @@ def compare_outputs(
 def compare_deep(
     name: str, expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]
 ) -> list[str]:
-    """A deep int8 network: the same top class on every sample but a float32 tie (DEEP_TIE_STEPS),
-    and its outputs no further from its folder's float32 file (in the same run) than x86's int8
-    outputs are from x86's float32."""
+    """A deep int8 network: x86's top class on every sample but where this CPU's is the float32
+    file's (or a tie with it: DEEP_TIE_STEPS), and its outputs no further from its folder's
+    float32 file (in the same run) than x86's int8 outputs are from x86's float32."""
     twin = f"{name.rsplit('/', 1)[0]}/{FLOAT_TWIN}"
     if twin not in expected or twin not in actual:
         return [f"{name}: no {twin} outputs to bound its quantization error by"]
     problems = [
         problem
         for sample, problem in top_class_changes(name, expected[name], actual[name])
-        if not float_tie(actual[twin][sample], expected[name][sample], actual[name][sample])
+        if not float_agrees(actual[twin][sample], actual[name][sample])
     ]
     x86, here = (
         steps_from_float(expected[name], expected[twin]),
@@ -176,10 +178,10 @@ def top_class_changes(name: str, want: np.ndarray, got: np.ndarray) -> list[tupl
     ]
 
 
-def float_tie(probabilities: np.ndarray, want: np.ndarray, got: np.ndarray) -> bool:
-    """Whether the float32 file puts x86's top class and this CPU's within DEEP_TIE_STEPS."""
+def float_agrees(probabilities: np.ndarray, got: np.ndarray) -> bool:
+    """Whether the float32 file puts this CPU's top class first, or within DEEP_TIE_STEPS of it."""
     flat = probabilities.reshape(-1).astype(np.float64)
-    gap = abs(flat[want.reshape(-1).argmax()] - flat[got.reshape(-1).argmax()])
+    gap = flat.max() - flat[got.reshape(-1).argmax()]
     return gap / SOFTMAX_SCALE <= DEEP_TIE_STEPS
 
 
