@@ -22,6 +22,7 @@ Rooms the core uses:
     analysis/      the model card, integrated gradients, the confusion matrix
 Under everything:
     backend.py     the one place TensorFlow and Keras (tf_keras) are imported, quietly
+    keras3.py      the one place Keras 3 (`import keras`) is imported, for models users bring
     quiet.py       native stderr held during noisy steps; --verbose brings it back
     errors.py      UserError: one line and exit 2 for bad input
 

@@ -9,6 +9,7 @@ Pillow, and `cryptography` for signed folders. Top to bottom:
     manifest.py    model.json, labels.txt, samples.npz: written by edge.optimize, read here
     runtime.py     EdgeModel: check the sha256, load, quantize in, run, dequantize out
     compiled.py    LiteRT 2.x's CompiledModel for float-I/O files (CPU; GPU/NPU where present)
+    cpu.py         this CPU's name and int8 dot-product flags, read from /proc/cpuinfo at run time
     quantize.py    float ⇄ int8 for runtime.py: the book's rounding, in as few numpy calls as can be
     crypto.py      encrypted files (AES-256-GCM): the format, opened in memory only
     errors.py      EdgeError, the device side's one user error

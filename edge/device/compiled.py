@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.device.cpu import cpu_has
 from edge.device.errors import EdgeError
 from edge.device.quiet import held_stderr
 from edge.device.runtime import SIGNATURE
@@ -32,20 +33,7 @@ def compiled_model_available() -> bool:
         from ai_edge_litert.compiled_model import CompiledModel  # noqa: F401
     except ImportError:
         return False
-    return platform.machine() not in ("aarch64", "arm64") or _cpu_has("asimddp")
-
-
-def _cpu_has(feature: str) -> bool:
-    """Whether /proc/cpuinfo lists `feature` (Linux; elsewhere assume it does)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True
-    return any(
-        feature in line.split(":", 1)[1].split()
-        for line in text.splitlines()
-        if line.lower().startswith("features")
-    )
+    return platform.machine() not in ("aarch64", "arm64") or cpu_has("asimddp") is not False
 
 
 class CompiledEdgeModel:
