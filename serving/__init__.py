@@ -7,5 +7,7 @@
 - `log_summary`: what a request log (or warmup file) holds
 - `tune_batching`: a `--batching_parameters_file` measured on an export, for either server
 - `rollout`: canary labels, kept versions and rollback, edited in a models.config a server polls
-- `tensors` and `apis`: TensorProto ↔ numpy and the TF Serving messages, used by both sides
+- `tensors`: TensorProto ↔ numpy, used by both sides
+- `tensors_json`: JSON values ↔ numpy as TF Serving's REST API has them, used by both sides
+- `apis`: the TF Serving messages, used by both sides
 """

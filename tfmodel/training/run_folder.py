@@ -59,7 +59,7 @@ def start_run(config: Config, setting: Setting, folder: RunFolder) -> None:
         return
     runs.start_run(folder.run_dir, config)
     if isinstance(setting.splits, data.StreamedSplits):
-        _record_folder_data(config, folder.run_dir, setting.splits, setting.inputs["x"])
+        _record_folder_data(config, folder.run_dir, setting.splits, setting.batches.train)
     if config.export.enabled and config.export.base_dir:  # else it lives in the run folder
         runs.writable_dir(Path(config.export.base_dir), "export.base_dir")
 
