@@ -168,8 +168,10 @@ def last_epoch_row(run_dir: Path) -> dict[str, str]:
 
 
 def _history_rows(history_csv: Path) -> list[dict[str, str]]:
+    """history.csv's rows without its empty cells: Keras' CSVLogger writes `NA` for a metric an
+    epoch lacks (every val_* column of a run with no validation split)."""
     with history_csv.open() as f:
-        return list(csv.DictReader(f))
+        return [{k: v for k, v in row.items() if v not in ("", "NA")} for row in csv.DictReader(f)]
 
 
 def plot_history(history_csv: Path, png: Path) -> None:
