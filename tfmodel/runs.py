@@ -29,7 +29,7 @@
         explain/             tfmodel.explain: integrated_gradients.png, confusion.png
         split.csv            train, for an image folder: every file, its class and split
         split.json           train, for an image folder: counts per class and split, skipped
-                             bad files (`tfmodel.data.records`)
+                             bad files, files not images by name (`tfmodel.data.records`)
         augment.png          train, with data.augment: a grid of augmented training images
     <output.dir>/latest      a link to the newest finished run
 
