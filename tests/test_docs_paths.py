@@ -1,5 +1,5 @@
-"""README.md and docs/ name only what exists: repository paths, `python -m` modules, make targets,
-and relative links (with their #anchors).
+"""README.md (a newcomer's page, ≤ 300 lines) and docs/ name only what exists: repository paths,
+`python -m` modules, make targets and relative links (with their #anchors).
 
 A repository path is one whose first part is a top-level folder of the repository (`tfmodel/…`,
 `tests/…`, `.ci/…`); paths inside a run folder (`runs/latest/edge/…`), on a device (`~/tfmodel/…`,
@@ -20,6 +20,7 @@ TOP_FOLDERS = (
     "tfmodel serving edge tests benchmarks device deploy hardware configs docs .ci".split()
 )
 PACKAGES = ("tfmodel", "serving", "edge", "benchmarks", "device", "hardware")
+README_MAX_LINES = 300  # a newcomer's page; the manual is docs/
 
 # Not after a character that makes it part of a longer path, a host (`pi@host:`) or a variable.
 REPO_PATH = re.compile(
@@ -103,6 +104,11 @@ def test_every_make_target_named_exists(page):
 def test_every_relative_link_leads_somewhere(page):
     dead = dead_links(page)
     assert not dead, f"{page_id(page)} links to what does not exist: {dead}"
+
+
+def test_the_readme_stays_a_newcomers_page():
+    lines = (REPO / "README.md").read_text().count("\n")
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines: move detail into docs/"
 
 
 def test_the_manual_has_its_pages():
