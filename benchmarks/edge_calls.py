@@ -6,8 +6,6 @@ Untrained weights (latency does not depend on them); `max Δp`: the largest diff
 tf.lite's probabilities for the same file and example.
 """
 
-from __future__ import annotations
-
 import sys
 import tempfile
 import warnings
@@ -16,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import latencies
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
 from edge import convert
 from edge.device.benchmark import random_example
@@ -38,11 +36,9 @@ COLUMNS = ["call", "file", "interpreter", "p50 µs", "p99 µs", "× tf.lite", "m
 def available_interpreters() -> list[str]:
     """The baseline (tf.lite) first, then every other interpreter that imports here."""
     names = [BASELINE]
-    for name in INTERPRETERS:
+    for name in [n for n in INTERPRETERS if n != BASELINE]:
         try:
-            if name != BASELINE:
-                find_interpreter(name)
-                names.append(name)
+            names.append(find_interpreter(name)[1])
         except Exception:  # EdgeError when not installed; a broken install counts as absent
             continue
     return names
@@ -124,7 +120,7 @@ def run(size: str = "full") -> Result:
     ]
     method = f"{rounds} round(s) of {runs} calls ({KERAS_SHARE}× fewer for Keras), one thread."
     title = "Edge: one example through predict(), invoke(), Keras and the SavedModel"
-    return Result("edge_calls", title, method, [table(COLUMNS, rows)], figures)
+    return Result("edge_calls", title, method, [Table(COLUMNS, rows)], figures)
 
 
 if __name__ == "__main__":

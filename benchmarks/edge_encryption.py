@@ -6,8 +6,6 @@ model.json and encrypted copy (`edge.encrypt`). A load is `EdgeModel(path)` as a
 `edge.device.crypto.open_model` alone (`decrypt ms`) alternate.
 """
 
-from __future__ import annotations
-
 import sys
 import tempfile
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import alternate, speedup
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
 from edge import convert
 from edge.device.crypto import open_model
@@ -43,11 +41,9 @@ def build_model_for(name: str) -> tuple[keras.Model, np.ndarray, float]:
         digits = load_splits(DataConfig(), seed=0)
         model = build_model(ModelConfig(), RegularizerConfig(), (8, 8, 1), 10, digits.pixel_max)
         return model, convert.calibration_examples(digits.x_train, count=100), digits.pixel_max
-    model = keras.applications.MobileNetV2(
-        alpha=0.35, input_shape=(96, 96, 3), weights=None, classifier_activation=None
-    )
-    rng = np.random.default_rng(0)
-    return model, rng.uniform(0, 1, size=(8, 96, 96, 3)).astype(np.float32), 1.0
+    shape = (96, 96, 3)
+    model = keras.applications.MobileNetV2(shape, 0.35, weights=None, classifier_activation=None)
+    return model, np.random.default_rng(0).uniform(0, 1, (8, *shape)).astype(np.float32), 1.0
 
 
 def write_folder(folder: Path, name: str, key: Path) -> dict[str, tuple[Path, Path]]:
@@ -67,12 +63,12 @@ def write_folder(folder: Path, name: str, key: Path) -> dict[str, tuple[Path, Pa
 
 def measure_pair(plain: Path, sealed: Path, key: Path, loads: int) -> list[float]:
     """Median load ms of each file, encrypted ÷ plain by wall and by CPU time, decrypt ms."""
-    sides = {
-        name: lambda p=path: EdgeModel(p, num_threads=1, decrypt_key=key)
-        for name, path in (("plain", plain), ("sealed", sealed))
-    }
     content, manifest = sealed.read_bytes(), read_manifest(sealed)
-    sides["decrypt"] = lambda: open_model(sealed, content, manifest, key)  # key file read too
+    sides = {
+        "plain": lambda: EdgeModel(plain, num_threads=1, decrypt_key=key),
+        "sealed": lambda: EdgeModel(sealed, num_threads=1, decrypt_key=key),
+        "decrypt": lambda: open_model(sealed, content, manifest, key),  # key file read too
+    }
     samples = alternate(sides, loads, keep=False)  # an app loads one at a time
     ratios = [1 / speedup(samples["sealed"], samples["plain"], c) for c in ("wall", "cpu")]
     plain_ms, sealed_ms, decrypt = (samples[s].median() * 1000 for s in sides)
@@ -90,15 +86,14 @@ def run(size: str = "full") -> Result:
             folder.mkdir()
             for kind, (plain, sealed) in write_folder(folder, name, key).items():
                 rows.append([name, kind, *measure_pair(plain, sealed, key, loads)])
+    measure = "encrypted ÷ plain load time, {} float32 (CPU time)"
     figures = [
-        Figure(f"encrypted ÷ plain load time, {r[0]} float32 (CPU time)", r[6], "×", GOAL, False)
-        for r in rows
-        if r[1] == "float32"
+        Figure(measure.format(r[0]), r[6], "×", GOAL, False) for r in rows if r[1] == "float32"
     ]
     cells = [[*r[:2], *(f"{v:.3g}" for v in r[2:])] for r in rows]
     method = f"{loads} loads of each file, plain and encrypted alternating, one thread."
     title = "Edge: load time of encrypted ÷ plain files"
-    return Result("edge_encryption", title, method, [table(COLUMNS, cells)], figures)
+    return Result("edge_encryption", title, method, [Table(COLUMNS, cells)], figures)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,9 @@ The network (configs/photos_mobilenet_v2.yaml's) is trained briefly on generated
 (class k brightest in channel k), then converted to float32 and to int8 by each route
 edge.optimize has: the converter's PTQ with float32 I/O (`int8`, what devices use) and with int8
 I/O, litert-quantizer's PTQ, and QAT (edge.qat) then the converter. Per file: test accuracy,
-agreement with Keras, size, and single-example p50 per thread count, the files alternating. The
-float32 and int8 files also run as the bare set→invoke→get loop, with XNNPACK and on the
-interpreter's builtin kernels.
+agreement with Keras, size, and single-example p50 per thread count, the files alternating, with
+the int8 file's bare set→invoke→get loop and Keras' `model.predict`.
 """
-
-from __future__ import annotations
 
 import sys
 import tempfile
@@ -19,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import latencies
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
 from benchmarks.training_speed import colour_splits
 from edge import convert
@@ -45,7 +42,6 @@ F32, INT8 = ("float32", "—"), ("int8", "converter")  # the two files every siz
 COLUMNS = ["variant", "quantizer", "test acc", "Δ acc vs Keras (pt)", "top-1 agree w/ Keras"]
 COLUMNS += ["mean abs Δp vs Keras", "KB", "× float32", "× float32 gzip"]
 QUALITY = (".3f", "+.1f", ".3f", ".4f")  # the formats of `quality`'s figures
-BARE = ("p50 ms XNNPACK", "p50 ms builtin kernels")
 
 
 def train_mobilenet(side: int, count: int, epochs: int) -> tuple[keras.Model, Splits, Config]:
@@ -90,15 +86,9 @@ def quality(path: Path, splits: Splits, keras_p: np.ndarray) -> list[float]:
     return [accuracy, (accuracy - keras_accuracy) * 100, agreement, delta]
 
 
-def bare_loop(path: Path, xnnpack: bool = True) -> Callable[[np.ndarray], np.ndarray]:
-    """set_tensor → invoke → get_tensor on a float-I/O file, one thread; without `xnnpack`, on
-    the interpreter's builtin kernels (no default delegate)."""
-    interpreter_class, _ = find_interpreter()
-    options = {}
-    if not xnnpack:  # each interpreter package defines OpResolverType beside its Interpreter
-        resolvers = sys.modules[interpreter_class.__module__].OpResolverType
-        options["experimental_op_resolver_type"] = resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = interpreter_class(model_path=str(path), num_threads=1, **options)
+def bare_loop(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """set_tensor → invoke → get_tensor on a float-I/O file, one thread, nothing else."""
+    interpreter = find_interpreter()[0](model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     set_tensor, invoke, get = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
@@ -125,9 +115,7 @@ def run(size: str = "full") -> Result:
         for n in threads:
             calls = {k: EdgeModel(p, num_threads=n, verify=False).predict for k, p in paths.items()}
             if n == 1:
-                for kind, path in (("float32", paths[F32]), ("int8", paths[INT8])):
-                    for on in BARE:
-                        calls[f"bare {kind} {on}"] = bare_loop(path, xnnpack=on == BARE[0])
+                calls["bare"] = bare_loop(paths[INT8])
                 calls["keras"] = lambda x: model.predict(x, verbose=0)
             counts = {k: max(runs // 10, 5) if k == "keras" else runs for k in calls}
             p50[n] = latencies(calls, example, counts, rounds)
@@ -139,7 +127,7 @@ def run(size: str = "full") -> Result:
         row += [f"{sizes[key][1] / f32_gzip:.2f}", *(f"{p50[n][key].p50_ms:.3f}" for n in threads)]
     columns = COLUMNS + [f"p50 ms, {n} thread(s)" for n in threads]
     one = {k: v.p50_ms for k, v in p50[1].items()}
-    keras_ratio, bare_ratio = one["keras"] / one[INT8], one[INT8] / one[f"bare int8 {BARE[0]}"]
+    keras_ratio, bare_ratio = one["keras"] / one[INT8], one[INT8] / one["bare"]
     figures = [
         Figure(f"int8 p50 ÷ float32 p50, {n} thread(s)", ratio, "×", SPEED_GOAL, False)
         for n in threads
@@ -151,13 +139,12 @@ def run(size: str = "full") -> Result:
         Figure("Keras model.predict ÷ int8 predict(), p50", keras_ratio, "×", KERAS_GOAL),
         Figure("int8 predict() ÷ bare set→invoke→get, p50", bare_ratio, "×", OVERHEAD_GOAL, False),
     ]
-    bare = [[k, *(f"{one[f'bare {k} {on}']:.3f}" for on in BARE)] for k in ("float32", "int8")]
     method = (
         f"{side}×{side}, trained {epochs} epoch(s) on {count} images, {len(splits.x_test)} "
         f"test images; {rounds} round(s) of {runs} timed calls, the files alternating."
     )
     title = "Edge: MobileNetV2 α 0.35, int8 (float I/O) against float32"
-    tables = [table(columns, rows), table(["bare loop, 1 thread", *BARE], bare)]
+    tables = [Table(columns, rows)]
     return Result("edge_mobilenet", title, method, tables, figures)
 
 

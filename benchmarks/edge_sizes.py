@@ -6,8 +6,6 @@ alternating, per thread count. Start-up as LiteRT's `benchmark_model` reports it
 process importing only the edge runtime: init, first inference, peak memory after init and overall.
 """
 
-from __future__ import annotations
-
 import gzip
 import json
 import os
@@ -19,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import latencies
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
 from edge import convert
 from edge.device.benchmark import random_example
@@ -29,7 +27,7 @@ from tfmodel.config import Config, ModelConfig, RegularizerConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = str(Path(__file__).resolve().parents[1])
 SIZE_GOAL = 0.30  # int8 ÷ float32 bytes; pruned int8 ÷ float32 gzipped: half that
 # size → (timed calls per variant and thread count, rounds, thread counts, pruning epochs)
 SIZES = {"smoke": (5, 1, (1,), 1), "quick": (300, 3, (1, 2), 2), "full": (2000, 5, (1, 2), 2)}
@@ -39,10 +37,7 @@ STARTUP = """
 import json, sys, time
 import numpy as np
 from edge.device.runtime import EdgeModel
-def peak():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+peak = lambda: int([v for v in open("/proc/self/status") if "VmHWM" in v][0].split()[1]) / 1024
 start = time.perf_counter()
 model = EdgeModel(sys.argv[1], num_threads=1, verify=False)
 init_ms, init_mb = (time.perf_counter() - start) * 1000, peak()
@@ -77,10 +72,7 @@ def build_files(prune_epochs: int) -> tuple[dict[str, bytes], float]:
 
 def startup(path: Path) -> list[float]:
     """Init and first-inference ms, peak memory MB after init and overall, in a fresh process."""
-    command, env = (
-        [sys.executable, "-c", STARTUP, str(path)],
-        dict(os.environ, PYTHONPATH=str(REPO)),
-    )
+    command, env = [sys.executable, "-c", STARTUP, str(path)], dict(os.environ, PYTHONPATH=REPO)
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -106,19 +98,14 @@ def run(size: str = "full") -> Result:
                 rows[name] += [f"{latency.p50_ms * 1000:.1f}", f"{latency.p99_ms * 1000:.1f}"]
     columns = ["variant", "KB", "gzip KB", "× float32", "gzip × float32", *STARTUP_COLUMNS]
     columns += [f"{p} µs {n}t" for n in threads for p in ("p50", "p99")]
+    pruned = sizes["pruned_int8"][1] / gz
     figures = [
         Figure("int8 bytes ÷ float32 bytes", sizes["int8"][0] / raw, "×", SIZE_GOAL, False),
-        Figure(
-            "pruned int8 ÷ float32, gzipped",
-            sizes["pruned_int8"][1] / gz,
-            "×",
-            SIZE_GOAL / 2,
-            False,
-        ),
+        Figure("pruned int8 ÷ float32, gzipped", pruned, "×", SIZE_GOAL / 2, False),
     ]
     method = f"kernel sparsity {sparsity:.3f}; {rounds} round(s) of {runs} calls per thread count."
     title = "Edge: 784-128-10 MLP, file size, latency, start-up and memory per variant"
-    return Result("edge_sizes", title, method, [table(columns, rows.values())], figures)
+    return Result("edge_sizes", title, method, [Table(columns, rows.values())], figures)
 
 
 if __name__ == "__main__":

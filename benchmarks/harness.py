@@ -5,16 +5,12 @@ Sides measured in turns within one process see the same machine, so their ratios
 shared machine where absolute times do not; CPU time leaves out the time other jobs hold a core.
 """
 
-from __future__ import annotations
-
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from edge.device.benchmark import Latency, measure_latency
 
@@ -67,12 +63,7 @@ def command_side(argv: list[str], **options) -> Callable[[], object]:
     return lambda: subprocess.run(command, check=True, capture_output=True, **options)
 
 
-def latencies(
-    calls: dict[str, Callable[[np.ndarray], object]],
-    example: np.ndarray,
-    runs: int | dict[str, int],
-    rounds: int,
-) -> dict[str, Latency]:
+def latencies(calls: dict[str, Callable], example, runs: int | dict, rounds: int) -> dict:
     """Each call's median p50 and p99 (ms) over `rounds` turns of `runs` single-example calls
     (`edge.device.benchmark.measure_latency`; a count, or one per call's name), alternating."""
     counts = runs if isinstance(runs, dict) else dict.fromkeys(calls, runs)

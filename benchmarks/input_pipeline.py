@@ -7,8 +7,6 @@ the first epoch from the files; cached: an epoch once decoded (ours `data.cache:
 `.cache()` after a filling epoch).
 """
 
-from __future__ import annotations
-
 import sys
 import tempfile
 import time
@@ -18,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.harness import alternate
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
 from tfmodel.backend import keras, tf
 from tfmodel.config import DataConfig
@@ -53,26 +51,22 @@ def ours(root: Path, cache: str) -> tuple[float, float]:
     """(listing seconds, epoch seconds) for `images:root`: cold the first epoch, with the
     iterator's start; cached the second (the first fills the cache)."""
     start = time.perf_counter()
-    config = DataConfig(
-        source=f"images:{root}", image_size=list(IMAGE_SIZE), test_split=0.0, validation_split=0.0
-    )
-    splits = load_splits(config, seed=0)
+    folder = DataConfig(f"images:{root}", validation_split=0.0, test_split=0.0)
+    folder.image_size = list(IMAGE_SIZE)
+    splits = load_splits(folder, seed=0)
     listing = time.perf_counter() - start
     epoch = tf.Variable(0, dtype=tf.int64)
-    dataset = build_file_dataset(
-        splits.train, splits.recipe, BATCH, seed=0, epoch=epoch, repeat=True, cache=cache
-    )
+    options = dict(seed=0, epoch=epoch, repeat=True, cache=cache)
+    iterator = iter(build_file_dataset(splits.train, splits.recipe, BATCH, **options))
     steps = batches_per_epoch(len(splits.train), BATCH, drop_remainder=False)
-    iterator = iter(dataset)
     first = batches_seconds(iterator, steps)
     return listing, first if cache == "none" else batches_seconds(iterator, steps)
 
 
 def theirs(root: Path, cached: bool) -> float:
     """Seconds for one epoch of Keras' reader (after a filling epoch when cached)."""
-    dataset = keras.utils.image_dataset_from_directory(
-        root, image_size=IMAGE_SIZE, batch_size=BATCH, seed=0
-    )
+    options = dict(image_size=IMAGE_SIZE, batch_size=BATCH, seed=0)
+    dataset = keras.utils.image_dataset_from_directory(root, **options)
     if cached:
         dataset = dataset.cache()
         for _ in dataset.prefetch(tf.data.AUTOTUNE):
@@ -108,7 +102,7 @@ def run(size: str = "full") -> Result:
     columns = ["epoch", "ours images/s", "Keras images/s", "ours ÷ Keras"]
     method = f"{count} generated JPEGs, batch {BATCH}, medians of {rounds} round(s) in turns."
     title = "Input pipeline: an image folder decoded and resized to 96×96"
-    return Result("input_pipeline", title, method, [table(columns, rows)], figures)
+    return Result("input_pipeline", title, method, [Table(columns, rows)], figures)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,13 @@ Twin models (same architecture, initial weights, unshuffled batches, hyperparame
 The final test losses (L2 penalty included) should agree closely, the rules being the same.
 """
 
-from __future__ import annotations
-
 import sys
 from dataclasses import dataclass
 
 from benchmarks.harness import Samples, alternate, speedup
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
-from benchmarks.training_speed import MNIST_DIR
+from benchmarks.training_speed import REPO
 from tfmodel.backend import keras
 from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
 from tfmodel.data import Splits, build_dataset, load_splits
@@ -28,6 +26,7 @@ OPTIMIZERS = {
     "Adam": OptimizerConfig(name="adam", learning_rate=1e-3),
     "RMSprop": OptimizerConfig(name="rmsprop", learning_rate=1e-3),
 }
+MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"  # beside the repo; skipped when absent
 GOAL = 0.97  # ours ÷ Keras steps/s (CPU time), for every optimizer
 SIZES = {"smoke": (2, 1, False), "quick": (60, 5, True), "full": (300, 21, True)}  # steps, rounds
 COLUMNS = ["workload", "optimizer", "ours steps/s", "Keras steps/s", "ours ÷ Keras (wall)"]
@@ -64,21 +63,14 @@ def builtin_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.RMSprop(rate, rho=cfg.rho, epsilon=cfg.epsilon)
 
 
-def compare(
-    workload: str,
-    splits: Splits,
-    name: str,
-    cfg: OptimizerConfig,
-    steps: int,
-    rounds: int,
-    hidden_units: tuple[int, ...] = (128,),
-) -> Comparison:
-    """`rounds` alternating `model.fit` rounds of `steps` steps with ours and the built-in."""
+def compare(workload, splits: Splits, name, cfg: OptimizerConfig, steps, rounds, hidden=(128,)):
+    """`rounds` alternating `model.fit` rounds of `steps` steps with ours and the built-in: a
+    Comparison. The MLP has `hidden` units per hidden layer."""
     examples = steps * BATCH_SIZE  # no more than a round uses (keeps MNIST small)
     x, y = splits.x_train[:examples], splits.y_train[:examples]
     keras.utils.set_random_seed(0)
     shape, classes, pixel_max = splits.input_shape, splits.num_classes, splits.pixel_max
-    mlp = ModelConfig(hidden_units=list(hidden_units))
+    mlp = ModelConfig(hidden_units=list(hidden))
     template = build_model(mlp, RegularizerConfig(), shape, classes, pixel_max)
     optimizers = {"ours": make_optimizer(cfg, steps, rounds), "keras": builtin_optimizer(cfg)}
     models, sides = {}, {}
@@ -117,7 +109,7 @@ def run(size: str = "full") -> Result:
         for ratio in [speedup(c.ours, c.keras, "cpu")]
     ]
     method = f"{steps} steps a round, {rounds} timed round(s) a side after a warm-up, alternating."
-    tables = [table(COLUMNS, [c.row() for c in comparisons])]
+    tables = [Table(COLUMNS, [c.row() for c in comparisons])]
     title = "Optimizers: project vs Keras built-ins"
     return Result("optimizer_speed", title, method, tables, figures)
 

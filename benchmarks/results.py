@@ -7,12 +7,9 @@ An entry's `notes` are written by a person into results.json after a run (why a 
 what was tried); code keeps them when it replaces the entry's figures and never writes one.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import platform
-import sys
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -43,8 +40,13 @@ class Figure:
 
 @dataclass
 class Table:
+    """Rows of cells under `columns`; a cell is anything `str` gives."""
+
     columns: list[str]
     rows: list[list[str]]
+
+    def __post_init__(self):
+        self.columns, self.rows = list(self.columns), [[str(c) for c in r] for r in self.rows]
 
     def markdown(self) -> str:
         lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
@@ -64,11 +66,6 @@ class Result:
     date: str = ""
     machine: str = ""
     notes: list[dict[str, str]] = field(default_factory=list)  # {"about": date, "text": ...}
-
-
-def table(columns: list[str], rows: list[list[object]]) -> Table:
-    """Rows of cells (anything `str` gives) under `columns`."""
-    return Table(list(columns), [[str(cell) for cell in row] for row in rows])
 
 
 def describe_versions() -> str:
@@ -130,8 +127,8 @@ def render_section(r: Result) -> str:
     blocks[1] += r.method
     blocks += [f"Machine: {r.machine}.", *(t.markdown() for t in r.tables)]
     if r.figures:
-        blocks.append(table(FIGURE_COLUMNS, [figure_row(r.benchmark, f) for f in r.figures]))
-        blocks[-1] = blocks[-1].markdown()
+        figures = Table(FIGURE_COLUMNS, [figure_row(r.benchmark, f) for f in r.figures])
+        blocks.append(figures.markdown())
     blocks += [f"Notes on the run of {n['about']}: {n['text']}" for n in r.notes]
     return "\n\n".join(blocks)
 
@@ -140,7 +137,7 @@ def render(results: dict[str, Result], order: list[str]) -> str:
     """RESULTS.md: every figure against its goal, then each benchmark's section, in `order`."""
     ordered = [results[n] for n in order if n in results]
     ordered += [r for n, r in results.items() if n not in order]
-    summary = table(
+    summary = Table(
         [*FIGURE_COLUMNS, "measured"],
         [[*figure_row(r.benchmark, f), r.date] for r in ordered for f in r.figures],
     )
@@ -158,4 +155,3 @@ def write_markdown(json_path: Path = RESULTS_JSON, md_path: Path = RESULTS_MD) -
 if __name__ == "__main__":
     write_markdown()
     print(f"wrote {RESULTS_MD}")
-    sys.exit(0)

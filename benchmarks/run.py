@@ -1,12 +1,11 @@
-"""Run the benchmarks in one process: print each one's tables and figures against their goals; a
-full run records them in benchmarks/results.json and renders benchmarks/RESULTS.md.
+"""Run benchmarks in one process and print what each measured against its goals.
+
+A full run also records each result in benchmarks/results.json and renders RESULTS.md.
 
     python -m benchmarks.run                 # every benchmark, full size (~25 min on 2 cores)
     python -m benchmarks.run --quick         # fewer rounds; prints only
     python -m benchmarks.edge_calls --quick  # one benchmark (the same as --only edge_calls)
 """
-
-from __future__ import annotations
 
 import argparse
 import importlib
@@ -38,10 +37,8 @@ BENCHMARKS = (
     "client_start",
 )
 EXAMPLES = """examples:
-  python -m benchmarks.run --quick
-  python -m benchmarks.run --only serving_speed edge_calls
-  python -m benchmarks.optimizer_speed --quick
-  python -m benchmarks.results
+  python -m benchmarks.run --quick --only serving_speed edge_calls
+  python -m benchmarks.results            # RESULTS.md again from results.json
 """
 
 
@@ -53,10 +50,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds; print, record nothing")
-    parser.add_argument("--size", choices=SIZES, help="smoke: seconds, as the tests run it")
     parser.add_argument(
-        "--only", nargs="+", choices=BENCHMARKS, metavar="NAME", help=", ".join(BENCHMARKS)
+        "--size",
+        choices=SIZES,
+        help="default full (--quick: quick); smoke takes seconds, as the tests run it",
     )
+    names = ", ".join(BENCHMARKS)
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, metavar="NAME", help=names)
     return parser.parse_args(argv)
 
 

@@ -1,11 +1,10 @@
-"""The serving benchmarks' two ends: `start_server` (`python -m serving.server` on free ports),
+"""The serving benchmarks' two ends: `served` (`python -m serving.server` on free ports),
 callers over gRPC and REST, and `load`: client threads (each its own channel or keep-alive
 connection) calling back to back, with latency, requests/s and CPU per request on both ends.
 """
 
-from __future__ import annotations
-
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -14,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +33,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(
-    base: Path, model: str, batching: Path | None
-) -> tuple[subprocess.Popen, int, int]:
-    """`python -m serving.server` serving `base` on free ports, once its REST port answers:
-    (process, gRPC port, REST port)."""
+@contextlib.contextmanager
+def served(base: Path, model: str, batching: Path | None) -> Iterator[tuple]:
+    """`python -m serving.server` serving `base` on free ports, from when its REST port answers
+    to the end of the block: (process, gRPC port, REST port)."""
     grpc_port, rest_port = free_port(), free_port()
     command = [sys.executable, "-m", "serving.server", f"--port={grpc_port}"]
     command += [f"--rest_api_port={rest_port}", f"--model_name={model}"]
@@ -46,20 +44,24 @@ def start_server(
     if batching:
         command += ["--enable_batching", f"--batching_parameters_file={batching}"]
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    process = subprocess.Popen(command, env=env, **quiet)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=1)
             connection.request("GET", f"/v1/models/{model}")
             if connection.getresponse().status == 200:
-                return process, grpc_port, rest_port
+                break
         except OSError:
             time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the server did not answer within 120 s: {' '.join(command)}")
+    try:
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"the server did not answer within 120 s: {' '.join(command)}")
+        yield process, grpc_port, rest_port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ runs it (a Session callable), the pixels one over batch sizes up to 32. The batc
 threads of this process (`serving_load`), one example a request; the cells alternate.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import io
 import os
@@ -22,9 +20,9 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.harness import alternate
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
-from benchmarks.serving_load import MAX_CLIENTS, Input, grpc_caller, load, rest_caller, start_server
+from benchmarks.serving_load import MAX_CLIENTS, Input, grpc_caller, load, rest_caller, served
 from serving.server.servables.batching import BatchingParameters, batching_parameters_text
 from serving.server.servables.servable import load_servable
 from serving.tune_batching import Measurement, recipe
@@ -117,15 +115,13 @@ def serve_cells(version_dir: Path, inputs: dict, batching: Path, size: str) -> d
     """(input, protocol, batching, clients) → the cell's samples over the rounds."""
     seconds, rounds = SIZES[size][:2]
     protocols = {"gRPC": (grpc_caller, 1), "REST": (rest_caller, 2)}  # caller, its port's index
-    cells = [
-        (k, p, m, c) for k in inputs for p in protocols for m in ("off", "on") for c in CLIENTS
-    ]
+    modes = ("off", "on")
+    cells = [(k, p, m, c) for k in inputs for p in protocols for m in modes for c in CLIENTS]
     if size == "smoke":  # the cells the figures need
         cells = [c for c in cells if c[3] == 1 or c[:2] == ("pixels", "gRPC")]
-    servers = {}
-    try:
-        servers["off"] = start_server(version_dir.parent, MODEL, None)
-        servers["on"] = start_server(version_dir.parent, MODEL, batching)
+    base = version_dir.parent
+    with served(base, MODEL, None) as off, served(base, MODEL, batching) as on:
+        servers = {"off": off, "on": on}
 
         def side(kind, protocol, mode, clients):
             server, (caller, port) = servers[mode], protocols[protocol]
@@ -133,10 +129,6 @@ def serve_cells(version_dir: Path, inputs: dict, batching: Path, size: str) -> d
             return lambda: load(make, clients, seconds, server[0].pid)
 
         return alternate({cell: side(*cell) for cell in cells}, rounds, warmup=0)
-    finally:
-        for process, _, _ in servers.values():
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def tuned_batching(base: Path, curve: list[Measurement]) -> tuple[Path, BatchingParameters]:
@@ -158,13 +150,13 @@ def measure(base: Path, w: Workload, size: str):
     """Rows, figures and the batching parameters of one workload."""
     version_dir, inputs = export_model(base, w)
     inputs = {k: inputs[k] for k in w.inputs}
+    seconds = SIZES[size][2]  # a batch size of the in-process curve
     local = {
-        k: in_process(version_dir, g, BATCH_SIZES if k == "pixels" else (1,), SIZES[size][2])
+        k: in_process(version_dir, g, BATCH_SIZES if k == "pixels" else (1,), seconds)
         for k, g in inputs.items()
     }
-    curve = [
-        Measurement(b, np.median(t) * 1000, b / np.median(t)) for b, t in local["pixels"].items()
-    ]
+    medians = {b: float(np.median(t)) for b, t in local["pixels"].items()}
+    curve = [Measurement(b, m * 1000, b / m) for b, m in medians.items()]
     batching, params = tuned_batching(base, curve)
     samples = serve_cells(version_dir, inputs, batching, size)
     rows, cell = [], {}
@@ -203,7 +195,7 @@ def run(size: str = "full") -> Result:
         for i, w in enumerate(workloads):
             more_rows, more_figures, params = measure(Path(tmp) / str(i), w, size)
             rows, figures, batching = rows + more_rows, figures + more_figures, batching + [params]
-    tables = [table(COLUMNS, rows), table(BATCHING, batching)]
+    tables = [Table(COLUMNS, rows), Table(BATCHING, batching)]
     method = f"{seconds:g} s a cell, {rounds} round(s), the cells alternating; medians over rounds."
     title = "Serving: local server (gRPC, REST) vs in-process, batching off and on"
     return Result("serving_speed", title, method, tables, figures)

@@ -7,8 +7,6 @@ ours: `training_speed.our_side`. A round is one epoch on a fifth of the folder, 
 `training_speed` times them. Memory: the command in a fresh process, one epoch.
 """
 
-from __future__ import annotations
-
 import os
 import subprocess
 import sys
@@ -16,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.harness import alternate
-from benchmarks.input_pipeline import write_jpegs
-from benchmarks.results import Figure, Result, table
+from benchmarks.input_pipeline import IMAGE_SIZE, write_jpegs
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
 from benchmarks.training_speed import REPO, Side, new_model, our_side
 from tfmodel import data
@@ -45,13 +43,9 @@ def recipe(root: Path) -> Config:
 
 def plain_side(config: Config, root: Path, splits) -> tuple[Side, int]:
     """`image_dataset_from_directory` + the same model + `model.fit`; and its training examples."""
+    options = dict(batch_size=config.data.batch_size, seed=config.training.seed)
     train, val = keras.utils.image_dataset_from_directory(
-        root,
-        image_size=(96, 96),
-        batch_size=config.data.batch_size,
-        validation_split=0.1,
-        subset="both",
-        seed=config.training.seed,
+        root, image_size=IMAGE_SIZE, validation_split=0.1, subset="both", **options
     )
     examples = len(train.file_paths)
     train, val = train.prefetch(tf.data.AUTOTUNE), val.prefetch(tf.data.AUTOTUNE)
@@ -90,15 +84,8 @@ def peak_rss_mb(root: Path, output: Path) -> float:
     args = ["--config", str(RECIPE), "--output", str(output), "--no-resume"]
     for override in [f"data.source=images:{root}", *OVERRIDES, "export.enabled=false"]:
         args += ["--set", override]
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=output,
-        timeout=1800,
-    )
+    command = [sys.executable, "-c", PEAK_RSS, *args]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env, cwd=output)
     line = [row for row in done.stdout.splitlines() if row.startswith("peak_rss_kb")][-1]
     return int(line.split()[1]) / 1024
 
@@ -112,13 +99,12 @@ def run(size: str = "full") -> Result:
         rows = speed_rows(small, rounds)
         # Two fresh training processes take minutes: the smoke size measures speed only.
         rss = [] if size == "smoke" else [peak_rss_mb(r, Path(folder)) for r in (small, root)]
-    tables = [table(["measure", "plain script", "tfmodel.train", "ours ÷ plain"], rows)]
-    figures = [
-        Figure("training examples/s, ours ÷ plain script", float(rows[0][3]), "×", SPEED_GOAL)
-    ]
+    tables = [Table(["measure", "plain script", "tfmodel.train", "ours ÷ plain"], rows)]
+    speed = float(rows[0][3])
+    figures = [Figure("training examples/s, ours ÷ plain script", speed, "×", SPEED_GOAL)]
     if rss:
         rss_rows = [[count // 5, f"{rss[0]:.0f}"], [count, f"{rss[1]:.0f}"]]
-        tables.append(table(["images", "peak RSS MB of python -m tfmodel.train"], rss_rows))
+        tables.append(Table(["images", "peak RSS MB of python -m tfmodel.train"], rss_rows))
         measure = f"peak RSS growth, {count // 5} → {count} images"
         figures.append(Figure(measure, max(rss[1] - rss[0], 0.1), "MB", RSS_GOAL_MB, False))
     method = f"{count} JPEGs (speed on {count // 5}), {rounds} timed round(s) a side, alternating."

@@ -1,13 +1,11 @@
 """Training examples/s of `tfmodel.train`'s fit against the plain `model.fit(x, y)` a user writes:
-the digits MLP, an MNIST MLP, and MobileNetV2 α 0.35 at 96×96 (float32, mixed bfloat16, XLA).
+the digits MLP and MobileNetV2 α 0.35 at 96×96 (float32, mixed bfloat16, XLA).
 
 Batches of 32, SGD (momentum 0.9). Baseline: `model.fit` on numpy arrays, float32. Ours:
 `tfmodel.train`'s strategy, pipelines, compile recipe, validation every epoch and callbacks. A
 round is one `fit`, timed from each epoch's start to its callbacks' end; the untimed warm-up round
 trains fresh weights and gives the test accuracy.
 """
-
-from __future__ import annotations
 
 import dataclasses
 import sys
@@ -19,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import alternate
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
 from tfmodel import data
-from tfmodel.backend import keras
-from tfmodel.config import Config, DataConfig, load_config
+from tfmodel.backend import keras, tf
+from tfmodel.config import Config, load_config
 from tfmodel.data import Splits
 from tfmodel.distribute import strategies
 from tfmodel.models import build_model, compile_for_training
@@ -31,17 +29,16 @@ from tfmodel.resume import BackupPlan, make_callbacks
 from tfmodel.training.setting import fit_data, global_policy
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"  # beside the repo; skipped when absent
 MOBILENET_RECIPE = REPO / "configs" / "photos_mobilenet_v2.yaml"
 MLP_GOAL, MOBILENET_GOAL = 2.0, 1.0  # ours ÷ baseline examples/s, CPU time
-# size → (rounds, digits epochs a round, MNIST examples, (network, image side, images, epochs a
-# round, variants)); smoke's stand-in for MobileNet traces in seconds
+# size → (rounds, digits epochs a round, (network, image side, images, epochs a round,
+# variants)); smoke's stand-in for MobileNet traces in seconds
 SIZES = {
-    "smoke": (1, 1, 0, ("cnn", 32, 16, 1, 1)),
-    "quick": (2, 20, 8_000, ("mobilenet_v2", 96, 256, 2, 1)),
-    "full": (7, 20, 30_000, ("mobilenet_v2", 96, 512, 3, 3)),
+    "smoke": (1, 1, ("cnn", 32, 16, 1, 1)),
+    "quick": (2, 20, ("mobilenet_v2", 96, 256, 2, 1)),
+    "full": (7, 20, ("mobilenet_v2", 96, 512, 3, 3)),
 }
-MNIST_EPOCHS = 2
+QUIET = "training.verbose=0"
 COLOURS = ["red", "green", "blue"]
 VARIANTS = (("float32", False), ("mixed_bfloat16", False), ("float32", True))  # precision, XLA
 COLUMNS = ["workload", "epochs a round", "baseline examples/s", "ours examples/s"]
@@ -79,9 +76,8 @@ class Side:
 
 def new_model(config: Config, splits: Splits) -> keras.Model:
     keras.utils.set_random_seed(config.training.seed)
-    return build_model(
-        config.model, config.regularizer, splits.input_shape, splits.num_classes, splits.pixel_max
-    )
+    shape, classes, pixel_max = splits.input_shape, splits.num_classes, splits.pixel_max
+    return build_model(config.model, config.regularizer, shape, classes, pixel_max)
 
 
 def baseline_side(config: Config, splits: Splits) -> Side:
@@ -100,23 +96,15 @@ def baseline_side(config: Config, splits: Splits) -> Side:
 
 def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
     """`tfmodel.train`'s fit: its strategy, pipelines, compile recipe, validation and callbacks."""
-    from tfmodel.backend import tf
-
     info = strategies.make_strategy(config.training.strategy)
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
     inputs = fit_data(config, splits, config.data.batch_size, False, data_epoch)
     steps, t = inputs["steps_per_epoch"], config.training
     with info.strategy.scope(), global_policy(strategies.precision_policy(t.precision, info)):
         model = new_model(config, splits)
-        per_call = strategies.steps_per_execution(t.steps_per_execution)
-        compile_for_training(
-            model,
-            config.optimizer,
-            steps,
-            t.epochs,
-            steps_per_execution=per_call,
-            jit_compile=t.jit_compile,
-        )
+        options = dict(jit_compile=t.jit_compile)
+        options["steps_per_execution"] = strategies.steps_per_execution(t.steps_per_execution)
+        compile_for_training(model, config.optimizer, steps, t.epochs, **options)
 
     def fit(callbacks: list = ()) -> None:
         # A fresh run folder a round: a finished round's backup would make the next fit resume
@@ -148,23 +136,10 @@ def compare(name: str, config: Config, splits: Splits, rounds: int) -> list:
     return [name, config.training.epochs, *rates, f"{wall:.2f}", f"{cpu:.2f}", *accuracies]
 
 
-def quiet_config(path: Path | None, overrides: list[str]) -> Config:
-    return load_config(path, [*overrides, "training.verbose=0"])
-
-
-def mlp_rows(rounds: int, epochs: int, mnist_examples: int) -> list[list]:
-    """Digits, and MNIST when its folder is there and the size asks for it."""
-    config = quiet_config(None, [f"training.epochs={epochs}"])
-    rows = [compare("digits MLP 64-128-10", config, data.load_splits(config.data, 0), rounds)]
-    if mnist_examples and MNIST_DIR.is_dir():
-        config = quiet_config(None, [f"training.epochs={MNIST_EPOCHS}"])
-        config.data = DataConfig(source=f"idx:{MNIST_DIR}")
-        splits = data.load_splits(config.data, config.training.seed)
-        x, y = splits.x_train[:mnist_examples], splits.y_train[:mnist_examples]
-        splits = dataclasses.replace(splits, x_train=x, y_train=y)
-        name = f"MNIST MLP 784-128-10 ({mnist_examples} examples)"
-        rows.append(compare(name, config, splits, rounds))
-    return rows
+def mlp_row(rounds: int, epochs: int) -> list:
+    """The reference recipe: the digits MLP."""
+    config = load_config(None, [f"training.epochs={epochs}", QUIET])
+    return compare("digits MLP 64-128-10", config, data.load_splits(config.data, 0), rounds)
 
 
 def colour_splits(side: int, count: int, seed: int = 0) -> Splits:
@@ -183,24 +158,23 @@ def mobilenet_rows(rounds: int, network: str, side: int, images: int, epochs: in
     splits = dataclasses.replace(splits, x_val=splits.x_test, y_val=splits.y_test)
     rows = []
     for precision, jit in VARIANTS[:variants]:
-        overrides = [f"model.name={network}", f"data.image_size=[{side},{side}]"]
+        overrides = [f"model.name={network}", f"data.image_size=[{side},{side}]", QUIET]
         overrides += ["optimizer.name=sgd", "optimizer.schedule=constant"]
         overrides += ["optimizer.learning_rate=0.01", f"training.precision={precision}"]
         overrides += [f"training.jit_compile={str(jit).lower()}", f"training.epochs={epochs}"]
-        config = quiet_config(MOBILENET_RECIPE, overrides)
+        config = load_config(MOBILENET_RECIPE, overrides)
         name = f"{network} {side}×{side}, ours {precision}" + (" + XLA" if jit else "")
         rows.append(compare(name, config, splits, rounds))
     return rows
 
 
 def run(size: str = "full") -> Result:
-    rounds, epochs, mnist_examples, mobilenet = SIZES[size]
-    mlp, mobile = mlp_rows(rounds, epochs, mnist_examples), mobilenet_rows(rounds, *mobilenet)
-    goals = [(row, MLP_GOAL) for row in mlp] + [(mobile[0], MOBILENET_GOAL)]  # float32, no XLA
-    figures = [
-        Figure(f"ours ÷ model.fit examples/s, {r[0]} (CPU)", float(r[5]), "×", g) for r, g in goals
-    ]
-    tables = [table(COLUMNS, mlp + mobile)]
+    rounds, epochs, mobilenet = SIZES[size]
+    mlp, mobile = mlp_row(rounds, epochs), mobilenet_rows(rounds, *mobilenet)
+    goals = [(mlp, MLP_GOAL), (mobile[0], MOBILENET_GOAL)]  # MobileNet: float32, no XLA
+    measure = "ours ÷ model.fit examples/s, {} (CPU)"
+    figures = [Figure(measure.format(r[0]), float(r[5]), "×", goal) for r, goal in goals]
+    tables = [Table(COLUMNS, [mlp, *mobile])]
     method = f"{rounds} timed round(s) a side, alternating."
     title = "Training: tfmodel.train vs plain model.fit"
     return Result("training_speed", title, method, tables, figures)

@@ -16,7 +16,7 @@ def comparisons():
     splits = load_splits(DataConfig(), 0)
     sgd, adam = OptimizerConfig(name="sgd", learning_rate=0.1), OptimizerConfig(name="adam")
     return [
-        optimizer_speed.compare("tiny", splits, name, cfg, 4, 3, hidden_units=(8,))
+        optimizer_speed.compare("tiny", splits, name, cfg, 4, 3, hidden=(8,))
         for name, cfg in (("SGD", sgd), ("Adam", adam))
     ]
 

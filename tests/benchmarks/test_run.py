@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import results, run
 from benchmarks.harness import alternate
-from benchmarks.results import Figure, Result, table
+from benchmarks.results import Figure, Result, Table
 from edge.device.cpu import cpu_name, int8_dot_product
 
 
@@ -70,10 +70,10 @@ def test_a_figure_is_met_by_its_floor_or_ceiling():
 
 def test_a_new_run_replaces_figures_and_keeps_the_notes_people_wrote(tmp_path):
     path = tmp_path / "results.json"
-    old = Result("b", "B", "how", [table(["x"], [[1]])], [Figure("m", 1.0, "×", 2.0)])
+    old = Result("b", "B", "how", [Table(["x"], [[1]])], [Figure("m", 1.0, "×", 2.0)])
     old.notes = [{"about": "then", "text": "why it missed"}]
     results.save_result(old, path)
-    results.save_result(Result("b", "B", "how", [table(["x"], [[2]])], []), path)
+    results.save_result(Result("b", "B", "how", [Table(["x"], [[2]])], []), path)
     (new,) = results.load_results(path).values()
     assert new.tables[0].rows == [["2"]] and new.figures == [] and new.notes == old.notes
     assert "Notes on the run of then: why it missed" in results.render({"b": new}, [])
