@@ -112,7 +112,9 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
         folder = Path(tempfile.mkdtemp(dir=run_dir))
         plan = BackupPlan(data_epoch, steps, every_s=t.backup_every_s)
         ours = make_callbacks(config, folder, folder, plan, has_val=True, resuming=False)
-        model.fit(**inputs.fit_arguments(), epochs=t.epochs, verbose=0, callbacks=[*ours, *callbacks])
+        model.fit(
+            **inputs.fit_arguments(), epochs=t.epochs, verbose=0, callbacks=[*ours, *callbacks]
+        )
 
     return Side(model, fit)
 
