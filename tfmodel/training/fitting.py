@@ -1,6 +1,8 @@
 """The model and its fit: built and compiled in the strategy's scope and precision, then
 model.fit once per training phase (`tfmodel.models.transfer`) with the run's callbacks, whose
-backups let a restart pick up in the phase and epoch it stopped in (`tfmodel.resume`).
+backups let a restart pick up in the phase and epoch it stopped in (`tfmodel.resume`). A Keras 3
+model (a user's) is compiled by the same recipe and fits with its own Keras' callbacks
+(`keras3_fit`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
     """The configured network, built in the strategy's scope and precision, and its training
     phases (`tfmodel.models.transfer`); compiled for the first, so a bad setting stops here."""
     from tfmodel.models import build_model, transfer
+    from tfmodel.models.checks import named_by
+    from tfmodel.models.model_keras import keras_of
+    from tfmodel.training.keras3_fit import check_keras3_setting
 
     phases = transfer.plan_phases(config.model, config.optimizer, config.training.epochs)
     splits = setting.splits
@@ -29,7 +34,10 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
             splits.pixel_max,
             convertible=config.edge.enabled,
         )
-    transfer.check_transfer(model, config.model)
+    if keras_of(model).is_keras3:
+        check_keras3_setting(config, setting, named_by(config.model))
+    else:
+        transfer.check_transfer(model, config.model)
     _compile_phase(config, setting, model, phases[0])
     return model, phases
 
@@ -39,8 +47,9 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
     over the phase's epochs, in the strategy's scope (the optimizer's slots are mirrored)."""
     from tfmodel.distribute import strategies
     from tfmodel.models import compile_for_training, transfer
+    from tfmodel.models.model_keras import keras_of
 
-    info = setting.info
+    info, keras3 = setting.info, keras_of(model).is_keras3
     with info.strategy.scope(), global_policy(setting.policy):
         transfer.set_phase(model, config.model, phase)
         compile_for_training(
@@ -51,7 +60,9 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
             learning_rate_scale=strategies.learning_rate_scale(
                 info, config.optimizer.scale_learning_rate
             ),
-            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
+            steps_per_execution=strategies.steps_per_execution(
+                config.training.steps_per_execution, info, keras3=keras3
+            ),
             jit_compile=config.training.jit_compile,
         )
 
@@ -78,6 +89,11 @@ def _fit_phase(
     config: Config, setting: Setting, folder: RunFolder, model, phase, best: float | None
 ) -> tuple[int, float]:
     """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
+    from tfmodel.models.model_keras import keras_of
+
+    model_keras = keras_of(model)
+    if model_keras.is_keras3:
+        return _fit_keras3(config, setting, folder, model, model_keras.keras), best
     from tfmodel.resume import BackupPlan, BestCheckpoint, make_callbacks
 
     backup = BackupPlan(
@@ -108,3 +124,19 @@ def _fit_phase(
     )
     checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))
     return len(history.epoch), checkpoint.best
+
+
+def _fit_keras3(config: Config, setting: Setting, folder: RunFolder, model, keras) -> int:
+    """A Keras 3 model's one model.fit, with Keras 3's callbacks; returns its epochs trained."""
+    from tfmodel.training.keras3_fit import keras3_callbacks
+
+    callbacks = keras3_callbacks(
+        config, folder, keras, has_val=setting.batches.validation is not None
+    )
+    history = model.fit(
+        **setting.batches.fit_arguments(),
+        epochs=config.training.epochs,
+        callbacks=callbacks,
+        verbose=config.training.verbose,
+    )
+    return len(history.epoch)
