@@ -4,6 +4,7 @@ back with Keras 3."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kills import kill_after
 from ports import free_port
 
 from tfmodel import runs
@@ -92,11 +94,15 @@ def test_a_keras3_file_trains_as_its_own_keras(builder, tmp_path):
     np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
 
 
-def run_train(cwd: Path, *args: str, cpus: int = 1) -> subprocess.CompletedProcess:
-    """`python -m tfmodel.train` on `cpus` logical CPUs (split first, as the flag does)."""
+def train_command(*args: str) -> tuple[list[str], dict[str, str]]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("TF_CONFIG", None)
-    command = [sys.executable, "-m", "tfmodel.train", "--output", "runs", *args]
+    return [sys.executable, "-m", "tfmodel.train", "--output", "runs", *args], env
+
+
+def run_train(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m tfmodel.train ARGS` in `cwd`, to its end."""
+    command, env = train_command(*args)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -158,3 +164,37 @@ def test_a_keras3_model_is_refused_on_multi_worker_in_one_line(builder, tmp_path
     (line,) = [line for line in done.stderr.splitlines() if "keras-team/keras#20585" in line]
     assert "multi_worker" in line
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_a_keras3_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(builder, tmp_path):
+    """Killed a moment into epoch 3 (epochs 1-2 backed up), the same command replays epoch 3
+    from its start on the same batches and ends with the uninterrupted run's weights."""
+    args = ["--set", f"model.builder={builder}", "--strategy", "cpu", "--epochs", "4"]
+    args += ["--batch-size", "16", "--set", "training.steps_per_execution=1"]
+    args += ["--set", "export.enabled=false", "--set", "training.verbose=2"]
+    (tmp_path / "reference").mkdir()
+    reference = run_train(tmp_path / "reference", *args)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    command, env = train_command(*args)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    killed = kill_after(process, "Epoch 3/4", 0.2)
+    assert "Epoch 4/4" not in killed  # it died inside epoch 3
+    resumed = run_train(tmp_path, *args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming unfinished run" in resumed.stdout
+    assert re.findall(r"^Epoch (\d)/4", resumed.stdout, flags=re.MULTILINE) == ["3", "4"]
+
+    def run_files(cwd: Path) -> tuple[list[np.ndarray], str]:
+        run_dir = cwd / "runs" / runs.LATEST_LINK
+        weights = load_model(run_dir / runs.MODEL_FILE).get_weights()
+        return weights, (run_dir / runs.HISTORY_FILE).read_text()
+
+    (final, history), (want, want_history) = run_files(tmp_path), run_files(tmp_path / "reference")
+    largest = max(float(np.abs(a - b).max()) for a, b in zip(final, want, strict=True))
+    assert largest <= 1e-6
+    assert len(history.splitlines()) == 5  # the header and each epoch once
+    assert history == want_history

@@ -91,9 +91,10 @@ def _fit_phase(
     """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
     from tfmodel.models.model_keras import keras_of
 
-    model_keras = keras_of(model)
-    if model_keras.is_keras3:
-        return _fit_keras3(config, setting, folder, model, model_keras.keras), best
+    if keras_of(model).is_keras3:
+        from tfmodel.training.keras3_fit import fit_keras3
+
+        return fit_keras3(config, setting, folder, model), best
     from tfmodel.resume import BackupPlan, BestCheckpoint, make_callbacks
 
     backup = BackupPlan(
@@ -124,19 +125,3 @@ def _fit_phase(
     )
     checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))
     return len(history.epoch), checkpoint.best
-
-
-def _fit_keras3(config: Config, setting: Setting, folder: RunFolder, model, keras) -> int:
-    """A Keras 3 model's one model.fit, with Keras 3's callbacks; returns its epochs trained."""
-    from tfmodel.training.keras3_fit import keras3_callbacks
-
-    callbacks = keras3_callbacks(
-        config, folder, keras, has_val=setting.batches.validation is not None
-    )
-    history = model.fit(
-        **setting.batches.fit_arguments(),
-        epochs=config.training.epochs,
-        callbacks=callbacks,
-        verbose=config.training.verbose,
-    )
-    return len(history.epoch)

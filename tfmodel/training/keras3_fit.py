@@ -1,20 +1,30 @@
-"""What a Keras 3 model's fit differs in: the settings Keras 3 cannot train with yet, refused
-before the run folder exists, and its callbacks (of Keras 3, never tf_keras').
+"""A Keras 3 model's fit: the settings Keras 3 cannot train with yet, refused before the run
+folder exists, and its model.fit with Keras 3's callbacks (never tf_keras').
 
 Keras 3 on tf.distribute (TF backend): MultiWorkerMirroredStrategy fails (KERAS3_MULTI_WORKER),
 MirroredStrategy fits one step per execution (`strategies.steps_per_execution`, said here once).
-Its models train in float32, in one phase, and a killed run starts over: the exact replay of
-`tfmodel.resume` is built on tf_keras' BackupAndRestore.
+Its models train in float32 and in one phase.
+
+Exact resume, as `tfmodel.resume` does it for tf_keras: Keras 3's BackupAndRestore saves the
+weights and the optimizer (its slots and step, hence the schedule's position) at every epoch's
+end and restarts at the next epoch; `Keras3Backup` also sets the input pipeline's `data_epoch` to
+that epoch, so a replayed epoch sees the batches it saw the first time, and cuts history.csv back
+to the epochs the backup holds. A run killed mid-epoch replays that epoch from its start. The
+backup stays until the run is recorded (`runs.finish_run` removes it). Early stopping's counters
+are not carried over a restart (tf_keras' ExactBackup carries them).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tfmodel import runs
 from tfmodel.config import Config
 from tfmodel.distribute import strategies
 from tfmodel.errors import UserError
+from tfmodel.keras3 import keras
+from tfmodel.resume import cut_history
 from tfmodel.training.run_folder import RunFolder
 from tfmodel.training.setting import Setting
 
@@ -46,10 +56,54 @@ def check_keras3_setting(config: Config, setting: Setting, where: str) -> None:
             f"steps per execution 1 (not {asked}): Keras 3 under MirroredStrategy fits one step "
             "per execution"
         )
-    print("Keras 3 model: a run killed part way starts over (exact resume is tf_keras only)")
 
 
-def keras3_callbacks(config: Config, folder: RunFolder, keras: Any, *, has_val: bool) -> list[Any]:
+def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) -> int:
+    """The Keras 3 model's model.fit, resumed from its backup if any; returns epochs trained."""
+    callbacks = keras3_callbacks(config, folder, has_val=setting.batches.validation is not None)
+    history_logger = next(c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
+    backup = Keras3Backup(
+        folder.run_dir / runs.BACKUP_DIR,
+        setting.data_epoch,
+        setting.batches.steps_per_epoch,
+        history_logger,
+    )
+    callbacks.append(backup)  # last: history.csv has the epoch's row before it is backed up
+    history = model.fit(
+        **setting.batches.fit_arguments(),
+        shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
+        epochs=config.training.epochs,
+        callbacks=callbacks,
+        verbose=config.training.verbose,
+    )
+    return len(history.epoch)
+
+
+class Keras3Backup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore at every epoch's end, plus the data order and history.csv on restore."""
+
+    def __init__(
+        self,
+        backup_dir: Path,
+        data_epoch: Any,
+        steps_per_epoch: int,
+        history_logger: keras.callbacks.CSVLogger,
+    ) -> None:
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
+        self.data_epoch = data_epoch  # the train pipeline's first epoch
+        self.steps_per_epoch = steps_per_epoch
+        self.history_logger = history_logger
+
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)  # restores weights and optimizer if a backup exists
+        # Whole epochs done, counted by the restored optimizer's step (Keras resumes after them).
+        next_epoch = int(self.model.optimizer.iterations.numpy()) // self.steps_per_epoch
+        cut_history(Path(self.history_logger.filename), next_epoch)
+        self.history_logger.on_train_begin()  # it opened the file before the cut replaced it
+        self.data_epoch.assign(next_epoch)
+
+
+def keras3_callbacks(config: Config, folder: RunFolder, *, has_val: bool) -> list[Any]:
     """Keras 3's callbacks for the run folder: early stopping, TensorBoard, history.csv."""
     patience = config.training.early_stopping_patience
     monitor = "val_loss" if has_val else "loss"
@@ -59,5 +113,5 @@ def keras3_callbacks(config: Config, folder: RunFolder, keras: Any, *, has_val: 
     return [
         *([stopping] if patience else []),
         keras.callbacks.TensorBoard(str(folder.write_dir / runs.LOGS_DIR)),
-        keras.callbacks.CSVLogger(str(folder.write_dir / runs.HISTORY_FILE)),
+        keras.callbacks.CSVLogger(str(folder.write_dir / runs.HISTORY_FILE), append=True),
     ]
