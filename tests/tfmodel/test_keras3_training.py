@@ -136,7 +136,7 @@ def test_a_keras3_cnn_trains_on_digits_with_the_projects_adam_and_l2(
     assert said == (1 if cpus > 1 else 0)
     assert "python -m tfmodel.export" in done.stdout  # export is the door's, for Keras 3
 
-    loaded = load_model(run_dir / runs.MODEL_FILE)
+    _, loaded = runs.load_run(run_dir)  # by the Keras its metadata.json names
     assert isinstance(loaded, keras.Model) and type(loaded.optimizer) is Adam
     expected = penalties(loaded, {}, {layer: 0.0001 for layer, _ in KERNELS})
     got = sorted(float(loss) for loss in loaded.losses)
