@@ -21,7 +21,6 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
     from tfmodel.models import build_model, transfer
     from tfmodel.models.checks import named_by
     from tfmodel.models.model_keras import keras_of
-    from tfmodel.training.keras3_fit import check_keras3_setting
 
     phases = transfer.plan_phases(config.model, config.optimizer, config.training.epochs)
     splits = setting.splits
@@ -35,6 +34,8 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
             convertible=config.edge.enabled,
         )
     if keras_of(model).is_keras3:
+        from tfmodel.training.keras3_fit import check_keras3_setting
+
         check_keras3_setting(config, setting, named_by(config.model))
     else:
         transfer.check_transfer(model, config.model)
