@@ -3,12 +3,14 @@ optimizer and kernel penalties, one replica or four mirrored ones, and a run fol
 back with Keras 3."""
 
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from ports import free_port
 from tfmodel import runs
 from tfmodel.config import ModelConfig, RegularizerConfig
 from tfmodel.models import build_model, load_model
+from tfmodel.training.keras3_fit import keras3_steps_per_execution
 
 # A functional CNN on 8×8 digits: a conv, a depthwise conv, a separable conv and the logits.
 BUILDER = textwrap.dedent(
@@ -138,12 +141,27 @@ def test_a_keras3_cnn_trains_on_digits_with_the_projects_adam_and_l2(
 
     _, loaded = runs.load_run(run_dir)  # by the Keras its metadata.json names
     assert isinstance(loaded, keras.Model) and type(loaded.optimizer) is Adam
+    steps_per_epoch = math.ceil(metrics["n_train"] / metrics["global_batch_size"])
+    assert int(loaded.optimizer.iterations.numpy()) == 8 * steps_per_epoch  # no epoch overran
     expected = penalties(loaded, {}, {layer: 0.0001 for layer, _ in KERNELS})
     got = sorted(float(loss) for loss in loaded.losses)
     np.testing.assert_allclose(got, sorted(expected), rtol=1e-5)
     test_accuracy = loaded.evaluate(*digits_test_split(), verbose=0)[1]
     assert test_accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert (run_dir / runs.HISTORY_FILE).is_file() and (run_dir / runs.MODEL_CARD_FILE).is_file()
+
+
+def test_keras3_steps_per_execution_divide_the_epoch_and_are_one_under_mirrored():
+    def setting(kind: str, steps: int) -> SimpleNamespace:
+        return SimpleNamespace(
+            info=SimpleNamespace(kind=kind), batches=SimpleNamespace(steps_per_epoch=steps)
+        )
+
+    assert keras3_steps_per_execution(32, setting("default", 81))[0] == 27
+    assert keras3_steps_per_execution(32, setting("default", 41))[0] == 1  # a prime
+    assert keras3_steps_per_execution(32, setting("one_device", 64))[0] == 32
+    assert keras3_steps_per_execution(32, setting("default", 8))[0] == 8
+    assert keras3_steps_per_execution(32, setting("mirrored", 64))[0] == 1
 
 
 def digits_test_split():

@@ -32,9 +32,6 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # otherwise, and on a CPU a small model's step costs less than the call around it (see
 # benchmarks/RESULTS.md, training).
 STEPS_PER_EXECUTION = 32
-# Keras 3's fit under a MirroredStrategy fails with more than one step per execution (a
-# placeholder error in its while loop, cf. keras-team/keras#19246): it runs one there.
-KERAS3_ONE_STEP_KINDS = ("mirrored", "simulated_tpu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,16 +163,13 @@ def precision_policy(precision: str, info: StrategyInfo) -> str:
     return precision
 
 
-def steps_per_execution(
-    config_value: int | None, info: StrategyInfo | None = None, *, keras3: bool = False
-) -> int:
-    """Train steps per `tf.function` call: the config's, else STEPS_PER_EXECUTION; one for a
-    Keras 3 model under a MirroredStrategy (KERAS3_ONE_STEP_KINDS)."""
-    if config_value is not None and config_value < 1:
+def steps_per_execution(config_value: int | None) -> int:
+    """Train steps per `tf.function` call: the config's, else STEPS_PER_EXECUTION."""
+    if config_value is None:
+        return STEPS_PER_EXECUTION
+    if config_value < 1:
         raise UserError(f"training.steps_per_execution is {config_value}: use 1 or more")
-    if keras3 and info is not None and info.kind in KERAS3_ONE_STEP_KINDS:
-        return 1
-    return STEPS_PER_EXECUTION if config_value is None else config_value
+    return config_value
 
 
 def global_batch_size(per_replica: int, info: StrategyInfo) -> int:

@@ -50,7 +50,12 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
     from tfmodel.models import compile_for_training, transfer
     from tfmodel.models.model_keras import keras_of
 
-    info, keras3 = setting.info, keras_of(model).is_keras3
+    info = setting.info
+    steps_per_execution = strategies.steps_per_execution(config.training.steps_per_execution)
+    if keras_of(model).is_keras3:
+        from tfmodel.training.keras3_fit import keras3_steps_per_execution
+
+        steps_per_execution, _ = keras3_steps_per_execution(steps_per_execution, setting)
     with info.strategy.scope(), global_policy(setting.policy):
         transfer.set_phase(model, config.model, phase)
         compile_for_training(
@@ -61,9 +66,7 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
             learning_rate_scale=strategies.learning_rate_scale(
                 info, config.optimizer.scale_learning_rate
             ),
-            steps_per_execution=strategies.steps_per_execution(
-                config.training.steps_per_execution, info, keras3=keras3
-            ),
+            steps_per_execution=steps_per_execution,
             jit_compile=config.training.jit_compile,
         )
 

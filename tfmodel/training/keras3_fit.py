@@ -2,8 +2,10 @@
 folder exists, and its model.fit with Keras 3's callbacks (never tf_keras').
 
 Keras 3 on tf.distribute (TF backend): MultiWorkerMirroredStrategy fails (KERAS3_MULTI_WORKER),
-MirroredStrategy fits one step per execution (`strategies.steps_per_execution`, said here once).
-Its models train in float32 and in one phase.
+MirroredStrategy fits one step per execution only (MIRRORED_KINDS). Keras 3's fit also runs
+whole executions: on the endless training batches, an epoch of 41 steps at 32 per execution
+runs 64, so the steps per execution must divide the epoch's (`keras3_steps_per_execution`, said
+once). Its models train in float32 and in one phase.
 
 Exact resume, as `tfmodel.resume` does it for tf_keras: Keras 3's BackupAndRestore saves the
 weights and the optimizer (its slots and step, hence the schedule's position) at every epoch's
@@ -29,6 +31,9 @@ from tfmodel.training.run_folder import RunFolder
 from tfmodel.training.setting import Setting
 
 KERAS3_MULTI_WORKER = "keras-team/keras#20585"
+# Strategy kinds (`StrategyInfo.kind`) whose Keras 3 fit fails with more than one step per
+# execution (a placeholder error in its while loop, cf. keras-team/keras#19246).
+MIRRORED_KINDS = ("mirrored", "simulated_tpu")
 
 
 def check_keras3_setting(config: Config, setting: Setting, where: str) -> None:
@@ -51,11 +56,19 @@ def check_keras3_setting(config: Config, setting: Setting, where: str) -> None:
             "model.freeze_epochs=0 (freeze its base in the model itself)"
         )
     asked = strategies.steps_per_execution(config.training.steps_per_execution)
-    if strategies.steps_per_execution(asked, info, keras3=True) < asked:
-        print(
-            f"steps per execution 1 (not {asked}): Keras 3 under MirroredStrategy fits one step "
-            "per execution"
-        )
+    steps, why = keras3_steps_per_execution(asked, setting)
+    if steps < asked:
+        print(f"steps per execution {steps} (not {asked}): {why}")
+
+
+def keras3_steps_per_execution(asked: int, setting: Setting) -> tuple[int, str]:
+    """The steps per execution a Keras 3 fit takes, at most `asked`, and why if fewer: one under
+    a MirroredStrategy, else the largest that divides the epoch's steps."""
+    if setting.info.kind in MIRRORED_KINDS:
+        return 1, "Keras 3 under MirroredStrategy fits one step per execution"
+    epoch = setting.batches.steps_per_epoch
+    steps = max(n for n in range(1, min(asked, epoch) + 1) if epoch % n == 0)
+    return steps, f"Keras 3 runs whole executions, so they must divide the epoch's {epoch} steps"
 
 
 def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) -> int:

@@ -277,16 +277,6 @@ def test_steps_per_execution_defaults_high_everywhere():
         steps_per_execution(0)
 
 
-def test_a_keras3_model_runs_one_step_per_execution_under_mirrored_only():
-    def info(kind: str) -> StrategyInfo:
-        return dataclasses.replace(_info(2, False), kind=kind)
-
-    assert steps_per_execution(8, info("mirrored"), keras3=True) == 1
-    assert steps_per_execution(None, info("simulated_tpu"), keras3=True) == 1
-    assert steps_per_execution(8, info("mirrored")) == 8  # tf_keras' fit takes more
-    assert steps_per_execution(8, info("default"), keras3=True) == 8
-
-
 def test_batch_and_learning_rate_grow_with_replicas():
     two = _info(2, False)
     assert global_batch_size(32, two) == 64
