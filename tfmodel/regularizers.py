@@ -5,13 +5,17 @@ Keras' penalties are `l1·Σ|w|` and `l2·Σw²` (no ½), added to the training 
 `regularizer.layers` gives layers whose names match a pattern their own.
 
 The built-in networks take theirs as they are built; any other model (a named network, the
-user's) gets them from `apply_regularizers`, which rebuilds it from its config with each kernel's
-regularizer set, so the penalty is saved in `model.keras` and comes back on resume.
+user's) gets them from `apply_regularizers`, so the penalty is saved in `model.keras` and comes
+back on resume: a tf_keras model is rebuilt from its config with each kernel's regularizer set; a
+Keras 3 model is set in place (each kernel variable's `regularizer`, which Keras 3 sums into
+`model.losses`, and the layer's argument, which it saves), subclassed models included.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from types import ModuleType
+from typing import Any
 
 from tfmodel.backend import keras
 from tfmodel.config import RegularizerConfig, merged_section
@@ -29,15 +33,37 @@ KERNEL_ARGUMENTS: tuple[tuple[type, tuple[str, ...]], ...] = (
 )
 
 
-def make_regularizer(cfg: RegularizerConfig) -> keras.regularizers.Regularizer | None:
-    """The regularizer the config names, or None for `kind: none`."""
+# KERNEL_ARGUMENTS for Keras 3, by layer name in `keras.layers`, with the attribute holding the
+# kernel each argument applies to (Keras 3's separable and depthwise layers subclass no Conv).
+KERAS3_KERNELS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("DepthwiseConv2D", (("depthwise_regularizer", "kernel"),)),
+    (
+        "SeparableConv2D",
+        (
+            ("depthwise_regularizer", "depthwise_kernel"),
+            ("pointwise_regularizer", "pointwise_kernel"),
+        ),
+    ),
+    ("Dense", (("kernel_regularizer", "kernel"),)),
+    ("Conv1D", (("kernel_regularizer", "kernel"),)),
+    ("Conv2D", (("kernel_regularizer", "kernel"),)),
+    ("Conv3D", (("kernel_regularizer", "kernel"),)),
+)
+
+
+def make_regularizer(
+    cfg: RegularizerConfig, keras_module: ModuleType = keras
+) -> keras.regularizers.Regularizer | None:
+    """The regularizer the config names (of `keras_module`: tf_keras or Keras 3), or None for
+    `kind: none`."""
+    regularizers = keras_module.regularizers
     if cfg.kind == "none":
         return None
     if cfg.kind == "l1":
-        return keras.regularizers.L1(l1=cfg.l1)
+        return regularizers.L1(l1=cfg.l1)
     if cfg.kind == "l2":
-        return keras.regularizers.L2(l2=cfg.l2)
-    return keras.regularizers.L1L2(l1=cfg.l1, l2=cfg.l2)
+        return regularizers.L2(l2=cfg.l2)
+    return regularizers.L1L2(l1=cfg.l1, l2=cfg.l2)
 
 
 def layer_regularizer_config(cfg: RegularizerConfig, layer_name: str) -> RegularizerConfig:
@@ -59,8 +85,39 @@ def kernel_arguments(layer: keras.layers.Layer) -> tuple[str, ...]:
     return next((args for cls, args in KERNEL_ARGUMENTS if isinstance(layer, cls)), ())
 
 
-def apply_regularizers(model: keras.Model, cfg: RegularizerConfig) -> keras.Model:
-    """`model` with every Dense/Conv/DepthwiseConv kernel carrying its configured penalty.
+def apply_regularizers(model: Any, cfg: RegularizerConfig, keras_module: ModuleType = keras) -> Any:
+    """`model` (of `keras_module`: tf_keras or Keras 3) with every Dense/Conv/DepthwiseConv
+    kernel carrying its configured penalty."""
+    if keras_module is not keras:
+        return _set_keras3_regularizers(model, cfg, keras_module)
+    return _rebuild_with_regularizers(model, cfg)
+
+
+def _set_keras3_regularizers(model: Any, cfg: RegularizerConfig, keras3: ModuleType) -> Any:
+    """A built Keras 3 `model`, each kernel's regularizer set where Keras 3 applies and saves it:
+    the variable's `regularizer` and the layer's argument of the same name."""
+    for layer in _nested_layers(model):
+        kernels = next(
+            (k for name, k in KERAS3_KERNELS if isinstance(layer, getattr(keras3.layers, name))),
+            (),
+        )
+        for argument, variable in kernels:
+            regularizer = make_regularizer(layer_regularizer_config(cfg, layer.name), keras3)
+            setattr(layer, argument, regularizer)
+            getattr(layer, variable).regularizer = regularizer
+    return model
+
+
+def _nested_layers(model: Any) -> list[Any]:
+    """Every layer inside `model`, those of nested models too (a base network in a model)."""
+    found = []
+    for layer in getattr(model, "layers", ()):
+        found += [layer, *_nested_layers(layer)]
+    return found
+
+
+def _rebuild_with_regularizers(model: keras.Model, cfg: RegularizerConfig) -> keras.Model:
+    """A tf_keras `model` with every kernel carrying its configured penalty.
 
     The model is rebuilt from its config with the regularizer arguments set and its weights
     copied, so it trains, saves and reloads like a model built that way. A model whose layers

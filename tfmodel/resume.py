@@ -131,7 +131,7 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         for callback in self.keep:
             _restore(callback, saved.get(type(callback).__name__), self._best_checkpoint())
         if self.plan.write:
-            _cut_history(self.history_file, next_epoch)
+            cut_history(self.history_file, next_epoch)
         self.plan.data_epoch.assign(next_epoch)
         self._last_backup = (next_epoch - 1, time.monotonic())
 
@@ -284,7 +284,7 @@ def _weights_in(model: keras.Model, path: Path) -> list:
     return copy.get_weights()
 
 
-def _cut_history(path: Path, epochs: int) -> None:
+def cut_history(path: Path, epochs: int) -> None:
     """Keep history.csv's header and first `epochs` rows (a replayed epoch adds its own)."""
     if not path.is_file():
         return

@@ -5,7 +5,9 @@
 - `builtin`: `mlp` and `cnn`, built here.
 - `applications`: standard edge networks by name (MobileNetV2/V3, EfficientNetB0), weights.
 - `user`: the user's own model, from `model.builder` or `model.from_keras`.
-- `checks`: whether training can take a model it did not build (Keras 3, shapes, softmax, TFLite).
+- `model_keras`: which Keras a model or `.keras` file belongs to (tf_keras or Keras 3), and its
+  optimizer and loader.
+- `checks`: whether training can take a model it did not build (shapes, softmax, TFLite).
 - `transfer`: transfer learning's phases (head alone with the base frozen, then fine-tuning).
 """
 

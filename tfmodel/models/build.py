@@ -4,17 +4,20 @@ Every model takes RAW pixels (the network's own preprocessing is inside it), so 
 is fed exactly what a camera or file gives, and outputs float32 logits, so mixed precision never
 reaches the loss. Which network is built: `model.from_keras`, else `model.builder`, else
 `model.name` (built in, or a standard edge network); each is checked before training starts.
+The project's own networks are tf_keras; a user's model keeps the Keras it was written with
+(`model_keras`), and compiling and loading use that Keras.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from tfmodel import optimizers  # also registers the project's optimizers, for load_model
 from tfmodel.backend import keras
 from tfmodel.config import ModelConfig, OptimizerConfig, RegularizerConfig
 from tfmodel.models import applications, builtin, checks, user
+from tfmodel.models.model_keras import keras_of, keras_of_file
 from tfmodel.regularizers import apply_regularizers
 
 
@@ -26,8 +29,9 @@ def build_model(
     pixel_max: float,
     *,
     convertible: bool = False,
-) -> keras.Model:
-    """The configured model for images of `input_shape`, checked and carrying its regularizers.
+) -> Any:
+    """The configured model for images of `input_shape`, checked and carrying its regularizers:
+    a tf_keras model, or a Keras 3 one where the user's builder or file gives Keras 3.
 
     Raises UserError (one line: the problem and the fix) for a model training cannot take; with
     `convertible` (the edge stage will run), also for a user's model TFLite cannot convert.
@@ -41,45 +45,45 @@ def build_model(
         checks.check_model(
             model, where, input_shape, num_classes, convertible=convertible and user_model
         )
-    return apply_regularizers(model, reg_cfg)
+    return apply_regularizers(model, reg_cfg, keras_of(model).keras)
 
 
 def _network(
     model_cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int, pixel_max: float
-) -> tuple[keras.Model, str]:
+) -> tuple[Any, str]:
     """The model the config names other than the built-in ones, and the key that named it."""
     if model_cfg.from_keras:
-        return user.load_user_model(
-            model_cfg.from_keras
-        ), f"model.from_keras {model_cfg.from_keras}"
-    if model_cfg.builder:
+        built = user.load_user_model(model_cfg.from_keras)
+    elif model_cfg.builder:
         built = user.build_user_model(model_cfg.builder, input_shape, num_classes)
-        return built, f"model.builder {model_cfg.builder}"
-    built = applications.build_application(model_cfg, input_shape, num_classes, pixel_max)
-    return built, f"model.name {model_cfg.name}"
+    else:
+        built = applications.build_application(model_cfg, input_shape, num_classes, pixel_max)
+    return built, checks.named_by(model_cfg)
 
 
 def compile_for_training(
-    model: keras.Model,
+    model: Any,
     optimizer_cfg: OptimizerConfig,
     steps_per_epoch: int,
     epochs: int,
     *,
     learning_rate_scale: float = 1.0,
-    steps_per_execution: int | None = None,
+    steps_per_execution: int = 1,
     jit_compile: bool | None = None,
 ) -> None:
     """Compile `model` with the training recipe: cross-entropy on its logits, accuracy, and the
     configured optimizer with its schedule over `epochs` of `steps_per_epoch` steps.
 
-    Training and edge fine-tuning (pruning, QAT) both compile here, so their recipes cannot drift.
+    Training and edge fine-tuning (pruning, QAT) both compile here, so their recipes cannot drift;
+    the loss and the project's optimizer are of the model's own Keras (tf_keras or Keras 3).
     Under a distribution strategy, call it inside the strategy's scope (the optimizer's slots).
     """
+    model_keras = keras_of(model)
     model.compile(
-        optimizer=optimizers.make_optimizer(
-            optimizer_cfg, steps_per_epoch, epochs, learning_rate_scale=learning_rate_scale
+        optimizer=model_keras.make_optimizer(
+            optimizer_cfg, steps_per_epoch, epochs, learning_rate_scale
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=model_keras.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         # Weighted, so padded evaluation batches (zero-weight rows, on TPU) are not counted.
         weighted_metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
@@ -107,10 +111,11 @@ def inference_model(model: keras.Model, precision: str | None = "float32") -> ke
     return copy
 
 
-def load_model(path: str | Path) -> keras.Model:
-    """Load a `model.keras` written by training, optimizer state included.
+def load_model(path: str | Path) -> Any:
+    """Load a `model.keras` written by training, optimizer state included, with the Keras that
+    saved it (its metadata.json says which).
 
-    `safe_mode` (the default, said out loud) refuses a file whose Lambda layers would run pickled
-    Python code on load: a model file is data, never code.
+    `safe_mode` refuses a file whose Lambda layers would run pickled Python code on load: a model
+    file is data, never code.
     """
-    return keras.models.load_model(path, safe_mode=True)
+    return keras_of_file(path).load_model(path)

@@ -1,7 +1,7 @@
 """Whether training can take a model it did not build, decided before training starts.
 
-Each problem is one UserError naming the model, the problem and the fix: a Keras 3 model (the
-project trains tf.keras, Keras 2), not one input of the data's shape, not one output of
+Each problem is one UserError naming the model, the problem and the fix: not a model of either
+Keras (tf_keras or Keras 3), not one input of the data's shape, not one output of
 (batch, classes), softmax where logits are expected, and a TensorFlow op TFLite cannot take.
 """
 
@@ -15,25 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from tfmodel.backend import keras, tf
+from tfmodel.config import ModelConfig
 from tfmodel.errors import UserError, first_line
 
-TF_KERAS_FIX = "write it with `from tfmodel.backend import keras` (or `import tf_keras as keras`)"
+KERAS_FIX = "write it with `import keras` (Keras 3) or `import tf_keras as keras`"
 
 
 def check_model(
     model: Any, where: str, input_shape: tuple[int, ...], num_classes: int, *, convertible: bool
 ) -> None:
-    """Raise UserError unless `model` is a tf.keras model from raw pixels of `input_shape` to
-    `num_classes` logits (and, if `convertible`, one TFLite's built-in ops can run)."""
-    if is_keras3_model(model):
-        raise UserError(
-            f"{where} is a Keras 3 model (`import keras`), but tfmodel trains tf.keras "
-            f"(Keras 2, which TF Model Optimization needs); {TF_KERAS_FIX}"
-        )
-    if not isinstance(model, keras.Model):
+    """Raise UserError unless `model` is a Keras model (tf_keras or Keras 3) from raw pixels of
+    `input_shape` to `num_classes` logits (and, if `convertible`, one TFLite's built-in ops can
+    run)."""
+    if not isinstance(model, keras.Model) and not is_keras3_model(model):
         raise UserError(
             f"{where} gave a {type(model).__name__}, not a keras.Model; return the model "
-            f"(e.g. keras.Model(inputs, logits)), {TF_KERAS_FIX}"
+            f"(e.g. keras.Model(inputs, logits)), {KERAS_FIX}"
         )
     _check_shapes(model, where, input_shape, num_classes)
     if ends_in_softmax(model):
@@ -45,9 +42,18 @@ def check_model(
         check_convertible(model, where)
 
 
+def named_by(model_cfg: ModelConfig) -> str:
+    """The config key and value that name the model, for messages: `model.builder x.py:f`."""
+    if model_cfg.from_keras:
+        return f"model.from_keras {model_cfg.from_keras}"
+    if model_cfg.builder:
+        return f"model.builder {model_cfg.builder}"
+    return f"model.name {model_cfg.name}"
+
+
 def is_keras3_model(model: Any) -> bool:
     """Whether `model` is a Keras 3 object. Keras 3 is looked up, never imported: a model can
-    only be one if the user's code has imported it already."""
+    only be one if some code has imported it already."""
     keras3 = sys.modules.get("keras")
     if keras3 is None or keras3 is keras or not hasattr(keras3, "version"):
         return False
@@ -64,21 +70,26 @@ def saved_by_keras3(path: Path) -> bool:
     return str(metadata.get("keras_version", "")).startswith("3.")
 
 
-def ends_in_softmax(model: keras.Model) -> bool:
-    """Whether the layer giving the model's output applies softmax."""
+def ends_in_softmax(model: Any) -> bool:
+    """Whether the layer giving the model's output (of either Keras) applies softmax."""
     last = model.get_layer(index=-1) if model.layers else None
-    if isinstance(last, keras.layers.Softmax):
+    if type(last).__name__ == "Softmax":
         return True
     activation = getattr(last, "activation", None)
-    return activation is keras.activations.softmax or getattr(activation, "__name__", "") in (
-        "softmax",
-        "log_softmax",
+    return getattr(activation, "__name__", "") in ("softmax", "log_softmax")
+
+
+def check_convertible(model: Any, where: str) -> None:
+    """Convert `model` to float32 TFLite with built-in ops only, as the edge stage will.
+
+    The model is traced as a function of one example: the converter's `from_keras_model` takes
+    tf_keras models only, and a traced function serves either Keras.
+    """
+    spec = tf.TensorSpec((1, *model.input_shape[1:]), model.inputs[0].dtype)
+    function = tf.function(lambda images: model(images, training=False))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [function.get_concrete_function(spec)], model
     )
-
-
-def check_convertible(model: keras.Model, where: str) -> None:
-    """Convert `model` to float32 TFLite with built-in ops only, as the edge stage will."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         converter.convert()
@@ -93,7 +104,7 @@ def check_convertible(model: keras.Model, where: str) -> None:
         ) from None
 
 
-def _check_shapes(model: keras.Model, where: str, input_shape: tuple[int, ...], classes: int):
+def _check_shapes(model: Any, where: str, input_shape: tuple[int, ...], classes: int):
     if len(model.inputs) != 1 or not _fits(model.input_shape[1:], input_shape):
         raise UserError(
             f"{where} takes input {model.input_shape if len(model.inputs) == 1 else 'several'}"

@@ -23,6 +23,7 @@ import dataclasses
 from tfmodel.backend import keras
 from tfmodel.config import ModelConfig, OptimizerConfig
 from tfmodel.errors import UserError
+from tfmodel.models.checks import named_by
 
 FROZEN, FINE_TUNE = "frozen", "fine_tune"  # the phases, as history.csv's `phase` column says
 
@@ -75,13 +76,7 @@ def check_transfer(model: keras.Model, model_cfg: ModelConfig) -> None:
     """UserError unless `model` has a base to freeze and `fine_tune_layers` fits in it."""
     if model_cfg.freeze_epochs == 0:
         return
-    where = (
-        f"model.from_keras {model_cfg.from_keras}"
-        if model_cfg.from_keras
-        else f"model.builder {model_cfg.builder}"
-        if model_cfg.builder
-        else f"model.name {model_cfg.name}"
-    )
+    where = named_by(model_cfg)
     head = _head_start(_leaves(model))
     base = base_layers(model)
     if head is None or not base:

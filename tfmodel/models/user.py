@@ -1,9 +1,10 @@
 """The user's own model: `model.builder` (a function in a file or module) or `model.from_keras`.
 
 `FILE.py:FUNCTION` or `package.module:FUNCTION` is called as FUNCTION(input_shape, num_classes)
-and returns a tf.keras model (Keras 2 here) taking raw pixels and giving logits; `PATH.keras` is
-a model saved by `model.save`, loaded without running code (safe_mode). `checks.check_model`
-then decides whether training can take it.
+and returns a Keras model (Keras 3 from `import keras`, or tf_keras) taking raw pixels and giving
+logits; `PATH.keras` is a model saved by `model.save` of either Keras, loaded by the Keras that
+saved it without running code (safe_mode). `checks.check_model` then decides whether training
+can take it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tfmodel.backend import keras
 from tfmodel.errors import UserError, first_line
-from tfmodel.models import checks
-from tfmodel.optimizers import CUSTOM_OBJECTS
+from tfmodel.models.model_keras import keras_of_file
 
 
 def build_user_model(spec: str, input_shape: tuple[int, ...], num_classes: int) -> Any:
@@ -34,29 +33,22 @@ def build_user_model(spec: str, input_shape: tuple[int, ...], num_classes: int) 
 
 
 def load_user_model(path: str) -> Any:
-    """The model saved at `path` (.keras), its optimizer state dropped (training compiles anew)."""
+    """The model saved at `path` (.keras) by either Keras, loaded by that Keras, its optimizer
+    state dropped (training compiles anew)."""
     file = Path(path).expanduser()
     if file.suffix != ".keras" or not file.is_file():
         raise UserError(
             f"model.from_keras {path}: no such .keras file; give the path of a file written by "
             "model.save('NAME.keras')"
         )
+    model_keras = keras_of_file(file)
     try:
-        return keras.models.load_model(
-            file, custom_objects=CUSTOM_OBJECTS, compile=False, safe_mode=True
-        )
+        return model_keras.load_model(file, compile=False)
     except Exception as err:
-        keras3 = checks.saved_by_keras3(file)
-        fix = (
-            "it was saved by Keras 3 (`import keras`); save it from tf.keras "
-            "(TF_USE_LEGACY_KERAS=1)"
-            if keras3
-            else "check it was saved by model.save() of tf.keras and opens with "
-            "tf.keras.models.load_model"
-        )
         raise UserError(
-            f"model.from_keras {path} cannot be loaded ({type(err).__name__}: {first_line(err)}); "
-            f"{fix}"
+            f"model.from_keras {path} cannot be loaded by {model_keras.name} "
+            f"({type(err).__name__}: {first_line(err)}); check it was saved by model.save() and "
+            "opens with keras.models.load_model"
         ) from None
 
 
@@ -72,7 +64,7 @@ def _find_function(spec: str):
     if not callable(function):
         raise UserError(
             f"model.builder {spec}: {where} has no function {name!r}; define "
-            f"def {name}(input_shape, num_classes) returning a tf.keras model"
+            f"def {name}(input_shape, num_classes) returning a Keras model"
         )
     return function
 

@@ -6,6 +6,8 @@
                    model is built, with an image folder's split record
     fitting.py     the model built and compiled in the strategy's scope, then model.fit per phase
                    with the backups that make a restart exact
+    keras3_fit.py  a Keras 3 model's fit: settings it cannot take (refused), its steps per
+                   execution, its callbacks and exact-resume backup
     recording.py   the test split evaluated, the model saved, the run recorded (metrics, export,
                    model card) and its summary printed
 

@@ -1,6 +1,8 @@
 """The model and its fit: built and compiled in the strategy's scope and precision, then
 model.fit once per training phase (`tfmodel.models.transfer`) with the run's callbacks, whose
-backups let a restart pick up in the phase and epoch it stopped in (`tfmodel.resume`).
+backups let a restart pick up in the phase and epoch it stopped in (`tfmodel.resume`). A Keras 3
+model (a user's) is compiled by the same recipe and fits with its own Keras' callbacks
+(`keras3_fit`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
     """The configured network, built in the strategy's scope and precision, and its training
     phases (`tfmodel.models.transfer`); compiled for the first, so a bad setting stops here."""
     from tfmodel.models import build_model, transfer
+    from tfmodel.models.checks import named_by
+    from tfmodel.models.model_keras import keras_of
 
     phases = transfer.plan_phases(config.model, config.optimizer, config.training.epochs)
     splits = setting.splits
@@ -29,7 +33,12 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
             splits.pixel_max,
             convertible=config.edge.enabled,
         )
-    transfer.check_transfer(model, config.model)
+    if keras_of(model).is_keras3:
+        from tfmodel.training.keras3_fit import check_keras3_setting
+
+        check_keras3_setting(config, setting, named_by(config.model))
+    else:
+        transfer.check_transfer(model, config.model)
     _compile_phase(config, setting, model, phases[0])
     return model, phases
 
@@ -39,8 +48,14 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
     over the phase's epochs, in the strategy's scope (the optimizer's slots are mirrored)."""
     from tfmodel.distribute import strategies
     from tfmodel.models import compile_for_training, transfer
+    from tfmodel.models.model_keras import keras_of
 
     info = setting.info
+    steps_per_execution = strategies.steps_per_execution(config.training.steps_per_execution)
+    if keras_of(model).is_keras3:
+        from tfmodel.training.keras3_fit import keras3_steps_per_execution
+
+        steps_per_execution, _ = keras3_steps_per_execution(steps_per_execution, setting)
     with info.strategy.scope(), global_policy(setting.policy):
         transfer.set_phase(model, config.model, phase)
         compile_for_training(
@@ -51,7 +66,7 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
             learning_rate_scale=strategies.learning_rate_scale(
                 info, config.optimizer.scale_learning_rate
             ),
-            steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
+            steps_per_execution=steps_per_execution,
             jit_compile=config.training.jit_compile,
         )
 
@@ -78,6 +93,12 @@ def _fit_phase(
     config: Config, setting: Setting, folder: RunFolder, model, phase, best: float | None
 ) -> tuple[int, float]:
     """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
+    from tfmodel.models.model_keras import keras_of
+
+    if keras_of(model).is_keras3:
+        from tfmodel.training.keras3_fit import fit_keras3
+
+        return fit_keras3(config, setting, folder, model), best
     from tfmodel.resume import BackupPlan, BestCheckpoint, make_callbacks
 
     backup = BackupPlan(

@@ -11,15 +11,14 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from kills import kill_after
 from photos import write_photo_folder
 from ports import free_ports
 
@@ -172,24 +171,6 @@ def test_two_workers_train_in_lockstep_and_only_the_chief_keeps_a_run_folder(tmp
     assert hashlib.sha256(b"".join(w.tobytes() for w in saved)).hexdigest() == weights_digest(
         chief_out
     )
-
-
-def kill_after(process: subprocess.Popen, marker: str, delay: float) -> str:
-    """SIGKILL `process` `delay` seconds after it prints `marker`; its output until then.
-
-    Fails the test if it finished, or stopped early, before that."""
-    seen = ""
-    deadline = time.monotonic() + 300
-    while marker not in seen:
-        line = process.stdout.readline()
-        assert line, f"it ended before {marker!r}:\n{seen}"
-        assert time.monotonic() < deadline, f"no {marker!r}:\n{seen}"
-        seen += line
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    rest, _ = process.communicate()
-    assert process.returncode == -signal.SIGKILL, f"it ended before the kill:\n{seen + rest}"
-    return seen + rest
 
 
 def run_files(cwd: Path) -> tuple[list[np.ndarray], bytes, list[np.ndarray], dict]:
