@@ -114,6 +114,13 @@ class BroughtModel:
         """The model's name under an export base (`export.model_name`)."""
         return self.config.export.model_name or self.config.output.name
 
+    def record_path(self, filename: str) -> Path:
+        """Where a record about this model goes: in its run folder, else beside its file or
+        folder as `NAME.filename`."""
+        if self.kind == RUN:
+            return self.source / filename
+        return self.source.parent / f"{self.source.name}.{filename}"
+
     def with_labels(self, labels: Sequence[str]) -> BroughtModel:
         """The same model with other class names (e.g. the data's folder names)."""
         return dataclasses.replace(self, labels=tuple(labels))

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from tfmodel.brought import BroughtModel, ModelOptions, load_model_data, resolve_model
+from tfmodel.brought import BroughtModel, load_model_data, resolve_model
 from tfmodel.brought.card import evaluate
-from tfmodel.brought.description import OUTPUTS
 from tfmodel.brought.door import MODEL_KINDS_HELP
-from tfmodel.brought.keras_models import CUSTOM_OBJECTS_FLAG, TRUST_FLAG
+from tfmodel.brought.flags import add_model_flags, model_options
 from tfmodel.errors import UserError, report_error
 from tfmodel.export.saved_model import MODELS_CONFIG_FILE, export_model, read_signatures
 from tfmodel.quiet import add_verbose_flag
@@ -68,44 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     add_verbose_flag(parser)
     return parser
-
-
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags that say how MODEL is brought (`tfmodel.brought.ModelOptions`)."""
-    parser.add_argument(
-        "--data",
-        metavar="SOURCE",
-        help="data for warmup, class names and evaluation (images:DIR, npz:FILE, ...; "
-        "a run's own by default)",
-    )
-    parser.add_argument("--labels", help="a text file naming the classes, one a line")
-    parser.add_argument(
-        "--outputs",
-        choices=OUTPUTS,
-        default="auto",
-        help="what the model's output is (default: read from its last layer, or sniffed)",
-    )
-    parser.add_argument(
-        CUSTOM_OBJECTS_FLAG.split()[0],
-        metavar="FILE.py",
-        help="a file registering your own layers (keras.saving.register_keras_serializable)",
-    )
-    parser.add_argument(
-        TRUST_FLAG,
-        action="store_true",
-        help="load .keras files with Keras' safe_mode off (Lambda layers run their code)",
-    )
-
-
-def model_options(args: argparse.Namespace) -> ModelOptions:
-    """The ModelOptions the flags of `add_model_flags` give."""
-    return ModelOptions(
-        custom_objects=Path(args.custom_objects) if args.custom_objects else None,
-        trust_code=args.trust_model_code,
-        labels=Path(args.labels) if args.labels else None,
-        outputs=args.outputs,
-        data=args.data,
-    )
 
 
 def warmup_examples(brought: BroughtModel, splits) -> np.ndarray:
