@@ -152,3 +152,15 @@ def test_data_with_other_classes_than_the_model_outputs_is_refused(plain_module,
     two = generated_images(tmp_path / "two.npz", 3, SIZE, classes=2, per_class=2)
     labelled, splits = load_model_data(resolve_model(plain_module, ModelOptions(data=two)))
     assert labelled.labels == tuple(splits.class_names) and splits.input_shape == (SIZE, SIZE, 3)
+
+
+def test_a_tf_keras_saved_model_is_used_through_its_signature(tf_keras_file, tmp_path):
+    from tfmodel.backend import keras as tf_keras
+
+    model = tf_keras.models.load_model(tf_keras_file)
+    tf.saved_model.save(model, str(tmp_path / "saved"))
+    brought = resolve_model(tmp_path / "saved")
+    assert (brought.kind, brought.input_name, brought.gives_logits) == (SAVED_MODEL, "pixels", True)
+    x = pixels()
+    expected = tf.nn.softmax(model.predict(x, verbose=0)).numpy()
+    np.testing.assert_allclose(brought.predict(x), expected, atol=1e-5)
