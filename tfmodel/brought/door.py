@@ -17,6 +17,7 @@ from typing import Any
 
 from tfmodel import runs
 from tfmodel.brought.description import (
+    KERAS3,
     OUTPUTS,
     RUN,
     SAVED_MODEL,
@@ -85,17 +86,23 @@ def describe_trained_model(
     *,
     source: Path | None = None,
 ) -> BroughtModel:
-    """A tf_keras model this project trained (raw pixels → logits), described as the door does.
+    """A model this project trained (raw pixels → logits), described as the door does.
 
-    It is used as its inference copy in `export.precision` (float32 unless `as_trained`); its
-    data, name and image recipe are the run config's. `class_names` must match its outputs.
+    A tf_keras model is used as its inference copy in `export.precision` (float32 unless
+    `as_trained`); a Keras 3 one as it is, since Keras 3 runs train in float32 only and can do what
+    a Keras 3 file can (its own pruning, no QAT). Its data, name and image recipe are the run
+    config's. `class_names` must match its outputs.
     """
     from tfmodel.data.splits import image_recipe
     from tfmodel.models import inference_model
+    from tfmodel.models.model_keras import keras_of
 
     precision = None if config.export.precision == "as_trained" else config.export.precision
     where = str(source) if source else "the trained model"
-    fields = described_keras(inference_model(model, precision), RUN, where)
+    if keras_of(model).is_keras3:
+        fields = described_keras(model, KERAS3, where)
+    else:
+        fields = described_keras(inference_model(model, precision), RUN, where)
     classes = fields["num_classes"]
     names = tuple(class_names) if class_names is not None else numbered_labels(classes)
     if len(names) != classes:

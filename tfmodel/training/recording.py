@@ -55,7 +55,6 @@ def _record_run(
     """The chief's bookkeeping: metrics.json, curves, the `latest` link, export, the test
     confusion matrix and model card, summary table."""
     from tfmodel.models import load_model
-    from tfmodel.models.model_keras import keras_of
 
     info, splits, test_loss, test_accuracy = setting.info, setting.splits, *test
     metrics = {
@@ -88,9 +87,7 @@ def _record_run(
     }
     # The saved copy holds plain variables: predicting and exporting need no other worker.
     saved = load_model(run_dir / runs.MODEL_FILE)
-    if config.export.enabled and keras_of(saved).is_keras3:
-        print(f"serving export: for a Keras 3 model, run `python -m tfmodel.export {run_dir}`")
-    elif config.export.enabled:
+    if config.export.enabled:
         summary["serving export"] = str(_export(saved, config, run_dir, splits))
     summary["model card"] = str(write_test_review(run_dir, saved, splits))
     print(format_rows(summary))
