@@ -41,7 +41,7 @@ from edge import convert
 from edge.device.benchmark import measure_latency
 from edge.device.runtime import EdgeModel, find_interpreter
 from edge.finetune import finetune
-from edge.optimize import softmax
+from edge.convert import softmax
 from edge.qat import quantize_aware_finetune
 from edge.report import gzip_size
 from tfmodel.backend import keras

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from edge import optimize  # noqa: E402
+from edge.convert import softmax  # noqa: E402
 from edge.device.runtime import EdgeModel  # noqa: E402
 from tfmodel.config import save_config  # noqa: E402
 from tfmodel.runs import (  # noqa: E402
@@ -52,7 +53,7 @@ def test_samples_hold_test_examples_and_keras_answers(digits_edge, digits_splits
     np.testing.assert_array_equal(x, digits_splits.x_test[:n])
     np.testing.assert_array_equal(y, digits_splits.y_test[:n])
     logits = digits_model(x, training=False).numpy()
-    np.testing.assert_allclose(probabilities, optimize.softmax(logits), atol=1e-6)
+    np.testing.assert_allclose(probabilities, softmax(logits), atol=1e-6)
 
 
 def test_report_files(digits_edge):
