@@ -28,3 +28,20 @@ def digits_splits(digits_config):
     from tfmodel.data import load_splits
 
     return load_splits(digits_config.data, digits_config.training.seed)
+
+
+# Models a user brings (tests/brought_models.py), each made once per session.
+def _brought_model_fixture(name: str):
+    @pytest.fixture(scope="session", name=name)
+    def make(tmp_path_factory):
+        import brought_models
+
+        return getattr(brought_models, name)(tmp_path_factory.mktemp(name))
+
+    return make
+
+
+keras3_mobilenet = _brought_model_fixture("keras3_mobilenet")
+keras3_custom_layer = _brought_model_fixture("keras3_custom_layer")
+tf_keras_file = _brought_model_fixture("tf_keras_file")
+plain_module = _brought_model_fixture("plain_module")

@@ -56,12 +56,18 @@ def is_keras3_model(model: Any) -> bool:
 
 def saved_by_keras3(path: Path) -> bool:
     """Whether the .keras archive at `path` says Keras 3 wrote it (its metadata.json)."""
+    return (saved_keras_version(path) or "").startswith("3.")
+
+
+def saved_keras_version(path: Path) -> str | None:
+    """The `keras_version` the .keras archive at `path` records (None if it records none)."""
     try:
         with zipfile.ZipFile(path) as archive:
             metadata = json.loads(archive.read("metadata.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return False
-    return str(metadata.get("keras_version", "")).startswith("3.")
+        return None
+    version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+    return str(version) if version else None
 
 
 def ends_in_softmax(model: keras.Model) -> bool:
