@@ -5,6 +5,9 @@ Top to bottom, on the computer that trained (TensorFlow):
     variants.py    its first steps: the Keras models (float, pruned, QAT), one `.tflite` per
                    variant with metadata, int8 I/O from the more accurate quantizer
     prune.py       magnitude pruning to `edge.target_sparsity` (tfmot), then fine-tuning
+    prune_keras3.py  the same for Keras 3 models (no library does it): masks on every kernel,
+                   depthwise too, applied after every optimizer step, stripped at the end
+    sparsity.py    what both pruners share: TFMOT's schedule, zero counts, a `.tflite`'s counts
     qat.py         quantization-aware fine-tuning (tfmot), for the `qat_int8` variant
     encrypt.py     `python -m edge.encrypt keygen | encrypt DIR`: seal the files with a key
     finetune.py    wrap the Dense/Conv layers and fine-tune with training's own recipe

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from edge.finetune import finetune, kernels, steps_per_epoch, wrap_layers
+from edge.sparsity import check_pruning_settings, pruning_steps, zero_fraction
 from tfmodel.backend import keras
 from tfmodel.config import Config
 from tfmodel.data import Splits
-from tfmodel.errors import UserError
 
 import tensorflow_model_optimization as tfmot  # isort: skip  (after tfmodel.backend picks Keras 2)
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (  # isort: skip
@@ -41,13 +39,7 @@ class PrunedModel:
 def prune_model(model: keras.Model, splits: Splits, config: Config) -> PrunedModel:
     """Fine-tune `model` for `edge.prune_epochs` epochs while pruning to `edge.target_sparsity`."""
     target, epochs = config.edge.target_sparsity, config.edge.prune_epochs
-    if not 0 <= target < 1:
-        raise UserError(
-            f"edge.target_sparsity is {target}; give the fraction of weights to zero, in [0, 1), "
-            "e.g. 0.8"
-        )
-    if epochs < 1:
-        raise UserError(f"edge.prune_epochs is {epochs}; pruning needs at least 1 epoch, e.g. 4")
+    check_pruning_settings(target, epochs)
     end_step, frequency = pruning_steps(steps_per_epoch(splits, config) * epochs)
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0,
@@ -81,19 +73,10 @@ def prunable(layer: keras.layers.Layer) -> bool:
     return PruneRegistry.supports(layer) and bool(PruneRegistry._weight_names(layer))
 
 
-def pruning_steps(total_steps: int) -> tuple[int, int]:
-    """(end_step, frequency): the target is reached after about 3/4 of the fine-tuning steps, so
-    the rest recovers accuracy with the mask fixed; end_step is a multiple of the frequency,
-    since masks change only every `frequency` steps and would otherwise stop short of the target."""
-    frequency = max(1, total_steps // 20)
-    end_step = max(frequency, (total_steps * 3 // 4) // frequency * frequency)
-    return end_step, frequency
-
-
 def kernel_sparsity(model: keras.Model) -> dict[str, float]:
     """Per layer with a kernel: the fraction of its kernel weights that are exactly zero."""
     return {
-        layer.name: _zero_fraction([k.numpy() for k in kernels(layer)])
+        layer.name: zero_fraction([k.numpy() for k in kernels(layer)])
         for layer in model.layers
         if kernels(layer)
     }
@@ -101,10 +84,4 @@ def kernel_sparsity(model: keras.Model) -> dict[str, float]:
 
 def overall_sparsity(model: keras.Model) -> float:
     """The fraction of all kernel weights that are exactly zero (biases excluded)."""
-    return _zero_fraction([k.numpy() for layer in model.layers for k in kernels(layer)])
-
-
-def _zero_fraction(arrays: list[np.ndarray]) -> float:
-    if not arrays:
-        return 0.0
-    return float(sum(np.sum(a == 0) for a in arrays) / sum(a.size for a in arrays))
+    return zero_fraction([k.numpy() for layer in model.layers for k in kernels(layer)])
