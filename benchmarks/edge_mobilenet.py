@@ -38,10 +38,10 @@ from benchmarks.results import (
 )
 from benchmarks.tflite_anatomy import byte_breakdown, xnnpack_partitions
 from edge import convert
+from edge.convert import softmax
 from edge.device.benchmark import measure_latency
 from edge.device.runtime import EdgeModel, find_interpreter
 from edge.finetune import finetune
-from edge.convert import softmax
 from edge.qat import quantize_aware_finetune
 from edge.report import gzip_size
 from tfmodel.backend import keras

@@ -96,9 +96,10 @@ def compare_outputs(
 def compare_deep(
     name: str, expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]
 ) -> list[str]:
-    """A deep int8 network: x86's top class on every sample but where this CPU's is the float32
-    file's (of the same weights: a pruned file's twin is the pruned float32) (or a tie with it: DEEP_TIE_STEPS), and its outputs no further from its folder's
-    float32 file (in the same run) than x86's int8 outputs are from x86's float32."""
+    """A deep int8 network: x86's top class on every sample but where this CPU's is its float32
+    twin's (or a tie with it: DEEP_TIE_STEPS), and its outputs no further from that twin (in the
+    same run) than x86's int8 outputs are from x86's twin. The twin is the folder's float32 file
+    of the same weights (a pruned file's is the pruned float32)."""
     folder, file = name.rsplit("/", 1)
     twin = f"{folder}/{PRUNED_FLOAT_TWIN if file.startswith(PRUNED) else FLOAT_TWIN}"
     if twin not in expected or twin not in actual:

@@ -26,7 +26,6 @@ from typing import Any
 from edge import report
 from edge.convert import analyze_gpu_compatibility
 from edge.device.cli import make_parser
-from edge.device.cpu import describe_cpu
 from edge.device.crypto import SUFFIX, read_key
 from edge.device.manifest import ModelFile, ModelIdentity, write_manifest, write_samples
 from edge.device.names import SIGNATURE_FILE
@@ -101,6 +100,15 @@ def optimize(model: Any, splits: Any, out_dir: Path, version: str | None = None)
     return EdgeResult(out_dir, rows, manifest, sources.layer_sparsity, sources.unpruned)
 
 
+def model_file(source: Path | None) -> Path | None:
+    """The file or folder MODEL's bytes are in (a run folder's model.keras); None in memory."""
+    from tfmodel.runs import MODEL_FILE
+
+    if source is not None and (source / MODEL_FILE).is_file():
+        return source / MODEL_FILE
+    return source
+
+
 def describe_trained(model: Any, config: Config, class_names: list[str]) -> BroughtModel:
     """A tf_keras model trained in this process (by a test, for the device check's set),
     described as the door describes a run folder's model (logits out)."""
@@ -162,8 +170,9 @@ def measure_all(
     """The model's row, then one row per file, each with its GPU-delegate check saved to
     analysis/; each row's latency timed for up to `edge.latency_seconds`."""
     x, y = splits.x_test, splits.y_test
-    size = model.source.stat().st_size if model.source and model.source.is_file() else None
-    keras = report.model_row(model, x, y, size, float_sparsity, edge.latency_seconds)
+    keras = report.model_row(
+        model, x, y, model_file(model.source), float_sparsity, edge.latency_seconds
+    )
     reference = model.predict(x).argmax(axis=1)
     rows = [keras]
     analysis_dir = converted.files[0].path.parent / "analysis"
@@ -187,8 +196,7 @@ def write_and_print_report(
     config: Config,
 ) -> None:
     """report.json, report.md and the chart into `out_dir`; the notes and the table printed."""
-    cpu = describe_cpu()
-    verdict = report.recommendation(rows, config.edge.max_accuracy_drop, cpu)
+    verdict = report.recommendation(rows, config.edge.max_accuracy_drop)
     notes = [verdict, *describe_choices(converted, sources, config)]
     recommended = report.recommend(rows, config.edge.max_accuracy_drop)
     extra = {
@@ -203,7 +211,7 @@ def write_and_print_report(
         print(f"- {note}")
     print(f"\nedge variants in {out_dir} (report.md, size_vs_accuracy.png):")
     print(report.format_table(rows))
-    print(f"CPU: {cpu}")
+    print(f"CPU: {report_data['cpu']}")
     print(verdict)
 
 
@@ -241,7 +249,7 @@ def optimize_path(
     overrides: list[str],
     out_dir: Path | None = None,
     encrypt_key: Path | None = None,
-    options: ModelOptions = ModelOptions(),
+    options: ModelOptions | None = None,
 ) -> EdgeResult:
     """The stage for MODEL at `path`: described by the door, with its data (a run's own, or
     `options.data`), into `out_dir` (RUN_DIR/edge for a run, else `<name>-edge` beside MODEL).
@@ -254,7 +262,7 @@ def optimize_path(
 
     if encrypt_key:
         read_key(encrypt_key)  # fail on a bad key before any work
-    model = resolve_model(path, options, overrides)
+    model = resolve_model(path, options or ModelOptions(), overrides)
     resolve_variants(model.config)  # fail on a typo before any work
     model, splits = load_model_data(model)
     if splits is None:

@@ -81,26 +81,33 @@ def model_row(
     model: Any,
     x_test: np.ndarray,
     y_test: np.ndarray,
-    size: int | None,
+    path: Path | None,
     sparsity: float,
     seconds: float,
 ) -> VariantResult:
-    """The model as brought (the door's description: its Keras, or its SavedModel), measured like
-    the files: one call per example for latency, timed for up to `seconds`."""
+    """The model as brought (the door's description: its Keras, or its SavedModel at `path`),
+    measured like the files: one call per example for latency, timed for up to `seconds`."""
     top1 = model.predict(x_test).argmax(axis=1)
     latency = measure_latency(model.probabilities, x_test[0], seconds=seconds)
     return VariantResult(
         variant="keras",
-        file=model.source.name if model.source else None,
+        file=path.name if path else None,
         quantizer=None,
         test_accuracy=float(np.mean(top1 == y_test)),
         agreement=1.0,
-        bytes=size,
+        bytes=None if path is None else disk_bytes(path),
         gzip_bytes=None,
         sparsity=sparsity,
         p50_ms=latency.p50_ms,
         p99_ms=latency.p99_ms,
     )
+
+
+def disk_bytes(path: Path) -> int:
+    """A file's size, or a folder's (a SavedModel's) files added up."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def recommend(rows: list[VariantResult], max_accuracy_drop: float) -> VariantResult | None:
@@ -115,18 +122,18 @@ def recommend(rows: list[VariantResult], max_accuracy_drop: float) -> VariantRes
     return min(close, key=lambda r: (r.p50_ms, r.bytes), default=None)
 
 
-def recommendation(rows: list[VariantResult], max_accuracy_drop: float, cpu: str) -> str:
-    """The report's verdict in one line, naming the CPU it holds for (`describe_cpu()`)."""
+def recommendation(rows: list[VariantResult], max_accuracy_drop: float) -> str:
+    """The report's verdict in one line, for the CPU that measured (`build_report`'s "cpu")."""
     best = recommend(rows, max_accuracy_drop)
     if best is None:
         return (
             f"no file is within edge.max_accuracy_drop {max_accuracy_drop:g} of the model's "
-            f"test accuracy; ship model_float32.tflite or raise the tolerance (measured on {cpu})"
+            "test accuracy: ship model_float32.tflite, or raise the tolerance"
         )
     return (
         f"ship {best.file} on this CPU: the fastest (p50 {best.p50_ms:.3f} ms) within "
-        f"edge.max_accuracy_drop {max_accuracy_drop:g} of the model's test accuracy; measured "
-        f"on {cpu} (measure on the device for its own answer)"
+        f"edge.max_accuracy_drop {max_accuracy_drop:g} of the model's test accuracy (on "
+        "another CPU, measure there: python -m edge.device.benchmark)"
     )
 
 

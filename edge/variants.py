@@ -21,6 +21,7 @@ import numpy as np
 from edge import convert, metadata
 from edge.device.manifest import ModelFile
 from edge.device.runtime import EdgeModel
+from edge.sparsity import zero_fraction
 from tfmodel.config import Config
 from tfmodel.errors import UserError
 
@@ -121,11 +122,12 @@ def prune(model: Any, splits: Any, config: Config) -> Any:
 
     if model.pruning == "tfmot":
         return prune_model(model.model, splits, config)
+    from tfmodel.optimizers.keras3 import make_keras3_optimizer
+
     from edge.finetune import steps_per_epoch
     from edge.prune_keras3 import prune_keras3_model
     from tfmodel.data import build_dataset
     from tfmodel.keras3 import keras
-    from tfmodel.optimizers import make_keras3_optimizer
 
     seed, epochs = config.training.seed, config.edge.prune_epochs
     keras.utils.set_random_seed(seed)
@@ -162,10 +164,7 @@ def fine_tuned(model: Any, keras_model: Any) -> Any:
 def model_sparsity(model: Any) -> float:
     """The fraction of the model's kernel weights (variables of 2 or more dimensions) that are
     exactly zero; any model with `variables` (Keras 3, tf_keras, a loaded SavedModel)."""
-    arrays = [v.numpy() for v in getattr(model, "variables", []) if len(v.shape) >= 2]
-    if not arrays:
-        return 0.0
-    return float(sum(np.sum(a == 0) for a in arrays) / sum(a.size for a in arrays))
+    return zero_fraction([v.numpy() for v in getattr(model, "variables", []) if len(v.shape) >= 2])
 
 
 @dataclass(frozen=True)

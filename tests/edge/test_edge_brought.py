@@ -153,11 +153,8 @@ def test_plain_saved_model_gets_post_training_int8(plain_module, keras3_mobilene
     ]
     markdown = (out / "report.md").read_text()
     assert "pruned_int8 skipped:" in markdown and "qat_int8 skipped:" in markdown
-    x, _ = photo_arrays(keras3_mobilenet.photos)
-    float_top = EdgeModel(out / "model_float32.tflite").predict(x).argmax(axis=1)
-    assert (
-        np.mean(EdgeModel(out / "model_int8.tflite").predict(x).argmax(axis=1) == float_top) >= 0.98
-    )
+    int8 = EdgeModel(out / "model_int8.tflite")
+    assert int8.input_dtype == "float32" and int8.integer_output()["dtype"] == "int8"
 
 
 FLEX_LAYER = """

@@ -155,7 +155,7 @@ def test_cli_encrypts_then_signs_the_files(run_dir, tmp_path, capsys):
 
 def test_cli_errors_are_short(run_dir, tmp_path, capsys):
     assert optimize.main([str(tmp_path / "missing")]) == 2
-    assert "not a finished run folder" in capsys.readouterr().err
+    assert "is no model; give a run folder" in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("not ours")
     assert optimize.main([str(run_dir), "--variants", "int4", "--output", str(tmp_path)]) == 2
     assert "edge.variants has unknown 'int4'" in capsys.readouterr().err
