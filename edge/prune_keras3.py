@@ -106,7 +106,7 @@ def prune_keras3_model(
         verbose=verbose,
     )
     pruning.strip()
-    sparsity = {path: zero_fraction([np.asarray(kernel)]) for path, kernel in pruning.kernels()}
+    sparsity = {path: zero_fraction([kernel.numpy()]) for path, kernel in pruning.kernels()}
     return PruneResult(copy, sparsity, skipped_layers(copy))
 
 
@@ -138,7 +138,7 @@ class MagnitudePruning(keras.callbacks.Callback):
         due, sparsity = self.schedule(int(self.model.optimizer.iterations))
         if due:
             for kernel, mask, _ in self._masks:
-                mask.assign(magnitude_mask(np.asarray(kernel), sparsity))
+                mask.assign(magnitude_mask(kernel.numpy(), sparsity))
                 kernel.assign(kernel * mask)
 
     def strip(self) -> None:

@@ -13,7 +13,8 @@ The training core:
     config.py      typed dataclass config: defaults ← YAML ← --set, written into each run
     data/          sources by URI, splits, the tf.data pipelines
     models/        built-in, named (keras.applications) and the user's own networks; compiling
-    regularizers.py, optimizers.py   kernel L1/L2/L1L2; the project's SGD, Adam, RMSprop
+    regularizers.py  kernel L1/L2/L1L2
+    optimizers/    the project's SGD, Adam, RMSprop: one rule each, a class for each Keras
     resume.py      exact resume: backups, the epoch's data order, callback state
     runs.py        the run folder's contract: who writes and who reads each file
     files.py       files written beside themselves and renamed into place

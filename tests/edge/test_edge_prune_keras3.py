@@ -17,8 +17,11 @@ from edge.prune_keras3 import (  # noqa: E402
 )
 from edge.sparsity import PolynomialDecay, tflite_kernel_sparsity  # noqa: E402
 from tfmodel.backend import tf  # noqa: E402
+from tfmodel.config import OptimizerConfig  # noqa: E402
 from tfmodel.errors import UserError  # noqa: E402
 from tfmodel.keras3 import keras  # noqa: E402
+from tfmodel.optimizers import keras3 as keras3_optimizers  # noqa: E402
+from tfmodel.optimizers.keras3 import make_keras3_optimizer  # noqa: E402
 
 import tensorflow_model_optimization as tfmot  # noqa: E402  isort: skip
 
@@ -98,12 +101,12 @@ def test_masked_weights_are_zero_after_every_optimizer_step():
             last_update = step - (step - schedule.begin_step) % schedule.frequency
             expected = schedule(min(last_update, schedule.end_step))[1]
             for kernel, mask, _ in pruning._masks:
-                values, mask = np.asarray(kernel), np.asarray(mask)
+                values, mask = kernel.numpy(), mask.numpy()
                 assert np.all(values[mask == 0] == 0)
                 assert np.mean(values == 0) == pytest.approx(expected, abs=TOLERANCE)
             checked.append(step)
 
-    model.compile(keras.optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(True))
+    model.compile(keras3_optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(True))
     model.fit(random_batches((8, 8, 3), 10), epochs=2, callbacks=[pruning, CheckZeros()], verbose=0)
     assert checked == list(range(8))
     assert len(pruning._masks) == 5  # conv, dw, sep (depthwise and pointwise), dense
@@ -133,7 +136,7 @@ def pruned_mobilenet():
     model = keras.applications.MobileNetV3Small(
         input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=3
     )
-    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer = make_keras3_optimizer(OptimizerConfig(name="adam", learning_rate=1e-3), 4, 2)
     result = prune_keras3_model(
         model,
         random_batches((32, 32, 3), 3).map(lambda x, y: (x * 255, y)),
@@ -162,7 +165,7 @@ def test_mobilenet_every_kernel_holds_the_target_and_the_model_stays_plain(prune
     assert [type(layer) for layer in pruned.layers] == [type(layer) for layer in model.layers]
     assert [w.path for w in pruned.weights] == [w.path for w in model.weights]
     assert all(w.constraint is None for w in pruned.weights)
-    assert pruned.optimizer is optimizer
+    assert pruned.optimizer is optimizer and type(optimizer) is keras3_optimizers.Adam
 
 
 @pytest.mark.slow
