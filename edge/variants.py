@@ -122,23 +122,14 @@ def prune(model: Any, splits: Any, config: Config) -> Any:
 
     if model.pruning == "tfmot":
         return prune_model(model.model, splits, config)
+    from edge.finetune import steps_per_epoch, train_batches
+    from edge.prune_keras3 import prune_keras3_model
+    from tfmodel.keras3 import keras
     from tfmodel.optimizers.keras3 import make_keras3_optimizer
 
-    from edge.finetune import steps_per_epoch
-    from edge.prune_keras3 import prune_keras3_model
-    from tfmodel.data import build_dataset
-    from tfmodel.keras3 import keras
-
-    seed, epochs = config.training.seed, config.edge.prune_epochs
-    keras.utils.set_random_seed(seed)
-    train = build_dataset(
-        splits.x_train,
-        splits.y_train,
-        config.data.batch_size,
-        shuffle=True,
-        seed=seed,
-        shuffle_buffer=config.data.shuffle_buffer,
-    )
+    epochs = config.edge.prune_epochs
+    keras.utils.set_random_seed(config.training.seed)
+    train = train_batches(splits, config)
     steps = steps_per_epoch(splits, config)
     print(f"pruning to sparsity {config.edge.target_sparsity:g} in {epochs} epochs (Keras 3)")
     result = prune_keras3_model(
