@@ -160,7 +160,23 @@ def quantize_with_litert(
             with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
                 ranges = qt.calibrate({SIGNATURE: feed})
             result = qt.quantize(ranges, enable_progress_report=False)
-    return bytes(result.quantized_model)
+    return inline_buffers(bytes(result.quantized_model))
+
+
+def inline_buffers(content: bytes) -> bytes:
+    """The same `.tflite` with every weight buffer inside the flatbuffer.
+
+    litert-quantizer appends some buffers after the flatbuffer (a buffer's `offset` and `size`);
+    tflite-support's metadata writer does not know those fields and drops the data, so the file
+    would no longer run ("Input tensor 1 lacks data")."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    for buffer in model.buffers:
+        if buffer.offset > 1:  # 0 and 1 mean "no external data"
+            buffer.data = np.frombuffer(content, np.uint8, buffer.size, buffer.offset)
+            buffer.offset = buffer.size = 0
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def litert_quantizer_available() -> bool:

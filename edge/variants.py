@@ -147,9 +147,9 @@ def prune(model: Any, splits: Any, config: Config) -> Any:
 
 def fine_tuned(model: Any, keras_model: Any) -> Any:
     """The description `model` with its Keras replaced by a fine-tuned copy of it."""
-    return dataclasses.replace(
-        model, model=keras_model, call=lambda pixels: keras_model(pixels, training=False)
-    )
+    from tfmodel.brought.keras_models import keras_call
+
+    return dataclasses.replace(model, model=keras_model, call=keras_call(keras_model))
 
 
 def model_sparsity(model: Any) -> float:
