@@ -2,7 +2,7 @@
 
 - `server/`: a local TF-Serving-compatible server (`python -m serving.server`)
 - `client/`: a client for TF Serving or that server (`python -m serving.client`), no training code
-- `publish/`: the publish gate (`python -m serving.publish RUN BASE`), which uses both sides
+- `publish/`: the publish gate (`python -m serving.publish MODEL BASE`), which uses both sides
 - `demo`: serves a run's export on free ports and calls it through the client
 - `log_summary`: what a request log (or warmup file) holds
 - `tune_batching`: a `--batching_parameters_file` measured on an export, for either server

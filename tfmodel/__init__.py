@@ -3,7 +3,7 @@
 Commands (each a thin command line over the library below it):
     train.py       `python -m tfmodel.train`: flags and `train()` over training/ below
     tune/          `python -m tfmodel.tune`: KerasTuner search over the config, then its report
-    export/        `python -m tfmodel.export RUN`: the SavedModel TF Serving loads (library + CLI)
+    export/        `python -m tfmodel.export MODEL`: the SavedModel TF Serving loads (library + CLI)
     explain.py     `python -m tfmodel.explain RUN`: attributions and the test confusion
     env.py         `python -m tfmodel.env`: what this machine offers training (devices, packages)
     sign.py        `python -m tfmodel.sign`: keys, and OpenSSF model-signing of a folder
@@ -19,6 +19,7 @@ The training core:
     runs.py        the run folder's contract: who writes and who reads each file
     files.py       files written beside themselves and renamed into place
 Rooms the core uses:
+    brought/       the door: MODEL (run folder, .keras, SavedModel) → one description, its card
     distribute/    tf.distribute strategies for CPU, GPU, TPU, clusters; the hardware found
     analysis/      the model card, integrated gradients, the confusion matrix
 Under everything:

@@ -1,4 +1,4 @@
-"""`python -m serving.publish RUN BASE`: see `serving.publish.cli`."""
+"""`python -m serving.publish MODEL BASE`: see `serving.publish.cli`."""
 
 import sys
 

@@ -146,7 +146,7 @@ def check_entry(entry) -> None:
         if missing:
             raise UsageError(
                 f"model {entry.name} has no version folder {missing} under {entry.base_path}; "
-                "publish it first (python -m serving.publish RUN BASE)"
+                "publish it first (python -m serving.publish MODEL BASE)"
             )
     served = set(aspired_versions(entry, on_disk))
     for label, version in sorted(entry.version_labels.items()):

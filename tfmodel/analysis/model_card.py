@@ -147,7 +147,12 @@ def _test_section(metrics: dict[str, Any], confusion: Confusion | None) -> str:
 
 
 def _export_section(config: Config, run_dir: Path) -> str:
-    from tfmodel.export.saved_model import export_model_name, next_version, resolve_export_base
+    from tfmodel.export.saved_model import (
+        export_model_name,
+        next_version,
+        read_signatures,
+        resolve_export_base,
+    )
 
     model_dir = resolve_export_base(config, run_dir) / export_model_name(config)
     version_dir = model_dir / str(next_version(model_dir) - 1)
@@ -157,34 +162,6 @@ def _export_section(config: Config, run_dir: Path) -> str:
     for name, (method, inputs, outputs) in read_signatures(version_dir).items():
         lines.append(f"- `{name}` ({method}): {inputs} → {outputs}")
     return "\n".join(lines)
-
-
-def read_signatures(export_dir: Path) -> dict[str, tuple[str, str, str]]:
-    """name → (method, inputs, outputs) read from saved_model.pb, without loading the model."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    saved = saved_model_pb2.SavedModel.FromString((export_dir / "saved_model.pb").read_bytes())
-    signatures = {}
-    for name, sig in sorted(saved.meta_graphs[0].signature_def.items()):
-        if name.startswith("__"):
-            continue
-        method = sig.method_name.rsplit("/", 1)[-1]
-        signatures[name] = (method, _tensors(sig.inputs), _tensors(sig.outputs))
-    return signatures
-
-
-def _tensors(infos) -> str:
-    from tensorflow.python.framework import dtypes
-
-    def shape(info) -> str:
-        return (
-            "[" + ", ".join("?" if d.size < 0 else str(d.size) for d in info.tensor_shape.dim) + "]"
-        )
-
-    return ", ".join(
-        f"`{key}` {dtypes.as_dtype(info.dtype).name}{shape(info)}"
-        for key, info in sorted(infos.items())
-    )
 
 
 def _edge_section(report: dict[str, Any] | None) -> str:

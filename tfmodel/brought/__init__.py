@@ -6,6 +6,8 @@ folder) resolved once, at the door, into one description every later stage takes
 - `keras_models`: `.keras` files loaded by the Keras that wrote them, safe_mode, the user's
   registered classes; what a Keras model's inputs, outputs and capabilities are
 - `saved_models`: SavedModel folders through their `serving_default` signature, logits sniffed
+- `flags`: the command-line flags that give `ModelOptions` (every command taking MODEL)
+- `card`: the model card of a description (source, sha256, Keras, parameters, data, signatures)
 - `description`: `ModelOptions` (how a model is brought) and `BroughtModel` (what it is)
 """
 

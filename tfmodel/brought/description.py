@@ -59,7 +59,8 @@ class BroughtModel:
     as `gives_logits` says). `config` holds the settings later stages read: a run's own, else
     defaults fitted to the model (its name, input size, `--data`); `data` is the data source it
     came with (a run's own, or `--data`; None without). `recipe` says how encoded
-    images become its input (None when the input is not an image).
+    images become its input (None when the input is not an image); `pixel_max` is the raw input's
+    top value where the model says so (a layer named `rescale`, as training builds), else None.
     `pruning` is "tfmot" (tf_keras), "own" (Keras 3) or None; `qat` is TFMOT's, tf_keras only;
     each `*_why_not` is one line saying why a capability is missing ("" when present).
     """
@@ -74,6 +75,7 @@ class BroughtModel:
     input_name: str
     input_shape: tuple[int, ...]
     input_dtype: str
+    pixel_max: float | None
     num_classes: int
     labels: tuple[str, ...]
     gives_logits: bool
@@ -111,6 +113,13 @@ class BroughtModel:
     def name(self) -> str:
         """The model's name under an export base (`export.model_name`)."""
         return self.config.export.model_name or self.config.output.name
+
+    def record_path(self, filename: str) -> Path:
+        """Where a record about this model goes: in its run folder, else beside its file or
+        folder as `NAME.filename`."""
+        if self.kind == RUN:
+            return self.source / filename
+        return self.source.parent / f"{self.source.name}.{filename}"
 
     def with_labels(self, labels: Sequence[str]) -> BroughtModel:
         """The same model with other class names (e.g. the data's folder names)."""

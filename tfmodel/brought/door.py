@@ -7,6 +7,7 @@ the model's output. Everything after takes the description and branches on nothi
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -62,26 +63,53 @@ def resolve_model(
 
 
 def _run_folder(path: Path, options: ModelOptions, overrides: Sequence[str]) -> BroughtModel:
-    from tfmodel.models import inference_model
-
     config, model = runs.load_run(path)
     apply_overrides(config, overrides)
-    precision = None if config.export.precision == "as_trained" else config.export.precision
-    fields = described_keras(inference_model(model, precision), RUN, str(path))
-    fields["keras_version"] = saved_keras_version(path / runs.MODEL_FILE)
-    fields["gives_logits"] = options.outputs != "probabilities"  # training ends in logits
+    config.export.base_dir = config.export.base_dir or str(path / runs.EXPORT_DIR)
     if options.data:
         config.data.source = options.data
-    sha = file_sha256([path / runs.MODEL_FILE])
-    labels = run_labels(path)
+    model_file = path / runs.MODEL_FILE
+    brought = describe_trained_model(model, config, source=path)
+    return dataclasses.replace(
+        brought,
+        sha256=file_sha256([model_file]),
+        keras_version=saved_keras_version(model_file),
+        labels=_labels(options, brought.num_classes, run_labels(path), path),
+    )
+
+
+def describe_trained_model(
+    model: Any,
+    config: Config,
+    class_names: Sequence[str] | None = None,
+    *,
+    source: Path | None = None,
+) -> BroughtModel:
+    """A tf_keras model this project trained (raw pixels → logits), described as the door does.
+
+    It is used as its inference copy in `export.precision` (float32 unless `as_trained`); its
+    data, name and image recipe are the run config's. `class_names` must match its outputs.
+    """
+    from tfmodel.data.splits import image_recipe
+    from tfmodel.models import inference_model
+
+    precision = None if config.export.precision == "as_trained" else config.export.precision
+    where = str(source) if source else "the trained model"
+    fields = described_keras(inference_model(model, precision), RUN, where)
+    classes = fields["num_classes"]
+    names = tuple(class_names) if class_names is not None else numbered_labels(classes)
+    if len(names) != classes:
+        raise UserError(f"{len(names)} class names given for a model with {classes} outputs")
     return BroughtModel(
-        source=path,
+        source=source,
         kind=RUN,
-        sha256=sha,
+        sha256=None,
+        keras_version=None,
         config=config,
         data=config.data.source,
-        labels=_labels(options, fields["num_classes"], labels, path),
-        recipe=_run_recipe(config),
+        labels=names,
+        recipe=image_recipe(config.data),
+        gives_logits=True,  # training ends in logits (tfmodel.models.checks)
         **fields,
     )
 
@@ -137,12 +165,6 @@ def brought_config(
     return config
 
 
-def _run_recipe(config: Config):
-    from tfmodel.data.splits import image_recipe
-
-    return image_recipe(config.data)
-
-
 def run_labels(run_dir: Path) -> list[str] | None:
     """The class names training recorded in the run (confusion.json), if it did."""
     path = run_dir / runs.CONFUSION_FILE
@@ -166,6 +188,11 @@ def _labels(
         return tuple(names)
     if recorded and len(recorded) == num_classes:
         return tuple(recorded)
+    return numbered_labels(num_classes)
+
+
+def numbered_labels(num_classes: int) -> tuple[str, ...]:
+    """The placeholder class names "0", "1", ... of a model brought without names."""
     return tuple(str(i) for i in range(num_classes))
 
 
@@ -225,4 +252,4 @@ def load_model_data(brought: BroughtModel, seed: int | None = None) -> tuple[Bro
 
 def brought_without_names(brought: BroughtModel) -> bool:
     """Whether the labels are the placeholder numbers (no --labels, none recorded)."""
-    return brought.labels == tuple(str(i) for i in range(brought.num_classes))
+    return brought.labels == numbered_labels(brought.num_classes)

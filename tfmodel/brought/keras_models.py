@@ -17,6 +17,7 @@ from tfmodel.brought.description import KERAS3, RUN, TF_KERAS, ModelOptions
 from tfmodel.errors import UserError, first_line
 from tfmodel.models.checks import saved_by_keras3
 
+RESCALE_LAYER = "rescale"  # training's first layer: raw pixels → [0, 1]
 CUSTOM_OBJECTS_FLAG = "--custom-objects FILE.py"
 TRUST_FLAG = "--trust-model-code"
 # How each Keras names a class it cannot find when deserializing.
@@ -137,10 +138,17 @@ def check_class_vector(where: str, output_shapes: list[tuple[int | None, ...]]) 
     )
 
 
+def rescaled_pixel_max(model: Any) -> float | None:
+    """The raw input's top value read from a layer named `rescale` (1 / its scale), if any."""
+    layer = next((layer for layer in model.layers if layer.name == RESCALE_LAYER), None)
+    return None if layer is None else 1.0 / float(layer.scale)
+
+
 def described_keras(model: Any, kind: str, where: str) -> dict[str, Any]:
     """The BroughtModel fields a Keras model gives by itself."""
     name, shape, dtype, classes = describe_inputs_outputs(model, where)
     return {
+        "pixel_max": rescaled_pixel_max(model),
         "model": model,
         "call": keras_call(model),
         "input_name": name,

@@ -77,6 +77,7 @@ def described_saved_model(path: Path, outputs: str) -> dict[str, Any]:
         "input_name": input_name,
         "input_shape": tuple(int(s) for s in shape),
         "input_dtype": spec.dtype.name,
+        "pixel_max": None,
         "num_classes": int(signature.structured_outputs[key].shape[-1]),
         "parameters": int(sum(np.prod(v.shape) for v in signature.variables)),
         "keras_version": None,

@@ -1,45 +1,40 @@
-"""`python -m tfmodel.export RUN_DIR`: the command line over `tfmodel.export.saved_model`.
+"""`python -m tfmodel.export MODEL`: the command line over `tfmodel.export.saved_model`.
 
-Loads the run, applies `--set`, takes the warmup examples from its test split, exports the next
-(or the given) version and prints where it went. The publish gate moved to the serving side,
-`python -m serving.publish RUN BASE`; `--publish BASE` is kept, hidden, only to say so.
+MODEL is a run folder, a `.keras` file (Keras 3 or tf_keras) or a SavedModel folder; the door
+(`tfmodel.brought`) describes it, the data it came with (a run's own, or `--data`) gives the
+warmup examples, the class names and the model card's evaluation, and the next (or the given)
+version is exported and printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from collections.abc import Sequence
 
-from tfmodel.config import Config, apply_overrides
-from tfmodel.data import load_splits
-from tfmodel.data.splits import image_recipe
+import numpy as np
+
+from tfmodel.brought import BroughtModel, load_model_data, resolve_model
+from tfmodel.brought.card import evaluate
+from tfmodel.brought.door import MODEL_KINDS_HELP
+from tfmodel.brought.flags import add_model_flags, model_options
 from tfmodel.errors import UserError, report_error
-from tfmodel.export.saved_model import (
-    BYTES_SIGNATURE,
-    CLASSIFY_SIGNATURE,
-    MODELS_CONFIG_FILE,
-    PREDICT_SIGNATURE,
-    export_for_serving,
-)
+from tfmodel.export.saved_model import MODELS_CONFIG_FILE, export_model, read_signatures
 from tfmodel.quiet import add_verbose_flag
-from tfmodel.runs import load_run
 from tfmodel.tables import format_rows
 
-PUBLISH_COMMAND = "python -m serving.publish"
-# Flags (each with a value) left out of the rewritten command: the gate publishes as BASE's next.
-NOT_FOR_PUBLISH = ("--publish", "--version", "--export-base")
-EXAMPLES = f"""examples:
+EXAMPLES = """examples:
   python -m tfmodel.export runs/latest                  # next free version in runs/latest/export
   python -m tfmodel.export runs/latest --version 3      # exactly version 3 (never overwritten)
   python -m tfmodel.export runs/latest --export-base /srv/models
   python -m tfmodel.export runs/latest --sign-key model-signing.key   # signed: model.sig
   python -m tfmodel.export runs/latest --set export.precision=as_trained   # bf16/f16 serving
+  python -m tfmodel.export model.keras --export-base /srv/models --data images:photos/
+  python -m tfmodel.export exported/ --export-base /srv/models --name flowers --labels labels.txt
+  python -m tfmodel.export model.keras --export-base /srv/models --custom-objects my_layers.py
 then serve it:
   python -m serving.server --model_config_file runs/latest/export/models.config
 or publish it into a live model base through the publish gate:
-  {PUBLISH_COMMAND} runs/latest /srv/models/digits
+  python -m serving.publish runs/latest /srv/models/digits
 """
 
 
@@ -47,14 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The export command line."""
     parser = argparse.ArgumentParser(
         prog="python -m tfmodel.export",
-        description="Export a trained run as a SavedModel for TensorFlow Serving.",
+        description="Export a model as a SavedModel for TensorFlow Serving.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run_dir", help="a run folder written by python -m tfmodel.train")
+    parser.add_argument("model", metavar="MODEL", help=MODEL_KINDS_HELP)
     parser.add_argument("--version", type=int, help="version number (default: the next free one)")
-    parser.add_argument("--export-base", help="where model folders go (default: RUN_DIR/export)")
+    parser.add_argument(
+        "--export-base", help="where model folders go (default for a run: RUN/export)"
+    )
+    parser.add_argument(
+        "--name", help="the model's name under the export base (default: the file's or folder's)"
+    )
     parser.add_argument("--sign-key", help="PEM private key: sign the version (model.sig)")
+    add_model_flags(parser)
     parser.add_argument(
         "--set",
         action="append",
@@ -64,31 +65,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     add_verbose_flag(parser)
-    parser.add_argument("--publish", metavar="BASE", help=argparse.SUPPRESS)  # moved: see main
     return parser
 
 
+def warmup_examples(brought: BroughtModel, splits) -> np.ndarray:
+    """The first test examples of the data, or zeros of the model's input without data."""
+    count = brought.config.export.warmup_records
+    if splits is None:
+        return np.zeros((count, *brought.input_shape), np.float32)
+    return splits.x_test[:count]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    # Known args first: `--publish BASE --force` must reach the "moved" message, not argparse's.
-    args, unknown = parser.parse_known_args(argv)
-    if args.publish:
-        return report_error(UserError(publish_moved(argv, args)), args.debug)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args = build_parser().parse_args(argv)
     try:
-        config, model = load_run(args.run_dir)
-        apply_overrides(config, args.set)
-        splits = load_splits(config.data, config.training.seed)
-        path = export_for_serving(
-            model,
-            config,
-            splits.x_test[: config.export.warmup_records],
-            run_dir=args.run_dir,
+        brought = resolve_model(args.model, model_options(args), args.set)
+        if args.name:
+            brought.config.export.model_name = args.name
+        brought, splits = load_model_data(brought)
+        path = export_model(
+            brought,
+            warmup_examples(brought, splits),
             export_base=args.export_base,
             version=args.version,
-            class_names=splits.class_names,
             sign_key=args.sign_key,
+            evaluation=evaluate(brought, splits) if splits is not None else None,
         )
     except UserError as err:
         return report_error(err, args.debug)
@@ -96,30 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("model", path.parent.name),
         ("version", path.name),
         ("base path", str(path.parent)),
-        ("signatures", ", ".join(_signature_names(config))),
+        ("signatures", ", ".join(f"{n} ({m})" for n, (m, _, _) in read_signatures(path).items())),
         ("server config", str(path.parent.parent / MODELS_CONFIG_FILE)),
     ]
     print(format_rows(rows))
     return 0
-
-
-def _signature_names(config: Config) -> list[str]:
-    names = [f"{PREDICT_SIGNATURE} (predict)", f"{CLASSIFY_SIGNATURE} (classify)"]
-    if image_recipe(config.data) is not None:
-        names.append(f"{BYTES_SIGNATURE} (predict, encoded images)")
-    return names
-
-
-def publish_moved(argv: Sequence[str] | None, args: argparse.Namespace) -> str:
-    """Says where `--publish BASE` went, with the user's own command rewritten for it."""
-    kept, skip_value = [], False
-    for token in sys.argv[1:] if argv is None else argv:
-        if skip_value:
-            skip_value = False
-        elif token.split("=", 1)[0] in NOT_FOR_PUBLISH:
-            skip_value = "=" not in token
-        else:
-            kept.append(token)
-    kept.remove(args.run_dir)
-    command = f"{PUBLISH_COMMAND} {shlex.join([args.run_dir, args.publish, *kept])}"
-    return f"the publish gate moved out of tfmodel.export; run: {command}"

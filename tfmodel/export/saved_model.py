@@ -4,8 +4,9 @@ Layout (what `tensorflow_model_server --model_base_path=<export_base>/<model_nam
 
     <export_base>/models.config                    ModelServerConfig naming every exported model
     <export_base>/<model_name>/<version>/          SavedModel: `serving_default` and `classify`
-                                                   (+ `serving_bytes` for an image folder)
+                                                   (+ `serving_bytes` for an image input)
         assets.extra/tf_serving_warmup_requests    PredictionLog records replayed on load
+        assets.extra/model_card.md                 where the model came from, its signatures
 
 A version folder is written under a temporary name in the export base and renamed into place,
 so a server polling `<export_base>/<model_name>` never sees half a model.
@@ -13,6 +14,7 @@ so a server polling `<export_base>/<model_name>` never sees half a model.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -30,11 +32,13 @@ from tensorflow.python.saved_model import fingerprinting_utils  # no public writ
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfmodel.brought import BroughtModel
+from tfmodel.brought.card import Evaluation, render_card
+from tfmodel.brought.door import describe_trained_model
 from tfmodel.config import Config
 from tfmodel.data.decode import ImageRecipe, decode_image, exif_orientation
-from tfmodel.data.splits import image_recipe
 from tfmodel.errors import UserError
-from tfmodel.models import inference_model
+from tfmodel.files import write_text_atomically
 from tfmodel.runs import EXPORT_DIR, writable_dir
 from tfmodel.sign import sign_model
 
@@ -44,6 +48,7 @@ BYTES_SIGNATURE = "serving_bytes"  # encoded images in, decoded by the training 
 BYTES_INPUT = "image_bytes"
 INPUT_RANGE_SIGNATURE = "input_range"  # named again in serving.client (it imports no tfmodel)
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+MODEL_CARD_FILE = Path("assets.extra") / "model_card.md"
 MODELS_CONFIG_FILE = "models.config"
 # What counts as a version folder: TF Serving's rule, as `serving.server.core.versions` has it
 # (an optional sign, then digits). Written again here because training imports no serving code.
@@ -61,32 +66,53 @@ def export_for_serving(
     class_names: Sequence[str] | None = None,
     sign_key: str | Path | None = None,
 ) -> Path:
-    """Write `model` (raw pixels in, logits out) for TF Serving and return the version folder.
+    """Write a model trained here (raw pixels in, logits out) for TF Serving: `export_model` of
+    its description (`tfmodel.brought.describe_trained_model`), as training exports its run.
 
     What is saved is `model`'s variables and signatures only (no optimizer state), computing in
     `export.precision` (float32 unless `as_trained`); inputs and outputs are float32 either way.
+    """
+    brought = describe_trained_model(model, config, class_names)
+    return export_model(
+        brought,
+        examples,
+        run_dir=run_dir,
+        export_base=export_base,
+        version=version,
+        sign_key=sign_key,
+    )
+
+
+def export_model(
+    brought: BroughtModel,
+    examples: np.ndarray,
+    *,
+    run_dir: str | Path | None = None,
+    export_base: str | Path | None = None,
+    version: int | None = None,
+    sign_key: str | Path | None = None,
+    evaluation: Evaluation | None = None,
+) -> Path:
+    """Write the model the door described for TF Serving and return the version folder.
 
     `examples` are a few raw inputs (e.g. from the test split) that become the warmup requests.
-    The export base is `export_base`, else `config.export.base_dir`, else `<run_dir>/export`;
-    the version is `version`, else `config.export.version`, else the next free number. With
-    `sign_key` (a PEM private key) the version is signed (`tfmodel.sign`) before it appears.
+    The export base is `export_base`, else `export.base_dir`, else `<run_dir>/export`; the
+    version is `version`, else `export.version`, else the next free number. The version holds
+    its model card (`assets.extra/model_card.md`, with `evaluation` when the model was scored).
+    With `sign_key` (a PEM private key) the version is signed (`tfmodel.sign`) before it appears.
     """
+    config = brought.config
     base = resolve_export_base(config, run_dir, export_base)
-    model_name = export_model_name(config)
+    model_name = brought.name
     if not model_name or "/" in model_name or model_name.startswith("."):
         raise UserError(
             f"model name {model_name!r} cannot name a folder; set export.model_name to a plain name"
         )
-    input_shape = tuple(model.input_shape[1:])
-    num_classes = int(model.output_shape[-1])
-    names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
-    if len(names) != num_classes:
-        raise UserError(f"{len(names)} class names given for a model with {num_classes} outputs")
     examples = np.asarray(examples, dtype=np.float32)
-    if examples.shape[1:] != input_shape:
+    if examples.shape[1:] != brought.input_shape:
         raise UserError(
             f"warmup examples have shape {examples.shape[1:]} per example but the model takes "
-            f"{input_shape}; pass examples from the split the model was trained on"
+            f"{brought.input_shape}; pass examples from the split the model was trained on"
         )
 
     model_dir = base / model_name
@@ -99,17 +125,12 @@ def export_for_serving(
         )
     writable_dir(model_dir, "export folder")  # the export base too
     staging = Path(tempfile.mkdtemp(prefix=f".{model_name}-{version}-", dir=base))
-    precision = None if config.export.precision == "as_trained" else config.export.precision
     try:
-        save_signatures(
-            inference_model(model, precision),
-            config.model.input_name,
-            names,
-            staging,
-            recipe=image_recipe(config.data),
-        )
+        write_signatures(brought, staging)
         warmup = examples[: config.export.warmup_records]
-        write_warmup_requests(staging, model_name, config.model.input_name, warmup)
+        write_warmup_requests(staging, model_name, brought.input_name, warmup)
+        card = render_card(brought, read_signatures(staging), evaluation)
+        write_text_atomically(staging / MODEL_CARD_FILE, card)
         if sign_key:  # before the rename: a server never sees the version unsigned
             sign_model(staging, sign_key)
         os.rename(staging, final_dir)
@@ -165,16 +186,27 @@ def save_signatures(
     export_dir: Path,
     recipe: ImageRecipe | None = None,
 ) -> None:
-    """Save `model` with a Predict `serving_default` and a Classify `classify` signature, and
-    with a `recipe` (the model was trained on image files) a Predict `serving_bytes`."""
-    input_shape = list(model.input_shape[1:])
+    """`write_signatures` of a tf_keras model (raw pixels → logits) held in memory."""
+    config = Config()
+    config.model.input_name = input_name
+    brought = describe_trained_model(model, config, class_names)
+    write_signatures(dataclasses.replace(brought, input_name=input_name, recipe=recipe), export_dir)
+
+
+def write_signatures(brought: BroughtModel, export_dir: Path) -> None:
+    """Save the model with a Predict `serving_default` (`probabilities`, `classes`, `logits`) and
+    a Classify `classify` signature, a Predict `serving_bytes` when its input is an image
+    (`brought.recipe`) and `input_range` when its raw pixel range is known. These are the
+    SavedModel's only signatures, whatever endpoints the model brought along."""
+    input_shape = list(brought.input_shape)
     flat_size = int(np.prod(input_shape))
+    input_name = brought.input_name
 
     @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32, input_name)])
     def predict(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = model(pixels, training=False)
+        logits, probabilities = brought.outputs(pixels)
         return {
-            "probabilities": tf.nn.softmax(logits),
+            "probabilities": probabilities,
             "classes": tf.argmax(logits, axis=-1, output_type=tf.int64),
             "logits": logits,
         }
@@ -185,17 +217,21 @@ def save_signatures(
     def classify(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         spec = {input_name: tf.io.FixedLenFeature([flat_size], tf.float32)}
         pixels = tf.reshape(tf.io.parse_example(inputs, spec)[input_name], [-1, *input_shape])
-        scores = tf.nn.softmax(model(pixels, training=False))
-        labels = tf.constant([list(class_names)])
+        scores = brought.probabilities(pixels)
+        labels = tf.constant([list(brought.labels)])
         return {"classes": tf.tile(labels, [tf.shape(scores)[0], 1]), "scores": scores}
 
-    holder = tf.Module()
-    holder.model = model
     signatures = {PREDICT_SIGNATURE: predict, CLASSIFY_SIGNATURE: classify}
-    if any(layer.name == "rescale" for layer in model.layers):
-        signatures[INPUT_RANGE_SIGNATURE] = input_range_signature(model)
-    if recipe is not None:
-        signatures[BYTES_SIGNATURE] = bytes_signature(predict, recipe)
+    if brought.pixel_max is not None:
+        signatures[INPUT_RANGE_SIGNATURE] = input_range_signature(brought.pixel_max)
+    if brought.recipe is not None:
+        signatures[BYTES_SIGNATURE] = bytes_signature(predict, brought.recipe)
+    # What is saved is the variables the signatures read, tracked one by one, as Keras 3's own
+    # ExportArchive does: with a Keras 3 model object tracked instead, TF Serving's (TF1)
+    # session loader finds none of its variables (the TF2 loader does). Optimizer slots and the
+    # model's other endpoints stay out.
+    holder = tf.Module()
+    holder.signature_variables = _variables_read_by(predict)
     tf.saved_model.save(holder, str(export_dir), signatures=signatures)
     # tf.saved_model.save marks every signature as Predict; TF Serving's Classify API only
     # accepts a signature whose method name says classify, so rewrite it in saved_model.pb.
@@ -206,6 +242,12 @@ def save_signatures(
     updater.save()
     # saved_model.pb changed, so fingerprint.pb (its checksum, written by save) must be redone.
     fingerprinting_utils.write_fingerprint(str(export_dir))
+
+
+def _variables_read_by(function) -> list[tf.Variable]:
+    """The variables a traced tf.function reads, each once."""
+    unique = {id(v): v for v in function.get_concrete_function().variables}
+    return list(unique.values())
 
 
 def bytes_signature(predict, recipe: ImageRecipe):
@@ -229,14 +271,13 @@ def bytes_signature(predict, recipe: ImageRecipe):
     return serving_bytes
 
 
-def input_range_signature(model: keras.Model):
+def input_range_signature(high: float):
     """`input_range`: the raw input range the model was trained on, for clients scaling images.
 
     Any float vector `x` in; `low` and `high` out, one per entry (0 and the data's pixel_max,
     read from the model's `rescale` layer). A signature, so any client reads it by a Predict
     call over gRPC or REST, e.g. `{"signature_name": "input_range", "instances": [0]}`.
     """
-    high = 1.0 / float(model.get_layer("rescale").scale)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, "x")])
     def input_range(x: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -282,3 +323,31 @@ def write_models_config(export_base: Path, model_name: str) -> Path:
     entry.model_platform = "tensorflow"
     path.write_text(text_format.MessageToString(server_config))
     return path
+
+
+def read_signatures(export_dir: Path) -> dict[str, tuple[str, str, str]]:
+    """name → (method, inputs, outputs) read from saved_model.pb, without loading the model."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((export_dir / "saved_model.pb").read_bytes())
+    signatures = {}
+    for name, sig in sorted(saved.meta_graphs[0].signature_def.items()):
+        if name.startswith("__"):
+            continue
+        method = sig.method_name.rsplit("/", 1)[-1]
+        signatures[name] = (method, _tensors(sig.inputs), _tensors(sig.outputs))
+    return signatures
+
+
+def _tensors(infos) -> str:
+    from tensorflow.python.framework import dtypes
+
+    def shape(info) -> str:
+        return (
+            "[" + ", ".join("?" if d.size < 0 else str(d.size) for d in info.tensor_shape.dim) + "]"
+        )
+
+    return ", ".join(
+        f"`{key}` {dtypes.as_dtype(info.dtype).name}{shape(info)}"
+        for key, info in sorted(infos.items())
+    )

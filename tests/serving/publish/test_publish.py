@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from photos import write_photo_folder
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from serving.publish import cli
-from serving.publish.gate import judge
+from serving.publish.gate import Scores, judge
 from serving.publish.infra_validation import InfraResult, validate_in_server
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config, save_config
@@ -98,12 +99,17 @@ def test_a_good_model_is_published_a_worse_one_blocked_unless_forced(runs, tmp_p
     ],
 )
 def test_the_blessing_compares_with_the_threshold(candidate, baseline, max_drop, blessed):
-    infra = InfraResult(passed=True, records=1)
-    assert judge(infra, candidate, baseline, 3, max_drop)[0] is blessed
-    assert judge(InfraResult(False, 0, "boom"), candidate, baseline, 3, max_drop) == (
+    infra, scores = InfraResult(passed=True, records=1), Scores(candidate, 3, baseline)
+    assert judge(infra, scores, max_drop)[0] is blessed
+    assert judge(InfraResult(False, 0, "boom"), scores, max_drop) == (
         False,
         "infra validation failed: boom",
     )
+
+
+def test_a_baseline_that_cannot_take_the_data_blocks():
+    scores = Scores(0.99, 3, None, "version 3 takes other inputs")
+    assert judge(InfraResult(True, 1), scores, 0.0) == (False, "version 3 takes other inputs")
 
 
 @pytest.mark.parametrize(
@@ -115,7 +121,7 @@ def test_the_blessing_compares_with_the_threshold(candidate, baseline, max_drop,
     ],
 )
 def test_a_blessing_says_better_no_worse_or_within_the_drop(candidate, baseline, max_drop, reason):
-    blessed, said = judge(InfraResult(True, 1), candidate, baseline, 3, max_drop)
+    blessed, said = judge(InfraResult(True, 1), Scores(candidate, 3, baseline), max_drop)
     assert blessed and said.startswith(reason) and "allowed drop of 0 " not in f"{said} "
 
 
@@ -140,3 +146,17 @@ def test_infra_validation_fails_when_a_warmup_record_fails_in_the_server(runs, t
 def test_an_unknown_server_command_fails_validation(runs, tmp_path):
     result = validate_in_server(tmp_path, "digits", 1, "no-such-model-server")
     assert not result.passed and "cannot start" in result.error
+
+
+@pytest.mark.slow
+def test_a_brought_model_is_scored_on_its_data_and_published(plain_module, tmp_path, capsys):
+    base = tmp_path / "live" / "brightness"
+    assert cli.main([str(plain_module), str(base)]) == 2  # nothing to score it on
+    assert "pass --data SOURCE" in capsys.readouterr().err and not base.exists()
+    write_photo_folder(tmp_path / "photos", per_class=10)
+    assert cli.main([str(plain_module), str(base), "--data", f"images:{tmp_path / 'photos'}"]) == 0
+    verdict = json.loads((plain_module.parent / f"{plain_module.name}.{BLESSING_FILE}").read_text())
+    assert verdict["blessed"] and verdict["published"] == str(base / "1")
+    assert verdict["candidate_accuracy"] > 0.9  # it tells bright photos from dark ones
+    card = (base / "1" / saved_model.MODEL_CARD_FILE).read_text()
+    assert f"top-1 accuracy **{verdict['candidate_accuracy']:.4f}**" in card

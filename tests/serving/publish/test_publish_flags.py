@@ -18,12 +18,28 @@ from flag_cases import (
 
 from serving.publish import cli
 from serving.publish.infra_validation import InfraResult
+from tfmodel.brought import ModelOptions
 
 KEY, SERVER = "signing.key", "my-model-server --flag"
 SET = "--set export.model_name=renamed"
 GATE, LIBRARY = "serving.publish.gate", "tfmodel.export.saved_model"
+RESOLVE = f"{GATE}.resolve_model"
 CASES = [
-    reaches("run_dir", "", f"{GATE}.load_run", run_dir="{run}"),
+    reaches("model", "", RESOLVE, path="{run}"),
+    reaches("data", "--data npz:x.npz", RESOLVE, options=ModelOptions(data="npz:x.npz")),
+    reaches(
+        "labels", "--labels names.txt", RESOLVE, options=ModelOptions(labels=Path("names.txt"))
+    ),
+    reaches("outputs", "--outputs logits", RESOLVE, options=ModelOptions(outputs="logits")),
+    reaches(
+        "custom_objects",
+        "--custom-objects my.py",
+        RESOLVE,
+        options=ModelOptions(custom_objects=Path("my.py")),
+    ),
+    reaches(
+        "trust_model_code", "--trust-model-code", RESOLVE, options=ModelOptions(trust_code=True)
+    ),
     reaches("base", "", f"{GATE}.base_versions", base="{base}"),
     reaches("sign_key", f"--sign-key {KEY}", f"{LIBRARY}.sign_model", private_key=KEY),
     reaches("set", SET, f"{LIBRARY}.write_warmup_requests", model_name="renamed"),
@@ -65,7 +81,7 @@ def test_the_flag_reaches_the_code_that_acts_on_it(case, run, tmp_path, monkeypa
         cli.main,
         [run_dir, str(base)],
         placeholders={"run": run_dir, "base": str(base.resolve())},
-        first_work=[f"{GATE}.load_run"],
+        first_work=[RESOLVE],
         monkeypatch=monkeypatch,
         capsys=capsys,
     )

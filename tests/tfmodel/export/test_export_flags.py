@@ -1,7 +1,7 @@
 """Every flag of `python -m tfmodel.export` reaches the code that acts on it (tests/flag_cases.py).
 
-`--publish BASE` is refused: the gate moved to `python -m serving.publish RUN BASE`, and the
-message is the user's own command rewritten for it (export-only flags left out).
+The flags that say how MODEL is brought reach the door as its ModelOptions, or the step of the
+door that reads them (the user's file, the labels file).
 """
 
 from __future__ import annotations
@@ -15,17 +15,30 @@ from flag_cases import (
     check_verbose,
     make_tiny_run,
     reaches,
-    refused,
 )
 
+from tfmodel.brought import ModelOptions
 from tfmodel.export import cli
 
 KEY, BASE_DIR = "signing.key", "elsewhere"
 SET = "--set export.model_name=renamed"
-LIBRARY = "tfmodel.export.saved_model"
-MOVED = "the publish gate moved out of tfmodel.export; run: python -m serving.publish {run} live"
+LIBRARY, DOOR = "tfmodel.export.saved_model", "tfmodel.brought.door"
+RESOLVE = "tfmodel.export.cli.resolve_model"
 CASES = [
-    reaches("run_dir", "", "tfmodel.export.cli.load_run", run_dir="{run}"),
+    reaches("model", "", RESOLVE, path="{run}"),
+    reaches("name", "--name renamed", f"{LIBRARY}.write_warmup_requests", model_name="renamed"),
+    reaches("data", "--data npz:x.npz", RESOLVE, options=ModelOptions(data="npz:x.npz")),
+    reaches("labels", "--labels names.txt", f"{DOOR}.read_labels", path=Path("names.txt")),
+    reaches("outputs", "--outputs logits", RESOLVE, options=ModelOptions(outputs="logits")),
+    reaches(
+        "custom_objects",
+        "--custom-objects my_layers.py",
+        f"{DOOR}.import_custom_objects",
+        path=Path("my_layers.py"),
+    ),
+    reaches(
+        "trust_model_code", "--trust-model-code", RESOLVE, options=ModelOptions(trust_code=True)
+    ),
     reaches("version", "--version 3", f"{LIBRARY}._choose_version", requested=3),
     reaches(
         "export_base",
@@ -36,7 +49,6 @@ CASES = [
     reaches("sign_key", f"--sign-key {KEY}", f"{LIBRARY}.sign_model", private_key=KEY),
     reaches("set", SET, f"{LIBRARY}.write_warmup_requests", model_name="renamed"),
     reaches("debug", "--debug", "tfmodel.export.cli.report_error", debug=True),
-    refused("publish", f"--publish live --version 3 --force {SET}", f"{MOVED} --force {SET}\n"),
 ]
 
 
@@ -68,7 +80,7 @@ def test_the_flag_reaches_the_code_that_acts_on_it(case, run, tmp_path, monkeypa
         cli.main,
         [run_dir],
         placeholders={"run": run_dir},
-        first_work=["tfmodel.export.cli.load_run"],
+        first_work=[RESOLVE],
         monkeypatch=monkeypatch,
         capsys=capsys,
     )
