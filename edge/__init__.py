@@ -18,7 +18,9 @@ Top to bottom, on the computer that trained (TensorFlow):
                    float16, int8 (float I/O), int8_io; one line for an op only Flex runs
     metadata.py    TFLite Model Metadata into the files, via write_metadata.py in .venv-metadata
     write_metadata.py  the tflite-support script that helper venv runs (imports nothing of ours)
-    report.py      accuracy, size, latency per variant: report.json, report.md, the chart
+    report.py      accuracy, size, latency per variant: report.json, report.md, the chart, the
+                   file to ship on this CPU
+    card.py        a brought model's model_card.md beside its files: the door's card + the report
 In a browser, `web/`: a static page where MediaPipe Tasks for Web runs a file with that metadata
 (`python -m edge.web MODEL` serves it; a phone's browser runs the same page).
 On the device, `device/`: the one folder a Pi or phone gets (no TensorFlow, no `tfmodel`; numpy, a

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import report
+from edge.card import write_edge_card
 from edge.convert import analyze_gpu_compatibility
 from edge.device.cli import make_parser
 from edge.device.crypto import SUFFIX, read_key
@@ -39,8 +41,10 @@ from edge.variants import (
     convert_variants,
     resolve_variants,
 )
-from tfmodel.brought import BroughtModel, ModelOptions, load_model_data, resolve_model
+from tfmodel.brought import ModelOptions, load_model_data, resolve_model
+from tfmodel.brought.description import RUN
 from tfmodel.brought.door import MODEL_KINDS_HELP
+from tfmodel.brought.flags import add_model_flags, model_options
 from tfmodel.config import Config
 from tfmodel.errors import UserError, report_error
 from tfmodel.sign import sign_model
@@ -107,28 +111,6 @@ def model_file(source: Path | None) -> Path | None:
     if source is not None and (source / MODEL_FILE).is_file():
         return source / MODEL_FILE
     return source
-
-
-def describe_trained(model: Any, config: Config, class_names: list[str]) -> BroughtModel:
-    """A tf_keras model trained in this process (by a test, for the device check's set),
-    described as the door describes a run folder's model (logits out)."""
-    from tfmodel.brought.description import RUN
-    from tfmodel.brought.keras_models import described_keras
-    from tfmodel.models import inference_model
-
-    fields = described_keras(inference_model(model), RUN, model.name)
-    return BroughtModel(
-        source=None,
-        kind=RUN,
-        sha256=None,
-        keras_version=None,
-        labels=tuple(class_names),
-        gives_logits=True,
-        config=config,
-        data=config.data.source,
-        recipe=None,
-        **fields,
-    )
 
 
 class StepTimes:
@@ -201,6 +183,7 @@ def write_and_print_report(
     recommended = report.recommend(rows, config.edge.max_accuracy_drop)
     extra = {
         "recommended": recommended.file if recommended else None,
+        "verdict": verdict,
         "target_sparsity": config.edge.target_sparsity,
         "layer_sparsity": sources.layer_sparsity,
         "unpruned_layers": sources.unpruned,
@@ -278,6 +261,9 @@ def optimize_path(
             print(f"encrypted {file}")
     if (path / METRICS_FILE).is_file():  # a run trained by tfmodel.train: refresh its card
         print(f"model card: {write_model_card(path, out_dir)}")
+    elif model.kind != RUN:
+        report_data = json.loads((out_dir / report.REPORT_JSON).read_text())
+        print(f"model card: {write_edge_card(model, splits, out_dir, report_data)}")
     return result
 
 
@@ -306,31 +292,7 @@ def prepared_output(out_dir: Path, name: str) -> Path:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = make_parser("python -m edge.optimize", __doc__, EXAMPLES)
     parser.add_argument("model", type=Path, help=f"MODEL: {MODEL_KINDS_HELP}")
-    parser.add_argument(
-        "--data",
-        metavar="SOURCE",
-        help="examples for calibration, pruning's fine-tuning and evaluation, as tfmodel.train "
-        "takes them (images:DIR with one folder per class, tfds:NAME, idx:DIR, npz:FILE); a run "
-        "folder has its own",
-    )
-    parser.add_argument("--labels", type=Path, help="class names, one a line (else the data's)")
-    parser.add_argument(
-        "--custom-objects",
-        type=Path,
-        metavar="FILE.py",
-        help="your file registering your own layers (keras.saving.register_keras_serializable)",
-    )
-    parser.add_argument(
-        "--trust-model-code",
-        action="store_true",
-        help="load a .keras file with Lambda layers (runs code stored in the file)",
-    )
-    parser.add_argument(
-        "--outputs",
-        choices=["auto", "logits", "probabilities"],
-        default="auto",
-        help="what the model's last layer gives (auto: read from its activation)",
-    )
+    add_model_flags(parser)
     parser.add_argument(
         "--set",
         action="append",
@@ -362,15 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"edge.variants=[{args.variants}]")
     if args.qat:
         overrides.append("edge.qat=true")
-    options = ModelOptions(
-        custom_objects=args.custom_objects,
-        trust_code=args.trust_model_code,
-        labels=args.labels,
-        outputs=args.outputs,
-        data=args.data,
-    )
     try:
-        result = optimize_path(args.model, overrides, args.output, args.encrypt_key, options)
+        result = optimize_path(
+            args.model, overrides, args.output, args.encrypt_key, model_options(args)
+        )
         if args.sign_key:  # after encrypting: the signature covers the encrypted bytes
             print(f"signed {sign_model(result.out_dir, args.sign_key)}")
     except (UserError, EdgeError) as err:

@@ -34,10 +34,11 @@ def digits_model(digits_config, digits_splits):
 @pytest.fixture(scope="session")
 def digits_edge(digits_model, digits_splits, digits_config, tmp_path_factory):
     """`edge.optimize` run once on the digits model: every default variant, the report."""
-    from edge.optimize import describe_trained, optimize
+    from edge.optimize import optimize
+    from tfmodel.brought.door import describe_trained_model
 
     out_dir = tmp_path_factory.mktemp("digits") / "edge"
-    model = describe_trained(digits_model, digits_config, digits_splits.class_names)
+    model = describe_trained_model(digits_model, digits_config, digits_splits.class_names)
     return optimize(model, digits_splits, out_dir)
 
 
@@ -62,8 +63,9 @@ def colours_edge(digits_config, tmp_path_factory):
 
     from edge import metadata
     from edge.finetune import finetune
-    from edge.optimize import describe_trained, optimize
+    from edge.optimize import optimize
     from tfmodel.backend import keras
+    from tfmodel.brought.door import describe_trained_model
     from tfmodel.data.splits import Splits
     from tfmodel.models import build_model
 
@@ -80,5 +82,5 @@ def colours_edge(digits_config, tmp_path_factory):
     model = finetune(model, splits, config, 6)
     out_dir = tmp_path_factory.mktemp("colours") / "edge"
     config.edge.latency_seconds = 0.1  # the report's timing is not tested here
-    optimize(describe_trained(model, config, splits.class_names), splits, out_dir)
+    optimize(describe_trained_model(model, config, splits.class_names), splits, out_dir)
     return out_dir, splits, model

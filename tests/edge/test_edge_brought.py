@@ -59,6 +59,8 @@ def test_keras3_int8_agrees_with_keras3(keras3_edge, keras3_mobilenet):
     markdown = (keras3_edge / "report.md").read_text()
     assert "qat_int8 skipped: QAT is TFMOT's" in markdown
     assert f"ship {report['recommended']} on this CPU" in markdown
+    card = (keras3_edge / "model_card.md").read_text()
+    assert str(keras3_mobilenet.keras_file) in card and report["table"] in card
 
 
 @pytest.mark.slow
@@ -101,11 +103,11 @@ def test_keras3_saved_model_encrypted_and_signed(keras3_mobilenet, tmp_path):
     flags = ["--data", f"images:{keras3_mobilenet.photos}", "--variants", "int8"]
     flags += ["--encrypt-key", str(tmp_path / "enc.key"), "--sign-key", str(tmp_path / "s.key")]
     assert run_optimize(keras3_mobilenet.export_dir, out, *flags) == 0
-    assert sorted(p.name for p in out.glob("model_*")) == [
+    assert sorted(p.name for p in out.glob("model_*.tflite*")) == [
         "model_float32.tflite.enc",
         "model_int8.tflite.enc",
     ]
-    verify_folder(out, tmp_path / "s.pub")
+    verify_folder(out, tmp_path / "s.pub")  # model.sig lists the encrypted files and the card
     int8 = EdgeModel(
         out / "model_int8.tflite.enc",
         verify_key=tmp_path / "s.pub",
