@@ -1,16 +1,21 @@
-"""Speed benchmarks, each against the baseline a user would otherwise reach for.
+"""Speed benchmarks, each against the baseline a user would otherwise reach for, measured in turns
+in one run; results kept as data (results.json) and rendered into RESULTS.md.
 
-    python -m benchmarks.run [--quick]      # every benchmark, one table of ratios, RESULTS.md
+    python -m benchmarks.run [--quick] [--only NAME...]   # print; a full run records
+    python -m benchmarks.results                          # render RESULTS.md from results.json
 
-results          the machine line, Markdown tables, a figure against its goal, RESULTS.md sections
-training_speed   tfmodel.train's pipeline vs plain `model.fit(x, y)`, examples/s and accuracy
-training_mobilenet  the same on MobileNetV2 α 0.35 96×96, in float32, mixed bfloat16 and XLA
+run              runs the benchmarks, prints each, records full runs
+harness          the alternating-rounds loop every benchmark times its sides with
+results          Figure, Table, Result; the machine line; results.json ↔ RESULTS.md
+training_speed   tfmodel.train's fit vs plain `model.fit`: digits, MNIST, MobileNetV2; the command
+training_photos  the same on an image folder vs the plain Keras script; peak RSS
 optimizer_speed  the project's SGD, Adam and RMSprop vs tf_keras' built-ins, steps/s
-interpreters     the same .tflite under every installed TFLite interpreter
-edge_sizes       file size, latency per thread count, init time and memory of every edge variant
-edge_calls       one example through predict(), invoke(), Keras model.predict and the SavedModel
-edge_encryption  load time of encrypted ÷ plain .tflite files (digits MLP, MobileNetV2 0.35)
-serving_speed    gRPC and REST through the local server vs an in-process call, batching off/on
-serving_model_cost  the same on MobileNetV2 96×96 and 224×224, pixels and JPEG, batching tuned
-run              runs them all in one process
+input_pipeline   images/s of our image-folder reader vs Keras' `image_dataset_from_directory`
+edge_calls       predict() and invoke() under every TFLite interpreter, Keras, the SavedModel
+edge_sizes       size, latency, start-up and memory of every edge variant of a 784-input MLP
+edge_encryption  load time of encrypted ÷ plain .tflite files
+edge_mobilenet   MobileNetV2's int8 routes vs float32: accuracy, size, latency, anatomy
+serving_load     the model server started on free ports, client threads over gRPC and REST
+serving_speed    the local server (gRPC, REST) vs in-process, batching off and on
+client_start     cold import and cold predict round trip of the serving client
 """

@@ -1,22 +1,12 @@
 """Image-folder input: images/s decoded and resized to 96×96, ours ÷ Keras' own folder reader.
 
-    python -m benchmarks.input_pipeline           # 5,000 JPEGs, a few minutes on 2 cores;
-                                                  # rewrites its section of benchmarks/RESULTS.md
-    python -m benchmarks.input_pipeline --quick   # 600 JPEGs; prints only
-
-The folder is generated into a temporary directory: JPEGs of mixed sizes (48–320 px a side) in
-two classes. Ours is `images:DIR` (`tfmodel.data.streaming.build_file_dataset`, batch 32, seeded
-epoch order, read as training reads it: one iterator going on epoch after epoch); theirs
-`keras.utils.image_dataset_from_directory(DIR, image_size=(96, 96)).prefetch(AUTOTUNE)`. Cold:
-the first epoch read from the files, iterator start included (the listing timed apart: ours
-opens every file's header to find bad files and EXIF tags). Cached: an epoch once everything
-is decoded (ours `data.cache: memory`, its second epoch; theirs `.cache()` after a filling
-epoch). The sides take turns, medians of the rounds.
+Generated JPEGs (48–320 px a side, two classes). Ours: `images:DIR` (`build_file_dataset`, batch
+32, one iterator for all epochs, as training reads it), its listing (every header opened to find
+bad files and EXIF tags) timed apart; Keras': `image_dataset_from_directory(...).prefetch`. Cold:
+the first epoch from the files; cached: an epoch once decoded (ours `data.cache: memory`; theirs
+`.cache()` after a filling epoch).
 """
 
-from __future__ import annotations
-
-import statistics
 import sys
 import tempfile
 import time
@@ -25,34 +15,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from benchmarks.results import (
-    Figure,
-    Section,
-    check_size,
-    markdown_table,
-    quick_or_full_main,
-    section_text,
-)
+from benchmarks.harness import alternate
+from benchmarks.results import Figure, Result, Table
+from benchmarks.run import main_one
 from tfmodel.backend import keras, tf
 from tfmodel.config import DataConfig
 from tfmodel.data import batches_per_epoch, build_file_dataset, load_splits
 
-SECTION = "## Input pipeline: an image folder decoded and resized to 96×96"
 SIZES = {"smoke": (40, 1), "quick": (600, 3), "full": (5000, 3)}  # images, rounds
 IMAGE_SIZE = (96, 96)
 BATCH = 32
-COLD_WHY = (
-    "per image ours also rounds to whole values (so a cached image equals a decoded one) and, "
-    "when any file has an EXIF orientation, turns it; the rest is Keras' per-file parallel map"
-)
-CACHED_WHY = (
-    "the two do different work: Keras' .cache() after its shuffle replays the first epoch's "
-    "float32 batches in that same order every epoch, no copy; ours draws a new permutation each "
-    "epoch (exact on resume), so each batch is a gather of 32 uint8 images and a cast to "
-    "float32. In one process on 5,000 cached 96x96 images (loaded machine): replaying cached "
-    "batches 57k images/s, our gather alone 26k/s, gather and cast 13k/s. Closing it: yield uint8 "
-    "and cast in the model's first layer (about 0.5x), or a fixed-order cache (no reshuffling)"
-)
+GOAL = 1.0  # ours ÷ Keras images/s, cold and cached
 
 
 def write_jpegs(root: Path, count: int) -> None:
@@ -67,13 +40,6 @@ def write_jpegs(root: Path, count: int) -> None:
         image.save(folder / f"{index:05d}.jpg", quality=90)
 
 
-def epoch_seconds(dataset: tf.data.Dataset) -> float:
-    start = time.perf_counter()
-    for _ in dataset:
-        pass
-    return time.perf_counter() - start
-
-
 def batches_seconds(iterator, count: int) -> float:
     start = time.perf_counter()
     for _ in range(count):
@@ -82,92 +48,62 @@ def batches_seconds(iterator, count: int) -> float:
 
 
 def ours(root: Path, cache: str) -> tuple[float, float]:
-    """(listing seconds, epoch seconds) for `images:root` with `cache`, read as training reads
-    it: one iterator going on epoch after epoch. Cold, the first epoch is timed (with the
-    iterator's start); cached, the second (the cache is filled when the dataset is built)."""
+    """(listing seconds, epoch seconds) for `images:root`: cold the first epoch, with the
+    iterator's start; cached the second (the first fills the cache)."""
     start = time.perf_counter()
-    config = DataConfig(
-        source=f"images:{root}", image_size=list(IMAGE_SIZE), test_split=0.0, validation_split=0.0
-    )
-    splits = load_splits(config, seed=0)
+    folder = DataConfig(f"images:{root}", validation_split=0.0, test_split=0.0)
+    folder.image_size = list(IMAGE_SIZE)
+    splits = load_splits(folder, seed=0)
     listing = time.perf_counter() - start
-    dataset = build_file_dataset(
-        splits.train,
-        splits.recipe,
-        BATCH,
-        seed=0,
-        epoch=tf.Variable(0, dtype=tf.int64),
-        repeat=True,
-        cache=cache,
-    )
+    epoch = tf.Variable(0, dtype=tf.int64)
+    options = dict(seed=0, epoch=epoch, repeat=True, cache=cache)
+    iterator = iter(build_file_dataset(splits.train, splits.recipe, BATCH, **options))
     steps = batches_per_epoch(len(splits.train), BATCH, drop_remainder=False)
-    iterator = iter(dataset)
     first = batches_seconds(iterator, steps)
     return listing, first if cache == "none" else batches_seconds(iterator, steps)
 
 
 def theirs(root: Path, cached: bool) -> float:
     """Seconds for one epoch of Keras' reader (after a filling epoch when cached)."""
-    dataset = keras.utils.image_dataset_from_directory(
-        root, image_size=IMAGE_SIZE, batch_size=BATCH, seed=0
-    )
+    options = dict(image_size=IMAGE_SIZE, batch_size=BATCH, seed=0)
+    dataset = keras.utils.image_dataset_from_directory(root, **options)
     if cached:
         dataset = dataset.cache()
-        epoch_seconds(dataset.prefetch(tf.data.AUTOTUNE))
-    return epoch_seconds(dataset.prefetch(tf.data.AUTOTUNE))
+        for _ in dataset.prefetch(tf.data.AUTOTUNE):
+            pass
+    start = time.perf_counter()
+    for _ in dataset.prefetch(tf.data.AUTOTUNE):
+        pass
+    return time.perf_counter() - start
 
 
-def run(size: str = "full") -> Section:
-    check_size(size)
+def run(size: str = "full") -> Result:
     count, rounds = SIZES[size]
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         write_jpegs(root, count)
-        times: dict[str, list[float]] = {k: [] for k in ("listing", "ours", "ours_cached")}
-        times.update(theirs=[], theirs_cached=[])
-        for _ in range(rounds):
-            listing, cold = ours(root, "none")
-            times["listing"].append(listing)
-            times["ours"].append(cold)
-            times["theirs"].append(theirs(root, cached=False))
-            times["ours_cached"].append(ours(root, "memory")[1])
-            times["theirs_cached"].append(theirs(root, cached=True))
-    median = {key: statistics.median(values) for key, values in times.items()}
-    rate = {key: count / seconds for key, seconds in median.items()}
-    rows = [
-        [
-            "cold (from the files)",
-            f"{rate['ours']:.0f}",
-            f"{rate['theirs']:.0f}",
-            f"{rate['ours'] / rate['theirs']:.2f} ×",
-        ],
-        [
-            "cached (decoded once)",
-            f"{rate['ours_cached']:.0f}",
-            f"{rate['theirs_cached']:.0f}",
-            f"{rate['ours_cached'] / rate['theirs_cached']:.2f} ×",
-        ],
-        ["listing + bad-file check (ours only)", f"{rate['listing']:.0f}", "–", "–"],
-    ]
-    table = markdown_table(["epoch", "ours images/s", "Keras images/s", "ours ÷ Keras"], rows)
-    cold = rate["ours"] / rate["theirs"]
-    cached = rate["ours_cached"] / rate["theirs_cached"]
-    figures = [
-        Figure("input_pipeline", "cold images/s, ours ÷ Keras", cold, "×", 1.0, why=COLD_WHY),
-        Figure("input_pipeline", "cached images/s, ours ÷ Keras", cached, "×", 1.0, why=CACHED_WHY),
-    ]
-    text = section_text(
-        SECTION,
-        f"`python -m benchmarks.input_pipeline` — {count} generated JPEGs (48–320 px a side, 2 "
-        f"classes), batch 32, medians of {rounds} rounds taken in turns.",
-        table,
-    )
-    return Section(SECTION, text, table, figures)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return quick_or_full_main("input_pipeline", __doc__.splitlines()[0], run, argv)
+        sides = {
+            "ours cold": lambda: ours(root, "none"),
+            "Keras cold": lambda: (0.0, theirs(root, cached=False)),
+            "ours cached": lambda: ours(root, "memory"),
+            "Keras cached": lambda: (0.0, theirs(root, cached=True)),
+        }
+        samples = alternate(sides, rounds, warmup=0)
+    # each turn returns (listing seconds, epoch seconds)
+    rate = {k: count / np.median([v[1] for v in s.values]) for k, s in samples.items()}
+    listing = count / np.median([v[0] for v in samples["ours cold"].values])
+    rows, figures = [], []
+    for kind in ("cold", "cached"):
+        ratio = rate[f"ours {kind}"] / rate[f"Keras {kind}"]
+        rows.append([kind, f"{rate[f'ours {kind}']:.0f}", f"{rate[f'Keras {kind}']:.0f}"])
+        rows[-1].append(f"{ratio:.2f}")
+        figures.append(Figure(f"{kind} images/s, ours ÷ Keras", ratio, "×", GOAL))
+    rows.append(["listing + bad-file check (ours only)", f"{listing:.0f}", "–", "–"])
+    columns = ["epoch", "ours images/s", "Keras images/s", "ours ÷ Keras"]
+    method = f"{count} generated JPEGs, batch {BATCH}, medians of {rounds} round(s) in turns."
+    title = "Input pipeline: an image folder decoded and resized to 96×96"
+    return Result("input_pipeline", title, method, [Table(columns, rows)], figures)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_one("input_pipeline"))

@@ -1,212 +1,157 @@
-"""What the benchmarks share: the machine they ran on, a Markdown table, a figure measured
-against the goal it must reach, and their own section of benchmarks/RESULTS.md (each benchmark
-replaces its section and leaves the others alone).
+"""Results as data: each benchmark's tables and figures against goals, the machine they were
+measured on, kept in results.json and rendered into RESULTS.md (never read back from Markdown).
 
-Every benchmark module has `run(size) -> Section`, size one of SIZES: `smoke` (seconds, for the
-test), `quick` (a minute or so) or `full`; `benchmarks.run` calls them all.
+    python -m benchmarks.results      # render RESULTS.md from results.json
+
+An entry's `notes` are written by a person into results.json after a run (why a goal is missed,
+what was tried); code keeps them when it replaces the entry's figures and never writes one.
 """
 
-from __future__ import annotations
-
-import argparse
+import json
 import os
 import platform
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-SHARED_NOTE = "a machine shared with other jobs, so compare rows measured together, not machines"
-SIZES = ("smoke", "quick", "full")
+from edge.device.cpu import describe_cpu
+
+HERE = Path(__file__).resolve().parent
+RESULTS_JSON = HERE / "results.json"
+RESULTS_MD = HERE / "RESULTS.md"
+SIZES = ("smoke", "quick", "full")  # each module's `run(size)`: seconds (tests), a minute, all
 VERSIONED = ("tensorflow", "tf-keras", "numpy", "ai-edge-litert", "grpcio")
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One measured figure and the goal it must reach, e.g. 2.4 × against "at least 2 ×"."""
+    """One measured figure and its goal, e.g. 2.4 × against a floor of 2 ×."""
 
-    benchmark: str
     measure: str
     value: float
-    unit: str  # "×" for ratios, "µs", "ms"
+    unit: str  # "×" for ratios, "µs", "ms", "s", "MB"
     goal: float
     at_least: bool = True  # the goal is a floor (ratios), else a ceiling (overheads)
-    why: str = ""  # if missed: why, and what would close the gap
 
     @property
     def met(self) -> bool:
         return self.value >= self.goal if self.at_least else self.value <= self.goal
 
-    def cells(self) -> list[str]:
-        """benchmark, measure, value, goal, met — as table cells."""
-        sign = "≥" if self.at_least else "≤"
-        return [
-            self.benchmark,
-            self.measure,
-            f"{self.value:.3g} {self.unit}",
-            f"{sign} {self.goal:g} {self.unit}",
-            "yes" if self.met else "**no**",
-        ]
+
+@dataclass
+class Table:
+    """Rows of cells under `columns`; a cell is anything `str` gives."""
+
+    columns: list[str]
+    rows: list[list[str]]
+
+    def __post_init__(self):
+        self.columns, self.rows = list(self.columns), [[str(c) for c in r] for r in self.rows]
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in self.rows])
 
 
 @dataclass
-class Section:
-    """A benchmark's result: its RESULTS.md section, its table, and the figures with goals."""
+class Result:
+    """One benchmark's run: `method` says how it was measured; `tables` what it measured."""
 
-    heading: str  # "## ...", the section's first line
-    text: str  # the whole section, heading and table included
-    table: str  # its Markdown table
+    benchmark: str  # the module's name
+    title: str
+    method: str
+    tables: list[Table]
     figures: list[Figure] = field(default_factory=list)
-
-
-def check_size(size: str) -> None:
-    if size not in SIZES:
-        raise ValueError(f"size {size!r} is unknown: use one of {SIZES}")
+    size: str = ""
+    date: str = ""
+    machine: str = ""
+    notes: list[dict[str, str]] = field(default_factory=list)  # {"about": date, "text": ...}
 
 
 def describe_versions() -> str:
-    """E.g. `Python 3.11.7, tensorflow 2.21.0, tf-keras 2.21.0, …` for what is installed."""
-    found = []
+    """E.g. `Python 3.11.7, tensorflow 2.21.0, …` for what is installed."""
+    found = [f"Python {platform.python_version()}"]
     for name in VERSIONED:
         try:
             found.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             continue
-    return ", ".join([f"Python {platform.python_version()}", *found])
+    return ", ".join(found)
 
 
-def describe_machine(when: str = "at start") -> str:
-    """E.g. `2 cores, AMD EPYC (x86_64), load average 1.7 at start`: the one-minute load average
-    now, labelled `when` it was taken."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass  # not Linux: keep platform's name
-    load = f", load average {os.getloadavg()[0]:.1f} {when}" if hasattr(os, "getloadavg") else ""
-    return f"{os.cpu_count()} cores, {model} ({platform.machine()}){load}"
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. `1.2 0.9 0.7`."""
+    return " ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
 
-def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """`rows` (cells already formatted, or anything `str` gives) under `columns`, as Markdown."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join(lines)
+def describe_machine(load_at_start: str) -> str:
+    """CPU name, cores, int8 dot-product flags, load at start and now, versions: read now."""
+    load = f"load average {load_at_start} at start, {load_average()} at end"
+    return f"{describe_cpu()}; {load}; {describe_versions()}"
 
 
-AT_THE_END = "at the end, its own work included"
+def load_results(path: Path = RESULTS_JSON) -> dict[str, Result]:
+    if not path.exists():
+        return {}
+    entries = json.loads(path.read_text())
+    results = {}
+    for name, entry in entries.items():
+        entry["tables"] = [Table(**t) for t in entry["tables"]]
+        entry["figures"] = [Figure(**f) for f in entry["figures"]]
+        results[name] = Result(**entry)
+    return results
 
 
-def section_text(heading: str, method: str, *blocks: str, machine: str | None = None) -> str:
-    """A RESULTS.md section: `heading`; `method` (how it was measured) with the machine and
-    SHARED_NOTE after it; then each of `blocks` (tables, notes) as its own paragraph.
-
-    The machine is described as the text is written (its load average then includes the
-    benchmark's own work), unless `machine` gives it: taken before the measuring began, or with
-    facts beside it (TensorFlow's threads, the versions).
-    """
-    machine = describe_machine(AT_THE_END) if machine is None else machine
-    return "\n\n".join([heading, f"{method} {machine}; {SHARED_NOTE}.", *blocks]) + "\n"
+def save_result(result: Result, path: Path = RESULTS_JSON) -> None:
+    """Replace the benchmark's entry, keeping the notes people wrote on earlier runs."""
+    results = load_results(path)
+    if result.benchmark in results:
+        result.notes = results[result.benchmark].notes + result.notes
+    results[result.benchmark] = result
+    document = {name: asdict(r) for name, r in sorted(results.items())}
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
 
 
-def write_section(heading: str, text: str, results: Path = RESULTS) -> None:
-    """Replace the section that starts with `heading` in `results` (or append it).
-
-    A section runs from its `## ` heading to the next one; `text` starts with `heading`.
-    """
-    old = results.read_text() if results.exists() else "# Benchmark results\n"
-    text = text.rstrip("\n") + "\n\n"
-    start = old.find(heading)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(heading))
-        new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
-    results.write_text(new.rstrip("\n") + "\n")
+def figure_row(benchmark: str, f: Figure) -> list[str]:
+    sign = "≥" if f.at_least else "≤"
+    value, goal = f"{f.value:.3g} {f.unit}".strip(), f"{sign} {f.goal:g} {f.unit}".strip()
+    return [benchmark, f.measure, value, goal, "yes" if f.met else "**no**"]
 
 
 FIGURE_COLUMNS = ["benchmark", "measure", "value", "goal", "met"]
 
 
-def figures_table(figures: Sequence[Figure]) -> str:
-    """Every figure against its goal, one row each, then why each missed goal was missed."""
-    table = markdown_table(FIGURE_COLUMNS, [f.cells() for f in figures])
-    missed = [f"- {f.benchmark}, {f.measure}: {f.why}" for f in figures if not f.met and f.why]
-    return table + ("\n\nWhere a goal is missed:\n\n" + "\n".join(missed) if missed else "")
+def render_section(r: Result) -> str:
+    """A result as Markdown: heading, method, machine, tables, figures and the people's notes."""
+    blocks = [f"## {r.title}", f"`python -m benchmarks.{r.benchmark}` ({r.size}, {r.date}): "]
+    blocks[1] += r.method
+    blocks += [f"Machine: {r.machine}.", *(t.markdown() for t in r.tables)]
+    if r.figures:
+        figures = Table(FIGURE_COLUMNS, [figure_row(r.benchmark, f) for f in r.figures])
+        blocks.append(figures.markdown())
+    blocks += [f"Notes on the run of {n['about']}: {n['text']}" for n in r.notes]
+    return "\n\n".join(blocks)
 
 
-def write_results(header: str, sections: Sequence[Section], results: Path = RESULTS) -> None:
-    """Rewrite `results` whole: `header` (title, machine, summary), then every section."""
-    body = "\n\n".join(s.text.strip("\n") for s in sections)
-    results.write_text(header.strip("\n") + "\n\n" + body + "\n")
-
-
-def benchmark_parser(name: str, description: str, epilog: str | None = None):
-    """`python -m benchmarks.<name>`'s command line with its `--quick` flag; add the rest."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m benchmarks.{name}",
-        description=description,
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def render(results: dict[str, Result], order: list[str]) -> str:
+    """RESULTS.md: every figure against its goal, then each benchmark's section, in `order`."""
+    ordered = [results[n] for n in order if n in results]
+    ordered += [r for n, r in results.items() if n not in order]
+    summary = Table(
+        [*FIGURE_COLUMNS, "measured"],
+        [[*figure_row(r.benchmark, f), r.date] for r in ordered for f in r.figures],
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer rounds; print only (RESULTS.md untouched)"
-    )
-    return parser
+    head = "# Benchmark results\n\nRendered from results.json by `python -m benchmarks.results`."
+    sections = "\n\n".join(render_section(r) for r in ordered)
+    return f"{head}\n\n## Summary\n\n{summary.markdown()}\n\n{sections}\n"
 
 
-def print_and_record(result: Section, quick: bool) -> int:
-    """Print a benchmark's section; a full run also replaces it in RESULTS.md, and its figures'
-    rows in the summary. Exit status 0."""
-    print(result.text)
-    if not quick:
-        write_section(result.heading, result.text)
-        write_summary_figures(result.figures)
-    return 0
+def write_markdown(json_path: Path = RESULTS_JSON, md_path: Path = RESULTS_MD) -> None:
+    from benchmarks.run import BENCHMARKS
+
+    md_path.write_text(render(load_results(json_path), list(BENCHMARKS)))
 
 
-SUMMARY_HEADING = "## Summary: each figure against its goal"
-MISSED_INTRO = "Where a goal is missed:"
-
-
-def write_summary_figures(figures: Sequence[Figure], results: Path = RESULTS) -> None:
-    """Put `figures` in RESULTS.md's summary: each replaces the row (and the why) of the figure
-    with its benchmark and measure, or is added at the end, so a benchmark run on its own keeps
-    the summary current. Nothing happens while RESULTS.md has no summary (`benchmarks.run`
-    writes one)."""
-    old = results.read_text() if results.exists() else ""
-    start = old.find(SUMMARY_HEADING)
-    if start < 0 or not figures:
-        return
-    end = old.find("\n## ", start + len(SUMMARY_HEADING))
-    end = len(old) if end < 0 else end + 1
-    summary = old[start:end]
-    rows, whys = [], []
-    new_keys = {(f.benchmark, f.measure) for f in figures}
-    for line in summary.splitlines():
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == len(FIGURE_COLUMNS) and cells[0] != "benchmark":
-            if (cells[0], cells[1]) not in new_keys:
-                rows.append(line)
-        elif line.startswith("- ") and not any(
-            line.startswith(f"- {benchmark}, {measure}: ") for benchmark, measure in new_keys
-        ):
-            whys.append(line)
-    rows += ["| " + " | ".join(f.cells()) + " |" for f in figures]
-    whys += [f"- {f.benchmark}, {f.measure}: {f.why}" for f in figures if not f.met and f.why]
-    header = "| " + " | ".join(FIGURE_COLUMNS) + " |\n|" + "---|" * len(FIGURE_COLUMNS)
-    text = f"{SUMMARY_HEADING}\n\n{header}\n" + "\n".join(rows) + "\n"
-    text += f"\n{MISSED_INTRO}\n\n" + "\n".join(whys) + "\n" if whys else ""
-    results.write_text(old[:start] + text + "\n" + old[end:].lstrip("\n"))
-
-
-def quick_or_full_main(
-    name: str, description: str, run: Callable[[str], Section], argv=None
-) -> int:
-    """The command line of a benchmark with no flags of its own."""
-    args = benchmark_parser(name, description).parse_args(argv)
-    return print_and_record(run("quick" if args.quick else "full"), args.quick)
+if __name__ == "__main__":
+    write_markdown()
+    print(f"wrote {RESULTS_MD}")

@@ -1,52 +1,44 @@
-"""Every benchmark in one process, one table of ratios against their goals, and RESULTS.md.
+"""Run benchmarks in one process and print what each measured against its goals.
 
-    python -m benchmarks.run            # full run, ~25 min on 2 cores; rewrites RESULTS.md
-    python -m benchmarks.run --quick    # under 3 min; prints only (RESULTS.md keeps the full run)
+A full run also records each result in benchmarks/results.json and renders RESULTS.md.
 
-Each benchmark warms up, repeats, takes turns between the sides it compares within this one
-process and reports medians, so its ratios hold on a shared machine where absolute times do not.
+    python -m benchmarks.run                 # every benchmark, full size (~25 min on 2 cores)
+    python -m benchmarks.run --quick         # fewer rounds; prints only
+    python -m benchmarks.edge_calls --quick  # one benchmark (the same as --only edge_calls)
 """
-
-from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 import time
 from datetime import datetime, timezone
 
 from benchmarks.results import (
-    AT_THE_END,
-    RESULTS,
-    SUMMARY_HEADING,
-    Section,
+    SIZES,
+    Result,
     describe_machine,
-    describe_versions,
-    figures_table,
-    section_text,
-    write_results,
+    load_average,
+    render_section,
+    save_result,
+    write_markdown,
 )
 
 BENCHMARKS = (
     "training_speed",
-    "training_mobilenet",
+    "training_photos",
     "optimizer_speed",
-    "interpreters",
-    "edge_sizes",
+    "input_pipeline",
     "edge_calls",
+    "edge_sizes",
     "edge_encryption",
     "edge_mobilenet",
     "serving_speed",
-    "serving_model_cost",
     "client_start",
-    "input_pipeline",
-    "training_photos",
 )
 EXAMPLES = """examples:
-  python -m benchmarks.run --quick
-  python -m benchmarks.run
   python -m benchmarks.run --quick --only serving_speed edge_calls
-  python -m benchmarks.optimizer_speed --steps 400 --rounds 9     # one benchmark, its own flags
+  python -m benchmarks.results            # RESULTS.md again from results.json
 """
 
 
@@ -57,56 +49,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--quick", action="store_true", help="fewer rounds; print, record nothing")
     parser.add_argument(
-        "--quick", action="store_true", help="fewer rounds; print only, RESULTS.md untouched"
+        "--size",
+        choices=SIZES,
+        help="default full (--quick: quick); smoke takes seconds, as the tests run it",
     )
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        choices=BENCHMARKS,
-        metavar="NAME",
-        help=f"run only these benchmarks ({', '.join(BENCHMARKS)}); print only",
-    )
+    names = ", ".join(BENCHMARKS)
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, metavar="NAME", help=names)
     return parser.parse_args(argv)
 
 
-def run_all(names: tuple[str, ...], size: str) -> list[Section]:
-    """Each benchmark's `run(size)` in turn, with progress on stdout."""
-    sections = []
-    for name in names:
-        start = time.perf_counter()
-        print(f"[{name}] running ({size})", flush=True)
-        sections.append(importlib.import_module(f"benchmarks.{name}").run(size))
-        print(sections[-1].table, f"\n[{name}] {time.perf_counter() - start:.0f} s\n", flush=True)
-    return sections
-
-
-def header(sections: list[Section], size: str) -> str:
-    """RESULTS.md's top: the machine line and the summary table of figures against goals."""
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    figures = [f for s in sections for f in s.figures]
-    return section_text(
-        "# Benchmark results",
-        f"`python -m benchmarks.run` ({size}), {date}:",
-        SUMMARY_HEADING,
-        figures_table(figures),
-        machine=f"{describe_machine(AT_THE_END)}; {describe_versions()}",
-    )
+def measure(name: str, size: str) -> Result:
+    """One benchmark's `run(size)`, stamped with its docstring (the method), the date and the
+    machine read around it."""
+    load, module = load_average(), importlib.import_module(f"benchmarks.{name}")
+    result = module.run(size)
+    result.method = f"{inspect.cleandoc(module.__doc__)}\n\n{result.method}"
+    result.size = size
+    result.date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    result.machine = describe_machine(load)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    size = "quick" if args.quick else "full"
-    start = time.perf_counter()
-    sections = run_all(tuple(args.only or BENCHMARKS), size)
-    top = header(sections, size)
-    print(top, f"\nall benchmarks: {time.perf_counter() - start:.0f} s", flush=True)
-    if args.quick or args.only:
-        print(f"{RESULTS} left as it was (a full run of every benchmark rewrites it)")
-    else:
-        write_results(top, sections)
-        print(f"wrote {RESULTS}")
+    size = args.size or ("quick" if args.quick else "full")
+    for name in args.only or BENCHMARKS:
+        start = time.perf_counter()
+        print(f"[{name}] running ({size})", flush=True)
+        result = measure(name, size)
+        print(render_section(result), f"[{name}] {time.perf_counter() - start:.0f} s", sep="\n\n")
+        if size == "full":
+            save_result(result)
+    if size == "full":
+        write_markdown()
+        print("recorded in benchmarks/results.json, rendered into benchmarks/RESULTS.md")
     return 0
+
+
+def main_one(name: str) -> int:
+    """`python -m benchmarks.<name> [--quick | --size S]`: this one benchmark."""
+    return main(["--only", name, *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -1,28 +1,67 @@
-"""Client load for the serving benchmark: callers over gRPC and REST, and `load`, which runs
-client threads back to back and measures latency, requests/s and CPU per request on both ends.
-
-Each client is a thread of this process with its own gRPC channel or keep-alive HTTP connection.
-CPU time comes from Linux's /proc for the server and from this process for the clients.
+"""The serving benchmarks' two ends: `served` (`python -m serving.server` on free ports),
+callers over gRPC and REST, and `load`: client threads (each its own channel or keep-alive
+connection) calling back to back, with latency, requests/s and CPU per request on both ends.
 """
 
-from __future__ import annotations
-
 import base64
+import contextlib
 import http.client
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfmodel.backend import tf
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_CLIENTS = 32  # the server's REST threads: a pooled thread serves one connection at a time
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(base: Path, model: str, batching: Path | None) -> Iterator[tuple]:
+    """`python -m serving.server` serving `base` on free ports, from when its REST port answers
+    to the end of the block: (process, gRPC port, REST port)."""
+    grpc_port, rest_port = free_port(), free_port()
+    command = [sys.executable, "-m", "serving.server", f"--port={grpc_port}"]
+    command += [f"--rest_api_port={rest_port}", f"--model_name={model}"]
+    command += [f"--model_base_path={base}", f"--rest_api_num_threads={MAX_CLIENTS}"]
+    if batching:
+        command += ["--enable_batching", f"--batching_parameters_file={batching}"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    process = subprocess.Popen(command, env=env, **quiet)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=1)
+            connection.request("GET", f"/v1/models/{model}")
+            if connection.getresponse().status == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"the server did not answer within 120 s: {' '.join(command)}")
+        yield process, grpc_port, rest_port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @dataclass(frozen=True)
@@ -37,9 +76,8 @@ class Input:
 
 def grpc_caller(port: int, model: str, given: Input) -> Callable[[], None]:
     """One Predict call over its own channel, request built once."""
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(
-        grpc.insecure_channel(f"127.0.0.1:{port}")
-    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = given.signature
@@ -47,26 +85,17 @@ def grpc_caller(port: int, model: str, given: Input) -> Callable[[], None]:
     return lambda: stub.Predict(request, timeout=30)
 
 
-def rest_body(given: Input) -> str:
-    """The REST predict body: row format, bytes as TF Serving's `{"b64": ...}` objects."""
+def rest_caller(port: int, model: str, given: Input) -> Callable[[], None]:
+    """One REST predict over its own keep-alive connection, body built once (row format, bytes
+    as TF Serving's `{"b64": ...}` objects)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    instances = given.example.tolist()
     if given.example.dtype == object:
         instances = [{"b64": base64.b64encode(item).decode("ascii")} for item in given.example]
-    else:
-        instances = given.example.tolist()
-    document = {"instances": instances}
-    if given.signature:
-        document["signature_name"] = given.signature
-    return json.dumps(document)
-
-
-def rest_caller(port: int, model: str, given: Input) -> Callable[[], None]:
-    """One REST predict over its own keep-alive connection, body built once."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    body = rest_body(given)
-    path = f"/v1/models/{model}:predict"
+    body = json.dumps({"instances": instances, "signature_name": given.signature})
 
     def call() -> None:
-        connection.request("POST", path, body, {"Content-Type": "application/json"})
+        connection.request("POST", f"/v1/models/{model}:predict", body)
         response = connection.getresponse()
         response.read()
         if response.status != 200:
@@ -81,16 +110,6 @@ class Cell:
     seconds per request the server process and this process (the clients) spent."""
 
     latencies: list[float]
-    rate: float
-    server_cpu: float
-    client_cpu: float
-
-
-class Medians(NamedTuple):
-    """A cell's figures over the rounds: median p50 and p99 (ms), requests/s, CPU s/request."""
-
-    p50_ms: float
-    p99_ms: float
     rate: float
     server_cpu: float
     client_cpu: float

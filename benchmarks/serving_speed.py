@@ -1,292 +1,205 @@
-"""Latency and throughput of the local model server, gRPC Predict and REST, against calling the
-same SavedModel in-process, with server-side batching off and on.
+"""The local model server (gRPC Predict and REST) against the same SavedModel run in-process,
+batching off and on: the digits MLP, and MobileNetV2 α 0.35 at 96×96 and 224×224 with pixels and
+JPEG bytes (`serving_bytes`).
 
-    python -m benchmarks.serving_speed           # ~2 min on 2 cores; prints the table and
-                                                 # rewrites its section of benchmarks/RESULTS.md
-    python -m benchmarks.serving_speed --quick   # ~1 min; prints only
-
-The digits MLP (untrained: latency does not depend on the weights) is exported with the training
-export's signatures and served by two `python -m serving.server` processes, one without batching
-and one with TF Serving's CPU recipe: `num_batch_threads` = cores, `max_enqueued_batches` = batch
-threads, `max_batch_size` 32, a 1 ms `batch_timeout_micros`. Clients are threads of this process,
-each with its own gRPC channel or keep-alive HTTP connection, sending one example per request
-back to back for a fixed time; the servers and client counts take turns in rotating order.
-Beside latency, each cell reports the CPU time the server process and this (client) process
-spent per request (Linux /proc), which other jobs on the machine do not inflate. The in-process
-baseline runs the same SavedModel the way the server does (a Session callable), one example per
-call. Goals: at one client, gRPC p50 at most 1 ms over the in-process p50; at 32 clients,
-batching on answers at least 3× the requests/s of batching off.
+Untrained models exported with `export_for_serving`. In-process: each signature run as the server
+runs it (a Session callable), the pixels one over batch sizes up to 32. The batching file is
+`serving.tune_batching`'s recipe over that curve, with queue room for every client. Clients are
+threads of this process (`serving_load`), one example a request; the cells alternate.
 """
 
-from __future__ import annotations
-
-import http.client
+import dataclasses
+import io
 import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from benchmarks.results import (
-    Figure,
-    Section,
-    check_size,
-    markdown_table,
-    quick_or_full_main,
-    section_text,
-)
-from benchmarks.serving_load import Cell, Input, Medians, grpc_caller, load, rest_caller
-from edge.device.benchmark import measure_latency
+from benchmarks.harness import alternate
+from benchmarks.results import Figure, Result, Table
+from benchmarks.run import main_one
+from benchmarks.serving_load import MAX_CLIENTS, Input, grpc_caller, load, rest_caller, served
+from serving.server.servables.batching import BatchingParameters, batching_parameters_text
 from serving.server.servables.servable import load_servable
-from tfmodel.config import DataConfig, ModelConfig, RegularizerConfig
-from tfmodel.data import load_splits
-from tfmodel.export.saved_model import PREDICT_SIGNATURE, save_signatures
+from serving.tune_batching import Measurement, recipe
+from tfmodel.config import Config, ModelConfig, RegularizerConfig
+from tfmodel.export.saved_model import (
+    BYTES_INPUT,
+    BYTES_SIGNATURE,
+    PREDICT_SIGNATURE,
+    export_for_serving,
+)
 from tfmodel.models import build_model
 
-SECTION = "## Serving: local server (gRPC, REST) vs in-process, batching off and on"
-REPO = Path(__file__).resolve().parents[1]
-MODEL = "digits"
-CLIENTS = (1, 8, 32)
-# size → (seconds per (server, protocol, clients) cell, rounds)
-SIZES = {"smoke": (0.3, 1), "quick": (1.0, 1), "full": (3.0, 3)}
-OVERHEAD_GOAL_MS = 1.0
-IN_PROCESS_WARMUP = 20
-BATCHING_GOAL = 3.0
-WHY_OVERHEAD = (
-    "the Session run is ~60-80 µs of a request; the rest is Python under the server's one GIL "
-    "(grpcio's synchronous server loop and thread hand-offs ~70%, protobuf ↔ numpy, signature "
-    "checks and metrics ~15%; see the serving section). Closing it needs the per-request work "
-    "out of Python threads: TF Serving's C++ server, or one grpc.aio event loop"
-)
-WHY_BATCHING = (
-    "batching merges only the Session run, which releases the GIL anyway, while each request's "
-    "Python work cannot be merged and the batch queue adds hand-offs; it pays where the model's "
-    "run is several times the ~1 ms per-request cost (a larger model), or behind a C++ front end"
-)
-BATCHING_FILE = """max_batch_size {{ value: 32 }}
-batch_timeout_micros {{ value: 1000 }}
-num_batch_threads {{ value: {threads} }}
-max_enqueued_batches {{ value: {threads} }}
-"""
-COLUMNS = [
-    "protocol",
-    "batching",
-    "clients",
-    "p50 ms",
-    "p99 ms",
-    "requests/s",
-    "server CPU µs/request",
-    "client CPU µs/request",
-]
+MODEL = "model"
+CLIENTS = (1, 8, MAX_CLIENTS)
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 
 
-def export_model(base: Path) -> np.ndarray:
-    """The digits MLP as version 1 under `base`; returns one example to send."""
-    splits = load_splits(DataConfig(), seed=0)
-    model = build_model(ModelConfig(), RegularizerConfig(), splits.input_shape, 10, 16.0)
-    save_signatures(model, "pixels", splits.class_names, base / "1")
-    return splits.x_test[:1]
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    network: str  # "mlp" (the digits recipe's) or "mobilenet_v2"
+    side: int
+    inputs: tuple[str, ...]
+    batching_goal: float  # gRPC requests/s at 32 clients, batching on ÷ off
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+DIGITS = Workload("digits MLP", "mlp", 8, ("pixels",), 3.0)
+MOBILENET_96 = Workload("MobileNet 96×96", "mobilenet_v2", 96, ("pixels", "JPEG"), 2.0)
+MOBILENET_224 = dataclasses.replace(MOBILENET_96, name="MobileNet 224×224", side=224)
+# size → (seconds per cell, rounds, seconds per in-process batch size, workloads)
+SIZES = {
+    "smoke": (0.3, 1, 0.1, (DIGITS, MOBILENET_96)),
+    "quick": (1.5, 1, 0.5, (DIGITS, MOBILENET_96)),
+    "full": (4.0, 2, 2.0, (DIGITS, MOBILENET_96, MOBILENET_224)),
+}
+GRPC_GOAL_MS, REST_GOAL_MS = 1.0, 2.0  # p50 over the in-process run, one client
+COLUMNS = ["model", "input", "protocol", "batching", "clients", "p50 ms", "p99 ms", "requests/s"]
+COLUMNS += ["server CPU ms/request", "client CPU ms/request"]
+BATCHING = ["model", *(f.name for f in dataclasses.fields(BatchingParameters))]
 
 
-def start_server(
-    base: Path, batching: Path | None, model: str = MODEL
-) -> tuple[subprocess.Popen, int, int]:
-    """`python -m serving.server` on free ports, once its REST port answers."""
-    grpc_port, rest_port = free_port(), free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "serving.server",
-        f"--port={grpc_port}",
-        f"--rest_api_port={rest_port}",
-        f"--model_name={model}",
-        f"--model_base_path={base}",
-        # a pooled thread serves one keep-alive connection at a time: one thread per client
-        f"--rest_api_num_threads={max(CLIENTS)}",
-    ]
-    if batching:
-        command += ["--enable_batching", f"--batching_parameters_file={batching}"]
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=1)
-            connection.request("GET", f"/v1/models/{model}")
-            if connection.getresponse().status == 200:
-                return process, grpc_port, rest_port
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the server did not answer within 120 s: {' '.join(command)}")
+def photo_jpeg(side: int) -> bytes:
+    """A photo-like JPEG (smooth gradients, mild noise) of side × side, quality 90."""
+    rng = np.random.default_rng(side)
+    ramp = np.linspace(0, 1, side)
+    smooth = np.stack([np.outer(ramp, 1 - ramp), np.outer(1 - ramp, ramp), np.outer(ramp, ramp)])
+    pixels = smooth.transpose(1, 2, 0) * 200 + rng.normal(0, 12, (side, side, 3)) + 20
+    stream = io.BytesIO()
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(stream, "JPEG", quality=90)
+    return stream.getvalue()
 
 
-def in_process_ms(base: Path, example: np.ndarray, runs: int) -> tuple[float, float, float]:
-    """p50, p99 ms of the SavedModel run as the server runs it, in this process, and its CPU
-    µs per call."""
-    servable = load_servable(MODEL, 1, str(base / "1"))
-    signature = servable.signatures[PREDICT_SIGNATURE]
-    feed = signature.inputs["pixels"].name
+def export_model(base: Path, w: Workload) -> tuple[Path, dict[str, Input]]:
+    """The untrained model exported under `base`: its version folder and what clients send."""
+    config = Config()
+    config.export.model_name = MODEL
+    shape, pixel_max = (8, 8, 1), 16.0
+    if w.network == "mobilenet_v2":
+        config.model = ModelConfig(name="mobilenet_v2", alpha=0.35)
+        config.data.source = "images:/nowhere"  # an image-folder model: its export decodes bytes
+        config.data.image_size = [w.side, w.side]
+        shape, pixel_max = (w.side, w.side, 3), 255.0
+    model = build_model(config.model, RegularizerConfig(kind="none"), shape, 10, pixel_max)
+    examples = np.random.default_rng(0).uniform(0, pixel_max, (4, *shape)).astype(np.float32)
+    version_dir = export_for_serving(model, config, examples, export_base=base, version=1)
+    jpeg = Input(np.array([photo_jpeg(w.side)], dtype=object), BYTES_INPUT, BYTES_SIGNATURE)
+    return version_dir, {"pixels": Input(examples[:1]), "JPEG": jpeg}
+
+
+def in_process(version_dir: Path, given: Input, sizes, seconds: float) -> dict[int, list[float]]:
+    """Batch size → seconds of each run of the signature, run as the server runs it."""
+    servable = load_servable(MODEL, 1, str(version_dir))
+    signature = servable.signatures[given.signature or PREDICT_SIGNATURE]
+    feed = signature.inputs[given.name].name
     fetches = [signature.outputs[alias].name for alias in sorted(signature.outputs)]
-    began = time.thread_time()  # ops run on the calling thread (servable.CALLER_THREAD)
-    latency = measure_latency(
-        lambda x: servable.run_now({feed: x}, fetches), example[0], runs, IN_PROCESS_WARMUP
-    )
-    cpu_us = (time.thread_time() - began) / (runs + IN_PROCESS_WARMUP) * 1e6
+    times = {}
+    for size in sizes:
+        batch = np.repeat(given.example, size, axis=0)
+        servable.run_now({feed: batch}, fetches)  # warm
+        times[size], deadline = [], time.perf_counter() + seconds
+        while len(times[size]) < 5 or time.perf_counter() < deadline:
+            began = time.perf_counter()
+            servable.run_now({feed: batch}, fetches)
+            times[size].append(time.perf_counter() - began)
     servable.session.close()
-    return latency.p50_ms, latency.p99_ms, cpu_us
+    return times
 
 
-def run(size: str = "full") -> Section:
-    """Both servers, both protocols, every client count: the section and the two goals."""
-    check_size(size)
-    seconds, rounds = SIZES[size]
-    threads = os.cpu_count() or 1
-    cells: dict[tuple[str, str, int], list[Cell]] = {}
+def serve_cells(version_dir: Path, inputs: dict, batching: Path, size: str) -> dict:
+    """(input, protocol, batching, clients) → the cell's samples over the rounds."""
+    seconds, rounds = SIZES[size][:2]
+    protocols = {"gRPC": (grpc_caller, 1), "REST": (rest_caller, 2)}  # caller, its port's index
+    modes = ("off", "on")
+    cells = [(k, p, m, c) for k in inputs for p in protocols for m in modes for c in CLIENTS]
+    if size == "smoke":  # the cells the figures need
+        cells = [c for c in cells if c[3] == 1 or c[:2] == ("pixels", "gRPC")]
+    base = version_dir.parent
+    with served(base, MODEL, None) as off, served(base, MODEL, batching) as on:
+        servers = {"off": off, "on": on}
+
+        def side(kind, protocol, mode, clients):
+            server, (caller, port) = servers[mode], protocols[protocol]
+            make = lambda: caller(server[port], MODEL, inputs[kind])  # noqa: E731
+            return lambda: load(make, clients, seconds, server[0].pid)
+
+        return alternate({cell: side(*cell) for cell in cells}, rounds, warmup=0)
+
+
+def tuned_batching(base: Path, curve: list[Measurement]) -> tuple[Path, BatchingParameters]:
+    """`serving.tune_batching`'s recipe over `curve`, written as a batching parameters file."""
+    params = recipe(curve, os.cpu_count() or 1, knee=0.9)
+    # Past max_batch_size × max_enqueued_batches TF Serving refuses requests (UNAVAILABLE).
+    room = max(params.max_enqueued_batches, -(-MAX_CLIENTS // params.max_batch_size))
+    params = dataclasses.replace(params, max_enqueued_batches=room)
+    (base / "batching.config").write_text(batching_parameters_text(params))
+    return base / "batching.config", params
+
+
+def cells(*values) -> list[str]:
+    """Table cells: floats to 2 decimals, None as —."""
+    return ["—" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v) for v in values]
+
+
+def measure(base: Path, w: Workload, size: str):
+    """Rows, figures and the batching parameters of one workload."""
+    version_dir, inputs = export_model(base, w)
+    inputs = {k: inputs[k] for k in w.inputs}
+    seconds = SIZES[size][2]  # a batch size of the in-process curve
+    local = {
+        k: in_process(version_dir, g, BATCH_SIZES if k == "pixels" else (1,), seconds)
+        for k, g in inputs.items()
+    }
+    medians = {b: float(np.median(t)) for b, t in local["pixels"].items()}
+    curve = [Measurement(b, m * 1000, b / m) for b, m in medians.items()]
+    batching, params = tuned_batching(base, curve)
+    samples = serve_cells(version_dir, inputs, batching, size)
+    rows, cell = [], {}
+    for kind, runs in local.items():
+        for b, t in runs.items():
+            ms, p99 = np.median(t) * 1000, np.percentile(t, 99) * 1000 if b == 1 else None
+            label, rate = f"in-process, batch {b}", round(1000 * b / ms)
+            rows.append(cells(w.name, kind, label, None, 1, ms, p99, rate, None, None))
+    for key, s in samples.items():
+        p50, p99 = (np.median([np.percentile(c.latencies, q) for c in s.values]) for q in (50, 99))
+        p50, p99, rate = float(p50) * 1000, float(p99) * 1000, s.median_of("rate")
+        cell[key] = (p50, p99, rate)
+        cpu = (s.median_of(a) * 1e3 for a in ("server_cpu", "client_cpu"))
+        rows.append(cells(w.name, *key, p50, p99, round(rate), *cpu))
+    on, off = cell["pixels", "gRPC", "on", MAX_CLIENTS], cell["pixels", "gRPC", "off", MAX_CLIENTS]
+    at = f"{w.name} gRPC at {MAX_CLIENTS} clients, batching on"
+    ceiling = on[2] / curve[-1].examples_per_second  # the in-process batch-32 examples/s
+    figures = [Figure(f"{at}: requests/s ÷ batching off", on[2] / off[2], "×", w.batching_goal)]
+    goals = {"gRPC": GRPC_GOAL_MS}
+    if w.network == "mobilenet_v2":  # a model whose run outweighs the server's own work
+        goals["REST"] = REST_GOAL_MS
+        figures.append(Figure(f"{at}: requests/s ÷ in-process batch-32", ceiling, "×", 0.8))
+        figures.append(Figure(f"{at}: p99 ÷ batching off", on[1] / off[1], "×", 1.0, False))
+    for kind in inputs:
+        for protocol, goal in goals.items():
+            overhead = cell[kind, protocol, "off", 1][0] - np.median(local[kind][1]) * 1000
+            measure = f"{w.name} {kind} {protocol} p50 − in-process p50, 1 client, batching off"
+            figures.append(Figure(measure, max(overhead, 1e-3), "ms", goal, False))
+    return rows, figures, [w.name, *dataclasses.astuple(params)]
+
+
+def run(size: str = "full") -> Result:
+    seconds, rounds, _, workloads = SIZES[size]
+    rows, figures, batching = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / MODEL
-        example = export_model(base)
-        batching = Path(tmp) / "batching.config"
-        batching.write_text(BATCHING_FILE.format(threads=threads))
-        servers = {"off": start_server(base, None), "on": start_server(base, batching)}
-        try:
-            plan = [
-                (protocol, mode, clients)
-                for protocol in ("gRPC", "REST")
-                for mode in servers
-                for clients in CLIENTS
-            ]
-            for r in range(rounds):
-                for protocol, mode, clients in plan[r % len(plan) :] + plan[: r % len(plan)]:
-                    process, grpc_port, rest_port = servers[mode]
-                    if protocol == "gRPC":
-                        make = lambda p=grpc_port: grpc_caller(p, MODEL, Input(example))  # noqa: E731
-                    else:
-                        make = lambda p=rest_port: rest_caller(p, MODEL, Input(example))  # noqa: E731
-                    cells.setdefault((protocol, mode, clients), []).append(
-                        load(make, clients, seconds, process.pid)
-                    )
-        finally:
-            for process, _, _ in servers.values():
-                process.terminate()
-                process.wait(timeout=30)
-        local = in_process_ms(base, example, 200 if size == "smoke" else 2000)
-    rows = [
-        [
-            "in-process Session run",
-            "—",
-            "1",
-            f"{local[0]:.3f}",
-            f"{local[1]:.3f}",
-            f"{1000 / local[0]:.0f}",
-            "—",
-            f"{local[2]:.0f}",
-        ]
-    ]
-    summary: dict[tuple[str, str, int], Medians] = {}
-    for (protocol, mode, clients), samples in cells.items():
-        summary[protocol, mode, clients] = cell = Medians(
-            *(
-                statistics.median(np.percentile(s.latencies, q) * 1000 for s in samples)
-                for q in (50, 99)
-            ),
-            *(
-                statistics.median(getattr(s, name) for s in samples)
-                for name in ("rate", "server_cpu", "client_cpu")
-            ),
-        )
-        rows.append(
-            [
-                protocol,
-                mode,
-                str(clients),
-                f"{cell.p50_ms:.3f}",
-                f"{cell.p99_ms:.3f}",
-                f"{cell.rate:.0f}",
-                f"{cell.server_cpu * 1e6:.0f}",
-                f"{cell.client_cpu * 1e6:.0f}",
-            ]
-        )
-    table = markdown_table(COLUMNS, rows)
-    text = section_text(
-        SECTION,
-        "`python -m benchmarks.serving_speed` — one digits example per request, clients back "
-        f"to back for {seconds:g} s a cell, {rounds} round(s), cells in rotating order; "
-        "p50/p99 and requests/s are medians over the rounds. Batching: max_batch_size 32, "
-        f"batch_timeout_micros 1000, num_batch_threads = max_enqueued_batches = {threads}. "
-        "In-process: the same SavedModel's Session callable, as the server runs it. Clients "
-        "and servers share the machine's cores.",
-        table,
-        where_the_time_goes(summary, local[2]),
-    )
-    overhead = summary["gRPC", "off", 1].p50_ms - local[0]
-    speedup = summary["gRPC", "on", 32].rate / summary["gRPC", "off", 32].rate
-    figures = [
-        Figure(
-            "serving",
-            "gRPC p50 − in-process p50, 1 client, batching off",
-            max(overhead, 1e-3),
-            "ms",
-            OVERHEAD_GOAL_MS,
-            at_least=False,
-            why=WHY_OVERHEAD,
-        ),
-        Figure(
-            "serving",
-            "gRPC requests/s at 32 clients, batching on ÷ off",
-            speedup,
-            "×",
-            BATCHING_GOAL,
-            why=WHY_BATCHING,
-        ),
-    ]
-    return Section(SECTION, text, table, figures)
-
-
-def where_the_time_goes(summary: dict[tuple[str, str, int], Medians], run_us: float) -> str:
-    """The note under the table: the measured CPU split, and why the goals are (not) met."""
-    one, off, on = summary["gRPC", "off", 1], summary["gRPC", "off", 32], summary["gRPC", "on", 32]
-    return (
-        f"Where the time goes. At one client a gRPC Predict costs the server "
-        f"{one.server_cpu * 1e6:.0f} µs of CPU and the client {one.client_cpu * 1e6:.0f} µs; "
-        f"the Session run is {run_us:.0f} µs of it. The rest is Python, paid per request: "
-        "grpcio's synchronous server (its completion-queue loop `_serve`, the hand-off to a "
-        "pool thread and back: about 70% of the server's GIL-holding time at 32 clients in one "
-        "`py-spy record --gil` of this benchmark) and our request handling (protobuf ↔ numpy, "
-        "signature checks, metrics: about 15%). At 32 clients without batching the server "
-        f"process uses {off.server_cpu * off.rate:.2f} cores and the client process "
-        f"{off.client_cpu * off.rate:.2f}: the server's single GIL saturates first, not the "
-        "client threads. With batching it spends "
-        f"{on.server_cpu * 1e6:.0f} µs of CPU per request against {off.server_cpu * 1e6:.0f} "
-        "µs without: the only work batching merges is the Session run, which releases the GIL, "
-        "so merging it barely changes a GIL-bound server's requests/s; it adds the queue's "
-        "hand-offs and, below a full batch, the 1 ms timeout (a lone request waits for it, as in "
-        "TF Serving), whose timed wait alone costs ~150 µs of CPU in Python's thread wake-ups. "
-        "More gRPC threads (32 instead of the default 4 per core) made both servers slower in "
-        "a trial (more GIL contention). What would close the gaps (not measured here): batching "
-        "pays once the run dominates the request (a model whose run per example is several times "
-        "the ~1 ms per-request cost); the 1 ms overhead and the throughput need the per-request "
-        "work out of Python threads — TF Serving's C++ server, or grpc.aio's single event loop "
-        "without thread hand-offs."
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    return quick_or_full_main("serving_speed", __doc__.splitlines()[0], run, argv)
+        for i, w in enumerate(workloads):
+            more_rows, more_figures, params = measure(Path(tmp) / str(i), w, size)
+            rows, figures, batching = rows + more_rows, figures + more_figures, batching + [params]
+    tables = [Table(COLUMNS, rows), Table(BATCHING, batching)]
+    method = f"{seconds:g} s a cell, {rounds} round(s), the cells alternating; medians over rounds."
+    title = "Serving: local server (gRPC, REST) vs in-process, batching off and on"
+    return Result("serving_speed", title, method, tables, figures)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_one("serving_speed"))

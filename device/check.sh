@@ -23,7 +23,7 @@ CACHE=${DEVICE_CACHE:-${HOME:-/root}/.cache/tfmodel-device}
 ROOT=${DEVICE_ROOT:-$CACHE/$SUITE}
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 read -r -a CPUS <<<"${CHECK_CPUS:-cortex-a53 cortex-a72 cortex-a76}"
-# The second runtime a Pi owner may install instead (README); its wheels stop at Python 3.11.
+# The other runtime a Pi owner may install (docs/devices.md); its wheels stop at Python 3.11.
 TFLITE_RUNTIME_PACKAGES=("tflite-runtime==2.14.0" "numpy<2" "pillow" "cryptography")
 DEVICE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # The edge runtime's TF-free tests, run inside the emulated Pi on the copied model set.
@@ -185,7 +185,7 @@ build_root() {
     say "arm64 $SUITE root built in $((SECONDS - start)) s"
 }
 
-# The Python packages of each runtime's venv, as the README has a Pi owner install them.
+# The Python packages of each runtime's venv, as docs/devices.md has a Pi owner install them.
 runtime_packages() {
     case $1 in
         ai_edge_litert) echo "-r /opt/tfmodel-check/edge/device/requirements-device.txt pytest" ;;
@@ -267,8 +267,9 @@ build_model_sets() {
     fi
 }
 
-# Everything the device runs, copied fresh into the root: the one folder a Pi gets (edge/device, as
-# the README's copy step has it) and its TF-free tests, the prediction driver and the model set.
+# Everything the device runs, copied fresh into the root: the one folder a Pi gets (edge/device,
+# as docs/devices.md's copy step has it) and its TF-free tests, the prediction driver and the
+# model set.
 copy_payload() {
     local payload=$ROOT/opt/tfmodel-check
     rm -rf "$payload"

@@ -29,25 +29,23 @@ import numpy as np
 FLOAT_TOLERANCE = 1e-5
 # int8 outputs must be exact but for this share of values one quantization step off. TFLite's
 # optimized int8 kernels are not bit-exact across CPU families: with identical int8 logits,
-# ai_edge_litert's int8 softmax rounds a rare output one step differently on arm64 than on x86
-# (seen: 1 of 2,000 values). The SME bug of qemu's `max` CPU changes nearly every value.
+# ai_edge_litert's int8 softmax rounds a rare output one step differently on arm64 than on x86.
+# qemu's `max` CPU, whose SME emulation changes nearly every int8 value, is far past this share.
 INT_STEP_SHARE = 0.01
 # Printed by ai_edge_litert when it cannot read the CPU (no /sys, no cpuinfo): it then silently
-# runs generic kernels, so the run no longer says anything about a Pi.
+# runs generic kernels, so the run says nothing about a Pi.
 CPUINFO_ERROR = "Error in cpuinfo"
 ENCRYPTED_SUFFIX = (
     ".enc"  # as edge.device.crypto.SUFFIX: model_int8.tflite.enc is model_int8.tflite
 )
-# A deep int8 network's outputs may be further than INT_STEP_SHARE allows (XNNPACK requantizes in
-# float on x86 and with integer rounding on arm64, one step apart at each of ~50 layers; seen on
-# the MobileNet: 96 of 300 values one step off, 44 further, top-1 unchanged), but no further from
-# the float32 file than x86's are, by more than this many steps (mean |Δ| over all values).
+# A deep int8 network's outputs may be further from x86's than INT_STEP_SHARE allows: XNNPACK
+# requantizes in float on x86 and with integer rounding on arm64, a step apart at any of ~50
+# layers, and the differences compound. They may be no further from the float32 file's outputs
+# than x86's int8 outputs are, by more than this many steps (mean |Δ| over all values).
 DEEP_MARGIN_STEPS = 0.5
 # ...and its top class may differ from x86's only where it is the float32 file's own top class
-# or a tie with it, within this many softmax steps. x86's int8 can be the one that moved: sample
-# 59 of a MobileNet set had float32 0.528 against 0.388 (36 steps), arm64's int8 kept class 0 on
-# every CPU, as tflite_runtime did on x86, and ai_edge_litert's x86 int8 gave class 2. Ties seen:
-# sample 87 of another set, 0.4961 against 0.4965 (0.09 steps), flipped on every arm64 CPU.
+# (x86's int8 file can be the one that moved away from it) or a tie with it, within this many
+# softmax steps (a near-tie in float32 may flip either way under int8).
 DEEP_TIE_STEPS = 1.0
 FLOAT_TWIN = "model_float32.tflite"
 PRUNED, PRUNED_FLOAT_TWIN = "model_pruned_", "model_pruned_float32.tflite"  # a pruned file's twin

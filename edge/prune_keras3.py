@@ -46,8 +46,10 @@ PRUNABLE_LAYERS = (
 
 @dataclass(frozen=True)
 class PruneResult:
-    """The stripped model (a copy: the model given is left alone), each pruned kernel's fraction
-    of zeros by variable path (e.g. `conv1/kernel`), and the layers with a kernel left whole."""
+    """The stripped model (a new, uncompiled copy, so its `.keras` file loads anywhere; the
+    model given is left alone), each pruned kernel's fraction of zeros by variable path (e.g.
+    `conv1/kernel`, as `variable.path` names it), and the names of the layers with a kernel
+    left whole."""
 
     model: keras.Model
     sparsity: dict[str, float]
@@ -75,9 +77,11 @@ def prune_keras3_model(
     """Fine-tune a copy of `model` on `train` for `epochs` while pruning its kernels to
     `target_sparsity`, then strip the masks.
 
-    `train` yields (inputs, targets) batches, as `model.fit` takes them (a stream is fine: give
-    `steps_per_epoch` when it repeats or its length is unknown). `optimizer` (the project's:
-    `tfmodel.optimizers.make_keras3_optimizer`) and `loss` compile the copy. The schedule is
+    `model` is copied from its config (functional, Sequential, or a subclass its config
+    rebuilds). `train` yields (inputs, targets) batches, as `model.fit` takes them (a
+    stream is fine: give `steps_per_epoch` when it repeats or its length is unknown).
+    `optimizer` (the project's: `tfmodel.optimizers.keras3.make_keras3_optimizer`) and `loss`
+    (and `metrics`) compile the copy; `callbacks` and `verbose` go to its `fit`. The schedule is
     TFMOT's PolynomialDecay from `initial_sparsity` to `target_sparsity`; `end_step` and
     `frequency` default as edge.prune's (the target after ~3/4 of the steps, 20 mask updates).
     The copy is compiled with one step per execution, so the masks follow every step.
@@ -93,8 +97,7 @@ def prune_keras3_model(
         power=power,
         frequency=frequency or default_frequency,
     )
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = plain_copy(model)
     pruning = MagnitudePruning(copy, schedule)
     copy.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), steps_per_execution=1)
     copy.fit(
@@ -107,7 +110,7 @@ def prune_keras3_model(
     )
     pruning.strip()
     sparsity = {path: zero_fraction([kernel.numpy()]) for path, kernel in pruning.kernels()}
-    return PruneResult(copy, sparsity, skipped_layers(copy))
+    return PruneResult(plain_copy(copy), sparsity, skipped_layers(copy))
 
 
 class MagnitudePruning(keras.callbacks.Callback):
@@ -146,6 +149,14 @@ class MagnitudePruning(keras.callbacks.Callback):
         for kernel, mask, own in self._masks:
             kernel.assign(kernel * mask)
             kernel.constraint = own
+
+
+def plain_copy(model: keras.Model) -> keras.Model:
+    """A new, uncompiled model of the same layer classes with `model`'s weights, rebuilt from
+    its config as a `.keras` file would be (`keras.models.clone_model` would compile it again)."""
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:

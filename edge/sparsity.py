@@ -88,9 +88,9 @@ def tflite_kernel_sparsity(path: str | Path) -> dict[str, float]:
     """Each weight matrix of a `.tflite` file (the weights of its convolution and fully connected
     ops), by tensor name: the fraction of its values that are zero.
 
-    A quantized weight counts as zero where it equals its zero point (so a small weight that
-    int8 rounds to zero counts too: that is what the file holds). Weights stored in float16 or
-    int8 behind a DEQUANTIZE op are read from that op's input.
+    TFLite's int8 weights are symmetric (zero point 0), so a stored 0 is a zero weight (a small
+    weight that int8 rounds to zero counts too: that is what the file holds). Weights stored in
+    float16 or int8 behind a DEQUANTIZE op are read from that op's input.
     """
     interpreter_class, _ = find_interpreter()
     interpreter = interpreter_class(model_path=str(path))
@@ -103,10 +103,5 @@ def tflite_kernel_sparsity(path: str | Path) -> dict[str, float]:
         if op["op_name"] not in KERNEL_OPS:
             continue
         index = dequantized.get(op["inputs"][1], op["inputs"][1])
-        detail = tensors[index]
-        # int8 weights are symmetric (zero point 0, per channel or not); uint8 has one per tensor.
-        zero_points = detail["quantization_parameters"]["zero_points"]
-        zero = zero_points[0] if zero_points.size == 1 else 0
-        values = interpreter.get_tensor(index)
-        sparsity[detail["name"]] = float(np.mean(values == zero))
+        sparsity[tensors[index]["name"]] = float(np.mean(interpreter.get_tensor(index) == 0))
     return sparsity

@@ -4,8 +4,11 @@
 - `client/`: a client for TF Serving or that server (`python -m serving.client`), no training code
 - `publish/`: the publish gate (`python -m serving.publish MODEL BASE`), which uses both sides
 - `demo`: serves a run's export on free ports and calls it through the client
-- `log_summary`: what a request log (or warmup file) holds
 - `tune_batching`: a `--batching_parameters_file` measured on an export, for either server
-- `rollout`: canary labels, kept versions and rollback, edited in a models.config a server polls
-- `tensors` and `apis`: TensorProto ↔ numpy and the TF Serving messages, used by both sides
+- `tensors`: TensorProto ↔ numpy, used by both sides
+- `tensors_json`: JSON values ↔ numpy as TF Serving's REST API has them, used by both sides
+- `apis`: the TF Serving messages, used by both sides
+- `errors`: `UsageError` and the one-line report, used by both sides
+
+The operator's tools (`rollout`, `log_summary`) belong to the server: see `server/`.
 """

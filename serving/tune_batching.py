@@ -10,7 +10,7 @@ sized by the measurement (TF Serving's batching guide, "Performance tuning", CPU
 - `batch_timeout_micros` small: a tenth of the batch-1 run, at most 1 ms. Under load batches
   fill while the batch threads are busy anyway; a longer wait only delays a lone request (on
   MobileNetV2 96×96, a timeout of one batch-1 run took p50 at one client from 8 to 21 ms with
-  no measurable gain at 32 clients, `benchmarks/serving_model_cost.py`).
+  no measurable gain at 32 clients, `benchmarks/serving_speed.py`).
 
 The measured table is written into the file as `#` comments (text protos allow them) and printed.
 Load it with `tensorflow_model_server --enable_batching --batching_parameters_file=FILE` or

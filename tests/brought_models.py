@@ -5,6 +5,8 @@ and edge tests through tests/conftest.py's session fixtures):
   alpha 0.25, SIZE×SIZE, hard-swish and squeeze-excite kept, preprocessing inside so it takes
   0-255 pixels, softmax output) trained a few steps on generated photos, saved as `.keras` and
   through `model.export()`; with the photo folder it learned from.
+- `keras3_tiny(folder)`: a tiny Keras 3 classifier (softmax) as `.keras` and `model.export()`,
+  for the door's unit tests, which need no real network.
 - `keras3_custom_layer(folder)`: a Keras 3 model with a layer of the user's own, registered in a
   .py file written beside it, and logits output. The registration is dropped again after saving,
   so this process loads the file only when the door imports that .py (as a new process would).
@@ -50,11 +52,17 @@ class {CUSTOM_LAYER}(keras.layers.Layer):
 
 
 @dataclasses.dataclass(frozen=True)
-class Keras3Mobilenet:
-    """The MobileNetV3Small files and the photos it learned from."""
+class Keras3Files:
+    """A Keras 3 model saved as `.keras` and by its own `model.export()`."""
 
     keras_file: Path
     export_dir: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Keras3Mobilenet(Keras3Files):
+    """The MobileNetV3Small files and the photos it learned from."""
+
     photos: Path
 
 
@@ -93,6 +101,21 @@ def keras3_mobilenet(folder: Path) -> Keras3Mobilenet:
     model.save(keras_file)
     model.export(str(export_dir), verbose=False)
     return Keras3Mobilenet(keras_file, export_dir, photos)
+
+
+def keras3_tiny(folder: Path) -> Keras3Files:
+    """pixels → Rescaling → Conv2D → pooling → softmax, untrained, as tiny.keras and export/."""
+    from tfmodel.keras3 import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3), name="pixels")
+    x = keras.layers.Conv2D(4, 3, strides=2)(keras.layers.Rescaling(1 / 255)(inputs))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(len(CLASSES), activation="softmax")(x))
+    keras_file, export_dir = folder / "tiny.keras", folder / "tiny_export"
+    model.save(keras_file)
+    model.export(str(export_dir), verbose=False)
+    return Keras3Files(keras_file, export_dir)
 
 
 def keras3_custom_layer(folder: Path) -> tuple[Path, Path]:

@@ -42,6 +42,7 @@ def _brought_model_fixture(name: str):
 
 
 keras3_mobilenet = _brought_model_fixture("keras3_mobilenet")
+keras3_tiny = _brought_model_fixture("keras3_tiny")
 keras3_custom_layer = _brought_model_fixture("keras3_custom_layer")
 tf_keras_file = _brought_model_fixture("tf_keras_file")
 plain_module = _brought_model_fixture("plain_module")

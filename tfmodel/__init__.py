@@ -11,6 +11,7 @@ Commands (each a thin command line over the library below it):
 The training core:
     training/      train's steps: setting (strategy, data) → run folder → fitting → recording
     config.py      typed dataclass config: defaults ← YAML ← --set, written into each run
+    run_name.py    a run's name when the config gives none: <data>_<model>
     data/          sources by URI, splits, the tf.data pipelines
     models/        built-in, named (keras.applications) and the user's own networks; compiling
     regularizers.py  kernel L1/L2/L1L2

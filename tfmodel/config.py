@@ -18,6 +18,7 @@ import yaml
 
 from tfmodel.errors import UserError
 from tfmodel.files import write_text_atomically
+from tfmodel.run_name import derive_run_name
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits_mlp.yaml"
 
@@ -180,10 +181,10 @@ class TuneConfig:
 
 @dataclasses.dataclass
 class OutputConfig:
-    """Runs go to `<dir>/<name>-<timestamp>/`."""
+    """Runs go to `<dir>/<name>-<timestamp>/`; no name: `<data>_<model>` (`tfmodel.run_name`)."""
 
     dir: str = "runs"
-    name: str = "digits_mlp"
+    name: str | None = None  # set by `name_run` once the config is resolved
 
 
 @dataclasses.dataclass
@@ -200,11 +201,26 @@ class Config:
     tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
+    def __post_init__(self) -> None:
+        name_run(self)
+
+
+def name_run(config: Config) -> None:
+    """Name a run that no layer of its config named after its data and model: an explicit
+    `output.name` wins, so does one read back from a run folder's config.yaml."""
+    if config.output.name is None:
+        model = config.model
+        config.output.name = derive_run_name(
+            config.data.source, model.name, model.builder, model.from_keras
+        )
+
 
 def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
     """Defaults, then the YAML file at `path` (default `configs/digits_mlp.yaml`), then overrides.
 
     Each override is `section.key=value`, the value read as YAML (`0.05`, `[64, 32]`, `true`).
+    With no `output.name` in the file or the overrides, the run is named after the data and the
+    model they resolve to (`name_run`), so no name is carried over from another recipe.
     """
     path = Path(path) if path else DEFAULT_CONFIG
     if not path.is_file():
@@ -221,8 +237,10 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     if not isinstance(tree, dict):
         raise UserError(f"config file {path} must hold a mapping of sections, not {tree!r}")
     config = Config()
+    config.output.name = None  # the defaults' name is not a layer's: named once resolved
     _merge(config, tree, "")
     apply_overrides(config, overrides)
+    name_run(config)
     return config
 
 

@@ -25,7 +25,7 @@ from tfmodel.tables import format_rows
 
 CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16")
 CPU_FEATURES += ("avx_vnni", "amx_bf16", "amx_int8")
-# Interpreters for .tflite files, best first: LiteRT, the old standalone runtime, TF's own.
+# Interpreters for .tflite files, best first: LiteRT, the standalone tflite_runtime, TF's own.
 EDGE_INTERPRETERS = (
     ("ai-edge-litert", "ai_edge_litert.interpreter"),
     ("tflite-runtime", "tflite_runtime.interpreter"),

@@ -7,7 +7,7 @@ a GPU ("failed call to cuInit"). Those lines go to file descriptor 2 past Python
 so only pointing the descriptor itself at a file catches them. The held text is written back in
 full if the step raises, and nothing is held with `--verbose` or TFMODEL_VERBOSE=1. Standard
 library only: the serving and edge sides may not import `tfmodel`, so edge/device/quiet.py is this
-module's twin (tests/tfmodel/test_quiet.py keeps their code the same).
+module's twin (tests/test_first_run_quiet.py keeps their code the same).
 """
 
 from __future__ import annotations

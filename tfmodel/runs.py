@@ -29,7 +29,7 @@
         explain/             tfmodel.explain: integrated_gradients.png, confusion.png
         split.csv            train, for an image folder: every file, its class and split
         split.json           train, for an image folder: counts per class and split, skipped
-                             bad files (`tfmodel.data.records`)
+                             bad files, files not images by name (`tfmodel.data.records`)
         augment.png          train, with data.augment: a grid of augmented training images
     <output.dir>/latest      a link to the newest finished run
 
@@ -168,8 +168,10 @@ def last_epoch_row(run_dir: Path) -> dict[str, str]:
 
 
 def _history_rows(history_csv: Path) -> list[dict[str, str]]:
+    """history.csv's rows without its empty cells: Keras' CSVLogger writes `NA` for a metric an
+    epoch lacks (every val_* column of a run with no validation split)."""
     with history_csv.open() as f:
-        return list(csv.DictReader(f))
+        return [{k: v for k, v in row.items() if v not in ("", "NA")} for row in csv.DictReader(f)]
 
 
 def plot_history(history_csv: Path, png: Path) -> None:

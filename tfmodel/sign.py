@@ -23,7 +23,7 @@ from pathlib import Path
 from tfmodel.errors import UserError, report_error
 from tfmodel.quiet import add_verbose_flag
 
-SIGNATURE_FILE = "model.sig"  # also named in edge/device/signature.py, which cannot import tfmodel
+SIGNATURE_FILE = "model.sig"  # also in edge/device/names.py, which cannot import tfmodel
 PRIVATE_KEY_FILE = "model-signing.key"
 PUBLIC_KEY_FILE = "model-signing.pub"
 

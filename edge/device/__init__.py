@@ -1,4 +1,4 @@
-"""What runs on the device: the one folder a Raspberry Pi gets (README copy step, device/check.sh).
+"""What runs on the device: the one folder a Raspberry Pi gets (docs/devices.md, device/check.sh).
 
 No TensorFlow and no `tfmodel` here (a contract in `make lint`); numpy, a TFLite interpreter and
 Pillow, and `cryptography` for signed folders. Top to bottom:

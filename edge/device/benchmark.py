@@ -196,8 +196,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return make_benchmark_parser().parse_args(argv)
 
 
-# What a child gets from `in_fresh_process` itself rather than from this process's flags.
-PER_CHILD = {"models", "threads", "num_threads", "api", "json", "help"}
+# What a child gets from `in_fresh_process` itself rather than from this process's flags. Every
+# runtime flag (`add_runtime_flags`) is passed on, --num-threads too: given, it is the one thread
+# count `plan` sweeps, the same as the child's --threads.
+PER_CHILD = {"models", "threads", "api", "json", "help"}
 
 
 def shared_flags(args: argparse.Namespace) -> list[str]:

@@ -24,9 +24,9 @@ ACCELERATORS = ("cpu", "gpu", "npu")
 def compiled_model_available() -> bool:
     """Whether the installed ai-edge-litert has the CompiledModel API and this CPU can run it.
 
-    On arm64 it needs the ARMv8.2 dot-product instructions: in the device check, ai-edge-litert
-    2.3's CompiledModel died of SIGILL on emulated Cortex-A53 and A72 (Pi 3 and 4) and ran on the
-    A76 (Pi 5), while its Interpreter ran on all three. Without `asimddp` only the Interpreter is
+    On arm64 it needs the ARMv8.2 dot-product instructions (`asimddp`): ai-edge-litert 2.3's
+    CompiledModel stops with SIGILL on a Cortex-A53 or A72 (Pi 3 and 4), which lack them, and runs
+    on an A76 (Pi 5); its Interpreter runs on all three. Without `asimddp` only the Interpreter is
     offered.
     """
     try:

@@ -5,7 +5,7 @@ format: a Sigstore bundle (JSON) whose DSSE envelope holds an in-toto statement 
 of every file, signed with an elliptic-curve key. The `model-signing` package that writes it pulls
 in sigstore and a dozen more packages; a device needs only this: check the ECDSA signature over the
 envelope's PAE encoding with the public key, then the files' sha256 against the signed list.
-`tests/edge/test_edge_signature.py` checks that this and model-signing agree on every case.
+`tests/edge/device/test_edge_signature.py` checks that this and model-signing agree on every case.
 
 The runtime (`EdgeModel(..., verify_key=KEY)`, `--verify-key`) checks only what it loads, the
 `.tflite` and model.json, so a device may hold a subset of the folder; `verify_folder` and this

@@ -9,7 +9,8 @@
 
 It imports no training code (`tfmodel`, Keras) and not TensorFlow itself: only the messages of
 tensorflow-serving-api (without `tensorflow/__init__.py`, see `serving.apis`), grpc, numpy and, for
-images, Pillow, with `serving.tensors` and `serving.apis` shared with the server.
+images, Pillow, with `serving.tensors`, `serving.tensors_json` and `serving.apis` shared with the
+server.
 """
 
 from serving.client.client import ServingClient

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from serving import tensors
+from serving import tensors, tensors_json
 from serving.apis import example_pb2, feature_pb2, input_pb2, meta_graph_pb2, types_pb2
 from serving.client.errors import UsageError
 
@@ -248,7 +248,7 @@ def _read_json_inputs(
                 f"{', '.join(signature.inputs)} (name one as NAME={path})"
             )
         try:
-            arrays[key] = tensors.json_value_to_ndarray(value, signature.inputs[key].dtype)
+            arrays[key] = tensors_json.json_value_to_ndarray(value, signature.inputs[key].dtype)
         except tensors.TensorError as err:
             raise UsageError(f"{path}: input {key!r}: {err}") from None
     return arrays
@@ -258,8 +258,8 @@ def _names_its_inputs(body: dict[str, Any]) -> bool:
     """Whether a Predict body keys its values by input name (rows or columns as objects)."""
     rows, columns = body.get("instances"), body.get("inputs")
     if isinstance(rows, list) and rows:
-        return all(isinstance(row, dict) and not tensors.is_b64_object(row) for row in rows)
-    return isinstance(columns, dict) and not tensors.is_b64_object(columns)
+        return all(isinstance(row, dict) and not tensors_json.is_b64_object(row) for row in rows)
+    return isinstance(columns, dict) and not tensors_json.is_b64_object(columns)
 
 
 def _read_json_examples(path: Path) -> list[dict[str, Any]]:
@@ -278,6 +278,6 @@ def _read_json_examples(path: Path) -> list[dict[str, Any]]:
 def _decode_b64(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode_b64(v) for v in value]
-    if tensors.is_b64_object(value):
+    if tensors_json.is_b64_object(value):
         return base64.b64decode(value["b64"])
     return value

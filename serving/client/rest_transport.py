@@ -19,7 +19,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from serving import apis, tensors
+from serving import apis, tensors, tensors_json
 from serving.apis import example_pb2, meta_graph_pb2
 from serving.client.errors import RemoteError, UsageError
 from serving.client.security import explain, is_security_failure
@@ -104,7 +104,8 @@ class RestTransport:
         if self._columnar:
             return {
                 "inputs": {
-                    k: tensors.ndarray_to_json_value(v, as_bytes=True) for k, v in arrays.items()
+                    k: tensors_json.ndarray_to_json_value(v, as_bytes=True)
+                    for k, v in arrays.items()
                 }
             }
         sizes = {len(v) if v.ndim else None for v in arrays.values()}
@@ -115,7 +116,7 @@ class RestTransport:
             )
         rows = range(sizes.pop())
         instances = [
-            {k: tensors.ndarray_to_json_value(v[i], as_bytes=True) for k, v in arrays.items()}
+            {k: tensors_json.ndarray_to_json_value(v[i], as_bytes=True) for k, v in arrays.items()}
             for i in rows
         ]
         return {"instances": instances}
@@ -137,7 +138,7 @@ class RestTransport:
         response = apis.PredictResponse()
         for name, value in values.items():
             if name in wanted:
-                array = tensors.json_value_to_ndarray(value, outputs[name].dtype)
+                array = tensors_json.json_value_to_ndarray(value, outputs[name].dtype)
                 response.outputs[name].CopyFrom(tensors.make_tensor_proto(array))
         return response
 

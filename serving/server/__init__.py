@@ -11,6 +11,7 @@ Top to bottom (each folder's `__init__` lists its modules):
   (TF Serving's `servables/tensorflow/` and `batching/`)
 - `metrics` and `status`: Prometheus metrics under TF Serving's names, and its error codes and
   messages (`ServingError`); every layer uses them
+- `backend`: the one place the server imports TensorFlow (quietly, without Keras)
 - `rollout` and `log_summary`: the operator's tools, `python -m serving.server.rollout` (canary
   labels, kept versions, rollback in a models.config) and `python -m serving.server.log_summary`
 

@@ -9,7 +9,8 @@ pytest.importorskip("tensorflow")
 
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-from edge.prune import overall_sparsity, prune_model, pruning_steps  # noqa: E402
+from edge.prune import overall_sparsity, prune_model  # noqa: E402
+from edge.sparsity import pruning_steps  # noqa: E402
 from tfmodel.errors import UserError  # noqa: E402
 
 

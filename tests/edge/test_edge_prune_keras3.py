@@ -107,7 +107,13 @@ def test_masked_weights_are_zero_after_every_optimizer_step():
             checked.append(step)
 
     model.compile(keras3_optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(True))
-    model.fit(random_batches((8, 8, 3), 10), epochs=2, callbacks=[pruning, CheckZeros()], verbose=0)
+    model.fit(
+        random_batches((8, 8, 3), 10),
+        epochs=2,
+        callbacks=[pruning, CheckZeros()],
+        shuffle=False,
+        verbose=0,
+    )
     assert checked == list(range(8))
     assert len(pruning._masks) == 5  # conv, dw, sep (depthwise and pointwise), dense
 
@@ -119,6 +125,36 @@ def test_masked_weights_are_zero_after_every_optimizer_step():
     )
 
 
+def test_nested_models_are_pruned_and_other_kernels_listed_as_skipped():
+    """A model inside a model (as in transfer learning) has its kernels pruned; an Embedding's
+    table is a 2-D weight the pruner does not know, so it is named in `skipped` and kept whole."""
+    keras.utils.set_random_seed(0)
+    inner = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, name="inner_dense")])
+    tokens = keras.Input((2,), dtype="int32")
+    features = keras.layers.Flatten()(keras.layers.Embedding(10, 8, name="embedding")(tokens))
+    model = keras.Model(tokens, keras.layers.Dense(10, name="head")(inner(features)))
+    rng = np.random.default_rng(0)
+    data = tf.data.Dataset.from_tensor_slices(
+        (rng.integers(0, 10, (16, 2)), rng.integers(0, 10, 16))
+    ).batch(8)
+    result = prune_keras3_model(
+        model,
+        data,
+        target_sparsity=TARGET,
+        epochs=1,
+        optimizer=keras3_optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        verbose=0,
+    )
+    assert result.skipped == ["embedding"]
+    pruned = result.model
+    dense = [pruned.get_layer("head"), pruned.get_layer(inner.name).get_layer("inner_dense")]
+    assert sorted(result.sparsity) == sorted(layer.kernel.path for layer in dense)
+    assert all(sparsity == TARGET for sparsity in result.sparsity.values())
+    embedding = result.model.get_layer("embedding").embeddings.numpy()
+    assert np.mean(embedding == 0) == 0
+
+
 def test_bad_settings_are_user_errors():
     model, data = small_cnn(), random_batches((8, 8, 3), 10).repeat()
     kwargs = dict(optimizer=keras.optimizers.SGD(), loss="sparse_categorical_crossentropy")
@@ -128,15 +164,29 @@ def test_bad_settings_are_user_errors():
         prune_keras3_model(model, data, target_sparsity=0.5, epochs=1, **kwargs)
 
 
+class PredictionsAtTheEnd(keras.callbacks.Callback):
+    """The fine-tuned model's predictions on `x` once training ends, masks still attached."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        super().__init__()
+        self.x = x
+
+    def on_train_end(self, logs=None):
+        self.predictions = self.model.predict(self.x, verbose=0)
+
+
 @pytest.fixture(scope="module")
 def pruned_mobilenet():
     """A small Keras 3 MobileNetV3Small (depthwise convs, squeeze-excite, hard-swish) pruned to
-    TARGET in 2 short epochs: (original, PruneResult, the optimizer it was given)."""
+    TARGET in 2 short epochs with the project's Adam: (original, PruneResult, optimizer, the
+    pruned model's predictions before stripping, their inputs)."""
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV3Small(
         input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=3
     )
     optimizer = make_keras3_optimizer(OptimizerConfig(name="adam", learning_rate=1e-3), 4, 2)
+    x = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    before_strip = PredictionsAtTheEnd(x)
     result = prune_keras3_model(
         model,
         random_batches((32, 32, 3), 3).map(lambda x, y: (x * 255, y)),
@@ -144,14 +194,15 @@ def pruned_mobilenet():
         epochs=2,
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(),
+        callbacks=[before_strip],
         verbose=0,
     )
-    return model, result, optimizer
+    return model, result, optimizer, before_strip.predictions, x
 
 
 @pytest.mark.slow
 def test_mobilenet_every_kernel_holds_the_target_and_the_model_stays_plain(pruned_mobilenet):
-    model, result, optimizer = pruned_mobilenet
+    model, result, optimizer, _, _ = pruned_mobilenet
     pruned = result.model
     depthwise = [
         layer for layer in pruned.layers if isinstance(layer, keras.layers.DepthwiseConv2D)
@@ -165,16 +216,17 @@ def test_mobilenet_every_kernel_holds_the_target_and_the_model_stays_plain(prune
     assert [type(layer) for layer in pruned.layers] == [type(layer) for layer in model.layers]
     assert [w.path for w in pruned.weights] == [w.path for w in model.weights]
     assert all(w.constraint is None for w in pruned.weights)
-    assert pruned.optimizer is optimizer and type(optimizer) is keras3_optimizers.Adam
+    assert not pruned.compiled  # its .keras file needs none of our classes to load
+    assert type(optimizer) is keras3_optimizers.Adam and int(optimizer.iterations) == 2 * 4
 
 
 @pytest.mark.slow
 def test_mobilenet_saved_and_converted_keeps_the_zeros_and_the_predictions(
     pruned_mobilenet, tmp_path
 ):
-    _, result, _ = pruned_mobilenet
-    x = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    _, result, _, pruned_predictions, x = pruned_mobilenet
     expected = result.model.predict(x, verbose=0)
+    np.testing.assert_array_equal(expected, pruned_predictions)
 
     result.model.save(tmp_path / "pruned.keras")
     loaded = keras.models.load_model(tmp_path / "pruned.keras")

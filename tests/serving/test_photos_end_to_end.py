@@ -25,13 +25,13 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "photos_cnn.yaml"
 @pytest.mark.slow
 def test_a_photo_folder_trains_exports_serves_and_optimizes(tmp_path, local_server, http, capsys):
     write_photo_folder(tmp_path / "photos", per_class=15)
-    (tmp_path / "photos" / "dark" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    for name in (".DS_Store", "Thumbs.db", "notes.txt"):  # not images by name: left out
+        (tmp_path / "photos" / "dark" / name).write_bytes(b"\x00\x00\x00\x01Bud1")
     config = load_config(
         CONFIG,
         [
             f"data.source=images:{tmp_path / 'photos'}",
             "data.image_size=[32,32]",
-            "data.on_bad_file=skip",
             "data.test_split=0.3",
             "training.epochs=2",
             "training.verbose=0",
@@ -41,8 +41,9 @@ def test_a_photo_folder_trains_exports_serves_and_optimizes(tmp_path, local_serv
     result = train(config)
     run_dir = result.run_dir
     assert (run_dir / runs.AUGMENT_PLOT).stat().st_size > 0
-    skipped = json.loads((run_dir / runs.SPLIT_SUMMARY).read_text())["skipped"]
-    assert [item["path"] for item in skipped] == ["dark/.DS_Store"]
+    left_out = json.loads((run_dir / runs.SPLIT_SUMMARY).read_text())["not_images"]
+    assert left_out == ["dark/.DS_Store", "dark/Thumbs.db", "dark/notes.txt"]
+    assert "left out 3 file(s) that are not images by name" in capsys.readouterr().out
     with open(run_dir / runs.SPLIT_FILES) as stream:
         test_files = [row for row in csv.DictReader(stream) if row["split"] == "test"]
     assert len(test_files) == result.n_test > 0

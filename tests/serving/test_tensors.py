@@ -18,7 +18,6 @@ def test_bfloat16_tensors_are_written_and_read_as_tensorflow_does():
     assert theirs.dtype == ml_dtypes.bfloat16
     np.testing.assert_array_equal(theirs, values)
     assert tensors.kind_of(types_pb2.DT_BFLOAT16).name == "bfloat16"
-    assert tensors.ndarray_to_json_value(values) == [[1.5, -2.0, 3.25]]
 
 
 def string_tensor(shape, content: bytes):
@@ -53,39 +52,3 @@ def test_a_string_tensor_content_tensorflow_refuses_is_refused_without_allocatin
         tf.io.parse_tensor(proto.SerializeToString(), tf.string)
     with pytest.raises(tensors.TensorError):
         tensors.make_ndarray(proto)
-
-
-@pytest.mark.parametrize(
-    "value, dtype",
-    [
-        (np.random.default_rng(0).random((2, 5, 5, 3)).tolist(), types_pb2.DT_FLOAT),
-        ([[0, 255], [1, 2.5]], types_pb2.DT_FLOAT),  # ints where floats go: accepted
-        ([[1, 2], [3, 2**31 - 1]], types_pb2.DT_INT32),
-        ([2**64 - 1, 0], types_pb2.DT_UINT64),
-        ([], types_pb2.DT_DOUBLE),
-        (7.5, types_pb2.DT_FLOAT),
-    ],
-)
-def test_the_fast_json_path_reads_numbers_as_the_leaf_by_leaf_path(value, dtype, monkeypatch):
-    fast = tensors.json_value_to_ndarray(value, dtype)
-    monkeypatch.setattr(tensors, "_dense_numbers", lambda *args: None)
-    slow = tensors.json_value_to_ndarray(value, dtype)
-    assert fast.dtype == slow.dtype and fast.shape == slow.shape
-    np.testing.assert_array_equal(fast, slow)
-
-
-@pytest.mark.parametrize(
-    "value, dtype, message",
-    [
-        ([[1.0, 2.0], [3.0]], types_pb2.DT_FLOAT, "unexpected size"),
-        ([[1.0, True]], types_pb2.DT_FLOAT, "is not of expected type"),  # a bool is no number
-        ([1.5], types_pb2.DT_INT32, "is not of expected type"),
-        ([2**31], types_pb2.DT_INT32, "is not of expected type"),
-        ([2**1100], types_pb2.DT_FLOAT, "Number too big"),
-        ([[1.0], 2.0], types_pb2.DT_FLOAT, "incorrect level"),
-        ([[1.0], ["a"]], types_pb2.DT_FLOAT, "is not of expected type"),
-    ],
-)
-def test_malformed_json_numbers_keep_tf_servings_messages(value, dtype, message):
-    with pytest.raises(tensors.TensorError, match=message):
-        tensors.json_value_to_ndarray(value, dtype)

@@ -25,8 +25,8 @@ def pixels(count: int = 6) -> np.ndarray:
     return np.random.default_rng(1).uniform(0, 255, (count, SIZE, SIZE, 3)).astype(np.float32)
 
 
-def test_a_keras3_file_is_loaded_by_keras3_and_described(keras3_mobilenet):
-    path = keras3_mobilenet.keras_file
+def test_a_keras3_file_is_loaded_by_keras3_and_described(keras3_tiny):
+    path = keras3_tiny.keras_file
     brought = resolve_model(path)
     reference = keras.models.load_model(path)
     assert (brought.kind, brought.keras_version) == (KERAS3, keras.version())
@@ -38,21 +38,21 @@ def test_a_keras3_file_is_loaded_by_keras3_and_described(keras3_mobilenet):
         2,
     )
     assert brought.input_name == reference.inputs[0].name
-    assert not brought.gives_logits  # MobileNetV3's classifier ends in softmax
+    assert not brought.gives_logits  # its last layer's activation is softmax
     assert (brought.pruning, brought.qat, brought.pruning_why_not) == ("own", False, "")
     assert "tf_keras" in brought.qat_why_not
     assert brought.recipe.shape == (SIZE, SIZE, 3)
-    assert brought.name == "mobilenet" and brought.labels == ("0", "1")
+    assert brought.name == "tiny" and brought.labels == ("0", "1")
     x = pixels()
     np.testing.assert_allclose(brought.predict(x), reference.predict(x, verbose=0), atol=1e-5)
 
 
-def test_its_keras3_export_is_used_through_serving_default(keras3_mobilenet):
-    from_file = resolve_model(keras3_mobilenet.keras_file)
-    brought = resolve_model(keras3_mobilenet.export_dir)
+def test_its_keras3_export_is_used_through_serving_default(keras3_tiny):
+    from_file = resolve_model(keras3_tiny.keras_file)
+    brought = resolve_model(keras3_tiny.export_dir)
     assert (brought.kind, brought.keras_version, brought.pruning) == (SAVED_MODEL, None, None)
     assert brought.pruning_why_not and brought.qat_why_not
-    signature = tf.saved_model.load(str(keras3_mobilenet.export_dir)).signatures["serving_default"]
+    signature = tf.saved_model.load(str(keras3_tiny.export_dir)).signatures["serving_default"]
     assert [brought.input_name] == list(signature.structured_input_signature[1])
     assert brought.parameters == from_file.parameters
     assert not brought.gives_logits  # sniffed: rows of probabilities
@@ -152,3 +152,15 @@ def test_data_with_other_classes_than_the_model_outputs_is_refused(plain_module,
     two = generated_images(tmp_path / "two.npz", 3, SIZE, classes=2, per_class=2)
     labelled, splits = load_model_data(resolve_model(plain_module, ModelOptions(data=two)))
     assert labelled.labels == tuple(splits.class_names) and splits.input_shape == (SIZE, SIZE, 3)
+
+
+def test_a_tf_keras_saved_model_is_used_through_its_signature(tf_keras_file, tmp_path):
+    from tfmodel.backend import keras as tf_keras
+
+    model = tf_keras.models.load_model(tf_keras_file)
+    tf.saved_model.save(model, str(tmp_path / "saved"))
+    brought = resolve_model(tmp_path / "saved")
+    assert (brought.kind, brought.input_name, brought.gives_logits) == (SAVED_MODEL, "pixels", True)
+    x = pixels()
+    expected = tf.nn.softmax(model.predict(x, verbose=0)).numpy()
+    np.testing.assert_allclose(brought.predict(x), expected, atol=1e-5)

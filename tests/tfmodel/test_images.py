@@ -10,7 +10,7 @@ from PIL import Image
 from tfmodel.config import DataConfig
 from tfmodel.data import StreamedSplits, load_splits
 from tfmodel.data.images import assign_split, list_image_folder
-from tfmodel.data.records import write_split_record
+from tfmodel.data.records import NAMES_SHOWN, describe_not_images, write_split_record
 from tfmodel.errors import UserError
 
 
@@ -68,8 +68,14 @@ def test_assign_split_hashes_the_relative_path_only():
 BAD_FILES = {
     "empty.jpg": b"",
     "broken.jpg": b"\xff\xd8\xff\xe0 this is not really a jpeg",
+    "notes.png": b"a text file named as an image",
+}
+# What a folder copied from a Mac or Windows, or annotated by hand, holds beside its photos.
+NOT_IMAGES = {
     ".DS_Store": b"\x00\x00\x00\x01Bud1",
     "Thumbs.db": b"\xd0\xcf\x11\xe0",
+    "desktop.ini": b"[.ShellClassInfo]",
+    "notes.txt": b"shot on the balcony",
 }
 
 
@@ -91,6 +97,41 @@ def test_a_tiff_and_an_empty_class_folder_are_bad_files_too(tmp_path):
     (tmp_path / "empty_class").mkdir()
     with pytest.raises(UserError, match=r"empty_class class folder holds no images"):
         list_image_folder(str(tmp_path))
+
+
+def test_files_not_images_by_name_are_left_out_under_the_default_and_recorded(tmp_path):
+    good = write_photo_folder(tmp_path, per_class=5)
+    for name, data in NOT_IMAGES.items():
+        (tmp_path / "dark" / name).write_bytes(data)
+    (tmp_path / "bright" / "raw").mkdir()
+    (tmp_path / "bright" / "raw" / "img_0000.CR2").write_bytes(b"II*\0")
+    splits = load_splits(folder_config(tmp_path), seed=0)
+    listed = [*splits.train.paths, *splits.val.paths, *splits.test.paths]
+    assert sorted(listed) == sorted(str(p) for p in good)
+    left_out = ["bright/raw/img_0000.CR2", *(f"dark/{name}" for name in sorted(NOT_IMAGES))]
+    assert splits.listing.not_images == left_out and splits.listing.skipped == []
+    write_split_record(splits, tmp_path / "split.csv", tmp_path / "split.json")
+    assert json.loads((tmp_path / "split.json").read_text())["not_images"] == left_out
+    notice = describe_not_images(splits.listing)
+    assert notice.startswith(f"left out {len(left_out)} file(s) that are not images by name")
+    assert all(name in notice for name in left_out[:NAMES_SHOWN]) and "\n" not in notice
+    # A file that claims to be an image by its name is still a bad file under the default.
+    (tmp_path / "dark" / "broken.jpg").write_bytes(BAD_FILES["broken.jpg"])
+    with pytest.raises(UserError, match=r"dark/broken\.jpg cannot be decoded"):
+        load_splits(folder_config(tmp_path), seed=0)
+
+
+def test_the_notice_names_a_few_of_many_files_and_is_none_without_any(tmp_path):
+    write_photo_folder(tmp_path / "photos", per_class=3)
+    for index in range(NAMES_SHOWN + 3):
+        (tmp_path / "photos" / "dark" / f"img_{index:04d}.xmp").write_text("<x:xmpmeta/>")
+    listing = list_image_folder(str(tmp_path / "photos"))
+    notice = describe_not_images(listing)
+    assert f"left out {NAMES_SHOWN + 3} file(s)" in notice and notice.endswith(", …")
+    assert notice.count(".xmp") == NAMES_SHOWN
+    assert len(listing.not_images) == NAMES_SHOWN + 3
+    write_photo_folder(tmp_path / "clean", per_class=3)
+    assert describe_not_images(list_image_folder(str(tmp_path / "clean"))) is None
 
 
 def test_skip_leaves_bad_files_out_and_the_record_lists_them(tmp_path):

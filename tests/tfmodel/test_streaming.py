@@ -5,10 +5,11 @@ import pytest
 from photos import write_photo_folder
 from PIL import Image, ImageOps
 
-from tfmodel.backend import tf
-from tfmodel.config import DataConfig
-from tfmodel.data import build_file_dataset, build_file_eval_dataset, load_splits
+from tfmodel.backend import keras, tf
+from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
+from tfmodel.data import batches_per_epoch, build_file_dataset, build_file_eval_dataset, load_splits
 from tfmodel.data.streaming import decode_all
+from tfmodel.models import build_model, compile_for_training
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,20 @@ def test_images_are_the_decoded_files(splits):
 
 
 @pytest.mark.parametrize("cache", ["memory", "dir"])
-def test_a_cache_gives_the_same_batches(splits, cache, tmp_path):
+def test_a_cache_gives_the_same_batches_as_uint8(splits, cache, tmp_path):
     where = str(tmp_path / "cache") if cache == "dir" else cache
     plain, cached = batches(splits, 1, 2), batches(splits, 1, 2, cache=where)
     for (x, y), (x_cached, y_cached) in zip(plain, cached, strict=True):
+        assert (x.dtype, x_cached.dtype) == (np.float32, np.uint8)
         np.testing.assert_array_equal(x, x_cached)
         np.testing.assert_array_equal(y, y_cached)
+    # Augmented, a cached batch is float32 and the same as one decoded from the files.
+    augment = ["flip", "rotate:0.2", "zoom:0.2", "contrast:0.3"]
+    plain = batches(splits, 1, 2, augment=augment)
+    cached = batches(splits, 1, 2, augment=augment, cache=where)
+    for (x, _), (x_cached, _) in zip(plain, cached, strict=True):
+        assert x_cached.dtype == np.float32
+        np.testing.assert_array_equal(x, x_cached)
     if cache == "dir":
         assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
         batches(splits, 1, 1, cache=where)  # reused, not rewritten
@@ -104,3 +113,31 @@ def test_a_photo_stored_turned_is_decoded_upright_as_pillow_shows_it(tmp_path):
     shown = ImageOps.exif_transpose(Image.open(tmp_path / "dark" / "turned.jpg"))
     assert shown.size == (40, 24)
     np.testing.assert_allclose(decoded, np.asarray(shown), atol=12)
+
+
+def weights_before_and_after_one_epoch(splits, cache: str) -> tuple[list, list]:
+    """A small CNN (dropout on) built from seed 0, then trained one epoch on the folder."""
+    keras.utils.set_random_seed(0)
+    model_cfg = ModelConfig(name="cnn", filters=[4], hidden_units=[8], dropout=0.2)
+    model = build_model(
+        model_cfg, RegularizerConfig(), splits.input_shape, splits.num_classes, splits.pixel_max
+    )
+    initial = model.get_weights()
+    steps = batches_per_epoch(len(splits.train), 5, drop_remainder=False)
+    compile_for_training(model, OptimizerConfig(name="adam", learning_rate=0.01), steps, 1)
+    epoch = tf.Variable(0, dtype=tf.int64)
+    dataset = build_file_dataset(
+        splits.train, splits.recipe, 5, seed=7, epoch=epoch, repeat=True, cache=cache
+    )
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    return initial, model.get_weights()
+
+
+def test_a_model_trained_on_cached_uint8_ends_with_the_float_pipelines_weights(splits):
+    """The model's float32 input casts uint8 to the very floats decoding gives (whole values
+    0..255 are exact), so every step computes on the same numbers: equal, not close."""
+    initial, decoded = weights_before_and_after_one_epoch(splits, "none")
+    _, cached = weights_before_and_after_one_epoch(splits, "memory")
+    for ours, theirs in zip(decoded, cached, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert not all(np.array_equal(a, b) for a, b in zip(initial, cached, strict=True))

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from photos import write_photo_folder
 
 from tfmodel import optimizers, runs
 from tfmodel.config import load_config
@@ -127,3 +128,26 @@ def test_an_unfinished_run_resumes_with_other_export_settings_but_not_other_trai
     assert runs.find_unfinished_run(other_training) is None
     (run_dir / runs.METRICS_FILE).write_text("{}")  # recorded: finished
     assert runs.find_unfinished_run(config) is None
+
+
+@pytest.mark.slow
+def test_a_photo_folder_on_the_default_recipe_trains_and_is_named_after_it(tmp_path, capsys):
+    """The default config's data and model replaced by --set: the run folder and the export are
+    named after the photos and the model, and files that are not images do not stop the run."""
+    write_photo_folder(tmp_path / "holiday", per_class=6)
+    for name in (".DS_Store", "Thumbs.db", "desktop.ini", "notes.txt"):
+        (tmp_path / "holiday" / "dark" / name).write_bytes(b"\x00\x00\x00\x01Bud1")
+    settings = [
+        f"data.source=images:{tmp_path / 'holiday'}",
+        "model.name=cnn",
+        "data.image_size=[8,8]",
+        "training.verbose=0",
+        "export.warmup_records=1",
+    ]
+    argv = ["--epochs", "1", "--output", str(tmp_path / "runs")]
+    assert main([*argv, *(arg for s in settings for arg in ("--set", s))]) == 0
+    (run_dir,) = (tmp_path / "runs").glob("photos_cnn-*")
+    assert list((run_dir / runs.EXPORT_DIR / "photos_cnn").glob("*/saved_model.pb"))
+    not_images = json.loads((run_dir / runs.SPLIT_SUMMARY).read_text())["not_images"]
+    assert not_images == ["dark/.DS_Store", "dark/Thumbs.db", "dark/desktop.ini", "dark/notes.txt"]
+    assert "left out 4 file(s) that are not images by name" in capsys.readouterr().out

@@ -38,7 +38,10 @@ def parse_augment(specs) -> list[tuple[str, float]]:
 
 
 def augment_batch(images: tf.Tensor, transforms, seed: tuple) -> tf.Tensor:
-    """A batch (B, H, W, C) of 0..255 floats with each transform applied, seeded by `seed`."""
+    """A batch (B, H, W, C) of 0..255 values (float32, or uint8 from a cache) with each
+    transform applied, seeded by `seed`, as float32: rotation, zoom and contrast give
+    fractions, which the model's input takes as they are."""
+    images = tf.cast(images, tf.float32)
     base = tf.cast(tf.stack(seed), tf.int64)
     count = tf.shape(images)[0]
     scale = tf.ones([count])

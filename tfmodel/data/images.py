@@ -1,11 +1,13 @@
 """`images:DIR`: image files in one sub-folder per class, listed here and streamed from disk.
 
-Listing opens every file's header with Pillow (format, declared size, EXIF orientation) and
-decodes JPEGs at 1/8 scale, so a file that cannot be read is found before training starts,
-not half way through it. What a file is counts as bad: zero bytes, not an image TensorFlow
-decodes, unreadable, declaring more than MAX_PIXELS, a stray `.DS_Store`/`Thumbs.db`/other
-non-image, or a class folder without images. `data.on_bad_file: error` stops on the first one;
-`skip` leaves it out and lists it in the run folder.
+Files are images by their extension (EXTENSIONS, as Keras' `image_dataset_from_directory`
+lists them); any other file (`.DS_Store`, `Thumbs.db`, `desktop.ini`, `notes.txt`) is left out
+and named in the run folder, whatever `data.on_bad_file` says. Listing opens every image's
+header with Pillow (format, declared size, EXIF orientation) and decodes JPEGs at 1/8 scale, so
+a file that cannot be read is found before training starts, not half way through it. What
+counts as bad: an image file of zero bytes, not an image TensorFlow decodes, unreadable or
+declaring more than MAX_PIXELS, or a class folder without images. `data.on_bad_file: error`
+stops on the first one; `skip` leaves it out and lists it in the run folder.
 
 Splits stay put: a file's split depends only on its path relative to DIR (the test split) and
 that path plus the seed (validation), through a hash, so adding photos never moves old ones and
@@ -26,7 +28,9 @@ from tfmodel.errors import UserError
 
 # Formats TensorFlow's decoders read (Pillow names); Pillow-only formats (TIFF…) are bad files.
 FORMATS = {"JPEG", "PNG", "BMP", "GIF", "WEBP", "MPO"}  # MPO: a phone's JPEG with a depth map
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+# Keras' image_dataset_from_directory lists these (its ALLOWLIST_FORMATS), plus WebP, which
+# TensorFlow's decoder reads too.
+EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
 EXIF_ORIENTATION = 0x0112
 SPLITS = ("train", "validation", "test")
 
@@ -48,12 +52,14 @@ class BadFile:
 
 @dataclasses.dataclass(frozen=True)
 class FolderListing:
-    """Every good image of `root` in sorted order, the class names and what was left out."""
+    """Every good image of `root` in sorted order, the class names and what was left out:
+    bad files (`skipped`) and files that are not images by name (`not_images`, relative paths)."""
 
     root: Path
     files: list[ImageFile]
     class_names: list[str]
     skipped: list[BadFile]
+    not_images: list[str]
 
 
 def list_image_folder(directory: str, on_bad_file: str = "error") -> FolderListing:
@@ -71,11 +77,14 @@ def list_image_folder(directory: str, on_bad_file: str = "error") -> FolderListi
             f"{source} has no class sub-folders; put each class's images in its own folder "
             "(e.g. DIR/cat/1.jpg, DIR/dog/2.jpg)"
         )
-    files, skipped, class_names = [], [], []
+    files, skipped, class_names, not_images = [], [], [], []
     for class_dir in class_dirs:
         found, bad = [], []
         for path in sorted(p for p in class_dir.rglob("*") if p.is_file()):
             relative = path.relative_to(root).as_posix()
+            if path.suffix.lower() not in EXTENSIONS:
+                not_images.append(relative)
+                continue
             problem, orientation = check_image_file(path)
             if problem:
                 bad.append(BadFile(relative, problem))
@@ -96,13 +105,11 @@ def list_image_folder(directory: str, on_bad_file: str = "error") -> FolderListi
             class_names.append(class_dir.name)
     if len(class_names) < 2:
         raise UserError(f"{source} has {len(class_names)} class with images; a classifier needs 2")
-    return FolderListing(root, files, class_names, skipped)
+    return FolderListing(root, files, class_names, skipped, not_images)
 
 
 def check_image_file(path: Path) -> tuple[str | None, int]:
-    """(what is wrong with the file or None, its EXIF orientation 1..8)."""
-    if path.suffix.lower() not in EXTENSIONS:
-        return f"is not an image ({', '.join(sorted(EXTENSIONS))})", 1
+    """(what is wrong with the image file or None, its EXIF orientation 1..8)."""
     if path.stat().st_size == 0:
         return "is empty (0 bytes)", 1
     try:

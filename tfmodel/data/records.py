@@ -1,7 +1,8 @@
 """What an image-folder run writes about its data: the split of every file, and augment samples.
 
-`split.csv` (path, class, split) and `split.json` (counts per class and split, skipped bad files)
-let a run be audited and repeated; `augment.png` shows what augmentation does to training images.
+`split.csv` (path, class, split) and `split.json` (counts per class and split, skipped bad files,
+files left out as not images by name) let a run be audited and repeated; `augment.png` shows what
+augmentation does to training images.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tfmodel.data.images import EXTENSIONS, FolderListing
 from tfmodel.data.streaming import StreamedSplits
 from tfmodel.files import write_text_atomically
 
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+NAMES_SHOWN = 5  # files not images by name that the one-line notice names
 
 
 def write_split_record(splits: StreamedSplits, csv_path: Path, json_path: Path) -> None:
@@ -35,8 +38,22 @@ def write_split_record(splits: StreamedSplits, csv_path: Path, json_path: Path) 
         "root": str(root),
         "counts": counts,
         "skipped": [{"path": bad.path, "problem": bad.problem} for bad in splits.listing.skipped],
+        "not_images": splits.listing.not_images,
     }
     write_text_atomically(json_path, json.dumps(summary, indent=2) + "\n")
+
+
+def describe_not_images(listing: FolderListing) -> str | None:
+    """One line naming how many files were left out as not images by name, and a few of them;
+    None when there were none."""
+    names = listing.not_images
+    if not names:
+        return None
+    shown = ", ".join(names[:NAMES_SHOWN]) + (", …" if len(names) > NAMES_SHOWN else "")
+    return (
+        f"left out {len(names)} file(s) that are not images by name (images end in "
+        f"{' '.join(EXTENSIONS)}): {shown}"
+    )
 
 
 def plot_augmented(images: np.ndarray, png: Path, columns: int = 8) -> None:

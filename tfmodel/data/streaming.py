@@ -3,6 +3,7 @@
     StreamedSplits   each split's files (`images.split_listing`) or TFDS records, recipe, classes
     stored_images    a split decoded in stored order (eval, caches, arrays on demand)
     build_file_dataset   training batches: epoch order from (seed, epoch), decode, augment
+                         (pixels float32, or uint8 from a cache: the model's input casts them)
     build_file_eval_dataset   every image once, for validation and test
     decoded_cache    `data.cache: memory | DIR`: every image decoded once, kept in RAM or as .npy
 
@@ -157,16 +158,18 @@ def decoded_cache(
 
 
 def _gather_cached(cached: np.ndarray, recipe: ImageRecipe):
-    """Indices → float32 images from the decoded cache: an in-graph gather from a tensor for
+    """Indices → uint8 images from the decoded cache: an in-graph gather from a tensor for
     `memory`; one numpy call per batch on the memory-mapped .npy for a folder cache, which is
-    read from the page cache rather than held by this process."""
+    read from the page cache rather than held by this process. They stay uint8 (a quarter of
+    float32's bytes to copy and prefetch): the model's float32 `keras.Input` casts them, and
+    whole values 0..255 are exact in float32, so the model sees what a decoded file gives."""
     if not isinstance(cached, np.memmap):
         images = tf.constant(cached)
-        return lambda indices: tf.cast(tf.gather(images, indices), tf.float32)
+        return lambda indices: tf.gather(images, indices)
 
     def gather(indices: tf.Tensor) -> tf.Tensor:
         batch = tf.numpy_function(lambda j: np.asarray(cached[j]), [indices], tf.uint8)
-        return tf.cast(tf.ensure_shape(batch, [None, *recipe.shape]), tf.float32)
+        return tf.ensure_shape(batch, [None, *recipe.shape])
 
     return gather
 
@@ -213,7 +216,8 @@ def build_file_dataset(
     labels as tensors), whose slices are decoded on AUTOTUNE parallel calls in order and batched
     within the epoch, so no batch spans two epochs (TFDS records: seeded permutations of windows
     instead, `TfdsSplit.shuffled`); with a cache the permuted indices are batched and each batch
-    gathered from the decoded images at once. Augmentation is seeded by (seed, global step).
+    gathered from the decoded images at once, as uint8 (float32 once augmented). Augmentation
+    is seeded by (seed, global step).
     """
     cached = decoded_cache(split, recipe, cache)
     labels = tf.constant(split.labels)

@@ -1,7 +1,7 @@
 """Training's library: what `python -m tfmodel.train` runs, one module per step, in the order run.
 
     setting.py     the strategy and precision (start_strategy, shared with tuning), then the splits
-                   and the batches model.fit draws (fit_data, eval_data): a `Setting`
+                   and the batches model.fit draws (fit_data: `FitBatches`; eval_data): a `Setting`
     run_folder.py  which run folder to write or resume (a `RunFolder`), created only once the
                    model is built, with an image folder's split record
     fitting.py     the model built and compiled in the strategy's scope, then model.fit per phase

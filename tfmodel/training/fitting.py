@@ -46,7 +46,7 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
         compile_for_training(
             model,
             phase.optimizer,
-            setting.steps_per_epoch,
+            setting.batches.steps_per_epoch,
             phase.end_epoch - phase.first_epoch,
             learning_rate_scale=strategies.learning_rate_scale(
                 info, config.optimizer.scale_learning_rate
@@ -82,7 +82,7 @@ def _fit_phase(
 
     backup = BackupPlan(
         setting.data_epoch,
-        setting.steps_per_epoch,
+        setting.batches.steps_per_epoch,
         write=folder.chief,
         every_s=setting.backup_every_s,
         first_epoch=phase.first_epoch,
@@ -92,7 +92,7 @@ def _fit_phase(
         folder.run_dir,
         folder.write_dir,
         backup,
-        has_val=setting.inputs["validation_data"] is not None,
+        has_val=setting.batches.validation is not None,
         resuming=folder.resuming,
         phase=phase.name,
         best=best,
@@ -100,7 +100,7 @@ def _fit_phase(
     if phase.name:
         print(f"phase {phase.name}: epochs {phase.first_epoch + 1} to {phase.end_epoch}")
     history = model.fit(
-        **setting.inputs,
+        **setting.batches.fit_arguments(),
         initial_epoch=phase.first_epoch,
         epochs=phase.end_epoch,
         callbacks=callbacks,

@@ -59,17 +59,21 @@ def start_run(config: Config, setting: Setting, folder: RunFolder) -> None:
         return
     runs.start_run(folder.run_dir, config)
     if isinstance(setting.splits, data.StreamedSplits):
-        _record_folder_data(config, folder.run_dir, setting.splits, setting.inputs["x"])
+        _record_folder_data(config, folder.run_dir, setting.splits, setting.batches.train)
     if config.export.enabled and config.export.base_dir:  # else it lives in the run folder
         runs.writable_dir(Path(config.export.base_dir), "export.base_dir")
 
 
 def _record_folder_data(config: Config, run_dir: Path, splits, train_ds) -> None:
-    """An image folder's split (split.csv, split.json) and, with augmentation, augment.png."""
-    from tfmodel.data.records import plot_augmented, write_split_record
+    """An image folder's split (split.csv, split.json, and a line naming files left out as not
+    images) and, with augmentation, augment.png."""
+    from tfmodel.data.records import describe_not_images, plot_augmented, write_split_record
 
     if splits.listing is not None:  # a folder's; a TFDS split is named by TFDS itself
         write_split_record(splits, run_dir / runs.SPLIT_FILES, run_dir / runs.SPLIT_SUMMARY)
+        notice = describe_not_images(splits.listing)
+        if notice:
+            print(f"{notice} (all listed in {runs.SPLIT_SUMMARY})")
     if config.data.augment:
         images = next(iter(train_ds.unbatch().batch(16)))[0].numpy()
         plot_augmented(images, run_dir / runs.AUGMENT_PLOT)

@@ -9,28 +9,46 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfmodel.config import Config
 from tfmodel.errors import UserError
 
+if TYPE_CHECKING:  # for annotations only: TensorFlow is imported inside the functions that run
+    from tfmodel.backend import tf
+    from tfmodel.data import Splits, StreamedSplits
+    from tfmodel.distribute.strategies import StrategyInfo
 
-@dataclass
+
+@dataclass(frozen=True)
+class FitBatches:
+    """The batches model.fit draws (`fit_data`): training's, endless, and validation's."""
+
+    train: tf.data.Dataset  # (x, y) batches, repeating epoch after epoch
+    steps_per_epoch: int
+    validation: tf.data.Dataset | None  # (x, y, weight) batches; None when the split is empty
+
+    def fit_arguments(self) -> dict[str, Any]:
+        """model.fit's data arguments: x, steps_per_epoch and validation_data."""
+        return {
+            "x": self.train,
+            "steps_per_epoch": self.steps_per_epoch,
+            "validation_data": self.validation,
+        }
+
+
+@dataclass(frozen=True)
 class Setting:
     """What the strategy and the data decided, before any model exists."""
 
-    info: Any  # strategies.StrategyInfo
-    policy: str
-    splits: Any  # data.Splits or data.StreamedSplits
+    info: StrategyInfo
+    policy: str  # the mixed-precision policy the model is built in
+    splits: Splits | StreamedSplits
     global_batch: int
     static_shapes: bool  # TPUs compile one batch shape
-    data_epoch: Any  # tf.Variable: the epoch the input pipeline draws its order for
-    inputs: dict[str, Any]  # model.fit's data arguments (fit_data)
+    data_epoch: tf.Variable  # the epoch the input pipeline draws its order for
+    batches: FitBatches
     backup_every_s: float
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.inputs["steps_per_epoch"]
 
 
 def prepare(config: Config) -> Setting:
@@ -45,18 +63,18 @@ def prepare(config: Config) -> Setting:
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
     static_shapes = info.is_tpu or config.data.drop_remainder
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
-    inputs = fit_data(config, splits, global_batch, static_shapes, data_epoch)
+    batches = fit_data(config, splits, global_batch, static_shapes, data_epoch)
     print(
         f"data {config.data.source}: train {len(splits.y_train)}, validation {len(splits.y_val)}, "
         f"test {len(splits.y_test)}; batch {config.data.batch_size} per replica × "
         f"{info.num_replicas} = {global_batch} global; precision {policy}"
     )
     return Setting(
-        info, policy, splits, global_batch, static_shapes, data_epoch, inputs, backup_every_s
+        info, policy, splits, global_batch, static_shapes, data_epoch, batches, backup_every_s
     )
 
 
-def start_strategy(config: Config):
+def start_strategy(config: Config) -> tuple[StrategyInfo, str]:
     """Seed, split the CPU if asked, pick the strategy and resolve the precision: (info, policy).
 
     Training and tuning start alike, so a tuning trial runs where its training run would. The
@@ -79,7 +97,7 @@ def start_strategy(config: Config):
     return info, strategies.precision_policy(config.training.precision, info)
 
 
-def _backup_every_s(config: Config, info) -> float:
+def _backup_every_s(config: Config, info: StrategyInfo) -> float:
     """Seconds between backups: the config's, but every epoch on a cluster, whose workers must
     save together (a checkpoint is a collective step) and so cannot each follow their own clock."""
     if config.training.backup_every_s < 0:
@@ -104,9 +122,14 @@ def global_policy(policy: str):
 
 
 def fit_data(
-    config: Config, splits, global_batch: int, static_shapes: bool, data_epoch
-) -> dict[str, Any]:
-    """`model.fit`'s data arguments: x, steps_per_epoch and validation_data (None when empty).
+    config: Config,
+    splits: Splits | StreamedSplits,
+    global_batch: int,
+    static_shapes: bool,
+    data_epoch: tf.Variable,
+) -> FitBatches:
+    """The batches model.fit draws: training's, its steps per epoch, and validation's (None when
+    the split is empty).
 
     Training batches go on epoch after epoch, each epoch's order drawn from (seed, epoch) starting
     at `data_epoch` (a variable ExactBackup sets), so Keras keeps one iterator for the whole fit.
@@ -142,10 +165,12 @@ def fit_data(
         )
     steps = data.batches_per_epoch(len(splits.y_train), global_batch, static_shapes)
     val_ds = eval_data(splits, "val", global_batch, static_shapes) if len(splits.y_val) else None
-    return {"x": train_ds, "steps_per_epoch": steps, "validation_data": val_ds}
+    return FitBatches(train_ds, steps, val_ds)
 
 
-def eval_data(splits, split: str, global_batch: int, static_shapes: bool):
+def eval_data(
+    splits: Splits | StreamedSplits, split: str, global_batch: int, static_shapes: bool
+) -> tf.data.Dataset:
     """Batches of (x, y, weight) counting each example of split `val` or `test` once."""
     from tfmodel import data
 

@@ -25,6 +25,7 @@ from tfmodel.distribute.strategies import (
     steps_per_execution,
 )
 from tfmodel.models import build_model, compile_for_training
+from tfmodel.training.setting import FitBatches, fit_data
 from tfmodel.tune.space import Dimension, declare, trial_config
 
 keras_tuner = import_keras_tuner()
@@ -87,7 +88,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         compile_for_training(
             model,
             config.optimizer,
-            self._inputs(config)["steps_per_epoch"],
+            self._batches(config).steps_per_epoch,
             training.epochs,
             learning_rate_scale=learning_rate_scale(info, config.optimizer.scale_learning_rate),
             steps_per_execution=steps_per_execution(training.steps_per_execution),
@@ -101,16 +102,14 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         initial_epoch = kwargs.get("initial_epoch", 0)
         self.data_epoch.assign(initial_epoch)  # read when fit starts its iterator
         return model.fit(
-            **self._inputs(config),
+            **self._batches(config).fit_arguments(),
             epochs=kwargs.get("epochs", config.training.epochs),
             initial_epoch=initial_epoch,
             callbacks=kwargs.get("callbacks", []),
             verbose=config.training.verbose,
         )
 
-    def _inputs(self, config: Config) -> dict[str, Any]:
-        from tfmodel.training.setting import fit_data
-
+    def _batches(self, config: Config) -> FitBatches:
         batch = global_batch_size(config.data.batch_size, self.info)
         static_shapes = self.info.is_tpu or config.data.drop_remainder
         return fit_data(config, self.data, batch, static_shapes, self.data_epoch)

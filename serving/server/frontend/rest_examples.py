@@ -11,7 +11,12 @@ from tensorflow_serving.apis import classification_pb2, regression_pb2
 
 from serving.server.frontend.json_writer import JsonWriter, format_decimal
 from serving.server.status import invalid_argument
-from serving.tensors import decode_b64_object, is_b64_object, json_debug_string, json_type_name
+from serving.tensors_json import (
+    decode_b64_object,
+    is_b64_object,
+    json_debug_string,
+    json_type_name,
+)
 
 
 def parse_examples(document: dict, request) -> None:

@@ -17,15 +17,8 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving.server.frontend.json_writer import JsonWriter, format_decimal
 from serving.server.status import invalid_argument
-from serving.tensors import (
-    TensorError,
-    is_b64_object,
-    json_debug_string,
-    json_value_to_ndarray,
-    kind_of_numpy,
-    make_ndarray,
-    make_tensor_proto,
-)
+from serving.tensors import TensorError, kind_of_numpy, make_ndarray, make_tensor_proto
+from serving.tensors_json import is_b64_object, json_debug_string, json_value_to_ndarray
 
 
 class PredictFormat(enum.Enum):

@@ -26,13 +26,8 @@ from serving.server.frontend.rest_json import (
     write_predict_response,
 )
 from serving.server.status import ServingError
-from serving.tensors import (
-    TensorError,
-    json_value_to_ndarray,
-    make_ndarray,
-    make_tensor_proto,
-    ndarray_to_json_value,
-)
+from serving.tensors import TensorError, make_ndarray, make_tensor_proto
+from serving.tensors_json import json_value_to_ndarray, ndarray_to_json_value
 from tfmodel.backend import tf
 
 

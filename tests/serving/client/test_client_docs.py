@@ -1,9 +1,10 @@
-"""Every `python -m serving.client` command README.md shows, run as pasted against live servers.
+"""Every `python -m serving.client` command README.md and docs/ show, run as pasted, live.
 
-The commands are read from the README's bash blocks, so a command added there is run here too. The
-files they name (digit.png, batch.npy, request.json, the TLS files, tokens.txt) are made in the
-working folder; `localhost:8500`/`8501` become the ports of a local server serving `digits_mlp`
-(versions 1 and 2, label `canary` on 2), or of one with TLS and tokens for commands using them.
+The commands are read from the bash blocks of README.md and every docs/*.md page, so a command
+added there is run here too. The files they name (digit.png, batch.npy, request.json, the TLS
+files, tokens.txt) are made in the working folder; `localhost:8500`/`8501` become the ports of a
+local server serving `digits_mlp` (versions 1 and 2, label `canary` on 2), or of one with TLS and
+tokens for commands using them.
 """
 
 from __future__ import annotations
@@ -34,19 +35,25 @@ MODELS_CONFIG = """model_config_list {{ config {{
 """
 
 
-def readme_client_commands() -> list[str]:
-    """The README's `python -m serving.client` lines (continuations joined), comments cut."""
-    text = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def client_commands(pages: list[Path]) -> list[str]:
+    """The pages' `python -m serving.client` commands, once each, joined lines, comments cut."""
+    blocks = [
+        block
+        for page in pages
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    ]
     lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
-    commands = [line.split(" #")[0].strip() for line in lines]
-    return [line for line in commands if line.startswith("python -m serving.client ")]
+    commands = [" ".join(line.split(" #")[0].split()) for line in lines]
+    return list(dict.fromkeys(c for c in commands if c.startswith("python -m serving.client ")))
 
 
-COMMANDS = readme_client_commands()
+COMMANDS = client_commands(DOCS)
 
 
-def test_the_readme_shows_every_client_command():
+def test_the_docs_show_every_client_command():
     shown = {shlex.split(command)[3] for command in COMMANDS}
     assert shown >= {"status", "metadata", "predict", "classify"}
 
@@ -54,7 +61,7 @@ def test_the_readme_shows_every_client_command():
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A folder holding the export, its models.config and every file the commands name."""
-    folder = tmp_path_factory.mktemp("readme")
+    folder = tmp_path_factory.mktemp("docs")
     config = Config()
     config.export.model_name = MODEL
     config.model.hidden_units = [8]
@@ -89,11 +96,23 @@ def servers(workdir, local_server):
     return plain, secure
 
 
+def test_commands_are_read_from_every_page(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```bash\npython -m serving.client status --server localhost:8500 \\\n  --model m  # why\n"
+        "python -m serving.server --port 8500\n```\n"
+        "```\npython -m serving.client predict --input not-bash.png\n```\n"
+    )
+    assert client_commands([page, page]) == [
+        "python -m serving.client status --server localhost:8500 --model m"
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "command", COMMANDS, ids=[f"{i}-{shlex.split(c)[3]}" for i, c in enumerate(COMMANDS)]
 )
-def test_the_readme_command_works_as_pasted(command, workdir, servers):
+def test_the_docs_command_works_as_pasted(command, workdir, servers):
     plain, secure = servers
     # by the name the server's certificate holds
     secure_grpc = "localhost:" + secure.grpc.rsplit(":", 1)[1]
