@@ -31,7 +31,7 @@ from PIL import Image
 from tfmodel.backend import tf
 
 SIZE = 64
-PHOTOS_PER_CLASS = 24
+PHOTOS_PER_CLASS = 50
 TRAIN_STEPS = 4
 CUSTOM_LAYER = "ChannelGain"
 CUSTOM_PACKAGE = "my_layers"
