@@ -20,9 +20,9 @@ from benchmarks.results import Figure, Result, Table
 from benchmarks.run import main_one
 from benchmarks.training_speed import colour_splits
 from edge import convert
+from edge.convert import softmax
 from edge.device.runtime import EdgeModel, find_interpreter
 from edge.finetune import finetune
-from edge.optimize import softmax
 from edge.qat import quantize_aware_finetune
 from edge.report import gzip_size
 from tfmodel.backend import keras

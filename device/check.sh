@@ -7,8 +7,10 @@
 #   sudo device/check.sh --fresh    # rebuild the cached arm64 root and venvs from scratch
 #   sudo CHECK_CPUS=cortex-a72 CHECK_RUNTIMES=ai_edge_litert device/check.sh   # one run, ~3 min
 #
-# Two model sets: the digits MLP (every edge variant, one file encrypted) and a MobileNetV2 α 0.35
-# at 96×96 (float32 and int8 with float I/O; device/mobilenet_set.py), both built here and cached.
+# Three model sets: the digits MLP (every edge variant, one file encrypted), a MobileNetV2 α 0.35
+# at 96×96 (float32 and int8 with float I/O; device/mobilenet_set.py) and a Keras 3
+# MobileNetV3Small brought as a .keras file (float32, int8, pruned; device/brought_set.py), all
+# built here and cached.
 # Environment: SUITE (bookworm), DEVICE_CACHE (~/.cache/tfmodel-device), DEVICE_ROOT
 # ($DEVICE_CACHE/$SUITE), EDGE_DIR (a digits-like folder of model_*.tflite to check instead of
 # the digits set), CHECK_CPUS / CHECK_RUNTIMES (space-separated subsets, for iterating),
@@ -30,12 +32,13 @@ DEVICE_TESTS=(tests/edge/device/test_edge_runtime.py)
 # $TFMODEL_DECRYPT_KEY on the host and in the emulated Pi alike.
 ENCRYPTION_KEY=model-encryption.key
 ENCRYPTED_MODEL=model_int8.tflite
-# The model sets' folders in the payload: the edge runtime's tests run on the first; the second is
-# a deep int8 network, which compare.py judges by its quantization error (--deep).
-SETS=(digits mobilenet)
+# The model sets' folders in the payload: the edge runtime's tests run on the first; the others
+# are deep int8 networks, which compare.py judges by their quantization error (--deep).
+SETS=(digits mobilenet brought)
 FRESH=0
 MODELS=
 MOBILENET=
+BROUGHT=
 MOUNTED_BINFMT=0
 
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -235,21 +238,26 @@ build_model_sets() {
     local key run start=$SECONDS
     key=$(cd "$REPO" && {
         find tfmodel edge configs -type f \( -name '*.py' -o -name '*.yaml' \) -print0
-        printf '%s\0' device/mobilenet_set.py benchmarks/edge_mobilenet.py
+        printf '%s\0' device/mobilenet_set.py benchmarks/edge_mobilenet.py device/brought_set.py \
+            tests/brought_models.py tests/photos.py
     } | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
     run=$CACHE/models-$key
     MODELS=$run/edge
     MOBILENET=$run/mobilenet
-    if [[ -e $MODELS/model.json && -e $MOBILENET/model.json ]] && ((!FRESH)); then
+    BROUGHT=$run/brought
+    if [[ -e $MODELS/model.json && -e $MOBILENET/model.json && -e $BROUGHT/model.json ]] &&
+        ((!FRESH)); then
         say "model sets: cached in $run"
     else
-        say "model sets: training digits_mlp and a MobileNetV2, running edge.optimize into $run"
+        say "model sets: training digits_mlp, a MobileNetV2 and a brought MobileNetV3Small, running edge.optimize into $run"
         rm -rf "$CACHE"/models-*
         run_logged train "$PYTHON" -m tfmodel.train --run-dir "$run" --epochs 3 --no-resume
         run_logged optimize "$PYTHON" -m edge.optimize "$run" \
             --variants int8,int8_io,pruned_int8 --set edge.prune_epochs=1
         run_logged mobilenet env -C "$REPO" PYTHONPATH="$REPO" "$PYTHON" \
             device/mobilenet_set.py "$MOBILENET"
+        run_logged brought env -C "$REPO" PYTHONPATH="$REPO" "$PYTHON" \
+            device/brought_set.py "$BROUGHT"
         say "model sets built in $((SECONDS - start)) s"
     fi
     if [[ -n ${EDGE_DIR:-} ]]; then
@@ -275,6 +283,7 @@ copy_payload() {
     cp "$REPO/device/predict_set.py" "$payload/device/"
     cp -r "$MODELS"/. "$payload/digits/"
     cp -r "$MOBILENET"/. "$payload/mobilenet/"
+    cp -r "$BROUGHT"/. "$payload/brought/"
     # One file also encrypted, beside its plain twin: each Pi decrypts it in memory and
     # compare.py wants its outputs bit-identical to the plain file's.
     (cd "$REPO" && "$PYTHON" -m edge.encrypt keygen --key "$payload/$ENCRYPTION_KEY" &&
@@ -339,7 +348,7 @@ main() {
     say "emulated timings are reported only: they say nothing about a real Pi's speed"
     local IFS=,
     "$PYTHON" "$REPO/device/compare.py" "$results" --cpus "${CPUS[*]}" --runtimes "${runtimes[*]}" \
-        --deep "${SETS[1]}"
+        --deep "${SETS[1]},${SETS[2]}"
 }
 
 main "$@"

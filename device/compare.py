@@ -48,6 +48,7 @@ DEEP_MARGIN_STEPS = 0.5
 # softmax steps (a near-tie in float32 may flip either way under int8).
 DEEP_TIE_STEPS = 1.0
 FLOAT_TWIN = "model_float32.tflite"
+PRUNED, PRUNED_FLOAT_TWIN = "model_pruned_", "model_pruned_float32.tflite"  # a pruned file's twin
 # The converter fixes an int8 softmax output's quantization: p = (q + 128) / 256.
 SOFTMAX_SCALE, SOFTMAX_ZERO_POINT = 1 / 256, -128
 PYTEST_SUMMARY = re.compile(r"\b\d+ (passed|failed|error)")
@@ -93,10 +94,12 @@ def compare_outputs(
 def compare_deep(
     name: str, expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]
 ) -> list[str]:
-    """A deep int8 network: x86's top class on every sample but where this CPU's is the float32
-    file's (or a tie with it: DEEP_TIE_STEPS), and its outputs no further from its folder's
-    float32 file (in the same run) than x86's int8 outputs are from x86's float32."""
-    twin = f"{name.rsplit('/', 1)[0]}/{FLOAT_TWIN}"
+    """A deep int8 network: x86's top class on every sample but where this CPU's is its float32
+    twin's (or a tie with it: DEEP_TIE_STEPS), and its outputs no further from that twin (in the
+    same run) than x86's int8 outputs are from x86's twin. The twin is the folder's float32 file
+    of the same weights (a pruned file's is the pruned float32)."""
+    folder, file = name.rsplit("/", 1)
+    twin = f"{folder}/{PRUNED_FLOAT_TWIN if file.startswith(PRUNED) else FLOAT_TWIN}"
     if twin not in expected or twin not in actual:
         return [f"{name}: no {twin} outputs to bound its quantization error by"]
     problems = [

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks.edge_mobilenet import train_mobilenet
 from edge.optimize import optimize
+from tfmodel.brought.door import describe_trained_model
 
 SIDE, IMAGES, EPOCHS = 96, 500, 2  # 100 test images: the samples every emulated Pi predicts
 VARIANTS = ["float32", "int8"]
@@ -26,7 +27,8 @@ def build_set(out_dir: Path, side: int = SIDE, images: int = IMAGES, epochs: int
     model, splits, config = train_mobilenet(side, images, epochs)
     config.edge.variants = VARIANTS
     config.output.name = "colours_mobilenet_v2"
-    optimize(model, splits, config, out_dir, version="1")
+    described = describe_trained_model(model, config, splits.class_names)
+    optimize(described, splits, out_dir, version="1")
 
 
 def main(argv: list[str] | None = None) -> int:

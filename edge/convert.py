@@ -1,15 +1,18 @@
-"""Keras model → `.tflite` bytes: float32, dynamic-range, float16 and full-integer int8.
+"""A model → `.tflite` bytes: float32, dynamic-range, float16 and full-integer int8.
 
-Every file carries one signature, `serving_default`, taking raw pixels under the model's input
-name and returning `probabilities` (softmax of the logits), so phone code calls it by name and
-gets probabilities. Full-integer int8 comes in two interfaces:
+The model is any TF-callable giving class probabilities of raw pixels (a tf_keras or Keras 3
+model, a SavedModel's signature: `tfmodel.brought`'s description has one), converted from a
+concrete function, so no step depends on the Keras that made it. Every file carries one
+signature, `serving_default`, taking raw pixels under the model's input name and returning
+`probabilities`, so phone code calls it by name and gets probabilities. Full-integer int8 comes
+in two interfaces:
 - `int8`: float32 input and output, the converter's default and what devices use: int8 weights
   and activations, with quantize/dequantize ops inside the graph (run in C++ by the interpreter),
   so the file is called exactly like the float32 one;
 - `int8_io`: int8 input and output (scale and zero point in the file and in model.json), for
-  integer-only targets (microcontrollers, Edge TPU). It is made two ways, each calibrated on
-  train-split examples: by the TFLite converter, and by LiteRT's `litert-quantizer` from the
-  float32 file (which gives int8 I/O only); the caller keeps the better.
+  integer-only targets (microcontrollers, Edge TPU).
+Each is made two ways, calibrated on train-split examples: by the TFLite converter, and by
+LiteRT's `litert-quantizer` from the float32 file; the caller keeps the better.
 Conversion refuses a model with an op only TensorFlow's Flex (select TF ops) delegate runs, which
 device runtimes lack (`FlexOpError`).
 """
@@ -20,14 +23,15 @@ import contextlib
 import io
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from edge.device.names import SIGNATURE
 from edge.device.quiet import held_stderr
-from tfmodel.backend import keras, tf
+from tfmodel.backend import tf
 from tfmodel.errors import UserError
 
 OUTPUT_NAME = "probabilities"
@@ -38,16 +42,22 @@ class FlexOpError(UserError):
     """The model has an op only the Flex (TF select) delegate runs; devices have no Flex."""
 
 
-def serving_function(model: keras.Model, input_name: str) -> tf.types.experimental.ConcreteFunction:
-    """Raw pixels named `input_name` (any batch) → {"probabilities": softmax(logits)}."""
-    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name=input_name)
+def serving_function(
+    probabilities: Callable[[tf.Tensor], tf.Tensor], input_shape: Sequence[int], input_name: str
+) -> tf.types.experimental.ConcreteFunction:
+    """Raw pixels named `input_name` (any batch) → {"probabilities": probabilities(pixels)}."""
+    spec = tf.TensorSpec([None, *input_shape], tf.float32, name=input_name)
 
     @tf.function(input_signature=[spec])
     def serve(pixels):
-        logits = tf.cast(model(pixels, training=False), tf.float32)
-        return {OUTPUT_NAME: tf.nn.softmax(logits)}
+        return {OUTPUT_NAME: tf.cast(probabilities(pixels), tf.float32)}
 
     return serve.get_concrete_function()
+
+
+def keras_probabilities(model: Any) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Softmax of a logits model's output, as the files give it (tfmodel's models give logits)."""
+    return lambda pixels: tf.nn.softmax(tf.cast(model(pixels, training=False), tf.float32))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -58,13 +68,32 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def convert_model(
-    model: keras.Model, input_name: str, kind: str, calibration: np.ndarray | None = None
+    model: Any, input_name: str, kind: str, calibration: np.ndarray | None = None
 ) -> bytes:
-    """The model as a `.tflite` of one `kind`; int8 needs `calibration` raw-pixel examples."""
-    # from_concrete_functions names the signature serving_default and keeps our tensor names.
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [serving_function(model, input_name)], model
+    """A logits Keras model (either Keras) as a `.tflite` of one `kind` (see convert_function)."""
+    return convert_function(
+        keras_probabilities(model), model.input_shape[1:], input_name, kind, calibration, model.name
     )
+
+
+def convert_function(
+    probabilities: Callable[[tf.Tensor], tf.Tensor],
+    input_shape: Sequence[int],
+    input_name: str,
+    kind: str,
+    calibration: np.ndarray | None = None,
+    name: str = "the model",
+) -> bytes:
+    """`probabilities` (a TF-callable on raw pixels) as a `.tflite` of one `kind`; int8 needs
+    `calibration` raw-pixel examples. Any callable converts alike: a Keras 3 or tf_keras model,
+    a loaded SavedModel's signature."""
+    function = serving_function(probabilities, input_shape, input_name)
+    # A module tracking the function's variables makes the converter freeze them (a Keras 3
+    # model as the tracked object leaves its variables' names as string tensors in the file) and
+    # name the signature serving_default, keeping our tensor names.
+    tracked = tf.Module()
+    tracked.variables_used = list(function.variables)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], tracked)
     if kind == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif kind == "float16":
@@ -93,7 +122,7 @@ def convert_model(
         if not ops:
             raise
         raise FlexOpError(
-            f"{model.name} uses {', '.join(ops)}, which has no TFLite builtin: only the Flex "
+            f"{name} uses {', '.join(ops)}, which has no TFLite builtin: only the Flex "
             "(select TF ops) delegate runs it, and device runtimes lack Flex; replace it with "
             "builtin ops"
         ) from None
@@ -105,12 +134,19 @@ def flex_ops_in(converter_message: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.ndarray) -> bytes:
-    """Full-integer int8 (int8 weights and activations, int8 input/output) by litert-quantizer."""
+def quantize_with_litert(
+    float_tflite: bytes, input_name: str, calibration: np.ndarray, kind: str = "int8_io"
+) -> bytes:
+    """Full-integer int8 (int8 weights and activations) by litert-quantizer: int8 input/output
+    (its recipe's default) for `int8_io`, float32 input/output for `int8` (its INPUT and OUTPUT
+    left unquantized, so the file quantizes and dequantizes inside, as the converter's does)."""
     from litert_quantizer import quantizer, recipe
 
     qt = quantizer.Quantizer(bytearray(float_tflite))
     qt.load_quantization_recipe(recipe.static_wi8_ai8())
+    if kind == "int8":
+        for end in ("INPUT", "OUTPUT"):
+            qt.update_quantization_recipe(".*", end, algorithm_key="no_quantize")
     feed = list(_calibration_feed(calibration, input_name))
     with warnings.catch_warnings():
         # Its interpreters warn that they keep every tensor (needed to calibrate). And a unit whose
@@ -124,7 +160,23 @@ def quantize_with_litert(float_tflite: bytes, input_name: str, calibration: np.n
             with contextlib.redirect_stderr(io.StringIO()):  # its per-example progress bar
                 ranges = qt.calibrate({SIGNATURE: feed})
             result = qt.quantize(ranges, enable_progress_report=False)
-    return bytes(result.quantized_model)
+    return inline_buffers(bytes(result.quantized_model))
+
+
+def inline_buffers(content: bytes) -> bytes:
+    """The same `.tflite` with every weight buffer inside the flatbuffer.
+
+    litert-quantizer appends some buffers after the flatbuffer (a buffer's `offset` and `size`);
+    tflite-support's metadata writer does not know those fields and drops the data, so the file
+    would no longer run ("Input tensor 1 lacks data")."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    for buffer in model.buffers:
+        if buffer.offset > 1:  # 0 and 1 mean "no external data"
+            buffer.data = np.frombuffer(content, np.uint8, buffer.size, buffer.offset)
+            buffer.offset = buffer.size = 0
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def litert_quantizer_available() -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tfmodel.backend import keras
+from tfmodel.backend import keras, tf
 from tfmodel.config import Config
 from tfmodel.data import Splits, batches_per_epoch, build_dataset
 from tfmodel.models import compile_for_training
@@ -49,20 +49,24 @@ def finetune(
     callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> keras.Model:
     """Train `model` for `epochs` more epochs on the train split, as training did; returns it."""
-    seed = config.training.seed
-    keras.utils.set_random_seed(seed)
-    train_ds = build_dataset(
-        splits.x_train,
-        splits.y_train,
-        config.data.batch_size,
-        shuffle=True,
-        seed=seed,
-        shuffle_buffer=config.data.shuffle_buffer,
-    )
+    keras.utils.set_random_seed(config.training.seed)
+    train_ds = train_batches(splits, config)
     steps_per_epoch = int(train_ds.cardinality())
     compile_for_training(model, config.optimizer, steps_per_epoch, epochs)
     model.fit(train_ds, epochs=epochs, callbacks=callbacks or [], verbose=config.training.verbose)
     return model
+
+
+def train_batches(splits: Splits, config: Config) -> tf.data.Dataset:
+    """The train split's batches, shuffled by the run's seed as training did (either Keras)."""
+    return build_dataset(
+        splits.x_train,
+        splits.y_train,
+        config.data.batch_size,
+        shuffle=True,
+        seed=config.training.seed,
+        shuffle_buffer=config.data.shuffle_buffer,
+    )
 
 
 def steps_per_epoch(splits: Splits, config: Config) -> int:

@@ -1,24 +1,32 @@
-"""The edge stage: `python -m edge.optimize RUN_DIR` writes `RUN_DIR/edge/` for devices.
+"""The edge stage: `python -m edge.optimize MODEL` writes an edge folder for devices.
 
-From the run's trained model: optional pruning and quantization-aware fine-tuning, then one
-`.tflite` per variant in `edge.variants` (float32 always), model.json, labels.txt, samples.npz and
-the report (report.json, report.md, size_vs_accuracy.png, analysis/ with the GPU-delegate check);
-the run folder's model card is rewritten to list the variants. With `--encrypt-key` the files
-are then encrypted (`edge.encrypt`), and with `--sign-key` the folder signed after that.
-int8 files are made by both the TFLite converter and litert-quantizer; the one more accurate on
-the validation split is kept (the smaller on a tie) and the report says which.
+MODEL is a run folder, a `.keras` file (Keras 3 or tf_keras) or a SavedModel folder; the door
+(`tfmodel.brought.resolve_model`) describes it once and every step here takes that description.
+From it: optional pruning and quantization-aware fine-tuning (where its Keras allows; the report
+says why not), then one `.tflite` per variant in `edge.variants` (float32 always), model.json,
+labels.txt, samples.npz and the report (report.json, report.md, size_vs_accuracy.png, analysis/
+with the GPU-delegate check), which names the file to ship on the CPU it ran on. A run folder's
+model card is rewritten to list the variants. With `--encrypt-key` the files are then encrypted
+(`edge.encrypt`), and with `--sign-key` the folder signed after that. int8 files are made by both
+the TFLite converter and litert-quantizer; the one more accurate on the validation split is kept
+(the smaller on a tie) and the report says which. Each step's time is printed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge import report
-from edge.convert import analyze_gpu_compatibility, softmax
+from edge.card import write_edge_card
+from edge.convert import analyze_gpu_compatibility
 from edge.device.cli import make_parser
 from edge.device.crypto import SUFFIX, read_key
 from edge.device.manifest import ModelFile, ModelIdentity, write_manifest, write_samples
@@ -33,24 +41,31 @@ from edge.variants import (
     convert_variants,
     resolve_variants,
 )
-from tfmodel.config import Config, apply_overrides
+from tfmodel.brought import ModelOptions, load_model_data, resolve_model
+from tfmodel.brought.description import RUN
+from tfmodel.brought.door import MODEL_KINDS_HELP
+from tfmodel.brought.flags import add_model_flags, model_options
+from tfmodel.config import Config
 from tfmodel.errors import UserError, report_error
 from tfmodel.sign import sign_model
 
 EXAMPLES = """examples:
   python -m edge.optimize runs/latest
+  python -m edge.optimize model.keras --data images:photos/      # a Keras 3 or tf_keras file
+  python -m edge.optimize exported/1 --data images:photos/       # a SavedModel folder
+  python -m edge.optimize my_net.keras --data images:photos/ --custom-objects my_layers.py
   python -m edge.optimize runs/latest --set edge.target_sparsity=0.5 --set edge.prune_epochs=2
   python -m edge.optimize runs/latest --variants float32,int8,pruned_int8 --qat
   python -m edge.optimize runs/digits_mlp-20250101-120000 --output /tmp/edge
   python -m edge.optimize runs/latest --sign-key model-signing.key   # also writes edge/model.sig
   python -m edge.optimize runs/latest --encrypt-key model-encryption.key  # .tflite.enc files
 
-Then on the device: python -m edge.device.predict RUN_DIR/edge/model_int8.tflite digit.png
+Then on the device: python -m edge.device.predict EDGE_DIR/model_int8.tflite photo.jpg
   (with --verify-key model-signing.pub it loads only files that key signed)
-  (encrypted: python -m edge.device.predict model_int8.tflite.enc digit.png --decrypt-key KEY)
+  (encrypted: python -m edge.device.predict model_int8.tflite.enc photo.jpg --decrypt-key KEY)
 """
+EDGE_SUFFIX = "-edge"  # a brought model's default output folder: <its name>-edge beside it
 SAMPLE_COUNT = 200
-LATENCY_RUNS = 200
 
 
 @dataclass
@@ -64,76 +79,88 @@ class EdgeResult:
     unpruned: list[str]  # layers with a kernel that tfmot could not prune
 
 
-def optimize(
-    model: Any,
-    splits: Any,
-    config: Config,
-    out_dir: Path,
-    keras_file: Path | None = None,
-    version: str | None = None,
-) -> EdgeResult:
-    """Write every variant of `model` with model.json and the report into `out_dir`.
+def optimize(model: Any, splits: Any, out_dir: Path, version: str | None = None) -> EdgeResult:
+    """Write every variant of `model` (the door's description) with model.json and the report
+    into `out_dir`, from `splits` (its data: calibration, fine-tuning, evaluation).
 
-    A model trained in mixed precision is converted as its float32 copy (TFLite's converter
-    takes float32 graphs; its float16/int8 variants are where precision is reduced). model.json
-    names the model as its export does and the version `version`, by default the name of the
-    folder above `out_dir` (the run folder, for RUN_DIR/edge).
+    model.json names the model as its export does and the version `version`, by default the
+    name of the folder above `out_dir` (the run folder, for RUN_DIR/edge).
     """
-    from tfmodel.models import inference_model
-
-    model = inference_model(model)
+    config = model.config
     variants = resolve_variants(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sources = build_sources(model, splits, config, variants)
-    converted = convert_variants(sources, variants, splits, config, out_dir)
+    steps = StepTimes()
+    with steps.timed("fine-tuning (pruning, QAT)"):
+        sources = build_sources(model, splits, config, variants)
+    with steps.timed("conversion"):
+        converted = convert_variants(sources, variants, splits, config, out_dir)
     version = version or out_dir.resolve().parent.name
-    manifest = write_manifest_and_samples(out_dir, converted.files, model, splits, config, version)
-    rows = measure_all(model, splits, converted, keras_file, sources.float.sparsity)
+    with steps.timed("model.json, samples"):
+        manifest = write_manifest_and_samples(out_dir, converted.files, model, splits, version)
+    with steps.timed("measuring"):
+        rows = measure_all(model, splits, converted, sources.float.sparsity, config.edge)
     write_and_print_report(out_dir, rows, converted, sources, config)
+    print(steps.summary())
     return EdgeResult(out_dir, rows, manifest, sources.layer_sparsity, sources.unpruned)
 
 
+def model_file(source: Path | None) -> Path | None:
+    """The file or folder MODEL's bytes are in (a run folder's model.keras); None in memory."""
+    from tfmodel.runs import MODEL_FILE
+
+    if source is not None and (source / MODEL_FILE).is_file():
+        return source / MODEL_FILE
+    return source
+
+
+class StepTimes:
+    """How long each step took, printed at the end (what a run of edge.optimize paid for)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[step] = time.perf_counter() - start
+
+    def summary(self) -> str:
+        return "steps: " + ", ".join(f"{name} {s:.1f} s" for name, s in self.seconds.items())
+
+
 def write_manifest_and_samples(
-    out_dir: Path,
-    files: list[ModelFile],
-    model: Any,
-    splits: Any,
-    config: Config,
-    version: str,
+    out_dir: Path, files: list[ModelFile], model: Any, splits: Any, version: str
 ) -> dict[str, Any]:
     """model.json and labels.txt for the files, and samples.npz; returns model.json's content.
 
-    samples.npz holds the first test examples with the Keras model's probabilities, so a device
-    can check its interpreter's answers against the model that was trained.
+    samples.npz holds the first test examples with the model's probabilities, so a device can
+    check its interpreter's answers against the model that was brought.
     """
-    from tfmodel.export.saved_model import export_model_name
-
-    identity = ModelIdentity(export_model_name(config), version)
+    identity = ModelIdentity(model.name, version)
     manifest = write_manifest(
-        out_dir, files, splits.class_names, splits.input_shape, splits.pixel_max, identity
+        out_dir, files, list(model.labels), tuple(model.input_shape), splits.pixel_max, identity
     )
     x_samples, y_samples = splits.x_test[:SAMPLE_COUNT], splits.y_test[:SAMPLE_COUNT]
-    write_samples(out_dir, x_samples, y_samples, softmax(model.predict(x_samples, verbose=0)))
+    write_samples(out_dir, x_samples, y_samples, model.predict(x_samples))
     return manifest
 
 
 def measure_all(
-    model: Any,
-    splits: Any,
-    converted: Converted,
-    keras_file: Path | None,
-    float_sparsity: float,
+    model: Any, splits: Any, converted: Converted, float_sparsity: float, edge: Any
 ) -> list[report.VariantResult]:
-    """The Keras row, then one row per file, each with its GPU-delegate check saved to analysis/."""
+    """The model's row, then one row per file, each with its GPU-delegate check saved to
+    analysis/; each row's latency timed for up to `edge.latency_seconds`."""
     x, y = splits.x_test, splits.y_test
-    size = keras_file.stat().st_size if keras_file else None
-    keras = report.keras_row(model, x, y, size, float_sparsity, LATENCY_RUNS)
-    reference = softmax(model.predict(x, verbose=0)).argmax(axis=1)
+    keras = report.model_row(
+        model, x, y, model_file(model.source), float_sparsity, edge.latency_seconds
+    )
+    reference = model.predict(x).argmax(axis=1)
     rows = [keras]
     analysis_dir = converted.files[0].path.parent / "analysis"
     analysis_dir.mkdir(exist_ok=True)
     for item in converted.files:
-        row = report.measure_file(item, x, y, reference, LATENCY_RUNS)
+        row = report.measure_file(item, x, y, reference, edge.latency_seconds)
         content = item.path.read_bytes()
         gpu = analyze_gpu_compatibility(content)
         row.gpu_compatible, row.ops = gpu.compatible, gpu.ops
@@ -151,18 +178,24 @@ def write_and_print_report(
     config: Config,
 ) -> None:
     """report.json, report.md and the chart into `out_dir`; the notes and the table printed."""
-    notes = describe_choices(converted, sources, config)
+    verdict = report.recommendation(rows, config.edge.max_accuracy_drop)
+    notes = [verdict, *describe_choices(converted, sources, config)]
+    recommended = report.recommend(rows, config.edge.max_accuracy_drop)
     extra = {
+        "recommended": recommended.file if recommended else None,
+        "verdict": verdict,
         "target_sparsity": config.edge.target_sparsity,
         "layer_sparsity": sources.layer_sparsity,
         "unpruned_layers": sources.unpruned,
     }
     report_data = report.build_report(rows, find_interpreter()[1], extra)
     report.write_report(out_dir, report_data, rows, notes)
-    for note in notes:
+    for note in notes[1:]:
         print(f"- {note}")
     print(f"\nedge variants in {out_dir} (report.md, size_vs_accuracy.png):")
     print(report.format_table(rows))
+    print(f"CPU: {report_data['cpu']}")
+    print(verdict)
 
 
 def describe_choices(converted: Converted, sources: Sources, config: Config) -> list[str]:
@@ -182,9 +215,10 @@ def describe_choices(converted: Converted, sources: Sources, config: Config) -> 
         per_layer = ", ".join(f"{k} {v:.3f}" for k, v in sources.layer_sparsity.items())
         notes.append(f"pruning target {config.edge.target_sparsity:g}: kernel sparsity {per_layer}")
     if sources.unpruned:
-        notes.append(
-            f"not pruned (tfmot has no pruning for these layers): {', '.join(sources.unpruned)}"
-        )
+        notes.append(f"not pruned (no pruning for these layers): {', '.join(sources.unpruned)}")
+    for source, why in sources.skipped.items():
+        variants = [v for v in resolve_variants(config) if VARIANTS[v].source == source]
+        notes.append(f"{', '.join(variants)} skipped: {why}")
     notes.append(
         "GPU delegate: tf.lite.experimental.Analyzer(gpu_compatibility=True) output per file in "
         "analysis/; this TF build's analyzer has no per-op GPU checker, so 'yes' also requires "
@@ -193,44 +227,72 @@ def describe_choices(converted: Converted, sources: Sources, config: Config) -> 
     return notes
 
 
-def optimize_run(
-    run_dir: Path,
+def optimize_path(
+    path: Path,
     overrides: list[str],
     out_dir: Path | None = None,
     encrypt_key: Path | None = None,
+    options: ModelOptions | None = None,
 ) -> EdgeResult:
-    """The stage for a finished run folder: its config (plus overrides), model and data.
+    """The stage for MODEL at `path`: described by the door, with its data (a run's own, or
+    `options.data`), into `out_dir` (RUN_DIR/edge for a run, else `<name>-edge` beside MODEL).
 
     With `encrypt_key` every file is then replaced by its encrypted `.tflite.enc` (edge.encrypt),
-    bound to the model's name and the run folder's name as its version.
+    bound to the model's name and its version (the run folder's name, or the file's stem).
     """
     from tfmodel.analysis.model_card import write_model_card
-    from tfmodel.data import load_splits
-    from tfmodel.runs import EDGE_DIR, METRICS_FILE, MODEL_FILE, load_run, writable_dir
+    from tfmodel.runs import METRICS_FILE
 
-    out_dir = writable_dir(out_dir or run_dir / EDGE_DIR, "edge output folder")
     if encrypt_key:
         read_key(encrypt_key)  # fail on a bad key before any work
-    config, model = load_run(run_dir)
-    apply_overrides(config, overrides)
-    resolve_variants(config)  # fail on a typo before any work
-    splits = load_splits(config.data, config.training.seed)
+    model = resolve_model(path, options or ModelOptions(), overrides)
+    resolve_variants(model.config)  # fail on a typo before any work
+    model, splits = load_model_data(model)
+    if splits is None:
+        raise UserError(
+            f"edge.optimize {path}: no data to calibrate int8 and measure the files with; "
+            "pass --data SOURCE (e.g. --data images:photos/, one folder per class)"
+        )
+    out_dir = prepared_output(out_dir or default_output(path), model.name)
+    version = path.resolve().name if path.is_dir() else path.stem
+    result = optimize(model, splits, out_dir, version)
+    if encrypt_key:
+        for file in encrypt_folder(out_dir, encrypt_key):
+            print(f"encrypted {file}")
+    if (path / METRICS_FILE).is_file():  # a run trained by tfmodel.train: refresh its card
+        print(f"model card: {write_model_card(path, out_dir)}")
+    elif model.kind != RUN:
+        report_data = json.loads((out_dir / report.REPORT_JSON).read_text())
+        print(f"model card: {write_edge_card(model, splits, out_dir, report_data)}")
+    return result
+
+
+def default_output(path: Path) -> Path:
+    """RUN_DIR/edge for a run folder, else `<MODEL's name>-edge` beside MODEL."""
+    from tfmodel.runs import CONFIG_FILE, EDGE_DIR
+
+    if (path / CONFIG_FILE).is_file():
+        return path / EDGE_DIR
+    stem = path.stem if path.is_file() else path.resolve().name
+    return path.resolve().parent / f"{stem}{EDGE_SUFFIX}"
+
+
+def prepared_output(out_dir: Path, name: str) -> Path:
+    """`out_dir` checked writable, without the files of an earlier, longer variant list or a
+    signature of old files."""
+    from tfmodel.runs import writable_dir
+
+    out_dir = writable_dir(out_dir, f"edge output folder of {name}")
     stale = ["model_*.tflite", f"model_*.tflite{SUFFIX}", SIGNATURE_FILE]
     for path in [p for pattern in stale for p in out_dir.glob(pattern)]:
-        path.unlink()  # files of an earlier, longer variant list; a signature of old files
-    version = run_dir.resolve().name
-    result = optimize(model, splits, config, out_dir, run_dir / MODEL_FILE, version)
-    if encrypt_key:
-        for path in encrypt_folder(out_dir, encrypt_key):
-            print(f"encrypted {path}")
-    if (run_dir / METRICS_FILE).is_file():  # a run trained by tfmodel.train: refresh its card
-        print(f"model card: {write_model_card(run_dir, out_dir)}")
-    return result
+        path.unlink()
+    return out_dir
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = make_parser("python -m edge.optimize", __doc__, EXAMPLES)
-    parser.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/latest")
+    parser.add_argument("model", type=Path, help=f"MODEL: {MODEL_KINDS_HELP}")
+    add_model_flags(parser)
     parser.add_argument(
         "--set",
         action="append",
@@ -240,7 +302,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--variants", help=f"edge.variants, comma-separated: {','.join(VARIANTS)}")
     parser.add_argument("--qat", action="store_true", help="edge.qat: add quantization-aware int8")
-    parser.add_argument("--output", type=Path, help="output folder (default RUN_DIR/edge)")
+    parser.add_argument(
+        "--output", type=Path, help=f"output folder (RUN_DIR/edge; MODEL's name + {EDGE_SUFFIX})"
+    )
     parser.add_argument(
         "--sign-key", type=Path, help="PEM private key: sign the folder (model.sig)"
     )
@@ -261,11 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.qat:
         overrides.append("edge.qat=true")
     try:
-        optimize_run(args.run_dir, overrides, args.output, args.encrypt_key)
+        result = optimize_path(
+            args.model, overrides, args.output, args.encrypt_key, model_options(args)
+        )
         if args.sign_key:  # after encrypting: the signature covers the encrypted bytes
-            from tfmodel.runs import EDGE_DIR
-
-            print(f"signed {sign_model(args.output or args.run_dir / EDGE_DIR, args.sign_key)}")
+            print(f"signed {sign_model(result.out_dir, args.sign_key)}")
     except (UserError, EdgeError) as err:
         return report_error(err, args.debug)
     return 0

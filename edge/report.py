@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edge.device.benchmark import measure_latency
+from edge.device.cpu import describe_cpu
 from edge.device.manifest import ModelFile
 from edge.device.runtime import EdgeModel, describe_interpreter
 from tfmodel.runs import EDGE_REPORT_FILE as REPORT_JSON  # the model card reads it too
@@ -50,12 +51,17 @@ def gzip_size(content: bytes) -> int:
 
 
 def measure_file(
-    item: ModelFile, x_test: np.ndarray, y_test: np.ndarray, reference_top1: np.ndarray, runs: int
+    item: ModelFile,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    reference_top1: np.ndarray,
+    seconds: float,
 ) -> VariantResult:
-    """One file's row, measured through the edge runtime (its sha256 checked as on a device)."""
+    """One file's row, measured through the edge runtime (its sha256 checked as on a device);
+    latency timed for up to `seconds`."""
     model = EdgeModel(item.path)
     top1 = model.predict(x_test).argmax(axis=1)
-    latency = measure_latency(model.predict, x_test[0], runs=runs)
+    latency = measure_latency(model.predict, x_test[0], seconds=seconds)
     content = item.path.read_bytes()
     return VariantResult(
         variant=item.variant,
@@ -71,20 +77,25 @@ def measure_file(
     )
 
 
-def keras_row(
-    model: Any, x_test: np.ndarray, y_test: np.ndarray, size: int | None, sparsity: float, runs: int
+def model_row(
+    model: Any,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    path: Path | None,
+    sparsity: float,
+    seconds: float,
 ) -> VariantResult:
-    """The float Keras model, measured like the files (one eager call per example for latency)."""
-    logits = model.predict(x_test, batch_size=256, verbose=0)
-    top1 = np.asarray(logits).argmax(axis=1)
-    latency = measure_latency(lambda batch: model(batch, training=False), x_test[0], runs=runs)
+    """The model as brought (the door's description: its Keras, or its SavedModel at `path`),
+    measured like the files: one call per example for latency, timed for up to `seconds`."""
+    top1 = model.predict(x_test).argmax(axis=1)
+    latency = measure_latency(model.probabilities, x_test[0], seconds=seconds)
     return VariantResult(
         variant="keras",
-        file="model.keras",
+        file=path.name if path else None,
         quantizer=None,
         test_accuracy=float(np.mean(top1 == y_test)),
         agreement=1.0,
-        bytes=size,
+        bytes=None if path is None else disk_bytes(path),
         gzip_bytes=None,
         sparsity=sparsity,
         p50_ms=latency.p50_ms,
@@ -92,13 +103,49 @@ def keras_row(
     )
 
 
+def disk_bytes(path: Path) -> int:
+    """A file's size, or a folder's (a SavedModel's) files added up."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def recommend(rows: list[VariantResult], max_accuracy_drop: float) -> VariantResult | None:
+    """The file to ship on the CPU that measured: the fastest (p50) whose test accuracy is
+    within `max_accuracy_drop` of the model's; None if no file is."""
+    keras = next(r for r in rows if r.variant == "keras")
+    close = [
+        r
+        for r in rows
+        if r.file and r.gzip_bytes and keras.test_accuracy - r.test_accuracy <= max_accuracy_drop
+    ]
+    return min(close, key=lambda r: (r.p50_ms, r.bytes), default=None)
+
+
+def recommendation(rows: list[VariantResult], max_accuracy_drop: float) -> str:
+    """The report's verdict in one line, for the CPU that measured (`build_report`'s "cpu")."""
+    best = recommend(rows, max_accuracy_drop)
+    if best is None:
+        return (
+            f"no file is within edge.max_accuracy_drop {max_accuracy_drop:g} of the model's "
+            "test accuracy: ship model_float32.tflite, or raise the tolerance"
+        )
+    return (
+        f"ship {best.file} on this CPU: the fastest (p50 {best.p50_ms:.3f} ms) within "
+        f"edge.max_accuracy_drop {max_accuracy_drop:g} of the model's test accuracy (on "
+        "another CPU, measure there: python -m edge.device.benchmark)"
+    )
+
+
 def build_report(
     rows: list[VariantResult], interpreter: str, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """report.json's content: the rows, how they were measured, and the rows as the Markdown
-    table that report.md, the terminal and the model card all show (rendered here only)."""
+    """report.json's content: the rows, how and on which CPU they were measured, and the rows as
+    the Markdown table that report.md, the terminal and the model card all show (rendered here
+    only)."""
     return {
         "interpreter": describe_interpreter(interpreter),
+        "cpu": describe_cpu(),
         **extra,
         "rows": [dataclasses.asdict(r) for r in rows],
         "table": format_table(rows),
@@ -142,8 +189,8 @@ def write_report(
     markdown = [
         "# Edge variants",
         "",
-        f"Measured with {report['interpreter']}; latency is one example per call, "
-        "on this machine (measure on the device for device numbers).",
+        f"Measured with {report['interpreter']} on {report['cpu']}; latency is one example "
+        "per call, on this machine (measure on the device for device numbers).",
         "",
         format_table(rows),
         "",

@@ -1,13 +1,16 @@
 """The variants' files: which Keras model each comes from, and its `.tflite` with metadata.
 
 `edge.optimize` calls these in order: `resolve_variants` (the config's list, checked),
-`build_sources` (the float model, and the pruned and QAT models only when a variant needs them:
-each is minutes of fine-tuning), `convert_variants` (one `model_<variant>.tflite` each, int8 I/O
-from whichever quantizer `choose_int8` finds more accurate on the validation split).
+`build_sources` (the float model, and the pruned and QAT models only when a variant needs them
+and the model's Keras allows: each is minutes of fine-tuning), `convert_variants` (one
+`model_<variant>.tflite` each, int8 from whichever quantizer `choose_int8` finds more accurate on
+the validation split). The model is the door's description (`tfmodel.brought.BroughtModel`), the
+same for a run folder, a `.keras` file of either Keras or a SavedModel.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ import numpy as np
 from edge import convert, metadata
 from edge.device.manifest import ModelFile
 from edge.device.runtime import EdgeModel
+from edge.sparsity import zero_fraction
 from tfmodel.config import Config
 from tfmodel.errors import UserError
 
@@ -59,7 +63,8 @@ def resolve_variants(config: Config) -> list[str]:
 
 @dataclass(frozen=True)
 class SourceModel:
-    """A Keras model variants are converted from, with its kernel sparsity (a report column)."""
+    """A model variants are converted from (the door's description, `tfmodel.brought`, or a copy
+    of it holding a fine-tuned Keras model), with its kernel sparsity (a report column)."""
 
     model: Any
     sparsity: float
@@ -67,44 +72,95 @@ class SourceModel:
 
 @dataclass(frozen=True)
 class Sources:
-    """The Keras models behind the variants; `pruned` and `qat` are None when no variant asks."""
+    """The models behind the variants; `pruned` and `qat` are None when no variant asks or the
+    model cannot be (`skipped` says why, per source)."""
 
     float: SourceModel
     pruned: SourceModel | None = None
     qat: SourceModel | None = None
     layer_sparsity: dict[str, float] = field(default_factory=dict)  # what pruning reached
-    unpruned: list[str] = field(default_factory=list)  # layers with a kernel tfmot cannot prune
+    unpruned: list[str] = field(default_factory=list)  # layers with a kernel left whole
+    skipped: dict[str, str] = field(default_factory=dict)  # source → why it was not made
 
-    def of(self, variant: str) -> SourceModel:
+    def of(self, variant: str) -> SourceModel | None:
         """The model `variant` is converted from (its recipe names the field)."""
         return getattr(self, VARIANTS[variant].source)
 
 
 def build_sources(model: Any, splits: Any, config: Config, variants: list[str]) -> Sources:
-    """The float model, plus pruning's and QAT's fine-tuned copies if `variants` needs them.
+    """The float model, plus pruning's and QAT's fine-tuned copies if `variants` needs them and
+    the model can have them (`model.pruning`: TFMOT's for tf_keras, edge.prune_keras3 for Keras 3;
+    `model.qat`: TFMOT's, tf_keras only).
 
-    prune and qat are imported here, when a model is built, so that importing this module (or
-    edge.optimize) does not import tfmot. A QAT model keeps the float model's sparsity.
+    The pruning and QAT modules are imported here, when a model is built, so that importing this
+    module (or edge.optimize) imports no tfmot. A QAT model keeps the float model's sparsity.
     """
-    from edge.prune import overall_sparsity, prune_model
-    from edge.qat import quantize_aware_finetune
-
-    float_source = SourceModel(model, overall_sparsity(model))
+    float_source = SourceModel(model, model_sparsity(model.model))
     needed = {VARIANTS[v].source for v in variants}
-    pruned, layer_sparsity, unpruned = None, {}, []
-    if "pruned" in needed:
-        result = prune_model(model, splits, config)
-        pruned = SourceModel(result.model, result.sparsity)
+    pruned, layer_sparsity, unpruned, skipped = None, {}, [], {}
+    if "pruned" in needed and model.pruning is None:
+        skipped["pruned"] = model.pruning_why_not
+    elif "pruned" in needed:
+        result = prune(model, splits, config)
+        pruned = SourceModel(fine_tuned(model, result.model), result.sparsity)
         layer_sparsity, unpruned = result.layer_sparsity, result.unpruned
     qat = None
-    if "qat" in needed:
-        qat = SourceModel(quantize_aware_finetune(model, splits, config), float_source.sparsity)
-    return Sources(float_source, pruned, qat, layer_sparsity, unpruned)
+    if "qat" in needed and not model.qat:
+        skipped["qat"] = model.qat_why_not
+    elif "qat" in needed:
+        from edge.qat import quantize_aware_finetune
+
+        qat_model = quantize_aware_finetune(model.model, splits, config)
+        qat = SourceModel(fine_tuned(model, qat_model), float_source.sparsity)
+    return Sources(float_source, pruned, qat, layer_sparsity, unpruned, skipped)
+
+
+def prune(model: Any, splits: Any, config: Config) -> Any:
+    """The model's Keras pruned to `edge.target_sparsity` by the pruning its Keras has, as
+    edge.prune's `PrunedModel`."""
+    from edge.prune import PrunedModel, prune_model
+
+    if model.pruning == "tfmot":
+        return prune_model(model.model, splits, config)
+    from edge.finetune import steps_per_epoch, train_batches
+    from edge.prune_keras3 import prune_keras3_model
+    from tfmodel.keras3 import keras
+    from tfmodel.optimizers.keras3 import make_keras3_optimizer
+
+    epochs = config.edge.prune_epochs
+    keras.utils.set_random_seed(config.training.seed)
+    train = train_batches(splits, config)
+    steps = steps_per_epoch(splits, config)
+    print(f"pruning to sparsity {config.edge.target_sparsity:g} in {epochs} epochs (Keras 3)")
+    result = prune_keras3_model(
+        model.model,
+        train,
+        target_sparsity=config.edge.target_sparsity,
+        epochs=epochs,
+        optimizer=make_keras3_optimizer(config.optimizer, steps, epochs),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=model.gives_logits),
+        steps_per_epoch=steps,
+        verbose=config.training.verbose,
+    )
+    return PrunedModel(result.model, model_sparsity(result.model), result.sparsity, result.skipped)
+
+
+def fine_tuned(model: Any, keras_model: Any) -> Any:
+    """The description `model` with its Keras replaced by a fine-tuned copy of it."""
+    from tfmodel.brought.keras_models import keras_call
+
+    return dataclasses.replace(model, model=keras_model, call=keras_call(keras_model))
+
+
+def model_sparsity(model: Any) -> float:
+    """The fraction of the model's kernel weights (variables of 2 or more dimensions) that are
+    exactly zero; any model with `variables` (Keras 3, tf_keras, a loaded SavedModel)."""
+    return zero_fraction([v.numpy() for v in getattr(model, "variables", []) if len(v.shape) >= 2])
 
 
 @dataclass(frozen=True)
 class Converted:
-    """The files written, in variant order, and the quantizers' scores for each int8-I/O file."""
+    """The files written, in variant order, and the quantizers' scores for each int8 file."""
 
     files: list[ModelFile]
     candidates: dict[str, Candidates]
@@ -113,16 +169,17 @@ class Converted:
 def convert_variants(
     sources: Sources, variants: list[str], splits: Any, config: Config, out_dir: Path
 ) -> Converted:
-    """Write `model_<variant>.tflite` for each variant, with TFLite metadata where it can.
+    """Write `model_<variant>.tflite` for each variant its source was made for, with TFLite
+    metadata where it can.
 
     Each source's float32 file is converted once: it is both its float32 variant and what
     litert-quantizer quantizes (QAT models go through the TFLite converter only). Metadata needs
     the tflite-support helper venv; without it one line says so and the files go without.
     """
-    input_name = config.model.input_name
+    brought = sources.float.model
     calibration = convert.calibration_examples(splits.x_train, seed=config.training.seed)
     info = metadata.describe(
-        config.output.name, splits.class_names, splits.input_shape, splits.pixel_max
+        brought.name, list(brought.labels), tuple(brought.input_shape), splits.pixel_max
     )
     if info is not None and metadata.writer_python() is None:
         print(metadata.missing_writer_note())
@@ -131,18 +188,19 @@ def convert_variants(
     for variant in variants:
         source, kind = VARIANTS[variant]
         made_from = sources.of(variant)
-        keras_model = made_from.model
+        if made_from is None:
+            continue
         if source != "qat" and source not in float_files:
-            float_files[source] = convert.convert_model(keras_model, input_name, "float32")
+            float_files[source] = convert_source(made_from.model, "float32")
         quantizer = None if kind == "float32" else "tflite-converter"
-        if kind == "int8_io" and source != "qat":
+        if kind in ("int8", "int8_io") and source != "qat":
             content, quantizer, candidates[variant] = choose_int8(
-                keras_model, float_files[source], input_name, calibration, splits
+                made_from.model, float_files[source], kind, calibration, splits
             )
         elif kind == "float32":
             content = float_files[source]
         else:
-            content = convert.convert_model(keras_model, input_name, kind, calibration)
+            content = convert_source(made_from.model, kind, calibration)
         path = out_dir / f"model_{variant}.tflite"
         path.write_bytes(content)
         embedded = info is not None and metadata.embed_metadata(path, {**info, "variant": variant})
@@ -151,25 +209,29 @@ def convert_variants(
     return Converted(files, candidates)
 
 
-def choose_int8(
-    keras_model: Any, float_tflite: bytes, input_name: str, calibration: np.ndarray, splits: Any
-) -> tuple[bytes, str, Candidates]:
-    """(file, quantizer, scores): int8-I/O from each quantizer, the better on the validation split.
+def convert_source(model: Any, kind: str, calibration: np.ndarray | None = None) -> bytes:
+    """The described model's probabilities as a `.tflite` of one `kind`."""
+    return convert.convert_function(
+        model.probabilities, model.input_shape, model.input_name, kind, calibration, model.name
+    )
 
-    Only int8 I/O has two candidates: litert-quantizer makes no float-I/O files.
+
+def choose_int8(
+    model: Any, float_tflite: bytes, kind: str, calibration: np.ndarray, splits: Any
+) -> tuple[bytes, str, Candidates]:
+    """(file, quantizer, scores): `kind` (int8 or int8_io) from each quantizer, the better on the
+    validation split.
 
     Better means more accurate; on a tie (common on small splits), closer to the float model's
     probabilities (mean |Δp|), then smaller. Test accuracy is recorded for the report only.
     """
-    made = {
-        "tflite-converter": convert.convert_model(keras_model, input_name, "int8_io", calibration)
-    }
+    made = {"tflite-converter": convert_source(model, kind, calibration)}
     if convert.litert_quantizer_available():
         made["litert-quantizer"] = convert.quantize_with_litert(
-            float_tflite, input_name, calibration
+            float_tflite, model.input_name, calibration, kind
         )
     x_val = splits.x_val if len(splits.x_val) else calibration
-    float_probabilities = convert.softmax(keras_model.predict(x_val, verbose=0))
+    float_probabilities = model.predict(x_val)
     # Without a validation split, the float model's answers stand in for the labels.
     y_val = splits.y_val if len(splits.x_val) else float_probabilities.argmax(axis=1)
     scores = {}

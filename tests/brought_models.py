@@ -32,7 +32,9 @@ from tfmodel.backend import tf
 
 SIZE = 64
 PHOTOS_PER_CLASS = 50
-TRAIN_STEPS = 4
+TRAIN_STEPS = 4  # per epoch
+EPOCHS = 2  # the second epoch makes every photo's top class clear (a margin > 0.1 here)
+BATCH_NORM_MOMENTUM = 0.5
 CUSTOM_LAYER = "ChannelGain"
 CUSTOM_PACKAGE = "my_layers"
 CUSTOM_OBJECTS_FILE = f'''
@@ -78,7 +80,7 @@ def photo_arrays(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def keras3_mobilenet(folder: Path) -> Keras3Mobilenet:
-    """MobileNetV3Small by Keras 3, trained TRAIN_STEPS steps, as model.keras and export/."""
+    """MobileNetV3Small by Keras 3, trained EPOCHS × TRAIN_STEPS steps, as .keras and export/."""
     from tfmodel.keras3 import keras
 
     photos = folder / "photos"
@@ -94,9 +96,14 @@ def keras3_mobilenet(folder: Path) -> Keras3Mobilenet:
         classes=len(CLASSES),
         include_preprocessing=True,
     )
+    # Batch norm's moving averages (momentum 0.999) would barely move in a few steps, leaving a
+    # model that answers near-ties for every photo, which int8 rounding flips either way.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BATCH_NORM_MOMENTUM
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", jit_compile=False)
     batch = len(x) // TRAIN_STEPS
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    model.fit(x, y, batch_size=batch, epochs=EPOCHS, verbose=0)
     keras_file, export_dir = folder / "mobilenet.keras", folder / "mobilenet_export"
     model.save(keras_file)
     model.export(str(export_dir), verbose=False)

@@ -71,22 +71,33 @@ class Benchmark:
 
 
 def measure_latency(
-    predict: Callable[[np.ndarray], object], example: np.ndarray, runs: int = 200, warmup: int = 20
+    predict: Callable[[np.ndarray], object],
+    example: np.ndarray,
+    runs: int = 200,
+    warmup: int = 20,
+    seconds: float | None = None,
 ) -> Latency:
-    """Time `runs` calls of `predict` on a batch of one `example` (shaped like the input)."""
+    """Time up to `runs` calls of `predict` on a batch of one `example` (shaped like the input),
+    stopping once `seconds` (if given) have passed: a slow model costs its budget, not 200 calls."""
     if runs < 1:
         raise EdgeError(f"--runs is {runs}; time at least 1 call, e.g. --runs 200")
     batch = np.asarray(example, dtype=np.float32)[None]
+    deadline = None if seconds is None else time.perf_counter() + seconds
     for _ in range(warmup):
         predict(batch)
-    times = np.empty(runs)
-    for i in range(runs):
+        if deadline is not None and time.perf_counter() > deadline - seconds / 2:
+            break  # a model this slow spends at most half its budget warming up
+    times = []
+    while len(times) < runs and (deadline is None or not times or time.perf_counter() < deadline):
         start = time.perf_counter()
         predict(batch)
-        times[i] = time.perf_counter() - start
-    times *= 1000.0
+        times.append(time.perf_counter() - start)
+    times = np.array(times) * 1000.0
     return Latency(
-        float(np.percentile(times, 50)), float(np.percentile(times, 99)), float(times.mean()), runs
+        float(np.percentile(times, 50)),
+        float(np.percentile(times, 99)),
+        float(times.mean()),
+        len(times),
     )
 
 

@@ -35,9 +35,11 @@ def digits_model(digits_config, digits_splits):
 def digits_edge(digits_model, digits_splits, digits_config, tmp_path_factory):
     """`edge.optimize` run once on the digits model: every default variant, the report."""
     from edge.optimize import optimize
+    from tfmodel.brought.door import describe_trained_model
 
     out_dir = tmp_path_factory.mktemp("digits") / "edge"
-    return optimize(digits_model, digits_splits, digits_config, out_dir)
+    model = describe_trained_model(digits_model, digits_config, digits_splits.class_names)
+    return optimize(model, digits_splits, out_dir)
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +65,7 @@ def colours_edge(digits_config, tmp_path_factory):
     from edge.finetune import finetune
     from edge.optimize import optimize
     from tfmodel.backend import keras
+    from tfmodel.brought.door import describe_trained_model
     from tfmodel.data.splits import Splits
     from tfmodel.models import build_model
 
@@ -78,7 +81,6 @@ def colours_edge(digits_config, tmp_path_factory):
     model = build_model(config.model, config.regularizer, (32, 32, 3), 3, 255.0)
     model = finetune(model, splits, config, 6)
     out_dir = tmp_path_factory.mktemp("colours") / "edge"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("edge.optimize.LATENCY_RUNS", 5)  # the report's timing is not tested here
-        optimize(model, splits, config, out_dir)
+    config.edge.latency_seconds = 0.1  # the report's timing is not tested here
+    optimize(describe_trained_model(model, config, splits.class_names), splits, out_dir)
     return out_dir, splits, model

@@ -13,9 +13,9 @@ from edge.convert import (  # noqa: E402
     analyze_gpu_compatibility,
     convert_model,
     litert_quantizer_available,
+    softmax,
 )
 from edge.device.runtime import EdgeModel  # noqa: E402
-from edge.optimize import softmax  # noqa: E402
 
 
 @pytest.fixture(scope="module")

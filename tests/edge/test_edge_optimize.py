@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from edge import optimize  # noqa: E402
+from edge.convert import softmax  # noqa: E402
 from edge.device.runtime import EdgeModel  # noqa: E402
 from tfmodel.config import save_config  # noqa: E402
 from tfmodel.runs import (  # noqa: E402
@@ -52,7 +53,7 @@ def test_samples_hold_test_examples_and_keras_answers(digits_edge, digits_splits
     np.testing.assert_array_equal(x, digits_splits.x_test[:n])
     np.testing.assert_array_equal(y, digits_splits.y_test[:n])
     logits = digits_model(x, training=False).numpy()
-    np.testing.assert_allclose(probabilities, optimize.softmax(logits), atol=1e-6)
+    np.testing.assert_allclose(probabilities, softmax(logits), atol=1e-6)
 
 
 def test_report_files(digits_edge):
@@ -154,7 +155,7 @@ def test_cli_encrypts_then_signs_the_files(run_dir, tmp_path, capsys):
 
 def test_cli_errors_are_short(run_dir, tmp_path, capsys):
     assert optimize.main([str(tmp_path / "missing")]) == 2
-    assert "not a finished run folder" in capsys.readouterr().err
+    assert "is no model; give a run folder" in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("not ours")
     assert optimize.main([str(run_dir), "--variants", "int4", "--output", str(tmp_path)]) == 2
     assert "edge.variants has unknown 'int4'" in capsys.readouterr().err

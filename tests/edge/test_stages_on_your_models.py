@@ -98,13 +98,13 @@ def base_overrides(network, inputs, folder):
 def trained(request, inputs, tmp_path_factory):
     """(network, run folder, EdgeResult): trained once, then `edge.optimize` with pruning and
     QAT (one fine-tuning epoch each), which also rewrites the run's model card."""
-    from edge.optimize import optimize_run
+    from edge.optimize import optimize_path
     from tfmodel.train import train
 
     network = request.param
     folder = tmp_path_factory.mktemp(network)
     run_dir = train(load_config(None, base_overrides(network, inputs, folder))).run_dir
-    edge = optimize_run(
+    edge = optimize_path(
         run_dir,
         [
             "edge.variants=[pruned_int8]",

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from photos import make_photo, write_photo_folder
 
+from edge import optimize
+from edge.device.signature import verify_folder
 from serving.client import cli as client_cli
 from serving.publish import cli as publish_cli
 from tfmodel import sign
@@ -25,6 +27,7 @@ from tfmodel.keras3 import keras
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "bring-your-own-model.md"
 MAINS = {
+    "edge.optimize": optimize.main,
     "tfmodel.export": export_cli.main,
     "serving.publish": publish_cli.main,
     "serving.client": client_cli.main,
@@ -69,3 +72,5 @@ def test_every_command_on_the_page_runs_as_pasted(tmp_path, monkeypatch, local_s
         assert MAINS[words[2]](argv) == 0, shlex.join(words)
     assert sorted(p.name for p in (models / "flowers").iterdir()) == ["1", "2", "3"]
     sign.verify_model(models / "model" / "3", tmp_path / "model-signing.pub")
+    verify_folder(tmp_path / "exported_model-edge", tmp_path / "model-signing.pub")
+    assert (tmp_path / "model-edge" / "model_pruned_int8.tflite").is_file()

@@ -144,10 +144,10 @@ def test_export_serves_float32_within_a_point_of_keras(simulated):
 
 
 def test_edge_converts_the_bfloat16_run_within_a_point(simulated, tmp_path):
-    from edge.optimize import optimize_run
+    from edge.optimize import optimize_path
 
     _, _, metrics, run_dir = simulated
-    result = optimize_run(run_dir, ["edge.variants=[float32,int8]"], out_dir=tmp_path)
+    result = optimize_path(run_dir, ["edge.variants=[float32,int8]"], out_dir=tmp_path)
     accuracies = {row.variant: row.test_accuracy for row in result.rows}
     assert {"keras", "float32", "int8"} <= set(accuracies)
     for variant, accuracy in accuracies.items():
