@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -165,16 +164,11 @@ def assert_export_serves(run_dir: Path, model, x: np.ndarray) -> None:
 
 
 def test_keras3_steps_per_execution_divide_the_epoch_and_are_one_under_mirrored():
-    def setting(kind: str, steps: int) -> SimpleNamespace:
-        return SimpleNamespace(
-            info=SimpleNamespace(kind=kind), batches=SimpleNamespace(steps_per_epoch=steps)
-        )
-
-    assert keras3_steps_per_execution(32, setting("default", 81))[0] == 27
-    assert keras3_steps_per_execution(32, setting("default", 41))[0] == 1  # a prime
-    assert keras3_steps_per_execution(32, setting("one_device", 64))[0] == 32
-    assert keras3_steps_per_execution(32, setting("default", 8))[0] == 8
-    assert keras3_steps_per_execution(32, setting("mirrored", 64))[0] == 1
+    assert keras3_steps_per_execution(32, "default", 81)[0] == 27
+    assert keras3_steps_per_execution(32, "default", 41)[0] == 1  # a prime
+    assert keras3_steps_per_execution(32, "one_device", 64)[0] == 32
+    assert keras3_steps_per_execution(32, "default", 8)[0] == 8
+    assert keras3_steps_per_execution(32, "mirrored", 64)[0] == 1
 
 
 def digits_test_split():

@@ -17,7 +17,7 @@ from typing import Any
 from tfmodel.backend import keras
 from tfmodel.config import ModelConfig, OptimizerConfig, RegularizerConfig
 from tfmodel.models import applications, builtin, checks, user
-from tfmodel.models.model_keras import keras_of, keras_of_file
+from tfmodel.models.model_keras import ModelKeras, keras_of, keras_of_file, tf_keras
 from tfmodel.regularizers import apply_regularizers
 
 
@@ -46,6 +46,19 @@ def build_model(
             model, where, input_shape, num_classes, convertible=convertible and user_model
         )
     return apply_regularizers(model, reg_cfg, keras_of(model).keras)
+
+
+def keras_of_config(
+    model_cfg: ModelConfig, input_shape: Sequence[int], num_classes: int
+) -> ModelKeras:
+    """The Keras of the model `model_cfg` names, known before training or tuning builds it: the
+    project's networks are tf_keras, a `.keras` file says in its metadata, and a builder is
+    called once to see what it returns."""
+    if model_cfg.from_keras:
+        return keras_of_file(model_cfg.from_keras)
+    if model_cfg.builder:
+        return keras_of(user.build_user_model(model_cfg.builder, tuple(input_shape), num_classes))
+    return tf_keras()
 
 
 def _network(

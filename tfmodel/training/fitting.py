@@ -55,7 +55,9 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
     if keras_of(model).is_keras3:
         from tfmodel.training.keras3_fit import keras3_steps_per_execution
 
-        steps_per_execution, _ = keras3_steps_per_execution(steps_per_execution, setting)
+        steps_per_execution, _ = keras3_steps_per_execution(
+            steps_per_execution, info.kind, setting.batches.steps_per_epoch
+        )
     with info.strategy.scope(), global_policy(setting.policy):
         transfer.set_phase(model, config.model, phase)
         compile_for_training(
