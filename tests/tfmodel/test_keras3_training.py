@@ -223,3 +223,18 @@ def test_a_keras3_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(buil
     assert largest <= 1e-6
     assert len(history.splitlines()) == 5  # the header and each epoch once
     assert history == want_history
+
+
+def test_a_keras3_file_is_refused_mixed_precision_but_a_builder_is_not():
+    import dataclasses
+
+    from tfmodel.config import load_config
+    from tfmodel.errors import UserError
+    from tfmodel.training.keras3_fit import refuse_keras3_setting
+
+    config = load_config()
+    as_file = dataclasses.replace(config, model=ModelConfig(from_keras="user.keras"))
+    with pytest.raises(UserError, match="keep the precision they were saved in"):
+        refuse_keras3_setting(as_file, "simulated_tpu", "mixed_bfloat16", "model.from_keras x")
+    as_builder = dataclasses.replace(config, model=ModelConfig(builder="b.py:f"))
+    refuse_keras3_setting(as_builder, "simulated_tpu", "mixed_bfloat16", "model.builder b.py:f")

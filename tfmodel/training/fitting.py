@@ -24,7 +24,8 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
 
     phases = transfer.plan_phases(config.model, config.optimizer, config.training.epochs)
     splits = setting.splits
-    with setting.info.strategy.scope(), global_policy(setting.policy):  # layers keep it
+    user_model = bool(config.model.builder or config.model.from_keras)
+    with setting.info.strategy.scope(), global_policy(setting.policy, user_model=user_model):
         model = build_model(
             config.model,
             config.regularizer,

@@ -5,7 +5,8 @@ Keras 3 on tf.distribute (TF backend): MultiWorkerMirroredStrategy fails (KERAS3
 MirroredStrategy fits one step per execution only (MIRRORED_KINDS). Keras 3's fit also runs
 whole executions: on the endless training batches, an epoch of 41 steps at 32 per execution
 runs 64, so the steps per execution must divide the epoch's (`keras3_steps_per_execution`, said
-once). Its models train in float32 and in one phase.
+once). Its models train in one phase; a builder's in the run's precision (its Keras 3 policy
+set before it runs, `setting.global_policy`), a Keras 3 file's in float32 only.
 
 Exact resume, as `tfmodel.resume` does it for tf_keras: Keras 3's BackupAndRestore saves the
 weights and the optimizer (its slots and step, hence the schedule's position) at every epoch's
@@ -56,10 +57,11 @@ def refuse_keras3_setting(config: Config, strategy_kind: str, policy: str, where
             f"Keras 3 fails under MultiWorkerMirroredStrategy ({KERAS3_MULTI_WORKER}, open); use "
             "--strategy mirrored on one machine, or write the model with tf_keras"
         )
-    if policy != "float32":
+    if policy != "float32" and config.model.from_keras:
         raise UserError(
-            f"{where} is a Keras 3 model, which trains in float32 here, but the precision is "
-            f"{policy}; set training.precision=float32"
+            f"{where} is a Keras 3 file, whose layers keep the precision they were saved in, so "
+            f"it cannot train in {policy}; set training.precision=float32, or build the model "
+            "with model.builder (built inside the run's precision)"
         )
     if config.model.freeze_epochs:
         raise UserError(
