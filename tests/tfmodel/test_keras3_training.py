@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -165,16 +164,11 @@ def assert_export_serves(run_dir: Path, model, x: np.ndarray) -> None:
 
 
 def test_keras3_steps_per_execution_divide_the_epoch_and_are_one_under_mirrored():
-    def setting(kind: str, steps: int) -> SimpleNamespace:
-        return SimpleNamespace(
-            info=SimpleNamespace(kind=kind), batches=SimpleNamespace(steps_per_epoch=steps)
-        )
-
-    assert keras3_steps_per_execution(32, setting("default", 81))[0] == 27
-    assert keras3_steps_per_execution(32, setting("default", 41))[0] == 1  # a prime
-    assert keras3_steps_per_execution(32, setting("one_device", 64))[0] == 32
-    assert keras3_steps_per_execution(32, setting("default", 8))[0] == 8
-    assert keras3_steps_per_execution(32, setting("mirrored", 64))[0] == 1
+    assert keras3_steps_per_execution(32, "default", 81)[0] == 27
+    assert keras3_steps_per_execution(32, "default", 41)[0] == 1  # a prime
+    assert keras3_steps_per_execution(32, "one_device", 64)[0] == 32
+    assert keras3_steps_per_execution(32, "default", 8)[0] == 8
+    assert keras3_steps_per_execution(32, "mirrored", 64)[0] == 1
 
 
 def digits_test_split():
@@ -229,3 +223,18 @@ def test_a_keras3_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(buil
     assert largest <= 1e-6
     assert len(history.splitlines()) == 5  # the header and each epoch once
     assert history == want_history
+
+
+def test_a_keras3_file_is_refused_mixed_precision_but_a_builder_is_not():
+    import dataclasses
+
+    from tfmodel.config import load_config
+    from tfmodel.errors import UserError
+    from tfmodel.training.keras3_fit import refuse_keras3_setting
+
+    config = load_config()
+    as_file = dataclasses.replace(config, model=ModelConfig(from_keras="user.keras"))
+    with pytest.raises(UserError, match="keep the precision they were saved in"):
+        refuse_keras3_setting(as_file, "simulated_tpu", "mixed_bfloat16", "model.from_keras x")
+    as_builder = dataclasses.replace(config, model=ModelConfig(builder="b.py:f"))
+    refuse_keras3_setting(as_builder, "simulated_tpu", "mixed_bfloat16", "model.builder b.py:f")

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tfmodel.backend import keras
 from tfmodel.config import ModelConfig, OptimizerConfig, RegularizerConfig
 from tfmodel.models import applications, builtin, checks, user
-from tfmodel.models.model_keras import keras_of, keras_of_file
+from tfmodel.models.model_keras import ModelKeras, keras_of, keras_of_file, tf_keras
 from tfmodel.regularizers import apply_regularizers
 
 
@@ -34,18 +33,32 @@ def build_model(
     a tf_keras model, or a Keras 3 one where the user's builder or file gives Keras 3.
 
     Raises UserError (one line: the problem and the fix) for a model training cannot take; with
-    `convertible` (the edge stage will run), also for a user's model TFLite cannot convert.
+    `convertible` (the edge stage will run), also for a user's model whose float32 copy TFLite
+    cannot convert.
     """
     input_shape = tuple(input_shape)
     if model_cfg.name in builtin.NETWORKS and not (model_cfg.from_keras or model_cfg.builder):
         model = builtin.build_builtin(model_cfg, reg_cfg, input_shape, num_classes, pixel_max)
     else:
         model, where = _network(model_cfg, input_shape, num_classes, pixel_max)
-        user_model = bool(model_cfg.from_keras or model_cfg.builder)
-        checks.check_model(
-            model, where, input_shape, num_classes, convertible=convertible and user_model
-        )
+        checks.check_model(model, where, input_shape, num_classes)
+        if convertible and (model_cfg.from_keras or model_cfg.builder):
+            # as the edge stage converts it: its float32 copy (TFLite takes float32 graphs)
+            checks.check_convertible(inference_model(model), where)
     return apply_regularizers(model, reg_cfg, keras_of(model).keras)
+
+
+def keras_of_config(
+    model_cfg: ModelConfig, input_shape: Sequence[int], num_classes: int
+) -> ModelKeras:
+    """The Keras of the model `model_cfg` names, known before training or tuning builds it: the
+    project's networks are tf_keras, a `.keras` file says in its metadata, and a builder is
+    called once to see what it returns."""
+    if model_cfg.from_keras:
+        return keras_of_file(model_cfg.from_keras)
+    if model_cfg.builder:
+        return keras_of(user.build_user_model(model_cfg.builder, tuple(input_shape), num_classes))
+    return tf_keras()
 
 
 def _network(
@@ -91,22 +104,23 @@ def compile_for_training(
     )
 
 
-def inference_model(model: keras.Model, precision: str | None = "float32") -> keras.Model:
+def inference_model(model: Any, precision: str | None = "float32") -> Any:
     """A copy of `model` for serving and conversion: same weights, no optimizer, one precision.
 
     Layers keep the mixed-precision policy they were built with, even after saving and loading,
     so a model trained in mixed_bfloat16 would compute in bfloat16 wherever it goes. The copy
     computes in `precision` (float32 by default; None keeps each layer's training policy), and,
-    being uncompiled, carries no optimizer slots into a SavedModel.
+    being uncompiled, carries no optimizer slots into a SavedModel. It is made by the model's own
+    Keras (tf_keras or Keras 3).
     """
 
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+    def clone(layer: Any) -> Any:
         config = layer.get_config()
         if precision is not None:
             config["dtype"] = precision
         return type(layer).from_config(config)
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    copy = keras_of(model).keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
 

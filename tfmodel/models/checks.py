@@ -21,12 +21,9 @@ from tfmodel.errors import UserError, first_line
 KERAS_FIX = "write it with `import keras` (Keras 3) or `import tf_keras as keras`"
 
 
-def check_model(
-    model: Any, where: str, input_shape: tuple[int, ...], num_classes: int, *, convertible: bool
-) -> None:
+def check_model(model: Any, where: str, input_shape: tuple[int, ...], num_classes: int) -> None:
     """Raise UserError unless `model` is a Keras model (tf_keras or Keras 3) from raw pixels of
-    `input_shape` to `num_classes` logits (and, if `convertible`, one TFLite's built-in ops can
-    run)."""
+    `input_shape` to `num_classes` logits."""
     if not isinstance(model, keras.Model) and not is_keras3_model(model):
         raise UserError(
             f"{where} gave a {type(model).__name__}, not a keras.Model; return the model "
@@ -38,8 +35,6 @@ def check_model(
             f"{where} ends in a softmax, but training takes logits (its loss and the exports "
             "apply softmax themselves); give the last layer no activation"
         )
-    if convertible:
-        check_convertible(model, where)
 
 
 def named_by(model_cfg: ModelConfig) -> str:

@@ -24,7 +24,8 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
 
     phases = transfer.plan_phases(config.model, config.optimizer, config.training.epochs)
     splits = setting.splits
-    with setting.info.strategy.scope(), global_policy(setting.policy):  # layers keep it
+    user_model = bool(config.model.builder or config.model.from_keras)
+    with setting.info.strategy.scope(), global_policy(setting.policy, user_model=user_model):
         model = build_model(
             config.model,
             config.regularizer,
@@ -55,7 +56,9 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
     if keras_of(model).is_keras3:
         from tfmodel.training.keras3_fit import keras3_steps_per_execution
 
-        steps_per_execution, _ = keras3_steps_per_execution(steps_per_execution, setting)
+        steps_per_execution, _ = keras3_steps_per_execution(
+            steps_per_execution, info.kind, setting.batches.steps_per_epoch
+        )
     with info.strategy.scope(), global_policy(setting.policy):
         transfer.set_phase(model, config.model, phase)
         compile_for_training(

@@ -5,7 +5,8 @@ Keras 3 on tf.distribute (TF backend): MultiWorkerMirroredStrategy fails (KERAS3
 MirroredStrategy fits one step per execution only (MIRRORED_KINDS). Keras 3's fit also runs
 whole executions: on the endless training batches, an epoch of 41 steps at 32 per execution
 runs 64, so the steps per execution must divide the epoch's (`keras3_steps_per_execution`, said
-once). Its models train in float32 and in one phase.
+once). Its models train in one phase; a builder's in the run's precision (its Keras 3 policy
+set before it runs, `setting.global_policy`), a Keras 3 file's in float32 only.
 
 Exact resume, as `tfmodel.resume` does it for tf_keras: Keras 3's BackupAndRestore saves the
 weights and the optimizer (its slots and step, hence the schedule's position) at every epoch's
@@ -38,35 +39,45 @@ MIRRORED_KINDS = ("mirrored", "simulated_tpu")
 
 def check_keras3_setting(config: Config, setting: Setting, where: str) -> None:
     """UserError for what a Keras 3 model cannot train with here; the step limit said once."""
-    info = setting.info
-    if info.kind == "multi_worker":
+    refuse_keras3_setting(config, setting.info.kind, setting.policy, where)
+    asked = strategies.steps_per_execution(config.training.steps_per_execution)
+    steps, why = keras3_steps_per_execution(
+        asked, setting.info.kind, setting.batches.steps_per_epoch
+    )
+    if steps < asked:
+        print(f"steps per execution {steps} (not {asked}): {why}")
+
+
+def refuse_keras3_setting(config: Config, strategy_kind: str, policy: str, where: str) -> None:
+    """UserError for a strategy, precision or phase a Keras 3 model (named by `where`) cannot
+    train or tune with here."""
+    if strategy_kind == "multi_worker":
         raise UserError(
             f"{where} is a Keras 3 model, which cannot train under --strategy multi_worker: "
             f"Keras 3 fails under MultiWorkerMirroredStrategy ({KERAS3_MULTI_WORKER}, open); use "
             "--strategy mirrored on one machine, or write the model with tf_keras"
         )
-    if setting.policy != "float32":
+    if policy != "float32" and config.model.from_keras:
         raise UserError(
-            f"{where} is a Keras 3 model, which trains in float32 here, but the precision is "
-            f"{setting.policy}; set training.precision=float32"
+            f"{where} is a Keras 3 file, whose layers keep the precision they were saved in, so "
+            f"it cannot train in {policy}; set training.precision=float32, or build the model "
+            "with model.builder (built inside the run's precision)"
         )
     if config.model.freeze_epochs:
         raise UserError(
             f"{where} is a Keras 3 model, which trains in one phase here; set "
             "model.freeze_epochs=0 (freeze its base in the model itself)"
         )
-    asked = strategies.steps_per_execution(config.training.steps_per_execution)
-    steps, why = keras3_steps_per_execution(asked, setting)
-    if steps < asked:
-        print(f"steps per execution {steps} (not {asked}): {why}")
 
 
-def keras3_steps_per_execution(asked: int, setting: Setting) -> tuple[int, str]:
+def keras3_steps_per_execution(
+    asked: int, strategy_kind: str, steps_per_epoch: int
+) -> tuple[int, str]:
     """The steps per execution a Keras 3 fit takes, at most `asked`, and why if fewer: one under
     a MirroredStrategy, else the largest that divides the epoch's steps."""
-    if setting.info.kind in MIRRORED_KINDS:
+    if strategy_kind in MIRRORED_KINDS:
         return 1, "Keras 3 under MirroredStrategy fits one step per execution"
-    epoch = setting.batches.steps_per_epoch
+    epoch = steps_per_epoch
     steps = max(n for n in range(1, min(asked, epoch) + 1) if epoch % n == 0)
     return steps, f"Keras 3 runs whole executions, so they must divide the epoch's {epoch} steps"
 

@@ -109,16 +109,28 @@ def _backup_every_s(config: Config, info: StrategyInfo) -> float:
 
 
 @contextlib.contextmanager
-def global_policy(policy: str):
-    """Keras' global mixed-precision policy set to `policy` inside, and put back after."""
+def global_policy(policy: str, *, user_model: bool = False):
+    """Keras' global mixed-precision policy set to `policy` inside, and put back after.
+
+    A user's builder may be written with Keras 3, whose policy is its own: for a `user_model`
+    under a mixed policy it is set too, before the builder runs (so its layers are built in it).
+    Keras 3 is imported only then: a float32 or built-in run never loads it.
+    """
     from tfmodel.backend import keras
 
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
+    kerases = [keras]
+    if user_model and policy != "float32":
+        from tfmodel.keras3 import keras as keras3
+
+        kerases.append(keras3)
+    previous = [k.mixed_precision.global_policy() for k in kerases]
+    for k in kerases:
+        k.mixed_precision.set_global_policy(policy)
     try:
         yield
     finally:
-        keras.mixed_precision.set_global_policy(previous)
+        for k, before in zip(kerases, previous, strict=True):
+            k.mixed_precision.set_global_policy(before)
 
 
 def fit_data(

@@ -49,7 +49,6 @@ def tune(config: Config, resume: bool = True) -> TuneResult | None:
     """Search, then (unless this process is a worker) report; a worker returns None."""
     from tfmodel.data import load_splits  # TensorFlow loads here, so --help answers at once
     from tfmodel.training.setting import start_strategy
-    from tfmodel.tune.search import SearchData, make_tuner
 
     dimensions = parse_space(config)
     if config.model.freeze_epochs or "model.freeze_epochs" in config.tune.space:
@@ -58,23 +57,41 @@ def tune(config: Config, resume: bool = True) -> TuneResult | None:
             "with it at 0, then train the best config with transfer learning"
         )
     info, policy = start_strategy(config)
-    from tfmodel.backend import keras
-
-    keras.mixed_precision.set_global_policy(policy)  # every trial builds its model in it
     splits = load_splits(config.data, config.training.seed)
     if not len(splits.x_val):
         raise UserError(
             "tuning scores trials on the validation split, which is empty: "
             "set data.validation_split above 0 (the test split is kept for the end)"
         )
+    model_keras = search_keras(config, info.kind, policy, splits)
+    model_keras.keras.mixed_precision.set_global_policy(policy)  # every trial builds in it
+    from tfmodel.tune.search import SearchData, make_tuner  # after KerasTuner chose its Keras
+
     project_dir = Path(config.tune.dir) / config.output.name
     search_data = SearchData.from_splits(splits)  # no test split: trials cannot see it
-    tuner = make_tuner(config, dimensions, search_data, info, project_dir, overwrite=not resume)
+    tuner = make_tuner(config, dimensions, search_data, info, project_dir, not resume, model_keras)
     tuner.search(verbose=config.training.verbose)
     if _is_worker():
         print(f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trials left, the chief reports")
         return None
     return report_search(tuner, config, dimensions, splits, project_dir)
+
+
+def search_keras(config: Config, strategy_kind: str, policy: str, splits):
+    """The Keras of the config's model, which KerasTuner is then imported for: it binds itself to
+    one Keras per process (`tfmodel.backend.import_keras_tuner`), so the search's Keras is decided
+    here, once, before any trial. A Keras 3 model is refused what it cannot train with."""
+    from tfmodel.backend import import_keras_tuner
+    from tfmodel.models.build import keras_of_config
+    from tfmodel.models.checks import named_by
+
+    model_keras = keras_of_config(config.model, splits.input_shape, splits.num_classes)
+    if model_keras.is_keras3:
+        from tfmodel.training.keras3_fit import refuse_keras3_setting
+
+        refuse_keras3_setting(config, strategy_kind, policy, named_by(config.model))
+    import_keras_tuner(keras3=model_keras.is_keras3)
+    return model_keras
 
 
 def report_search(tuner, config: Config, dimensions: list[Dimension], splits, project_dir: Path):

@@ -2,10 +2,12 @@
 
 A trial is the base config with the trial's values set; its model, compile recipe and tf.data
 pipelines are training's own (`build_model`, `compile_for_training`, `fit_data`), built
-under the chosen tf.distribute strategy. The search holds `SearchData` — the train and validation
-splits only — so no trial can see the test split. KerasTuner keeps its state in the project
-folder, so a search started again resumes; with KERASTUNER_* variables set it runs as KerasTuner's
-chief (the oracle, serving gRPC) or as one of its workers.
+under the chosen tf.distribute strategy, with the model's own Keras (tf_keras, or Keras 3 for a
+Keras 3 builder or file): KerasTuner is imported for that Keras before this module
+(`tfmodel.tune.cli`), and `keras_tuner` here is the one it bound. The search holds `SearchData`
+— the train and validation splits only — so no trial can see the test split. KerasTuner keeps
+its state in the project folder, so a search started again resumes; with KERASTUNER_* variables
+set it runs as KerasTuner's chief (the oracle, serving gRPC) or as one of its workers.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tfmodel.backend import import_keras_tuner, keras, tf
+from tfmodel.backend import import_keras_tuner, tf
 from tfmodel.config import Config
 from tfmodel.distribute.strategies import (
     StrategyInfo,
@@ -25,6 +27,7 @@ from tfmodel.distribute.strategies import (
     steps_per_execution,
 )
 from tfmodel.models import build_model, compile_for_training
+from tfmodel.models.model_keras import ModelKeras
 from tfmodel.training.setting import FitBatches, fit_data
 from tfmodel.tune.space import Dimension, declare, trial_config
 
@@ -60,10 +63,16 @@ class ConfigHyperModel(keras_tuner.HyperModel):
     """Builds and trains one trial's model exactly as `python -m tfmodel.train` would."""
 
     def __init__(
-        self, config: Config, dimensions: list[Dimension], data: SearchData, info: StrategyInfo
+        self,
+        config: Config,
+        dimensions: list[Dimension],
+        data: SearchData,
+        info: StrategyInfo,
+        model_keras: ModelKeras,
     ):
         super().__init__(name=config.output.name)
         self.config, self.dimensions, self.data, self.info = config, dimensions, data, info
+        self.model_keras = model_keras  # the Keras every trial's model is written with
         # each epoch's data order is drawn from (seed, epoch), as in training
         self.data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
 
@@ -74,9 +83,10 @@ class ConfigHyperModel(keras_tuner.HyperModel):
     def trial_config(self, hp) -> Config:
         return trial_config(self.config, self.dimensions, hp.values)
 
-    def build(self, hp) -> keras.Model:
+    def build(self, hp) -> Any:
         config = self.trial_config(hp)
-        keras.utils.set_random_seed(config.training.seed)  # as training does, before the model
+        # as training does, before the model
+        self.model_keras.keras.utils.set_random_seed(config.training.seed)
         model = build_model(
             config.model,
             config.regularizer,
@@ -85,18 +95,24 @@ class ConfigHyperModel(keras_tuner.HyperModel):
             self.data.pixel_max,
         )
         info, training = self.info, config.training
+        batches = self._batches(config)
+        steps = steps_per_execution(training.steps_per_execution)
+        if self.model_keras.is_keras3:
+            from tfmodel.training.keras3_fit import keras3_steps_per_execution
+
+            steps, _ = keras3_steps_per_execution(steps, info.kind, batches.steps_per_epoch)
         compile_for_training(
             model,
             config.optimizer,
-            self._batches(config).steps_per_epoch,
+            batches.steps_per_epoch,
             training.epochs,
             learning_rate_scale=learning_rate_scale(info, config.optimizer.scale_learning_rate),
-            steps_per_execution=steps_per_execution(training.steps_per_execution),
+            steps_per_execution=steps,
             jit_compile=training.jit_compile,
         )
         return model
 
-    def fit(self, hp, model: keras.Model, *args, **kwargs) -> Any:
+    def fit(self, hp, model: Any, *args, **kwargs) -> Any:
         """Train on the train split, scored on validation; Hyperband passes its epoch budget."""
         config = self.trial_config(hp)
         initial_epoch = kwargs.get("initial_epoch", 0)
@@ -122,10 +138,11 @@ def make_tuner(
     info: StrategyInfo,
     project_dir: Path,
     overwrite: bool,
+    model_keras: ModelKeras,
 ):
     """The tuner for `tune.algorithm`; it reloads the state in `project_dir` unless `overwrite`."""
     common = {
-        "hypermodel": ConfigHyperModel(config, dimensions, data, info),
+        "hypermodel": ConfigHyperModel(config, dimensions, data, info, model_keras),
         "objective": keras_tuner.Objective(OBJECTIVE, direction="max"),
         "seed": config.training.seed,
         "distribution_strategy": info.strategy,
