@@ -238,3 +238,26 @@ def test_a_keras3_file_is_refused_mixed_precision_but_a_builder_is_not():
         refuse_keras3_setting(as_file, "simulated_tpu", "mixed_bfloat16", "model.from_keras x")
     as_builder = dataclasses.replace(config, model=ModelConfig(builder="b.py:f"))
     refuse_keras3_setting(as_builder, "simulated_tpu", "mixed_bfloat16", "model.builder b.py:f")
+
+
+def test_a_keras3_inference_copy_computes_as_a_float32_build_of_the_model():
+    """Keras 3's functional ops (`x + y`, as in MobileNetV3's residuals) clone without a dtype."""
+    from tfmodel.keras3 import keras
+    from tfmodel.models import inference_model
+
+    def build() -> keras.Model:
+        pixels = keras.Input((4, 4, 1))
+        conv = keras.layers.Conv2D(2, 3, padding="same")(pixels)
+        return keras.Model(pixels, keras.layers.Dense(3)(keras.layers.Flatten()(conv + pixels)))
+
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = build()
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    float32 = build()
+    float32.set_weights(mixed.get_weights())
+    copy = inference_model(mixed)
+    assert {layer.dtype_policy.name for layer in copy.layers[1:]} == {"float32"}
+    x = np.random.default_rng(0).uniform(0, 16, (2, 4, 4, 1)).astype(np.float32)
+    np.testing.assert_allclose(copy(x), float32(x), atol=1e-5)

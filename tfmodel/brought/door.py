@@ -88,10 +88,9 @@ def describe_trained_model(
 ) -> BroughtModel:
     """A model this project trained (raw pixels → logits), described as the door does.
 
-    A tf_keras model is used as its inference copy in `export.precision` (float32 unless
-    `as_trained`); a Keras 3 one as it is, since Keras 3 runs train in float32 only and can do what
-    a Keras 3 file can (its own pruning, no QAT). Its data, name and image recipe are the run
-    config's. `class_names` must match its outputs.
+    It is used as its inference copy in `export.precision` (float32 unless `as_trained`), made by
+    its own Keras; a Keras 3 one can do what a Keras 3 file can (its own pruning, no QAT). Its
+    data, name and image recipe are the run config's. `class_names` must match its outputs.
     """
     from tfmodel.data.splits import image_recipe
     from tfmodel.models import inference_model
@@ -99,10 +98,8 @@ def describe_trained_model(
 
     precision = None if config.export.precision == "as_trained" else config.export.precision
     where = str(source) if source else "the trained model"
-    if keras_of(model).is_keras3:
-        fields = described_keras(model, KERAS3, where)
-    else:
-        fields = described_keras(inference_model(model, precision), RUN, where)
+    kind = KERAS3 if keras_of(model).is_keras3 else RUN
+    fields = described_keras(inference_model(model, precision), kind, where)
     classes = fields["num_classes"]
     names = tuple(class_names) if class_names is not None else numbered_labels(classes)
     if len(names) != classes:

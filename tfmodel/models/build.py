@@ -116,7 +116,7 @@ def inference_model(model: Any, precision: str | None = "float32") -> Any:
 
     def clone(layer: Any) -> Any:
         config = layer.get_config()
-        if precision is not None:
+        if precision is not None and "dtype" in config:  # Keras 3's ops (`x + y`) have none
             config["dtype"] = precision
         return type(layer).from_config(config)
 

@@ -94,15 +94,9 @@ def _record_run(
 
 
 def _export(model, config: Config, run_dir: Path, splits) -> Path:
-    """The SavedModel for serving, with warm-up records from the test split. A Keras 3 model is
-    exported as its float32 copy (the exporter takes Keras 3 models as they are), so one trained
-    in mixed precision serves in float32 as tf_keras runs do."""
+    """The SavedModel for serving, with warm-up records from the test split."""
     from tfmodel.export.saved_model import export_for_serving
-    from tfmodel.models import inference_model
-    from tfmodel.models.model_keras import keras_of
 
-    if keras_of(model).is_keras3:
-        model = inference_model(model)
     examples = splits.x_test[: config.export.warmup_records]
     return export_for_serving(
         model, config, examples, run_dir=run_dir, class_names=splits.class_names
