@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -245,6 +246,8 @@ def optimize_path(
 
     if encrypt_key:
         read_key(encrypt_key)  # fail on a bad key before any work
+    out_dir = out_dir or default_output(path)
+    check_writable(out_dir)  # before the model is even read
     model = resolve_model(path, options or ModelOptions(), overrides)
     resolve_variants(model.config)  # fail on a typo before any work
     model, splits = load_model_data(model)
@@ -253,7 +256,7 @@ def optimize_path(
             f"edge.optimize {path}: no data to calibrate int8 and measure the files with; "
             "pass --data SOURCE (e.g. --data images:photos/, one folder per class)"
         )
-    out_dir = prepared_output(out_dir or default_output(path), model.name)
+    out_dir = prepared_output(out_dir, model.name)
     version = path.resolve().name if path.is_dir() else path.stem
     result = optimize(model, splits, out_dir, version)
     if encrypt_key:
@@ -275,6 +278,17 @@ def default_output(path: Path) -> Path:
         return path / EDGE_DIR
     stem = path.stem if path.is_file() else path.resolve().name
     return path.resolve().parent / f"{stem}{EDGE_SUFFIX}"
+
+
+def check_writable(out_dir: Path) -> None:
+    """UserError unless `out_dir` can be written; a folder made to find out is removed again, so
+    a model refused later leaves nothing behind."""
+    from tfmodel.runs import writable_dir
+
+    missing = [folder for folder in (out_dir, *out_dir.parents) if not folder.exists()]
+    writable_dir(out_dir, "edge output folder")
+    if missing:
+        shutil.rmtree(missing[-1])
 
 
 def prepared_output(out_dir: Path, name: str) -> Path:

@@ -1,10 +1,10 @@
 """Every `python -m serving.client` command README.md and docs/ show, run as pasted, live.
 
-The commands are read from the bash blocks of README.md and every docs/*.md page, so a command
-added there is run here too. The files they name (digit.png, batch.npy, request.json, the TLS
-files, tokens.txt) are made in the working folder; `localhost:8500`/`8501` become the ports of a
-local server serving `digits_mlp` (versions 1 and 2, label `canary` on 2), or of one with TLS and
-tokens for commands using them.
+The commands are read from the bash blocks of README.md and every docs/*.md page (but the one
+whose own test runs them), so a command added there is run here too. The files they name
+(digit.png, batch.npy, request.json, the TLS files, tokens.txt) are made in the working folder;
+`localhost:8500`/`8501` become the ports of a local server serving `digits_mlp` (versions 1 and
+2, label `canary` on 2), or of one with TLS and tokens for commands using them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ MODELS_CONFIG = """model_config_list {{ config {{
 """
 
 
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+# That page's commands serve a brought model: tests/serving/test_brought_docs.py runs them.
+OWN_TEST = {"bring-your-own-model.md"}
+DOCS = [
+    REPO / "README.md",
+    *sorted(p for p in (REPO / "docs").glob("*.md") if p.name not in OWN_TEST),
+]
 
 
 def client_commands(pages: list[Path]) -> list[str]:
