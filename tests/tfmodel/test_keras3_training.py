@@ -148,6 +148,30 @@ def test_a_keras3_cnn_trains_on_digits_with_the_projects_adam_and_l2(
     assert test_accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert (run_dir / runs.HISTORY_FILE).is_file() and (run_dir / runs.MODEL_CARD_FILE).is_file()
     assert_export_serves(run_dir, loaded, digits_test_split()[0][:8])
+    if cpus == 1:  # once: the edge stage takes the Keras 3 run as it is (own pruning, no QAT)
+        assert_edge_optimizes(tmp_path, run_dir, loaded)
+
+
+def assert_edge_optimizes(cwd: Path, run_dir: Path, model) -> None:
+    """`edge.optimize RUN` on a Keras 3 run: an int8 file agreeing with Keras, a pruned one
+    holding the target sparsity in its kernels, QAT skipped with its reason."""
+    from edge.device.runtime import EdgeModel
+    from edge.sparsity import tflite_kernel_sparsity
+
+    settings = ["edge.prune_epochs=1", "edge.latency_seconds=0.2", "edge.target_sparsity=0.5"]
+    command = [sys.executable, "-m", "edge.optimize", str(run_dir), "--qat"]
+    command += ["--variants", "int8,pruned_float32", *[f"--set={s}" for s in settings]]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    edge = run_dir / runs.EDGE_DIR
+    x = digits_test_split()[0]
+    int8_top = EdgeModel(edge / "model_int8.tflite").predict(x).argmax(axis=1)
+    assert np.mean(int8_top == np.asarray(model(x)).argmax(axis=1)) >= 0.98
+    sparsity = tflite_kernel_sparsity(edge / "model_pruned_float32.tflite")
+    assert len(sparsity) == len(KERNELS)  # every conv and dense kernel of the builder
+    for name, fraction in sparsity.items():
+        assert abs(fraction - 0.5) <= 0.01, name
+    assert "qat_int8 skipped: QAT is TFMOT's" in (edge / "report.md").read_text()
 
 
 def assert_export_serves(run_dir: Path, model, x: np.ndarray) -> None:
