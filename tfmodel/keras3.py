@@ -11,9 +11,4 @@ from tfmodel.backend import tf  # noqa: F401  (first: TensorFlow loads quietly t
 # isort: split
 import keras
 
-__all__ = ["keras", "is_keras3_model"]
-
-
-def is_keras3_model(model: object) -> bool:
-    """Whether `model` is a Keras 3 model (not tf_keras')."""
-    return isinstance(model, keras.Model)
+__all__ = ["keras"]

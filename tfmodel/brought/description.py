@@ -18,12 +18,12 @@ import numpy as np
 from tfmodel.backend import tf
 from tfmodel.config import Config
 from tfmodel.data.decode import ImageRecipe
+from tfmodel.models.model_keras import KERAS3, TF_KERAS
 
-# What a MODEL path turned out to be.
-RUN = "run"  # a run folder written by tfmodel.train (tf_keras)
-KERAS3 = "keras3"  # a .keras file saved by Keras 3
-TF_KERAS = "tf_keras"  # a .keras file saved by tf_keras (Keras 2)
-SAVED_MODEL = "saved_model"  # a SavedModel folder, used through its serving_default signature
+# What a MODEL path turned out to be: a run folder written by tfmodel.train, a .keras file saved
+# by Keras 3 (KERAS3) or by tf_keras (TF_KERAS; the names are model_keras'), or a SavedModel folder.
+RUN = "run"
+SAVED_MODEL = "saved_model"  # used through its serving_default signature
 KINDS = (RUN, KERAS3, TF_KERAS, SAVED_MODEL)
 
 OUTPUTS = ("auto", "logits", "probabilities")

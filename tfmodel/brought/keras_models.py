@@ -12,10 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tfmodel.backend import keras as tf_keras
-from tfmodel.brought.description import KERAS3, RUN, TF_KERAS, ModelOptions
+from tfmodel.brought.description import RUN, TF_KERAS, ModelOptions
 from tfmodel.errors import UserError, first_line
-from tfmodel.models.checks import saved_by_keras3
+from tfmodel.models.model_keras import keras_of_file
 
 RESCALE_LAYER = "rescale"  # training's first layer: raw pixels → [0, 1]
 CUSTOM_OBJECTS_FLAG = "--custom-objects FILE.py"
@@ -29,18 +28,14 @@ MISSING_CLASS = (
 
 def load_keras_file(path: Path, options: ModelOptions) -> tuple[Any, str]:
     """The model in the `.keras` file at `path`, uncompiled, and its kind (KERAS3 or TF_KERAS)."""
-    kind = KERAS3 if saved_by_keras3(path) else TF_KERAS
-    if kind == KERAS3:
-        from tfmodel.keras3 import keras as loader
-    else:
-        loader = tf_keras
+    model_keras = keras_of_file(path)
     try:
-        model = loader.models.load_model(path, compile=False, safe_mode=not options.trust_code)
+        model = model_keras.load_model(path, compile=False, safe_mode=not options.trust_code)
     except Exception as err:  # Keras raises TypeError, ValueError, KeyError... for bad files
         raise loading_error(path, err, options) from None
-    if not isinstance(model, loader.Model):
+    if not isinstance(model, model_keras.keras.Model):
         raise UserError(f"{path} holds a {type(model).__name__}, not a Keras model; save a model")
-    return model, kind
+    return model, model_keras.name
 
 
 def loading_error(path: Path, err: Exception, options: ModelOptions) -> UserError:

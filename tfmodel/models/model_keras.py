@@ -42,14 +42,15 @@ class ModelKeras:
             from tfmodel.optimizers import make_optimizer as make
         return make(cfg, steps_per_epoch, epochs, learning_rate_scale=learning_rate_scale)
 
-    def load_model(self, path: str | Path, *, compile: bool = True) -> Any:
-        """The model saved at `path` by this Keras; safe_mode refuses a Lambda's pickled code."""
+    def load_model(self, path: str | Path, *, compile: bool = True, safe_mode: bool = True) -> Any:
+        """The model saved at `path` by this Keras; safe_mode refuses a Lambda's pickled code
+        (off only where the user said they trust the file)."""
         if self.is_keras3:
             from tfmodel.optimizers.keras3 import CUSTOM_OBJECTS
         else:
             from tfmodel.optimizers import CUSTOM_OBJECTS
         return self.keras.models.load_model(
-            path, custom_objects=CUSTOM_OBJECTS, compile=compile, safe_mode=True
+            path, custom_objects=CUSTOM_OBJECTS, compile=compile, safe_mode=safe_mode
         )
 
 
