@@ -7,7 +7,14 @@ from PIL import Image, ImageOps
 
 from tfmodel.backend import keras, tf
 from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
-from tfmodel.data import batches_per_epoch, build_file_dataset, build_file_eval_dataset, load_splits
+from tfmodel.data import (
+    Splits,
+    batches_per_epoch,
+    build_file_dataset,
+    build_file_eval_dataset,
+    load_splits,
+    reading,
+)
 from tfmodel.data.streaming import decode_all
 from tfmodel.models import build_model, compile_for_training
 
@@ -141,3 +148,27 @@ def test_a_model_trained_on_cached_uint8_ends_with_the_float_pipelines_weights(s
     for ours, theirs in zip(decoded, cached, strict=True):
         np.testing.assert_array_equal(ours, theirs)
     assert not all(np.array_equal(a, b) for a, b in zip(initial, cached, strict=True))
+
+
+def test_stages_read_a_streamed_split_as_its_decoded_files(splits):
+    """Batches, the first N, predictions and a seeded sample are the whole split's decoded
+    images at those positions, read without decoding the split at once."""
+    whole = decode_all(splits.train, splits.recipe).astype(np.float32)
+    batches = list(reading.image_batches(splits, "train", batch_size=3))
+    assert max(len(b) for b in batches) == 3
+    np.testing.assert_array_equal(np.concatenate(batches), whole)
+    np.testing.assert_array_equal(reading.first_images(splits, "train", 4), whole[:4])
+    sums = reading.predict_split(lambda x: x.sum(axis=(1, 2)), splits, "train", batch_size=3)
+    np.testing.assert_allclose(sums, whole.sum(axis=(1, 2)), rtol=1e-6)
+    take = reading.sample_indices(len(whole), 5, seed=11)
+    np.testing.assert_array_equal(reading.sample_images(splits, "train", 5, seed=11), whole[take])
+    assert len(reading.sample_images(splits, "train", 10_000, seed=11)) == len(whole)
+
+
+def test_an_array_split_is_sampled_at_the_same_positions():
+    arrays = Splits(*(np.arange(40.0).reshape(10, 2, 2, 1), np.zeros(10, np.int64)) * 3, ["a"], 1)
+    take = reading.sample_indices(10, 4, seed=5)
+    np.testing.assert_array_equal(
+        reading.sample_images(arrays, "val", 4, seed=5), arrays.x_val[take]
+    )
+    assert reading.first_images(arrays, "test", 0).shape == (0, 2, 2, 1)

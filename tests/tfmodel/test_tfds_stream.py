@@ -6,7 +6,13 @@ import tensorflow_datasets as tfds
 
 from tfmodel.backend import tf
 from tfmodel.config import DataConfig
-from tfmodel.data import StreamedSplits, build_file_dataset, build_file_eval_dataset, load_splits
+from tfmodel.data import (
+    StreamedSplits,
+    build_file_dataset,
+    build_file_eval_dataset,
+    load_splits,
+    reading,
+)
 from tfmodel.data.tfds_stream import TfdsSplit
 
 COLOURS = [(30, 30, 200), (220, 200, 40)]  # class 0 blue, class 1 yellow
@@ -114,3 +120,10 @@ def test_a_cache_folder_is_written_once_and_reused(data_dir, tmp_path):
         np.testing.assert_array_equal(x, x_again)
         np.testing.assert_array_equal(y, y_again)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+
+
+def test_a_seeded_sample_of_tfds_records_is_the_split_at_those_positions(data_dir):
+    splits = load_splits(config(data_dir), seed=0)
+    whole = reading.first_images(splits, "train", len(splits.train))
+    take = reading.sample_indices(len(whole), 5, seed=2)
+    np.testing.assert_array_equal(reading.sample_images(splits, "train", 5, seed=2), whole[take])

@@ -18,8 +18,11 @@ Streamed from disk (an image folder, or a TFDS dataset of mixed-size images):
     streaming     tf.data from file lists: epoch order from (seed, epoch), cache, augment
     augment       seeded training-time augmentation
     records       split.csv / split.json / augment.png in the run folder
+After training, every stage reads splits of either kind through:
+    reading       a split batch by batch, its first N images, predictions, a seeded sample
 """
 
+from tfmodel.data import reading
 from tfmodel.data.pipeline import batches_per_epoch, build_dataset, build_eval_dataset
 from tfmodel.data.splits import Splits, load_splits
 from tfmodel.data.streaming import StreamedSplits, build_file_dataset, build_file_eval_dataset
@@ -33,4 +36,5 @@ __all__ = [
     "build_file_dataset",
     "build_file_eval_dataset",
     "load_splits",
+    "reading",
 ]

@@ -115,10 +115,15 @@ def _file_decoder(split: FileSplit, recipe: ImageRecipe):
 def stored_images(split: FileSplit | TfdsSplit, recipe: ImageRecipe) -> tf.data.Dataset:
     """Every image of the split decoded by the recipe (float32), in stored order."""
     if isinstance(split, TfdsSplit):
-        return split.examples().map(lambda data, _: _decode_record(data, recipe), **PARALLEL)
+        return decode_records(split.examples(), recipe)
     decode = _file_decoder(split, recipe)
     dataset = tf.data.Dataset.from_tensor_slices((list(split.paths), split.orientations))
     return dataset.map(decode, **PARALLEL)
+
+
+def decode_records(records: tf.data.Dataset, recipe: ImageRecipe) -> tf.data.Dataset:
+    """TFDS (encoded image, label) records → their images decoded by the recipe, order kept."""
+    return records.map(lambda data, _: _decode_record(data, recipe), **PARALLEL)
 
 
 def _decode_record(data: tf.Tensor, recipe: ImageRecipe) -> tf.Tensor:
