@@ -22,7 +22,7 @@ from edge.device.quiet import add_verbose_flag
 from serving.client import RemoteError, ServingClient, UsageError
 from serving.server.model_server import ModelServer, ServerOptions
 from tfmodel.config import load_config
-from tfmodel.data import load_splits
+from tfmodel.data import load_splits, reading
 from tfmodel.errors import UserError, report_error
 from tfmodel.export.saved_model import MODELS_CONFIG_FILE, export_model_name, resolve_export_base
 from tfmodel.runs import CONFIG_FILE
@@ -47,9 +47,9 @@ def run_demo(run_dir: str | Path, count: int = 8) -> float:
             f"run `python -m tfmodel.export {run_dir}` first"
         )
     splits = load_splits(config.data, config.training.seed)
-    images, labels = splits.x_test[:count], splits.y_test[:count]
     if count < 1:
         raise UserError(f"--count {count}: send at least one image")
+    images, labels = reading.first_images(splits, "test", count), splits.y_test[:count]
     server = ModelServer(ServerOptions(port=0, model_config_file=str(models_config))).start()
     try:
         address = f"127.0.0.1:{server.grpc_port}"

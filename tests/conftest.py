@@ -30,6 +30,25 @@ def digits_splits(digits_config):
     return load_splits(digits_config.data, digits_config.training.seed)
 
 
+@pytest.fixture(scope="session")
+def photo_run(tmp_path_factory):
+    """A tiny photo-folder run trained and exported with whole splits forbidden
+    (tests/photo_stages.py): the stages after training are checked on it."""
+    pytest.importorskip("tensorflow")
+    import photo_stages as made
+
+    with pytest.MonkeyPatch.context() as patch:
+        return made.make_photo_run(tmp_path_factory.mktemp("photo_run"), patch)
+
+
+@pytest.fixture
+def no_whole_splits(monkeypatch):
+    """StreamedSplits' whole-split arrays fail when read, for this test."""
+    import photo_stages as made
+
+    made.forbid_whole_splits(monkeypatch)
+
+
 # Models a user brings (tests/brought_models.py), each made once per session.
 def _brought_model_fixture(name: str):
     @pytest.fixture(scope="session", name=name)

@@ -30,7 +30,7 @@ COMPLETENESS_TOLERANCE = 0.05
 def explain_run(run_dir: Path, samples: int, steps: int, out_dir: Path | None = None) -> Path:
     """Attribute the first `samples` test images and redraw the test confusion; returns out_dir."""
     from tfmodel.analysis.integrated_gradients import integrated_gradients
-    from tfmodel.data import load_splits
+    from tfmodel.data import load_splits, reading
 
     if samples < 1 or steps < 1:
         raise UserError(f"--samples ({samples}) and --steps ({steps}) must be at least 1")
@@ -39,7 +39,7 @@ def explain_run(run_dir: Path, samples: int, steps: int, out_dir: Path | None = 
     out_dir = out_dir or run_dir / runs.EXPLAIN_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    x, y = splits.x_test[:samples], splits.y_test[:samples]
+    x, y = reading.first_images(splits, "test", samples), splits.y_test[:samples]
     result = integrated_gradients(model, x, steps=steps)
     plot_attributions(
         x,
@@ -50,7 +50,7 @@ def explain_run(run_dir: Path, samples: int, steps: int, out_dir: Path | None = 
         splits.pixel_max,
         out_dir / ATTRIBUTIONS_PLOT,
     )
-    confusion = predict_confusion(model, splits.x_test, splits.y_test, splits.class_names)
+    confusion = predict_confusion(model, splits, "test")
     plot_confusion(confusion, out_dir / runs.CONFUSION_PLOT, "test split")
 
     worst = float(result.completeness_error.max())

@@ -34,6 +34,7 @@ from serving.server.core.versions import find_versions
 from tfmodel.backend import tf
 from tfmodel.brought import BroughtModel, ModelOptions, load_model_data, resolve_model
 from tfmodel.brought.card import evaluate
+from tfmodel.data import reading
 from tfmodel.errors import UserError
 from tfmodel.export.saved_model import PREDICT_SIGNATURE, export_model
 from tfmodel.runs import BLESSING_FILE
@@ -170,7 +171,7 @@ def stage_candidate(
     """The candidate exported into `staging` as the version it would be in BASE."""
     return export_model(
         brought,
-        splits.x_test[: brought.config.export.warmup_records],
+        reading.first_images(splits, "test", brought.config.export.warmup_records),
         export_base=staging,
         version=target.version,
         sign_key=sign_key,
@@ -181,12 +182,11 @@ def stage_candidate(
 def score_candidate(candidate: Path, input_name: str, splits: Any, target: Target) -> Scores:
     """The candidate's test accuracy and that of BASE's newest version, both through their
     `serving_default` signature; a baseline that cannot take this data is recorded why."""
-    x, y = splits.x_test, splits.y_test
-    accuracy = score_export(candidate, input_name, x, y)
+    accuracy = score_export(candidate, input_name, splits)
     if target.baseline_version is None:
         return Scores(accuracy, None, None)
     try:
-        baseline = score_export(Path(target.found[target.baseline_version]), input_name, x, y)
+        baseline = score_export(Path(target.found[target.baseline_version]), input_name, splits)
     except UserError as error:
         return Scores(accuracy, target.baseline_version, None, str(error))
     return Scores(accuracy, target.baseline_version, baseline)
@@ -197,24 +197,25 @@ def write_verdict(verdict: Verdict, path: Path) -> None:
     path.write_text(json.dumps(dataclasses.asdict(verdict), indent=2))
 
 
-def score_export(version_dir: Path, input_name: str, x: np.ndarray, y: np.ndarray) -> float:
-    """Test accuracy of an exported version, through its `serving_default` signature."""
+def score_export(version_dir: Path, input_name: str, splits: Any) -> float:
+    """Test accuracy of an exported version, through its `serving_default` signature, on the
+    test split of `splits` read a batch at a time."""
     try:
-        predict = tf.saved_model.load(str(version_dir)).signatures[PREDICT_SIGNATURE]
-        predicted = []
-        for start in range(0, len(x), 1024):
-            batch = tf.constant(np.asarray(x[start : start + 1024], np.float32))
-            outputs = predict(**{input_name: batch})
+        signature = tf.saved_model.load(str(version_dir)).signatures[PREDICT_SIGNATURE]
+
+        def classes(batch: np.ndarray) -> np.ndarray:
+            outputs = signature(**{input_name: tf.constant(batch)})
             if "classes" in outputs:
-                predicted.append(outputs["classes"].numpy())
-            else:
-                predicted.append(np.argmax(next(iter(outputs.values())).numpy(), axis=-1))
+                return outputs["classes"].numpy()
+            return np.argmax(next(iter(outputs.values())).numpy(), axis=-1)
+
+        predicted = reading.predict_split(classes, splits, "test")
     except (KeyError, TypeError, ValueError, tf.errors.OpError) as error:
         raise UserError(
             f"{version_dir} cannot be scored on this run's test data ({error}); it takes other "
             "inputs. Publish into the base of the same model, or pass --force to publish anyway."
         ) from error
-    return float(np.mean(np.concatenate(predicted) == np.asarray(y)))
+    return float(np.mean(predicted == reading.labels(splits, "test")))
 
 
 def base_versions(base: Path) -> dict[int, str]:

@@ -16,6 +16,7 @@ from brought_models import SIZE
 from serving.client import ServingClient
 from tfmodel import sign
 from tfmodel.brought import ModelOptions, load_model_data, resolve_model
+from tfmodel.data import reading
 from tfmodel.export import cli
 from tfmodel.export.saved_model import MODEL_CARD_FILE, read_signatures
 from tfmodel.keras3 import keras
@@ -38,7 +39,8 @@ def test_photos(keras3_mobilenet) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
     _, splits = load_model_data(resolve_model(keras3_mobilenet.keras_file, options))
     model = keras.models.load_model(keras3_mobilenet.keras_file)
     files = [Path(path).read_bytes() for path in splits.test.paths[:BYTES_EXAMPLES]]
-    return splits.x_test, model.predict(splits.x_test, verbose=0).argmax(axis=1), files
+    images = reading.first_images(splits, "test", len(splits.y_test))
+    return images, model.predict(images, verbose=0).argmax(axis=1), files
 
 
 @pytest.mark.slow

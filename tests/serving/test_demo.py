@@ -1,6 +1,8 @@
 """`python -m serving.demo RUN_DIR`: serve a run's export and predict test images over gRPC."""
 
 import numpy as np
+import pytest
+from photo_stages import decoded_test, predicted_classes
 
 from serving import demo
 from tfmodel.backend import keras
@@ -30,3 +32,14 @@ def test_demo_prints_predictions_against_labels(tmp_path, capsys):
     assert [int(row[1]) for row in table] == splits.y_test[:5].tolist()
     assert [int(row[2]) for row in table] == predicted.tolist()
     assert accuracy == np.mean(predicted == splits.y_test[:5])
+
+
+@pytest.mark.slow
+def test_demo_sends_the_first_test_photos(photo_run, capsys, no_whole_splits):
+    reference = decoded_test(photo_run.run_dir)
+    accuracy = demo.run_demo(photo_run.run_dir, count=3)
+    rows = [row.split() for row in capsys.readouterr().out.splitlines()[2:5]]
+    predicted = predicted_classes(reference)[:3]
+    names = reference.splits.class_names
+    assert [row[2] for row in rows] == [names[k] for k in predicted]
+    assert accuracy == np.mean(predicted == reference.splits.y_test[:3])

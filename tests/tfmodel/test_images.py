@@ -8,7 +8,7 @@ from photos import write_photo_folder
 from PIL import Image
 
 from tfmodel.config import DataConfig
-from tfmodel.data import StreamedSplits, load_splits
+from tfmodel.data import StreamedSplits, load_splits, reading
 from tfmodel.data.images import assign_split, list_image_folder
 from tfmodel.data.records import NAMES_SHOWN, describe_not_images, write_split_record
 from tfmodel.errors import UserError
@@ -29,7 +29,8 @@ def test_mixed_formats_sizes_and_modes_are_listed_under_sorted_class_names(tmp_p
     for part in (splits.train, splits.val, splits.test):
         for path, label in zip(part.paths, part.labels, strict=True):
             assert splits.class_names[label] in path
-    assert splits.x_test.shape == (len(splits.y_test), 16, 12, 1)
+    test_images = reading.first_images(splits, "test", len(splits.y_test))
+    assert test_images.shape == (len(splits.y_test), 16, 12, 1)
 
 
 def test_adding_photos_leaves_every_earlier_file_in_its_split(tmp_path):

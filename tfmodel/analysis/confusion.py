@@ -11,8 +11,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # TensorFlow loads only when a model is run: the matrix itself is numpy
+    from tfmodel.data import Splits, StreamedSplits
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,18 @@ def confusion_matrix(
     return Confusion(np.bincount(flat, minlength=n * n).reshape(n, n), list(class_names))
 
 
-def predict_confusion(model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Confusion:
-    """The confusion of `model` (logits out) on examples `x` with labels `y`."""
-    predicted = np.asarray(model.predict(x, batch_size=256, verbose=0)).argmax(axis=1)
-    return confusion_matrix(y, predicted, class_names)
+def predict_confusion(model, splits: Splits | StreamedSplits, split: str) -> Confusion:
+    """The confusion of `model` (logits out) on split `train`, `val` or `test`, predicted a
+    batch at a time (a photo folder's split is never decoded whole)."""
+    from tfmodel.data import reading
+
+    def predict(batch: np.ndarray) -> np.ndarray:  # one step, as one batch of model.predict
+        return model.predict(batch, batch_size=len(batch), verbose=0)
+
+    logits = reading.predict_split(predict, splits, split)
+    return confusion_matrix(
+        reading.labels(splits, split), logits.argmax(axis=1), splits.class_names
+    )
 
 
 def save_confusion(confusion: Confusion, path: Path) -> None:

@@ -26,7 +26,7 @@ from tfmodel.config import Config, load_config
 
 def write_test_review(run_dir: Path, model: Any, splits: Any) -> Path:
     """Training's last word: the test split's confusion matrix (JSON and PNG), then the card."""
-    confusion = predict_confusion(model, splits.x_test, splits.y_test, splits.class_names)
+    confusion = predict_confusion(model, splits, "test")
     save_confusion(confusion, run_dir / runs.CONFUSION_FILE)
     plot_confusion(confusion, run_dir / runs.CONFUSION_PLOT, "test split")
     return write_model_card(run_dir)

@@ -17,6 +17,7 @@ from tfmodel.brought import BroughtModel, load_model_data, resolve_model
 from tfmodel.brought.card import evaluate
 from tfmodel.brought.door import MODEL_KINDS_HELP
 from tfmodel.brought.flags import add_model_flags, model_options
+from tfmodel.data import reading
 from tfmodel.errors import UserError, report_error
 from tfmodel.export.saved_model import MODELS_CONFIG_FILE, export_model, read_signatures
 from tfmodel.quiet import add_verbose_flag
@@ -73,7 +74,7 @@ def warmup_examples(brought: BroughtModel, splits) -> np.ndarray:
     count = brought.config.export.warmup_records
     if splits is None:
         return np.zeros((count, *brought.input_shape), np.float32)
-    return splits.x_test[:count]
+    return reading.first_images(splits, "test", count)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -95,9 +95,10 @@ def _record_run(
 
 def _export(model, config: Config, run_dir: Path, splits) -> Path:
     """The SavedModel for serving, with warm-up records from the test split."""
+    from tfmodel.data import reading
     from tfmodel.export.saved_model import export_for_serving
 
-    examples = splits.x_test[: config.export.warmup_records]
+    examples = reading.first_images(splits, "test", config.export.warmup_records)
     return export_for_serving(
         model, config, examples, run_dir=run_dir, class_names=splits.class_names
     )

@@ -58,18 +58,19 @@ def tune(config: Config, resume: bool = True) -> TuneResult | None:
         )
     info, policy = start_strategy(config)
     splits = load_splits(config.data, config.training.seed)
-    if not len(splits.x_val):
+    if not len(splits.y_val):
         raise UserError(
             "tuning scores trials on the validation split, which is empty: "
             "set data.validation_split above 0 (the test split is kept for the end)"
         )
     model_keras = search_keras(config, info.kind, policy, splits)
     model_keras.keras.mixed_precision.set_global_policy(policy)  # every trial builds in it
-    from tfmodel.tune.search import SearchData, make_tuner  # after KerasTuner chose its Keras
+    from tfmodel.tune.search import make_tuner, search_splits  # after KerasTuner chose its Keras
 
     project_dir = Path(config.tune.dir) / config.output.name
-    search_data = SearchData.from_splits(splits)  # no test split: trials cannot see it
-    tuner = make_tuner(config, dimensions, search_data, info, project_dir, not resume, model_keras)
+    tuner = make_tuner(
+        config, dimensions, search_splits(splits), info, project_dir, not resume, model_keras
+    )
     tuner.search(verbose=config.training.verbose)
     if _is_worker():
         print(f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trials left, the chief reports")
@@ -96,7 +97,7 @@ def search_keras(config: Config, strategy_kind: str, policy: str, splits):
 
 def report_search(tuner, config: Config, dimensions: list[Dimension], splits, project_dir: Path):
     """Table, CSV, plot and best config; then the best model's accuracy on the test split."""
-    from tfmodel.data import build_dataset
+    from tfmodel.training.setting import eval_data
     from tfmodel.tune.search import finished_trials
 
     rows = report.trial_rows(finished_trials(tuner), dimensions)
@@ -111,12 +112,12 @@ def report_search(tuner, config: Config, dimensions: list[Dimension], splits, pr
     report.write_best_config(best_config, best_path, best.trial_id, best.score)
 
     model = tuner.load_model(best)  # the weights of its best validation epoch
-    test_ds = build_dataset(splits.x_test, splits.y_test, 256, shuffle=False, seed=0)
+    test_ds = eval_data(splits, "test", 256, static_shapes=False)
     _, test_accuracy = model.evaluate(test_ds, verbose=0)
     summary = {
         "trials": f"{len(rows)} finished ({config.tune.algorithm}), {project_dir}",
         "best trial": f"{best.trial_id}: validation accuracy {best.score:.4f}",
-        "test accuracy": f"{test_accuracy:.4f} (n={len(splits.x_test)}, best trial's model)",
+        "test accuracy": f"{test_accuracy:.4f} (n={len(splits.y_test)}, best trial's model)",
         "best config": str(best_path),
         "plot": str(project_dir / report.TRIALS_PLOT),
     }

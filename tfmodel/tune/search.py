@@ -4,10 +4,11 @@ A trial is the base config with the trial's values set; its model, compile recip
 pipelines are training's own (`build_model`, `compile_for_training`, `fit_data`), built
 under the chosen tf.distribute strategy, with the model's own Keras (tf_keras, or Keras 3 for a
 Keras 3 builder or file): KerasTuner is imported for that Keras before this module
-(`tfmodel.tune.cli`), and `keras_tuner` here is the one it bound. The search holds `SearchData`
-— the train and validation splits only — so no trial can see the test split. KerasTuner keeps
-its state in the project folder, so a search started again resumes; with KERASTUNER_* variables
-set it runs as KerasTuner's chief (the oracle, serving gRPC) or as one of its workers.
+(`tfmodel.tune.cli`), and `keras_tuner` here is the one it bound. The search holds
+`search_splits` — the train and validation splits only, arrays or streamed files as training
+has them — so no trial can see the test split. KerasTuner keeps its state in the project folder,
+so a search started again resumes; with KERASTUNER_* variables set it runs as KerasTuner's chief
+(the oracle, serving gRPC) or as one of its workers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 
 from tfmodel.backend import import_keras_tuner, tf
 from tfmodel.config import Config
+from tfmodel.data import Splits, StreamedSplits
+from tfmodel.data.streaming import FileSplit
 from tfmodel.distribute.strategies import (
     StrategyInfo,
     global_batch_size,
@@ -36,27 +39,23 @@ keras_tuner = import_keras_tuner()
 OBJECTIVE = "val_accuracy"
 
 
-@dataclasses.dataclass(frozen=True)
-class SearchData:
-    """What a trial may read: the train and validation splits, never the test split."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    class_names: list[str]
-    pixel_max: float
-
-    @classmethod
-    def from_splits(cls, splits: Any) -> SearchData:
-        return cls(
-            splits.x_train,
-            splits.y_train,
-            splits.x_val,
-            splits.y_val,
-            list(splits.class_names),
-            splits.pixel_max,
-        )
+def search_splits(splits: Splits | StreamedSplits) -> Splits | StreamedSplits:
+    """What a trial may read: the train and validation splits as they are (arrays, or files
+    streamed as training streams them), and an empty test split; the test split is not read
+    here either, so none of it is decoded and no trial can see it."""
+    if isinstance(splits, StreamedSplits):
+        no_files = FileSplit(np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return dataclasses.replace(splits, test=no_files, listing=None)
+    return Splits(
+        splits.x_train,
+        splits.y_train,
+        splits.x_val,
+        splits.y_val,
+        splits.x_train[:0],
+        splits.y_train[:0],
+        list(splits.class_names),
+        splits.pixel_max,
+    )
 
 
 class ConfigHyperModel(keras_tuner.HyperModel):
@@ -66,7 +65,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         self,
         config: Config,
         dimensions: list[Dimension],
-        data: SearchData,
+        data: Splits | StreamedSplits,
         info: StrategyInfo,
         model_keras: ModelKeras,
     ):
@@ -90,8 +89,8 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         model = build_model(
             config.model,
             config.regularizer,
-            self.data.x_train.shape[1:],
-            len(self.data.class_names),
+            self.data.input_shape,
+            self.data.num_classes,
             self.data.pixel_max,
         )
         info, training = self.info, config.training
@@ -134,7 +133,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
 def make_tuner(
     config: Config,
     dimensions: list[Dimension],
-    data: SearchData,
+    data: Splits | StreamedSplits,
     info: StrategyInfo,
     project_dir: Path,
     overwrite: bool,

@@ -10,13 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from photo_stages import decoded_test, predicted_classes, warmup_bytes
 from photos import write_photo_folder
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from serving.publish import cli
-from serving.publish.gate import Scores, judge
+from serving.publish.gate import (
+    Scores,
+    judge,
+    load_candidate,
+    plan_target,
+    score_export,
+    stage_candidate,
+)
 from serving.publish.infra_validation import InfraResult, validate_in_server
 from tfmodel.backend import keras, tf
+from tfmodel.brought import ModelOptions
 from tfmodel.config import Config, save_config
 from tfmodel.data import load_splits
 from tfmodel.export import saved_model
@@ -160,3 +169,15 @@ def test_a_brought_model_is_scored_on_its_data_and_published(plain_module, tmp_p
     assert verdict["candidate_accuracy"] > 0.9  # it tells bright photos from dark ones
     card = (base / "1" / saved_model.MODEL_CARD_FILE).read_text()
     assert f"top-1 accuracy **{verdict['candidate_accuracy']:.4f}**" in card
+
+
+@pytest.mark.slow
+def test_a_photo_run_is_staged_and_scored_a_batch_at_a_time(photo_run, tmp_path, no_whole_splits):
+    reference = decoded_test(photo_run.run_dir)
+    brought, splits = load_candidate(photo_run.run_dir, ModelOptions(), [])
+    target = plan_target(tmp_path / "live" / brought.name)
+    staged = stage_candidate(brought, splits, target, tmp_path / "staging", None)
+    expected = warmup_bytes(reference, brought.name, tmp_path / "reference")
+    assert (staged / saved_model.WARMUP_FILE).read_bytes() == expected
+    accuracy = np.mean(predicted_classes(reference) == reference.splits.y_test)
+    assert score_export(staged, brought.input_name, splits) == accuracy

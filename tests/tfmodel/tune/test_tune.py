@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from photo_stages import CONFIG as PHOTOS_CONFIG
 from ports import free_port
 
 from tfmodel import runs
@@ -199,3 +200,11 @@ def test_chief_and_worker_processes_share_one_search(tmp_path):
         "trial_0",
         "trial_1",
     ]
+
+
+@pytest.mark.slow
+def test_a_photo_folder_is_tuned_on_streamed_batches(photo_run, tmp_path, no_whole_splits):
+    space = "tune.space={optimizer.learning_rate: [0.003, 0.01]}"
+    tuning = [f"tune.dir={tmp_path}", "tune.max_trials=1", space]
+    result = tune(load_config(PHOTOS_CONFIG, [*photo_run.overrides, *tuning]))
+    assert len(result.rows) == 1 and 0.0 <= result.test_accuracy <= 1.0
