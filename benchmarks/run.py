@@ -27,6 +27,7 @@ from benchmarks.results import (
 BENCHMARKS = (
     "training_speed",
     "training_photos",
+    "stage_memory",
     "optimizer_speed",
     "input_pipeline",
     "edge_calls",

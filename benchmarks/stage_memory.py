@@ -1,0 +1,95 @@
+"""Peak memory and wall time of each stage as the photo folder grows tenfold.
+
+`python -m tfmodel.train` (configs/photos_mobilenet_v2.yaml: MobileNetV2 α 0.35 at 96×96, one
+epoch, no augmentation) then `python -m edge.optimize RUN` (float32, int8, pruned int8 and QAT int8,
+one fine-tune epoch each), each in a fresh process, on `input_pipeline`'s generated JPEGs (48–320
+px a side) and on ten times as many. Peak memory: the process's VmHWM as it exits (its children's
+peak RSS if larger). The smoke size checks the measuring: the small convnet, float32 only.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.input_pipeline import write_jpegs
+from benchmarks.results import Figure, Result, Table
+from benchmarks.run import main_one
+from benchmarks.training_speed import REPO
+
+SIZES = {"smoke": (8, 16, 16), "quick": (300, 3000, 96), "full": (1000, 10000, 96)}  # photos, side
+GROWTH_GOAL_MB, WALL_GOAL = 150.0, 11.0
+PEAK_RSS = (  # runs module argv[1] with the rest of argv; prints its peak RSS in kB
+    "import resource, runpy, sys\nsys.argv = sys.argv[1:]\ntry:\n"
+    "    runpy.run_module(sys.argv[0], run_name='__main__')\nfinally:\n"
+    "    own = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
+    "    print('peak_rss_kb', max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+)
+RECIPES = {"smoke": "photos_cnn.yaml", "": "photos_mobilenet_v2.yaml"}
+STAGES = {  # each stage's arguments at smoke size and at the others
+    "tfmodel.train": {"smoke": ["--set", "export.enabled=false"], "": []},
+    "edge.optimize": {
+        "smoke": ["--variants", "float32"],
+        "": ["--variants", "float32,int8,pruned_int8", "--qat", "--set", "edge.prune_epochs=1"],
+    },
+}
+
+
+def measured(module: str, args: list[str], cwd: Path) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of `python -m module args` in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, module, *args],
+        check=True, capture_output=True, text=True, env=env, cwd=cwd,
+    )  # fmt: skip
+    line = [row for row in done.stdout.splitlines() if row.startswith("peak_rss_kb")][-1]
+    return int(line.split()[1]) / 1024, time.perf_counter() - start
+
+
+def stages(photos: Path, side: int, size: str) -> dict[str, tuple[float, float]]:
+    """Each stage's (peak MB, seconds) on the folder `photos`, run after the other."""
+    kind = "smoke" if size == "smoke" else ""
+    settings = [
+        f"data.source=images:{photos}", f"data.image_size=[{side},{side}]", "data.augment=[]",
+        "training.epochs=1", "edge.enabled=false", "training.verbose=0", "output.name=photos",
+    ]  # fmt: skip
+    train = ["--config", str(REPO / "configs" / RECIPES[kind]), "--output", str(photos.parent)]
+    train += [*(f"--set={s}" for s in settings), "--no-resume"]
+    found = {
+        "tfmodel.train": measured(
+            "tfmodel.train", [*train, *STAGES["tfmodel.train"][kind]], photos.parent
+        )
+    }
+    edge = [str(next(photos.parent.glob("photos-*"))), "--set", "edge.latency_seconds=0.2"]
+    found["edge.optimize"] = measured(
+        "edge.optimize", [*edge, *STAGES["edge.optimize"][kind]], photos.parent
+    )
+    return found
+
+
+def run(size: str = "full") -> Result:
+    small, large, side = SIZES[size]
+    found = {}
+    for count in (small, large):
+        with tempfile.TemporaryDirectory() as folder:
+            write_jpegs(Path(folder) / "photos", count)
+            found[count] = stages(Path(folder) / "photos", side, size)
+    rows, figures = [], []
+    for stage, (small_mb, small_s) in found[small].items():
+        large_mb, large_s = found[large][stage]
+        rows.append([stage, *(f"{v:.0f}" for v in (small_mb, large_mb, small_s, large_s))])
+        growth = f"{stage}: peak memory growth, {small} → {large} photos"
+        figures.append(Figure(growth, max(large_mb - small_mb, 0.1), "MB", GROWTH_GOAL_MB, False))
+        figures.append(
+            Figure(f"{stage}: wall time growth", large_s / small_s, "×", WALL_GOAL, False)
+        )
+    columns = ["stage", f"peak MB, {small}", f"peak MB, {large}", f"s, {small}", f"s, {large}"]
+    title, method = "Peak memory by stage as the folder grows", f"{side}×{side}, one run each."
+    return Result("stage_memory", title, method, [Table(columns, rows)], figures)
+
+
+if __name__ == "__main__":
+    sys.exit(main_one("stage_memory"))
