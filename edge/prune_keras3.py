@@ -8,8 +8,10 @@ While the model is fine-tuned:
 - after EVERY optimizer step the mask is applied again: it is set as the kernel variable's
   `constraint`, which Keras 3's optimizer applies right after its update, inside the compiled
   step, so the masked weights are exactly zero whenever a step has finished.
-Stripping puts the kernels' own constraints back: no wrapper layer or mask variable is ever added
-to the model, so the result is the same layer classes with zeros in place, and saves, exports
+While it prunes, each mask is a variable of its kernel's layer, so a backup of the model's weights
+(BackupAndRestore: an interrupted fine-tune resumes exactly) holds the masks. Stripping puts the
+kernels' own constraints back and takes the masks out: no wrapper layer or mask variable stays in
+the model, so the result is the same layer classes with zeros in place, and saves, exports
 and converts as any Keras 3 model. Other layers with a kernel (the user's own classes,
 Embedding) keep their weights whole and are listed in `PruneResult.skipped`.
 """
@@ -123,32 +125,35 @@ class MagnitudePruning(keras.callbacks.Callback):
     def __init__(self, model: keras.Model, schedule: PolynomialDecay) -> None:
         super().__init__()
         self.schedule = schedule
-        self._masks: list[tuple[keras.Variable, keras.Variable, Any]] = []
+        self._masks: list[tuple[keras.layers.Layer, keras.Variable, keras.Variable, Any]] = []
         for layer in prunable_layers(model):
             for kernel in _kernels(layer):
                 mask = keras.Variable(
                     np.ones(kernel.shape, kernel.dtype), trainable=False, name="mask"
                 )
-                self._masks.append((kernel, mask, kernel.constraint))
+                _track(layer, mask)
+                self._masks.append((layer, kernel, mask, kernel.constraint))
                 kernel.constraint = _masked(kernel.constraint, mask)
 
     def kernels(self) -> Iterator[tuple[str, keras.Variable]]:
         """(path, variable) of every masked kernel."""
-        for kernel, _, _ in self._masks:
+        for _, kernel, _, _ in self._masks:
             yield kernel.path, kernel
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         due, sparsity = self.schedule(int(self.model.optimizer.iterations))
         if due:
-            for kernel, mask, _ in self._masks:
+            for _, kernel, mask, _ in self._masks:
                 mask.assign(magnitude_mask(kernel.numpy(), sparsity))
                 kernel.assign(kernel * mask)
 
     def strip(self) -> None:
-        """Apply the masks once more, then give each kernel back its own constraint."""
-        for kernel, mask, own in self._masks:
+        """Apply the masks once more, then give each kernel back its own constraint and its
+        layer back its own variables."""
+        for layer, kernel, mask, own in self._masks:
             kernel.assign(kernel * mask)
             kernel.constraint = own
+            layer._untrack_variable(mask)
 
 
 def plain_copy(model: keras.Model) -> keras.Model:
@@ -195,6 +200,14 @@ def _kernels(layer: keras.layers.Layer) -> list[keras.Variable]:
     """The layer's own weight matrices: weights of 2 or more dimensions (no biases,
     no BatchNorm statistics)."""
     return [w for w in layer.weights if len(w.shape) >= 2]
+
+
+def _track(layer: keras.layers.Layer, mask: keras.Variable) -> None:
+    """Make `mask` one of the (built) layer's variables while it prunes, so the weights a backup
+    saves (BackupAndRestore) and restores hold the masks with the kernels they zero."""
+    layer._tracker.unlock()  # a built layer's variables are locked; Keras unlocks them alike
+    layer._track_variable(mask)
+    layer._tracker.lock()
 
 
 def _masked(own: Callable | None, mask: keras.Variable) -> Callable:

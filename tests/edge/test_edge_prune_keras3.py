@@ -100,7 +100,7 @@ def test_masked_weights_are_zero_after_every_optimizer_step():
             step = int(model.optimizer.iterations) - 1
             last_update = step - (step - schedule.begin_step) % schedule.frequency
             expected = schedule(min(last_update, schedule.end_step))[1]
-            for kernel, mask, _ in pruning._masks:
+            for _, kernel, mask, _ in pruning._masks:
                 values, mask = kernel.numpy(), mask.numpy()
                 assert np.all(values[mask == 0] == 0)
                 assert np.mean(values == 0) == pytest.approx(expected, abs=TOLERANCE)
@@ -119,7 +119,7 @@ def test_masked_weights_are_zero_after_every_optimizer_step():
 
     before = model.predict(np.ones((2, 8, 8, 3), np.float32), verbose=0)
     pruning.strip()
-    assert all(kernel.constraint is None for kernel, _, _ in pruning._masks)
+    assert all(kernel.constraint is None for _, kernel, _, _ in pruning._masks)
     np.testing.assert_array_equal(
         model.predict(np.ones((2, 8, 8, 3), np.float32), verbose=0), before
     )
