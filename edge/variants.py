@@ -164,6 +164,7 @@ def prune(model: Any, splits: Any, config: Config, backup: Path | None = None) -
         steps_per_epoch=steps,
         callbacks=callbacks,
         verbose=config.training.verbose,
+        backup=backup,
     )
     return PrunedModel(result.model, model_sparsity(result.model), result.sparsity, result.skipped)
 
