@@ -22,7 +22,7 @@ from benchmarks.training_speed import colour_splits
 from edge import convert
 from edge.convert import softmax
 from edge.device.runtime import EdgeModel, find_interpreter
-from edge.finetune import finetune
+from edge.finetune import fine_tune_data, finetune
 from edge.qat import quantize_aware_finetune
 from edge.report import gzip_size
 from tfmodel.backend import keras
@@ -54,7 +54,7 @@ def train_mobilenet(side: int, count: int, epochs: int) -> tuple[keras.Model, Sp
     for layer in model.layers:  # Keras' 0.999 needs thousands of steps to settle; a few here
         if hasattr(layer, "moving_mean"):
             layer.momentum = 0.8
-    return finetune(model, splits, config, epochs), splits, config
+    return finetune(model, fine_tune_data(splits, config), config, epochs), splits, config
 
 
 def variants(model, splits: Splits, config: Config, every_route: bool) -> dict[tuple, bytes]:

@@ -13,7 +13,8 @@ Top to bottom, on the computer that trained (TensorFlow):
     sparsity.py    what both pruners share: TFMOT's schedule, zero counts, a `.tflite`'s counts
     qat.py         quantization-aware fine-tuning (tfmot), for the `qat_int8` variant
     encrypt.py     `python -m edge.encrypt keygen | encrypt DIR`: seal the files with a key
-    finetune.py    wrap the Dense/Conv layers and fine-tune with training's own recipe
+    finetune.py    wrap the Dense/Conv layers and fine-tune as training fits: its streamed
+                   batches, recipe and backups (a killed edge.optimize resumes)
     convert.py     a TF-callable giving probabilities → `.tflite` bytes: float32, dynamic range,
                    float16, int8 (float I/O), int8_io; one line for an op only Flex runs
     metadata.py    TFLite Model Metadata into the files, via write_metadata.py in .venv-metadata

@@ -32,6 +32,7 @@ import numpy as np
 from edge.device.names import SIGNATURE
 from edge.device.quiet import held_stderr
 from tfmodel.backend import tf
+from tfmodel.data import reading
 from tfmodel.errors import UserError
 
 OUTPUT_NAME = "probabilities"
@@ -188,11 +189,10 @@ def litert_quantizer_available() -> bool:
     return True
 
 
-def calibration_examples(x_train: np.ndarray, count: int = 500, seed: int = 0) -> np.ndarray:
-    """A seeded random subset of the train split for activation ranges (int8 calibration)."""
-    rng = np.random.default_rng(seed)
-    take = rng.choice(len(x_train), size=min(count, len(x_train)), replace=False)
-    return x_train[np.sort(take)].astype(np.float32)
+def calibration_examples(x_train: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """`count` examples of an array drawn by `seed` for activation ranges (int8 calibration), as
+    `tfmodel.data.reading.sample_images` draws them from a split."""
+    return x_train[reading.sample_indices(len(x_train), count, seed)].astype(np.float32)
 
 
 def _calibration_feed(x: np.ndarray, input_name: str) -> Iterator[dict[str, np.ndarray]]:

@@ -9,7 +9,9 @@ with the GPU-delegate check), which names the file to ship on the CPU it ran on.
 model card is rewritten to list the variants. With `--encrypt-key` the files are then encrypted
 (`edge.encrypt`), and with `--sign-key` the folder signed after that. int8 files are made by both
 the TFLite converter and litert-quantizer; the one more accurate on the validation split is kept
-(the smaller on a tie) and the report says which. Each step's time is printed at the end.
+(the smaller on a tie) and the report says which. Each step's time is printed at the end. The
+fine-tunes back up into `backup/` in the output folder as training does: the same command run
+again after a kill resumes them and ends with the same files; `backup/` goes once all is written.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from edge.device.manifest import ModelFile, ModelIdentity, write_manifest, write
 from edge.device.names import SIGNATURE_FILE
 from edge.device.runtime import EdgeError, find_interpreter
 from edge.encrypt import encrypt_folder
+from edge.finetune import BACKUP_DIR
 from edge.variants import (
     VARIANTS,
     Converted,
@@ -47,6 +50,7 @@ from tfmodel.brought.description import RUN
 from tfmodel.brought.door import MODEL_KINDS_HELP
 from tfmodel.brought.flags import add_model_flags, model_options
 from tfmodel.config import Config
+from tfmodel.data import reading
 from tfmodel.errors import UserError, report_error
 from tfmodel.sign import sign_model
 
@@ -92,7 +96,7 @@ def optimize(model: Any, splits: Any, out_dir: Path, version: str | None = None)
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = StepTimes()
     with steps.timed("fine-tuning (pruning, QAT)"):
-        sources = build_sources(model, splits, config, variants)
+        sources = build_sources(model, splits, config, variants, out_dir / BACKUP_DIR)
     with steps.timed("conversion"):
         converted = convert_variants(sources, variants, splits, config, out_dir)
     version = version or out_dir.resolve().parent.name
@@ -101,6 +105,7 @@ def optimize(model: Any, splits: Any, out_dir: Path, version: str | None = None)
     with steps.timed("measuring"):
         rows = measure_all(model, splits, converted, sources.float.sparsity, config.edge)
     write_and_print_report(out_dir, rows, converted, sources, config)
+    shutil.rmtree(out_dir / BACKUP_DIR, ignore_errors=True)  # the folder is complete
     print(steps.summary())
     return EdgeResult(out_dir, rows, manifest, sources.layer_sparsity, sources.unpruned)
 
@@ -142,7 +147,8 @@ def write_manifest_and_samples(
     manifest = write_manifest(
         out_dir, files, list(model.labels), tuple(model.input_shape), splits.pixel_max, identity
     )
-    x_samples, y_samples = splits.x_test[:SAMPLE_COUNT], splits.y_test[:SAMPLE_COUNT]
+    x_samples = reading.first_images(splits, "test", SAMPLE_COUNT)
+    y_samples = reading.labels(splits, "test")[:SAMPLE_COUNT]
     write_samples(out_dir, x_samples, y_samples, model.predict(x_samples))
     return manifest
 
@@ -151,17 +157,16 @@ def measure_all(
     model: Any, splits: Any, converted: Converted, float_sparsity: float, edge: Any
 ) -> list[report.VariantResult]:
     """The model's row, then one row per file, each with its GPU-delegate check saved to
-    analysis/; each row's latency timed for up to `edge.latency_seconds`."""
-    x, y = splits.x_test, splits.y_test
-    keras = report.model_row(
-        model, x, y, model_file(model.source), float_sparsity, edge.latency_seconds
+    analysis/; each row's latency timed for up to `edge.latency_seconds`. The test split is
+    read a batch at a time, once per row."""
+    keras, reference = report.model_row(
+        model, splits, model_file(model.source), float_sparsity, edge.latency_seconds
     )
-    reference = model.predict(x).argmax(axis=1)
     rows = [keras]
     analysis_dir = converted.files[0].path.parent / "analysis"
     analysis_dir.mkdir(exist_ok=True)
     for item in converted.files:
-        row = report.measure_file(item, x, y, reference, edge.latency_seconds)
+        row = report.measure_file(item, splits, reference, edge.latency_seconds)
         content = item.path.read_bytes()
         gpu = analyze_gpu_compatibility(content)
         row.gpu_compatible, row.ops = gpu.compatible, gpu.ops

@@ -12,12 +12,13 @@ classes, nested models) keep their weights whole and are listed in `PrunedModel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from edge.finetune import finetune, kernels, steps_per_epoch, wrap_layers
+from edge.finetune import fine_tune_data, finetune, kernels, wrap_layers
 from edge.sparsity import check_pruning_settings, pruning_steps, zero_fraction
 from tfmodel.backend import keras
 from tfmodel.config import Config
-from tfmodel.data import Splits
+from tfmodel.data import Splits, StreamedSplits
 
 import tensorflow_model_optimization as tfmot  # isort: skip  (after tfmodel.backend picks Keras 2)
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (  # isort: skip
@@ -36,11 +37,15 @@ class PrunedModel:
     unpruned: list[str]
 
 
-def prune_model(model: keras.Model, splits: Splits, config: Config) -> PrunedModel:
-    """Fine-tune `model` for `edge.prune_epochs` epochs while pruning to `edge.target_sparsity`."""
+def prune_model(
+    model: keras.Model, splits: Splits | StreamedSplits, config: Config, backup: Path | None = None
+) -> PrunedModel:
+    """Fine-tune `model` for `edge.prune_epochs` epochs while pruning to `edge.target_sparsity`,
+    backing up into `backup` (edge.finetune) when given."""
     target, epochs = config.edge.target_sparsity, config.edge.prune_epochs
     check_pruning_settings(target, epochs)
-    end_step, frequency = pruning_steps(steps_per_epoch(splits, config) * epochs)
+    data = fine_tune_data(splits, config)
+    end_step, frequency = pruning_steps(data.steps_per_epoch * epochs)
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0,
         final_sparsity=target,
@@ -58,7 +63,8 @@ def prune_model(model: keras.Model, splits: Splits, config: Config) -> PrunedMod
         f"pruning to sparsity {target:g} in {epochs} epochs, masks updated every {frequency} steps"
         + (f"; tfmot cannot prune {', '.join(unpruned)}: kept whole" if unpruned else "")
     )
-    finetune(wrapped, splits, config, epochs, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    update_step = tfmot.sparsity.keras.UpdatePruningStep()
+    finetune(wrapped, data, config, epochs, callbacks=[update_step], backup=backup)
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     layers = kernel_sparsity(stripped)
     return PrunedModel(stripped, overall_sparsity(stripped), layers, unpruned)

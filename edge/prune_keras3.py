@@ -8,16 +8,19 @@ While the model is fine-tuned:
 - after EVERY optimizer step the mask is applied again: it is set as the kernel variable's
   `constraint`, which Keras 3's optimizer applies right after its update, inside the compiled
   step, so the masked weights are exactly zero whenever a step has finished.
-Stripping puts the kernels' own constraints back: no wrapper layer or mask variable is ever added
-to the model, so the result is the same layer classes with zeros in place, and saves, exports
-and converts as any Keras 3 model. Other layers with a kernel (the user's own classes,
-Embedding) keep their weights whole and are listed in `PruneResult.skipped`.
+Given a backup folder, the masks are saved there beside BackupAndRestore's weights, so an
+interrupted fine-tune resumes with the masks its weights had. Stripping puts the kernels' own
+constraints back: no wrapper layer or mask variable is ever added to the model, so the result is
+the same layer classes with zeros in place, and saves, exports and converts as any Keras 3 model.
+Other layers with a kernel (the user's own classes, Embedding) keep their weights whole and are
+listed in `PruneResult.skipped`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +28,10 @@ import numpy as np
 from edge.sparsity import PolynomialDecay, check_pruning_settings, pruning_steps, zero_fraction
 from tfmodel.backend import tf
 from tfmodel.errors import UserError
+from tfmodel.files import replace_atomically
 from tfmodel.keras3 import keras
+
+MASKS_PREFIX = "masks-"  # a backup's masks: masks-<optimizer step>.npz
 
 # Layer classes whose 2-or-more-dimensional weights are all kernels a mask may zero.
 PRUNABLE_LAYERS = (
@@ -73,6 +79,7 @@ def prune_keras3_model(
     metrics: Sequence[Any] = (),
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
+    backup: Path | None = None,
 ) -> PruneResult:
     """Fine-tune a copy of `model` on `train` for `epochs` while pruning its kernels to
     `target_sparsity`, then strip the masks.
@@ -81,7 +88,8 @@ def prune_keras3_model(
     rebuilds). `train` yields (inputs, targets) batches, as `model.fit` takes them (a
     stream is fine: give `steps_per_epoch` when it repeats or its length is unknown).
     `optimizer` (the project's: `tfmodel.optimizers.keras3.make_keras3_optimizer`) and `loss`
-    (and `metrics`) compile the copy; `callbacks` and `verbose` go to its `fit`. The schedule is
+    (and `metrics`) compile the copy; `callbacks` and `verbose` go to its `fit`: with a
+    BackupAndRestore among them, `backup` is where the masks are saved beside it. The schedule is
     TFMOT's PolynomialDecay from `initial_sparsity` to `target_sparsity`; `end_step` and
     `frequency` default as edge.prune's (the target after ~3/4 of the steps, 20 mask updates).
     The copy is compiled with one step per execution, so the masks follow every step.
@@ -98,7 +106,7 @@ def prune_keras3_model(
         frequency=frequency or default_frequency,
     )
     copy = plain_copy(model)
-    pruning = MagnitudePruning(copy, schedule)
+    pruning = MagnitudePruning(copy, schedule, backup)
     copy.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), steps_per_execution=1)
     copy.fit(
         train,
@@ -117,12 +125,20 @@ class MagnitudePruning(keras.callbacks.Callback):
     """Masks on the prunable kernels of `model`, updated on `schedule`, applied after each step.
 
     Construction sets each kernel's constraint to "its own constraint, then the mask"; `strip()`
-    puts the kernels' own constraints back. Use it as a `fit` callback between the two.
+    puts the kernels' own constraints back. Use it as a `fit` callback between the two. With a
+    `backup` folder it saves the masks there at each epoch's end, before a BackupAndRestore after
+    it in the callback list saves the weights, as `masks-<optimizer step>.npz` (the last two kept,
+    so a kill between the two saves leaves the masks of the weights left); a restart's first step
+    loads the masks saved at the step the weights were restored to.
     """
 
-    def __init__(self, model: keras.Model, schedule: PolynomialDecay) -> None:
+    def __init__(
+        self, model: keras.Model, schedule: PolynomialDecay, backup: Path | None = None
+    ) -> None:
         super().__init__()
         self.schedule = schedule
+        self.backup = backup
+        self._restored = backup is None
         self._masks: list[tuple[keras.Variable, keras.Variable, Any]] = []
         for layer in prunable_layers(model):
             for kernel in _kernels(layer):
@@ -138,11 +154,35 @@ class MagnitudePruning(keras.callbacks.Callback):
             yield kernel.path, kernel
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        due, sparsity = self.schedule(int(self.model.optimizer.iterations))
+        step = int(self.model.optimizer.iterations)
+        if not self._restored:
+            self._restore_masks(step)
+        due, sparsity = self.schedule(step)
         if due:
             for kernel, mask, _ in self._masks:
                 mask.assign(magnitude_mask(kernel.numpy(), sparsity))
                 kernel.assign(kernel * mask)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.backup is None:
+            return
+        step = int(self.model.optimizer.iterations)
+        masks = {str(i): mask.numpy() for i, (_, mask, _) in enumerate(self._masks)}
+        self.backup.mkdir(parents=True, exist_ok=True)
+        replace_atomically(self._masks_file(step), lambda partial: _save_npz(partial, masks))
+        for old in sorted(self.backup.glob(f"{MASKS_PREFIX}*.npz"), key=_step_of)[:-2]:
+            old.unlink()
+
+    def _restore_masks(self, step: int) -> None:
+        """The masks saved at `step`, if a backup holds them (a resumed fine-tune)."""
+        self._restored = True
+        if self._masks_file(step).is_file():
+            with np.load(self._masks_file(step)) as saved:
+                for i, (_, mask, _) in enumerate(self._masks):
+                    mask.assign(saved[str(i)])
+
+    def _masks_file(self, step: int) -> Path:
+        return self.backup / f"{MASKS_PREFIX}{step}.npz"
 
     def strip(self) -> None:
         """Apply the masks once more, then give each kernel back its own constraint."""
@@ -195,6 +235,15 @@ def _kernels(layer: keras.layers.Layer) -> list[keras.Variable]:
     """The layer's own weight matrices: weights of 2 or more dimensions (no biases,
     no BatchNorm statistics)."""
     return [w for w in layer.weights if len(w.shape) >= 2]
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with path.open("wb") as f:  # a file object: np.savez would add .npz to a partial's name
+        np.savez(f, **arrays)
+
+
+def _step_of(masks_file: Path) -> int:
+    return int(masks_file.stem.removeprefix(MASKS_PREFIX))
 
 
 def _masked(own: Callable | None, mask: keras.Variable) -> Callable:

@@ -9,16 +9,21 @@ ranges. The converter then reads the learnt ranges when it writes the int8 file.
 
 from __future__ import annotations
 
-from edge.finetune import finetune, kernels, wrap_layers
+from pathlib import Path
+
+from edge.finetune import fine_tune_data, finetune, kernels, wrap_layers
 from tfmodel.backend import keras
 from tfmodel.config import Config
-from tfmodel.data import Splits
+from tfmodel.data import Splits, StreamedSplits
 
 import tensorflow_model_optimization as tfmot  # isort: skip  (after tfmodel.backend picks Keras 2)
 
 
-def quantize_aware_finetune(model: keras.Model, splits: Splits, config: Config) -> keras.Model:
-    """A copy of `model` with fake quantization, fine-tuned for `edge.prune_epochs` epochs."""
+def quantize_aware_finetune(
+    model: keras.Model, splits: Splits | StreamedSplits, config: Config, backup: Path | None = None
+) -> keras.Model:
+    """A copy of `model` with fake quantization, fine-tuned for `edge.prune_epochs` epochs,
+    backing up into `backup` (edge.finetune) when given."""
     quantization = tfmot.quantization.keras
     registry = quantization.default_8bit.Default8BitQuantizeRegistry()
     annotated = wrap_layers(
@@ -35,4 +40,5 @@ def quantize_aware_finetune(model: keras.Model, splits: Splits, config: Config) 
         f"quantization-aware fine-tuning for {config.edge.prune_epochs} epochs"
         + (f"; tfmot cannot quantize {', '.join(left_float)}: left float" if left_float else "")
     )
-    return finetune(qat_model, splits, config, config.edge.prune_epochs)
+    data = fine_tune_data(splits, config)
+    return finetune(qat_model, data, config, config.edge.prune_epochs, backup=backup)

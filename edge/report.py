@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from edge.device.benchmark import measure_latency
 from edge.device.cpu import describe_cpu
 from edge.device.manifest import ModelFile
 from edge.device.runtime import EdgeModel, describe_interpreter
+from tfmodel.data import reading
 from tfmodel.runs import EDGE_REPORT_FILE as REPORT_JSON  # the model card reads it too
 
 REPORT_MD = "report.md"
@@ -50,24 +52,29 @@ def gzip_size(content: bytes) -> int:
     return len(gzip.compress(content, compresslevel=9))
 
 
+def file_predictor(model: EdgeModel) -> Callable[[np.ndarray], np.ndarray]:
+    """`model.predict` for batches of any size: whole batches where the file's batch dimension
+    is free, else one example at a time."""
+    if model.takes_any_batch:
+        return model.predict
+    return lambda x: np.concatenate([model.predict(example[None]) for example in x])
+
+
 def measure_file(
-    item: ModelFile,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    reference_top1: np.ndarray,
-    seconds: float,
+    item: ModelFile, splits: Any, reference_top1: np.ndarray, seconds: float
 ) -> VariantResult:
-    """One file's row, measured through the edge runtime (its sha256 checked as on a device);
-    latency timed for up to `seconds`."""
+    """One file's row on the test split of `splits`, measured through the edge runtime (its
+    sha256 checked as on a device) a batch at a time; latency timed for up to `seconds`."""
     model = EdgeModel(item.path)
-    top1 = model.predict(x_test).argmax(axis=1)
-    latency = measure_latency(model.predict, x_test[0], seconds=seconds)
+    predict = file_predictor(model)
+    top1 = reading.predict_split(predict, splits, "test").argmax(axis=1)
+    latency = measure_latency(predict, reading.first_images(splits, "test", 1)[0], seconds=seconds)
     content = item.path.read_bytes()
     return VariantResult(
         variant=item.variant,
         file=item.path.name,
         quantizer=item.quantizer,
-        test_accuracy=float(np.mean(top1 == y_test)),
+        test_accuracy=float(np.mean(top1 == reading.labels(splits, "test"))),
         agreement=float(np.mean(top1 == reference_top1)),
         bytes=len(content),
         gzip_bytes=gzip_size(content),
@@ -78,22 +85,19 @@ def measure_file(
 
 
 def model_row(
-    model: Any,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    path: Path | None,
-    sparsity: float,
-    seconds: float,
-) -> VariantResult:
+    model: Any, splits: Any, path: Path | None, sparsity: float, seconds: float
+) -> tuple[VariantResult, np.ndarray]:
     """The model as brought (the door's description: its Keras, or its SavedModel at `path`),
-    measured like the files: one call per example for latency, timed for up to `seconds`."""
-    top1 = model.predict(x_test).argmax(axis=1)
-    latency = measure_latency(model.probabilities, x_test[0], seconds=seconds)
-    return VariantResult(
+    measured like the files on the test split of `splits`: one call per example for latency,
+    timed for up to `seconds`. Also its top-1 answers, the files' reference."""
+    top1 = reading.predict_split(model.predict, splits, "test").argmax(axis=1)
+    example = reading.first_images(splits, "test", 1)[0]
+    latency = measure_latency(model.probabilities, example, seconds=seconds)
+    row = VariantResult(
         variant="keras",
         file=path.name if path else None,
         quantizer=None,
-        test_accuracy=float(np.mean(top1 == y_test)),
+        test_accuracy=float(np.mean(top1 == reading.labels(splits, "test"))),
         agreement=1.0,
         bytes=None if path is None else disk_bytes(path),
         gzip_bytes=None,
@@ -101,6 +105,7 @@ def model_row(
         p50_ms=latency.p50_ms,
         p99_ms=latency.p99_ms,
     )
+    return row, top1
 
 
 def disk_bytes(path: Path) -> int:

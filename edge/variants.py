@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,8 +22,10 @@ import numpy as np
 from edge import convert, metadata
 from edge.device.manifest import ModelFile
 from edge.device.runtime import EdgeModel
+from edge.report import file_predictor
 from edge.sparsity import zero_fraction
 from tfmodel.config import Config
+from tfmodel.data import reading
 from tfmodel.errors import UserError
 
 # Per int8-I/O variant, each quantizer's scores: {"tflite-converter": {"val_accuracy": …}, …}.
@@ -50,7 +53,9 @@ VARIANTS = {
 
 
 def resolve_variants(config: Config) -> list[str]:
-    """`edge.variants` checked, with float32 first (the reference) and qat_int8 if `edge.qat`."""
+    """`edge.variants` checked, with float32 first (the reference) and qat_int8 if `edge.qat`
+    (and `edge.calibration_examples` checked, so a bad count stops before any fine-tuning)."""
+    check_calibration_examples(config.edge.calibration_examples)
     unknown = [v for v in config.edge.variants if v not in VARIANTS]
     if unknown:
         raise UserError(
@@ -59,6 +64,15 @@ def resolve_variants(config: Config) -> list[str]:
         )
     names = ["float32", *config.edge.variants, *(["qat_int8"] if config.edge.qat else [])]
     return list(dict.fromkeys(names))
+
+
+def check_calibration_examples(count: int) -> None:
+    """UserError unless `count` (`edge.calibration_examples`) is a positive whole number."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise UserError(
+            f"edge.calibration_examples is {count!r}: int8 calibration needs at least one train "
+            "example; set it to a positive whole number, e.g. --set edge.calibration_examples=500"
+        )
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,13 @@ class Sources:
         return getattr(self, VARIANTS[variant].source)
 
 
-def build_sources(model: Any, splits: Any, config: Config, variants: list[str]) -> Sources:
+def build_sources(
+    model: Any, splits: Any, config: Config, variants: list[str], backup: Path | None = None
+) -> Sources:
     """The float model, plus pruning's and QAT's fine-tuned copies if `variants` needs them and
     the model can have them (`model.pruning`: TFMOT's for tf_keras, edge.prune_keras3 for Keras 3;
-    `model.qat`: TFMOT's, tf_keras only).
+    `model.qat`: TFMOT's, tf_keras only). Each fine-tune backs up into its own folder in
+    `backup` when given (`backup/pruned`, `backup/qat`), resuming from what a kill left there.
 
     The pruning and QAT modules are imported here, when a model is built, so that importing this
     module (or edge.optimize) imports no tfmot. A QAT model keeps the float model's sparsity.
@@ -101,7 +118,7 @@ def build_sources(model: Any, splits: Any, config: Config, variants: list[str]) 
     if "pruned" in needed and model.pruning is None:
         skipped["pruned"] = model.pruning_why_not
     elif "pruned" in needed:
-        result = prune(model, splits, config)
+        result = prune(model, splits, config, backup and backup / "pruned")
         pruned = SourceModel(fine_tuned(model, result.model), result.sparsity)
         layer_sparsity, unpruned = result.layer_sparsity, result.unpruned
     qat = None
@@ -110,37 +127,44 @@ def build_sources(model: Any, splits: Any, config: Config, variants: list[str]) 
     elif "qat" in needed:
         from edge.qat import quantize_aware_finetune
 
-        qat_model = quantize_aware_finetune(model.model, splits, config)
+        qat_model = quantize_aware_finetune(model.model, splits, config, backup and backup / "qat")
         qat = SourceModel(fine_tuned(model, qat_model), float_source.sparsity)
     return Sources(float_source, pruned, qat, layer_sparsity, unpruned, skipped)
 
 
-def prune(model: Any, splits: Any, config: Config) -> Any:
+def prune(model: Any, splits: Any, config: Config, backup: Path | None = None) -> Any:
     """The model's Keras pruned to `edge.target_sparsity` by the pruning its Keras has, as
-    edge.prune's `PrunedModel`."""
+    edge.prune's `PrunedModel`; the fine-tune backs up into `backup` when given."""
     from edge.prune import PrunedModel, prune_model
 
     if model.pruning == "tfmot":
-        return prune_model(model.model, splits, config)
-    from edge.finetune import steps_per_epoch, train_batches
+        return prune_model(model.model, splits, config, backup)
+    from edge.finetune import fine_tune_data, prepare_backup
     from edge.prune_keras3 import prune_keras3_model
     from tfmodel.keras3 import keras
     from tfmodel.optimizers.keras3 import make_keras3_optimizer
+    from tfmodel.training.keras3_fit import Keras3Backup
 
     epochs = config.edge.prune_epochs
     keras.utils.set_random_seed(config.training.seed)
-    train = train_batches(splits, config)
-    steps = steps_per_epoch(splits, config)
+    data = fine_tune_data(splits, config)
+    steps = data.steps_per_epoch
+    callbacks = []
+    if backup is not None:
+        prepare_backup(backup, model.model, config)
+        callbacks.append(Keras3Backup(backup, data.data_epoch, steps, None))
     print(f"pruning to sparsity {config.edge.target_sparsity:g} in {epochs} epochs (Keras 3)")
     result = prune_keras3_model(
         model.model,
-        train,
+        data.batches.train,
         target_sparsity=config.edge.target_sparsity,
         epochs=epochs,
         optimizer=make_keras3_optimizer(config.optimizer, steps, epochs),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=model.gives_logits),
         steps_per_epoch=steps,
+        callbacks=callbacks,
         verbose=config.training.verbose,
+        backup=backup,
     )
     return PrunedModel(result.model, model_sparsity(result.model), result.sparsity, result.skipped)
 
@@ -177,7 +201,9 @@ def convert_variants(
     the tflite-support helper venv; without it one line says so and the files go without.
     """
     brought = sources.float.model
-    calibration = convert.calibration_examples(splits.x_train, seed=config.training.seed)
+    calibration = reading.sample_images(
+        splits, "train", config.edge.calibration_examples, config.training.seed
+    )
     info = metadata.describe(
         brought.name, list(brought.labels), tuple(brought.input_shape), splits.pixel_max
     )
@@ -230,25 +256,29 @@ def choose_int8(
         made["litert-quantizer"] = convert.quantize_with_litert(
             float_tflite, model.input_name, calibration, kind
         )
-    x_val = splits.x_val if len(splits.x_val) else calibration
-    float_probabilities = model.predict(x_val)
+    has_val = reading.count(splits, "val") > 0
+
+    def validation(predict: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """`predict` over the validation split, or over the calibration examples without one."""
+        return reading.predict_split(predict, splits, "val") if has_val else predict(calibration)
+
+    float_probabilities = validation(model.predict)
     # Without a validation split, the float model's answers stand in for the labels.
-    y_val = splits.y_val if len(splits.x_val) else float_probabilities.argmax(axis=1)
+    y_val = reading.labels(splits, "val") if has_val else float_probabilities.argmax(axis=1)
     scores = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in made.items():
             path = Path(tmp) / f"{name}.tflite"
             path.write_bytes(content)
-            candidate = EdgeModel(path, verify=False)
-            probabilities = candidate.predict(x_val)
+            predict = file_predictor(EdgeModel(path, verify=False))
+            probabilities = validation(predict)
+            test_top1 = reading.predict_split(predict, splits, "test").argmax(axis=1)
             scores[name] = {
                 "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_val)),
                 "val_probability_error": float(
                     np.mean(np.abs(probabilities - float_probabilities))
                 ),
-                "test_accuracy": float(
-                    np.mean(candidate.predict(splits.x_test).argmax(axis=1) == splits.y_test)
-                ),
+                "test_accuracy": float(np.mean(test_top1 == reading.labels(splits, "test"))),
                 "bytes": len(content),
             }
     best = max(

@@ -158,6 +158,8 @@ class EdgeConfig:
         default_factory=lambda: ["float32", "dynamic", "float16", "int8", "int8_io", "pruned_int8"]
     )
     qat: bool = False
+    # int8 files calibrate their activation ranges on this many train examples, drawn by the seed.
+    calibration_examples: int = 500
     # The report recommends the fastest file within this drop of the model's test accuracy.
     max_accuracy_drop: float = 0.01
     latency_seconds: float = 2.0  # the timing budget of each report row (at most 200 calls)

@@ -104,14 +104,15 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
     """BackupAndRestore plus data order, callback state and history, for exact resume.
 
     Put it after ModelCheckpoint, EarlyStopping and CSVLogger in the callback list: at each epoch
-    end they have then recorded the epoch before its backup is taken.
+    end they have then recorded the epoch before its backup is taken. A fit with no history.csv
+    (edge fine-tuning) passes `history_file=None` and no callbacks to `keep`.
     """
 
     def __init__(
         self,
         backup_dir: Path,
         plan: BackupPlan,
-        history_file: Path,
+        history_file: Path | None,
         *,
         keep: list[keras.callbacks.Callback],
     ) -> None:
@@ -130,7 +131,7 @@ class ExactBackup(keras.callbacks.BackupAndRestore):
         saved = self._read_states().get(str(next_epoch - 1), {})
         for callback in self.keep:
             _restore(callback, saved.get(type(callback).__name__), self._best_checkpoint())
-        if self.plan.write:
+        if self.plan.write and self.history_file is not None:
             cut_history(self.history_file, next_epoch)
         self.plan.data_epoch.assign(next_epoch)
         self._last_backup = (next_epoch - 1, time.monotonic())

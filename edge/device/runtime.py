@@ -187,6 +187,12 @@ class EdgeModel:
         self._prepare_calls()
 
     @property
+    def takes_any_batch(self) -> bool:
+        """Whether the file's batch dimension is free (-1), so `predict` takes batches of any
+        size; a file saved with a fixed batch is safest fed that batch (one example)."""
+        return int(self._input["shape_signature"][0]) == -1
+
+    @property
     def input_dtype(self) -> str:
         """The dtype the model itself takes: `float32`, or `int8` for a fully quantized model."""
         return np.dtype(self._input["dtype"]).name

@@ -21,14 +21,14 @@ EDGE_DIR_ENV = "TFMODEL_EDGE_DIR"
 @pytest.fixture(scope="session")
 def digits_model(digits_config, digits_splits):
     """The reference digits MLP trained by the recipe (a few seconds; no run folder needed)."""
-    from edge.finetune import finetune
+    from edge.finetune import fine_tune_data, finetune
     from tfmodel.models import build_model
 
     splits, config = digits_splits, digits_config
     model = build_model(
         config.model, config.regularizer, splits.input_shape, splits.num_classes, splits.pixel_max
     )
-    return finetune(model, splits, config, config.training.epochs)
+    return finetune(model, fine_tune_data(splits, config), config, config.training.epochs)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +62,7 @@ def colours_edge(digits_config, tmp_path_factory):
     from colours import COLOURS, colour_images
 
     from edge import metadata
-    from edge.finetune import finetune
+    from edge.finetune import fine_tune_data, finetune
     from edge.optimize import optimize
     from tfmodel.backend import keras
     from tfmodel.brought.door import describe_trained_model
@@ -79,7 +79,7 @@ def colours_edge(digits_config, tmp_path_factory):
     # Seeded before the weights are made: unseeded, 3 epochs reached 0.56 to 1.0 test accuracy.
     keras.utils.set_random_seed(config.training.seed)
     model = build_model(config.model, config.regularizer, (32, 32, 3), 3, 255.0)
-    model = finetune(model, splits, config, 6)
+    model = finetune(model, fine_tune_data(splits, config), config, 6)
     out_dir = tmp_path_factory.mktemp("colours") / "edge"
     config.edge.latency_seconds = 0.1  # the report's timing is not tested here
     optimize(describe_trained_model(model, config, splits.class_names), splits, out_dir)

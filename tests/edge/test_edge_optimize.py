@@ -83,6 +83,14 @@ def test_variants_are_checked_and_float32_always_first(digits_config):
         optimize.resolve_variants(config)
 
 
+@pytest.mark.parametrize("count", [0, -5, 2.5, True])
+def test_calibration_examples_must_be_a_positive_whole_number(digits_config, count):
+    config = copy.deepcopy(digits_config)
+    config.edge.calibration_examples = count
+    with pytest.raises(optimize.UserError, match="edge.calibration_examples is .*positive whole"):
+        optimize.resolve_variants(config)
+
+
 @pytest.fixture(scope="module")
 def run_dir(digits_model, digits_config, tmp_path_factory):
     """A run folder as training writes it: config.yaml and model.keras."""

@@ -125,6 +125,29 @@ def test_masked_weights_are_zero_after_every_optimizer_step():
     )
 
 
+def test_a_restarted_fit_goes_on_with_the_masks_its_backup_saved(tmp_path):
+    """With a backup folder the masks are saved at each epoch's end by optimizer step; a new
+    MagnitudePruning whose optimizer is restored to that step loads them at its first batch."""
+    schedule = PolynomialDecay(0.0, TARGET, 0, end_step=2, frequency=1)
+    model = small_cnn()
+    pruning = MagnitudePruning(model, schedule, tmp_path)
+    model.compile(keras3_optimizers.Adam(0.05), keras.losses.SparseCategoricalCrossentropy(True))
+    model.fit(random_batches((8, 8, 3), 10), callbacks=[pruning], shuffle=False, verbose=0)
+    masks = [mask.numpy() for _, mask, _ in pruning._masks]
+    assert 0 < np.mean(masks[0]) < 1
+    assert [p.name for p in tmp_path.iterdir()] == ["masks-4.npz"]
+
+    restarted = small_cnn()
+    resumed = MagnitudePruning(restarted, schedule, tmp_path)
+    restarted.compile(keras3_optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    restarted.optimizer.build(restarted.trainable_variables)
+    restarted.optimizer.iterations.assign(4)  # what BackupAndRestore restores
+    resumed.set_model(restarted)
+    resumed.on_train_batch_begin(0)
+    for saved, (_, mask, _) in zip(masks, resumed._masks, strict=True):
+        np.testing.assert_array_equal(mask.numpy(), saved)
+
+
 def test_nested_models_are_pruned_and_other_kernels_listed_as_skipped():
     """A model inside a model (as in transfer learning) has its kernels pruned; an Embedding's
     table is a 2-D weight the pruner does not know, so it is named in `skipped` and kept whole."""

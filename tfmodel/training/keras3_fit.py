@@ -104,14 +104,15 @@ def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) 
 
 
 class Keras3Backup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore at every epoch's end, plus the data order and history.csv on restore."""
+    """BackupAndRestore at every epoch's end, plus the data order and history.csv on restore
+    (a fit with no history.csv, edge fine-tuning, passes `history_logger=None`)."""
 
     def __init__(
         self,
         backup_dir: Path,
         data_epoch: Any,
         steps_per_epoch: int,
-        history_logger: keras.callbacks.CSVLogger,
+        history_logger: keras.callbacks.CSVLogger | None,
     ) -> None:
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
         self.data_epoch = data_epoch  # the train pipeline's first epoch
@@ -122,8 +123,9 @@ class Keras3Backup(keras.callbacks.BackupAndRestore):
         super().on_train_begin(logs)  # restores weights and optimizer if a backup exists
         # Whole epochs done, counted by the restored optimizer's step (Keras resumes after them).
         next_epoch = int(self.model.optimizer.iterations.numpy()) // self.steps_per_epoch
-        cut_history(Path(self.history_logger.filename), next_epoch)
-        self.history_logger.on_train_begin()  # it opened the file before the cut replaced it
+        if self.history_logger is not None:
+            cut_history(Path(self.history_logger.filename), next_epoch)
+            self.history_logger.on_train_begin()  # it opened the file before the cut replaced it
         self.data_epoch.assign(next_epoch)
 
 
