@@ -12,14 +12,13 @@ arrays (`tfmodel.data.pipeline`), so a resumed run replays the same batches (TFD
 read in sequence, are shuffled through a buffer seeded likewise: `tfmodel.data.tfds_stream`;
 with a cache, they too get a full permutation); augmentation draws from (seed, step) likewise.
 Decoding runs on AUTOTUNE parallel calls, order kept.
-A consumer that wants arrays (`x_test` for the model card, `x_train` for edge calibration) gets
-them decoded on first use; training and testing never ask for them.
+Streamed splits hold no decoded images: stages after training read them through
+`tfmodel.data.reading`, a batch at a time.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 from pathlib import Path
@@ -63,8 +62,9 @@ class FileSplit:
 
 @dataclasses.dataclass
 class StreamedSplits:
-    """Train/validation/test as files (or TFDS records); reads like `tfmodel.data.Splits`
-    (y_*, x_* on demand). `listing` is the folder's (None for TFDS)."""
+    """Train/validation/test as files (or TFDS records); labels as `tfmodel.data.Splits` has
+    them (y_*), images read through `tfmodel.data.reading`. `listing` is the folder's (None
+    for TFDS)."""
 
     train: FileSplit | TfdsSplit
     val: FileSplit | TfdsSplit
@@ -86,18 +86,6 @@ class StreamedSplits:
     y_train = property(lambda self: self.train.labels)
     y_val = property(lambda self: self.val.labels)
     y_test = property(lambda self: self.test.labels)
-
-    @functools.cached_property
-    def x_train(self) -> np.ndarray:
-        return decode_all(self.train, self.recipe).astype(np.float32)
-
-    @functools.cached_property
-    def x_val(self) -> np.ndarray:
-        return decode_all(self.val, self.recipe).astype(np.float32)
-
-    @functools.cached_property
-    def x_test(self) -> np.ndarray:
-        return decode_all(self.test, self.recipe).astype(np.float32)
 
 
 def _file_decoder(split: FileSplit, recipe: ImageRecipe):
