@@ -19,6 +19,7 @@ are not carried over a restart (tf_keras' ExactBackup carries them).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,15 @@ def keras3_steps_per_execution(
     return steps, f"Keras 3 runs whole executions, so they must divide the epoch's {epoch} steps"
 
 
-def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) -> int:
-    """The Keras 3 model's model.fit, resumed from its backup if any; returns epochs trained."""
+def fit_keras3(
+    config: Config,
+    setting: Setting,
+    folder: RunFolder,
+    model: Any,
+    extra_callbacks: Sequence[Any] = (),
+) -> int:
+    """The Keras 3 model's model.fit, resumed from its backup if any, `extra_callbacks` called
+    last; returns epochs trained."""
     callbacks = keras3_callbacks(config, folder, has_val=setting.batches.validation is not None)
     history_logger = next(c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
     backup = Keras3Backup(
@@ -92,12 +100,12 @@ def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) 
         setting.batches.steps_per_epoch,
         history_logger,
     )
-    callbacks.append(backup)  # last: history.csv has the epoch's row before it is backed up
+    callbacks.append(backup)  # after CSVLogger: history.csv has the epoch's row when backed up
     history = model.fit(
         **setting.batches.fit_arguments(),
         shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
         epochs=config.training.epochs,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *extra_callbacks],
         verbose=config.training.verbose,
     )
     return len(history.epoch)
