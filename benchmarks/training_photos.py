@@ -29,10 +29,10 @@ from tfmodel.models.model_keras import keras_of
 RECIPE = REPO / "configs" / "photos_cnn.yaml"
 SIZES = {"smoke": (100, 1), "quick": (1000, 2), "full": (5000, 3)}  # images, timed rounds a side
 SPEED_GOAL, KERAS3_GOAL, RSS_GOAL_MB = 1.0, 0.95, 200.0
-PEAK_RSS = (  # the command in a fresh process; prints its peak RSS in kB (Linux' ru_maxrss)
-    "import resource, runpy, sys\nsys.argv = ['tfmodel.train', *sys.argv[1:]]\ntry:\n"
+PEAK_RSS = (  # the command in a fresh process; prints its peak RSS in kB (VmHWM: since its exec)
+    "import runpy, sys\nsys.argv = ['tfmodel.train', *sys.argv[1:]]\ntry:\n"
     "    runpy.run_module('tfmodel.train', run_name='__main__')\nfinally:\n"
-    "    print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    "    print('peak_rss_kb', open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
 )
 OVERRIDES = ["data.image_size=[96,96]", "data.augment=[]", "training.epochs=1"]
 KERAS3 = "Keras 3 MobileNetV2"
