@@ -9,16 +9,19 @@ once). Its models train in one phase; a builder's in the run's precision (its Ke
 set before it runs, `setting.global_policy`), a Keras 3 file's in float32 only.
 
 Exact resume, as `tfmodel.resume` does it for tf_keras: Keras 3's BackupAndRestore saves the
-weights and the optimizer (its slots and step, hence the schedule's position) at every epoch's
-end and restarts at the next epoch; `Keras3Backup` also sets the input pipeline's `data_epoch` to
-that epoch, so a replayed epoch sees the batches it saw the first time, and cuts history.csv back
-to the epochs the backup holds. A run killed mid-epoch replays that epoch from its start. The
-backup stays until the run is recorded (`runs.finish_run` removes it). Early stopping's counters
-are not carried over a restart (tf_keras' ExactBackup carries them).
+weights and the optimizer (its slots and step, hence the schedule's position) at an epoch's end
+and restarts at the next epoch. `Keras3Backup` backs up when `training.backup_every_s` seconds
+have passed since the last backup (0: every epoch) and once more when fit returns, marking every
+epoch done; on restore it sets the input pipeline's `data_epoch` to the next epoch, so a replayed
+epoch sees the batches it saw the first time, and cuts history.csv back to the epochs the backup
+holds. A run killed mid-epoch replays the epochs since the last backup from its end. The backup
+stays until the run is recorded (`runs.finish_run` removes it). Early stopping's counters are not
+carried over a restart (tf_keras' ExactBackup carries them).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,7 @@ def fit_keras3(
         setting.data_epoch,
         setting.batches.steps_per_epoch,
         history_logger,
+        setting.backup_every_s,
     )
     callbacks.append(backup)  # after CSVLogger: history.csv has the epoch's row when backed up
     history = model.fit(
@@ -112,7 +116,8 @@ def fit_keras3(
 
 
 class Keras3Backup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore at every epoch's end, plus the data order and history.csv on restore."""
+    """BackupAndRestore every `every_s` seconds at an epoch's end and when fit returns, plus the
+    data order and history.csv on restore."""
 
     def __init__(
         self,
@@ -120,11 +125,14 @@ class Keras3Backup(keras.callbacks.BackupAndRestore):
         data_epoch: Any,
         steps_per_epoch: int,
         history_logger: keras.callbacks.CSVLogger,
+        every_s: float,
     ) -> None:
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
         self.data_epoch = data_epoch  # the train pipeline's first epoch
         self.steps_per_epoch = steps_per_epoch
         self.history_logger = history_logger
+        self.every_s = every_s
+        self._last_backup = time.monotonic()
 
     def on_train_begin(self, logs=None) -> None:
         super().on_train_begin(logs)  # restores weights and optimizer if a backup exists
@@ -133,6 +141,23 @@ class Keras3Backup(keras.callbacks.BackupAndRestore):
         cut_history(Path(self.history_logger.filename), next_epoch)
         self.history_logger.on_train_begin()  # it opened the file before the cut replaced it
         self.data_epoch.assign(next_epoch)
+        self._last_backup = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self._current_epoch = epoch + 1  # the epoch a restart begins at (Keras' own field)
+        if time.monotonic() - self._last_backup >= self.every_s:
+            self._back_up()
+
+    def on_train_end(self, logs=None) -> None:
+        # Saved as done: a restart (after a kill while testing or recording) trains no epoch,
+        # also when early stopping ended fit before its last epoch.
+        self._current_epoch = self.params["epochs"]
+        self._back_up()
+        super().on_train_end(logs)
+
+    def _back_up(self) -> None:
+        self._save_model()
+        self._last_backup = time.monotonic()
 
 
 def keras3_callbacks(config: Config, folder: RunFolder, *, has_val: bool) -> list[Any]:
