@@ -8,7 +8,7 @@ run              runs the benchmarks, prints each, records full runs
 harness          the alternating-rounds loop every benchmark times its sides with
 results          Figure, Table, Result; the machine line; results.json ↔ RESULTS.md
 training_speed   tfmodel.train's fit vs plain `model.fit`: digits, MNIST, MobileNetV2; the command
-training_photos  the same on an image folder vs the plain Keras script
+training_photos  the same on an image folder vs the plain script, tf_keras and Keras 3
 stage_memory     peak memory and wall time of train and edge.optimize as the folder grows 10×
 optimizer_speed  the project's SGD, Adam and RMSprop vs tf_keras' built-ins, steps/s
 input_pipeline   images/s of our image-folder reader vs Keras' `image_dataset_from_directory`

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
 SIZES = ("smoke", "quick", "full")  # each module's `run(size)`: seconds (tests), a minute, all
-VERSIONED = ("tensorflow", "tf-keras", "numpy", "ai-edge-litert", "grpcio")
+VERSIONED = ("tensorflow", "tf-keras", "keras", "numpy", "ai-edge-litert", "grpcio")
 
 
 @dataclass(frozen=True)

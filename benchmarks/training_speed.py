@@ -24,9 +24,11 @@ from tfmodel.backend import keras, tf
 from tfmodel.config import Config, load_config
 from tfmodel.data import Splits
 from tfmodel.distribute import strategies
-from tfmodel.models import build_model, compile_for_training
-from tfmodel.resume import BackupPlan, make_callbacks
-from tfmodel.training.setting import fit_data, global_policy
+from tfmodel.models import build_model
+from tfmodel.models.model_keras import keras_of
+from tfmodel.training.fitting import build_model_and_phases, fit
+from tfmodel.training.run_folder import RunFolder
+from tfmodel.training.setting import Setting, fit_data
 
 REPO = Path(__file__).resolve().parents[1]
 MOBILENET_RECIPE = REPO / "configs" / "photos_mobilenet_v2.yaml"
@@ -45,32 +47,33 @@ COLUMNS = ["workload", "epochs a round", "baseline examples/s", "ours examples/s
 COLUMNS += ["ours ÷ baseline (wall)", "ours ÷ baseline (CPU)", "baseline accuracy", "ours accuracy"]
 
 
-class EpochClock(keras.callbacks.Callback):
-    """Wall and CPU seconds of a fit's epochs, each from its start to the end of every
-    callback's epoch end; must be the last callback."""
+class EpochClock:
+    """Wall and CPU seconds of a fit's epochs after its first `skip`, each from its start to the
+    end of every callback's epoch end; its callback must be the fit's last."""
 
-    def __init__(self):
-        super().__init__()
-        self.wall, self.cpu = 0.0, 0.0
+    def __init__(self, skip: int = 0):
+        self.wall, self.cpu, self.skip = 0.0, 0.0, skip
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def begin(self, epoch, logs=None):
         self._start = time.perf_counter(), time.process_time()
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.wall += time.perf_counter() - self._start[0]
-        self.cpu += time.process_time() - self._start[1]
+    def end(self, epoch, logs=None):
+        if epoch >= self.skip:
+            self.wall += time.perf_counter() - self._start[0]
+            self.cpu += time.process_time() - self._start[1]
 
 
 @dataclasses.dataclass
 class Side:
     """A model and one round of its training: `fit_round(callbacks)` adds them last to fit's."""
 
-    model: keras.Model
+    model: object
     fit_round: Callable[[list], None]
 
-    def timed_round(self) -> EpochClock:
-        clock = EpochClock()
-        self.fit_round([clock])
+    def timed_round(self, skip: int = 0) -> EpochClock:
+        """A round timed but for its first `skip` epochs, by a callback of the model's Keras."""
+        clock, make = EpochClock(skip), keras_of(self.model).keras.callbacks.LambdaCallback
+        self.fit_round([make(on_epoch_begin=clock.begin, on_epoch_end=clock.end)])
         return clock
 
 
@@ -95,28 +98,24 @@ def baseline_side(config: Config, splits: Splits) -> Side:
 
 
 def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
-    """`tfmodel.train`'s fit: its strategy, pipelines, compile recipe, validation and callbacks."""
-    info = strategies.make_strategy(config.training.strategy)
-    data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
+    """`tfmodel.train`'s model and fit: its strategy, pipelines, compile recipe, validation and
+    callbacks, with the model's own Keras."""
+    info, t = strategies.make_strategy(config.training.strategy), config.training
+    data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by the backups
     inputs = fit_data(config, splits, config.data.batch_size, False, data_epoch)
-    steps, t = inputs.steps_per_epoch, config.training
-    with info.strategy.scope(), global_policy(strategies.precision_policy(t.precision, info)):
-        model = new_model(config, splits)
-        options = dict(jit_compile=t.jit_compile)
-        options["steps_per_execution"] = strategies.steps_per_execution(t.steps_per_execution)
-        compile_for_training(model, config.optimizer, steps, t.epochs, **options)
+    policy, batch = strategies.precision_policy(t.precision, info), config.data.batch_size
+    setting = Setting(info, policy, splits, batch, False, data_epoch, inputs, t.backup_every_s)
+    keras.utils.set_random_seed(t.seed)
+    model, phases = build_model_and_phases(config, setting)
 
-    def fit(callbacks: list = ()) -> None:
+    def fit_round(callbacks: list = ()) -> None:
         # A fresh run folder a round: a finished round's backup would make the next fit resume
         # past its last epoch and train nothing.
         folder = Path(tempfile.mkdtemp(dir=run_dir))
-        plan = BackupPlan(data_epoch, steps, every_s=t.backup_every_s)
-        ours = make_callbacks(config, folder, folder, plan, has_val=True, resuming=False)
-        model.fit(
-            **inputs.fit_arguments(), epochs=t.epochs, verbose=0, callbacks=[*ours, *callbacks]
-        )
+        run = RunFolder(folder, folder, resuming=False, chief=True)
+        fit(config, setting, run, model, phases, callbacks)
 
-    return Side(model, fit)
+    return Side(model, fit_round)
 
 
 def compare(name: str, config: Config, splits: Splits, rounds: int) -> list:
@@ -131,8 +130,7 @@ def compare(name: str, config: Config, splits: Splits, rounds: int) -> list:
         samples = alternate({k: s.timed_round for k, s in sides.items()}, rounds, warmup=0)
     base, ours = samples["baseline"], samples["ours"]
     examples = len(splits.x_train) * config.training.epochs
-    wall = base.median_of("wall") / ours.median_of("wall")
-    cpu = base.median_of("cpu") / ours.median_of("cpu")
+    wall, cpu = (base.median_of(clock) / ours.median_of(clock) for clock in ("wall", "cpu"))
     rates = [f"{examples / s.median_of('wall'):.0f}" for s in (base, ours)]
     accuracies = [f"{accuracy[k]:.4f}" for k in ("baseline", "ours")]
     return [name, config.training.epochs, *rates, f"{wall:.2f}", f"{cpu:.2f}", *accuracies]

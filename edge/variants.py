@@ -152,7 +152,8 @@ def prune(model: Any, splits: Any, config: Config, backup: Path | None = None) -
     callbacks = []
     if backup is not None:
         prepare_backup(backup, model.model, config)
-        callbacks.append(Keras3Backup(backup, data.data_epoch, steps, None))
+        every_s = config.training.backup_every_s
+        callbacks.append(Keras3Backup(backup, data.data_epoch, steps, None, every_s))
     print(f"pruning to sparsity {config.edge.target_sparsity:g} in {epochs} epochs (Keras 3)")
     result = prune_keras3_model(
         model.model,

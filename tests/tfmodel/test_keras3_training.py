@@ -217,10 +217,11 @@ def test_a_keras3_model_is_refused_on_multi_worker_in_one_line(builder, tmp_path
 
 @pytest.mark.slow
 def test_a_keras3_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(builder, tmp_path):
-    """Killed a moment into epoch 3 (epochs 1-2 backed up), the same command replays epoch 3
-    from its start on the same batches and ends with the uninterrupted run's weights."""
+    """Killed a moment into epoch 3 (epochs 1-2 backed up: every epoch), the same command replays
+    epoch 3 from its start on the same batches and ends with the uninterrupted run's weights."""
     args = ["--set", f"model.builder={builder}", "--strategy", "cpu", "--epochs", "4"]
     args += ["--batch-size", "16", "--set", "training.steps_per_execution=1"]
+    args += ["--set", "training.backup_every_s=0"]
     args += ["--set", "export.enabled=false", "--set", "training.verbose=2"]
     (tmp_path / "reference").mkdir()
     reference = run_train(tmp_path / "reference", *args)

@@ -8,6 +8,7 @@ model (a user's) is compiled by the same recipe and fits with its own Keras' cal
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from tfmodel.config import Config
@@ -74,9 +75,17 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
         )
 
 
-def fit(config: Config, setting: Setting, folder: RunFolder, model, phases) -> tuple[int, float]:
-    """model.fit per phase with the run's callbacks (backups for exact resume), from the phase a
-    restart left off in; returns the epochs trained in this session and their seconds."""
+def fit(
+    config: Config,
+    setting: Setting,
+    folder: RunFolder,
+    model,
+    phases,
+    extra_callbacks: Sequence[Any] = (),
+) -> tuple[int, float]:
+    """model.fit per phase with the run's callbacks (backups for exact resume), then
+    `extra_callbacks` (of the model's Keras; a benchmark's clock), from the phase a restart left
+    off in; returns the epochs trained in this session and their seconds."""
     from tfmodel.resume import backup_dir, has_backup
 
     backed_up = [has_backup(backup_dir(folder.run_dir, p.name)) for p in phases]
@@ -85,7 +94,8 @@ def fit(config: Config, setting: Setting, folder: RunFolder, model, phases) -> t
     for index in range(first, len(phases)):
         if index:  # the first phase was compiled with the model
             _compile_phase(config, setting, model, phases[index])
-        trained, best = _fit_phase(config, setting, folder, model, phases[index], best)
+        phase = phases[index]
+        trained, best = _fit_phase(config, setting, folder, model, phase, best, extra_callbacks)
         epochs_run += trained
     if not epochs_run:  # the backup said fit had finished; the record had not been written
         print("every epoch was trained before the restart: only testing and recording are left")
@@ -93,7 +103,13 @@ def fit(config: Config, setting: Setting, folder: RunFolder, model, phases) -> t
 
 
 def _fit_phase(
-    config: Config, setting: Setting, folder: RunFolder, model, phase, best: float | None
+    config: Config,
+    setting: Setting,
+    folder: RunFolder,
+    model,
+    phase,
+    best: float | None,
+    extra_callbacks: Sequence[Any],
 ) -> tuple[int, float]:
     """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
     from tfmodel.models.model_keras import keras_of
@@ -101,7 +117,7 @@ def _fit_phase(
     if keras_of(model).is_keras3:
         from tfmodel.training.keras3_fit import fit_keras3
 
-        return fit_keras3(config, setting, folder, model), best
+        return fit_keras3(config, setting, folder, model, extra_callbacks), best
     from tfmodel.resume import BackupPlan, BestCheckpoint, make_callbacks
 
     backup = BackupPlan(
@@ -127,7 +143,7 @@ def _fit_phase(
         **setting.batches.fit_arguments(),
         initial_epoch=phase.first_epoch,
         epochs=phase.end_epoch,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *extra_callbacks],
         verbose=config.training.verbose,
     )
     checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))

@@ -9,16 +9,20 @@ once). Its models train in one phase; a builder's in the run's precision (its Ke
 set before it runs, `setting.global_policy`), a Keras 3 file's in float32 only.
 
 Exact resume, as `tfmodel.resume` does it for tf_keras: Keras 3's BackupAndRestore saves the
-weights and the optimizer (its slots and step, hence the schedule's position) at every epoch's
-end and restarts at the next epoch; `Keras3Backup` also sets the input pipeline's `data_epoch` to
-that epoch, so a replayed epoch sees the batches it saw the first time, and cuts history.csv back
-to the epochs the backup holds. A run killed mid-epoch replays that epoch from its start. The
-backup stays until the run is recorded (`runs.finish_run` removes it). Early stopping's counters
-are not carried over a restart (tf_keras' ExactBackup carries them).
+weights and the optimizer (its slots and step, hence the schedule's position) at an epoch's end
+and restarts at the next epoch. `Keras3Backup` backs up when `training.backup_every_s` seconds
+have passed since the last backup (0: every epoch) and once more when fit returns, marking every
+epoch done; on restore it sets the input pipeline's `data_epoch` to the next epoch, so a replayed
+epoch sees the batches it saw the first time, and cuts history.csv back to the epochs the backup
+holds. A run killed mid-epoch replays the epochs since the last backup from its end. The backup
+stays until the run is recorded (`runs.finish_run` removes it). Early stopping's counters are not
+carried over a restart (tf_keras' ExactBackup carries them).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +86,15 @@ def keras3_steps_per_execution(
     return steps, f"Keras 3 runs whole executions, so they must divide the epoch's {epoch} steps"
 
 
-def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) -> int:
-    """The Keras 3 model's model.fit, resumed from its backup if any; returns epochs trained."""
+def fit_keras3(
+    config: Config,
+    setting: Setting,
+    folder: RunFolder,
+    model: Any,
+    extra_callbacks: Sequence[Any] = (),
+) -> int:
+    """The Keras 3 model's model.fit, resumed from its backup if any, `extra_callbacks` called
+    last; returns epochs trained."""
     callbacks = keras3_callbacks(config, folder, has_val=setting.batches.validation is not None)
     history_logger = next(c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
     backup = Keras3Backup(
@@ -91,21 +102,23 @@ def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) 
         setting.data_epoch,
         setting.batches.steps_per_epoch,
         history_logger,
+        setting.backup_every_s,
     )
-    callbacks.append(backup)  # last: history.csv has the epoch's row before it is backed up
+    callbacks.append(backup)  # after CSVLogger: history.csv has the epoch's row when backed up
     history = model.fit(
         **setting.batches.fit_arguments(),
         shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
         epochs=config.training.epochs,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *extra_callbacks],
         verbose=config.training.verbose,
     )
     return len(history.epoch)
 
 
 class Keras3Backup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore at every epoch's end, plus the data order and history.csv on restore
-    (a fit with no history.csv, edge fine-tuning, passes `history_logger=None`)."""
+    """BackupAndRestore every `every_s` seconds at an epoch's end and when fit returns, plus the
+    data order and history.csv on restore (a fit with no history.csv, edge fine-tuning, passes
+    `history_logger=None`)."""
 
     def __init__(
         self,
@@ -113,11 +126,14 @@ class Keras3Backup(keras.callbacks.BackupAndRestore):
         data_epoch: Any,
         steps_per_epoch: int,
         history_logger: keras.callbacks.CSVLogger | None,
+        every_s: float,
     ) -> None:
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
         self.data_epoch = data_epoch  # the train pipeline's first epoch
         self.steps_per_epoch = steps_per_epoch
         self.history_logger = history_logger
+        self.every_s = every_s
+        self._last_backup = time.monotonic()
 
     def on_train_begin(self, logs=None) -> None:
         super().on_train_begin(logs)  # restores weights and optimizer if a backup exists
@@ -127,6 +143,23 @@ class Keras3Backup(keras.callbacks.BackupAndRestore):
             cut_history(Path(self.history_logger.filename), next_epoch)
             self.history_logger.on_train_begin()  # it opened the file before the cut replaced it
         self.data_epoch.assign(next_epoch)
+        self._last_backup = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self._current_epoch = epoch + 1  # the epoch a restart begins at (Keras' own field)
+        if time.monotonic() - self._last_backup >= self.every_s:
+            self._back_up()
+
+    def on_train_end(self, logs=None) -> None:
+        # Saved as done: a restart (after a kill while testing or recording) trains no epoch,
+        # also when early stopping ended fit before its last epoch.
+        self._current_epoch = self.params["epochs"]
+        self._back_up()
+        super().on_train_end(logs)
+
+    def _back_up(self) -> None:
+        self._save_model()
+        self._last_backup = time.monotonic()
 
 
 def keras3_callbacks(config: Config, folder: RunFolder, *, has_val: bool) -> list[Any]:
