@@ -37,7 +37,7 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
     if keras_of(model).is_keras3:
         from tfmodel.training.keras3_fit import check_keras3_setting
 
-        check_keras3_setting(config, setting, named_by(config.model))
+        check_keras3_setting(config, setting, model, named_by(config.model))
     else:
         transfer.check_transfer(model, config.model)
     _compile_phase(config, setting, model, phases[0])
@@ -52,7 +52,9 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
     from tfmodel.models.model_keras import keras_of
 
     info = setting.info
-    steps_per_execution = strategies.steps_per_execution(config.training.steps_per_execution)
+    steps_per_execution = strategies.steps_per_execution(
+        config.training.steps_per_execution, info, model
+    )
     if keras_of(model).is_keras3:
         from tfmodel.training.keras3_fit import keras3_steps_per_execution
 
