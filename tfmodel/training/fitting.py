@@ -8,11 +8,35 @@ model (a user's) is compiled by the same recipe and fits with its own Keras' cal
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfmodel.config import Config
 from tfmodel.training.run_folder import RunFolder
 from tfmodel.training.setting import Setting, global_policy
+
+
+@dataclass
+class FitClock:
+    """Wall seconds of this session's fit, and of each epoch it trained (from the epoch's start
+    to its callbacks' end: validation and backups included, so the first holds the tracing)."""
+
+    seconds: float = 0.0
+    epochs: list[float] = field(default_factory=list)
+
+
+def epoch_clock(keras: Any, epochs: list[float]) -> Any:
+    """A callback of `keras` (tf_keras or Keras 3) appending each epoch's wall seconds to
+    `epochs`; put it last, so an epoch's end counts every other callback's."""
+
+    class EpochClock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self.began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            epochs.append(time.perf_counter() - self.began)
+
+    return EpochClock()
 
 
 def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[Any]]:
@@ -76,34 +100,44 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
         )
 
 
-def fit(config: Config, setting: Setting, folder: RunFolder, model, phases) -> tuple[int, float]:
+def fit(config: Config, setting: Setting, folder: RunFolder, model, phases) -> tuple[int, FitClock]:
     """model.fit per phase with the run's callbacks (backups for exact resume), from the phase a
     restart left off in; returns the epochs trained in this session and their seconds."""
     from tfmodel.resume import backup_dir, has_backup
 
     backed_up = [has_backup(backup_dir(folder.run_dir, p.name)) for p in phases]
     first = max((i for i, done in enumerate(backed_up) if done), default=0)
-    began, epochs_run, best = time.perf_counter(), 0, None
+    began, epochs_run, best, clock = time.perf_counter(), 0, None, FitClock()
     for index in range(first, len(phases)):
         if index:  # the first phase was compiled with the model
             _compile_phase(config, setting, model, phases[index])
-        trained, best = _fit_phase(config, setting, folder, model, phases[index], best)
+        trained, best = _fit_phase(config, setting, folder, model, phases[index], best, clock)
         epochs_run += trained
     if not epochs_run:  # the backup said fit had finished; the record had not been written
         print("every epoch was trained before the restart: only testing and recording are left")
-    return epochs_run, time.perf_counter() - began
+    clock.seconds = time.perf_counter() - began
+    return epochs_run, clock
 
 
 def _fit_phase(
-    config: Config, setting: Setting, folder: RunFolder, model, phase, best: float | None
+    config: Config,
+    setting: Setting,
+    folder: RunFolder,
+    model,
+    phase,
+    best: float | None,
+    clock: FitClock,
 ) -> tuple[int, float]:
-    """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
+    """One phase's model.fit, its epochs timed on `clock`; returns its epochs trained and the
+    best monitored value so far."""
     from tfmodel.models.model_keras import keras_of
 
-    if keras_of(model).is_keras3:
+    model_keras = keras_of(model)
+    if model_keras.is_keras3:
         from tfmodel.training.keras3_fit import fit_keras3
 
-        return fit_keras3(config, setting, folder, model), best
+        last = epoch_clock(model_keras.keras, clock.epochs)
+        return fit_keras3(config, setting, folder, model, last), best
     from tfmodel.resume import BackupPlan, BestCheckpoint, make_callbacks
 
     backup = BackupPlan(
@@ -129,7 +163,7 @@ def _fit_phase(
         **setting.batches.fit_arguments(),
         initial_epoch=phase.first_epoch,
         epochs=phase.end_epoch,
-        callbacks=callbacks,
+        callbacks=[*callbacks, epoch_clock(model_keras.keras, clock.epochs)],
         verbose=config.training.verbose,
     )
     checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))

@@ -82,8 +82,9 @@ def keras3_steps_per_execution(
     return steps, f"Keras 3 runs whole executions, so they must divide the epoch's {epoch} steps"
 
 
-def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) -> int:
-    """The Keras 3 model's model.fit, resumed from its backup if any; returns epochs trained."""
+def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any, last: Any) -> int:
+    """The Keras 3 model's model.fit, resumed from its backup if any, with the callback `last`
+    after the run's; returns epochs trained."""
     callbacks = keras3_callbacks(config, folder, has_val=setting.batches.validation is not None)
     history_logger = next(c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
     backup = Keras3Backup(
@@ -92,7 +93,8 @@ def fit_keras3(config: Config, setting: Setting, folder: RunFolder, model: Any) 
         setting.batches.steps_per_epoch,
         history_logger,
     )
-    callbacks.append(backup)  # last: history.csv has the epoch's row before it is backed up
+    callbacks.append(backup)  # after them: history.csv has the epoch's row before it is backed up
+    callbacks.append(last)
     history = model.fit(
         **setting.batches.fit_arguments(),
         shuffle=False,  # the dataset shuffles itself, by (seed, epoch)
