@@ -3,7 +3,7 @@
     <output.dir>/<output.name>-<timestamp>/     one run (`new_run_dir`)
         config.yaml          train writes the resolved config; every later stage reads it
         model.keras          train writes the trained model; export and edge.optimize read it
-        metrics.json         train writes test accuracy, timing, strategy; it marks the run finished
+        metrics.json         train: test accuracy, stage seconds, strategy; marks the run finished
         history.csv          train: loss and accuracy per epoch (CSVLogger), plotted as curves.png;
                              with transfer learning also the `phase` (frozen, fine_tune)
         curves.png           train: the loss/accuracy plot
