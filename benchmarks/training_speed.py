@@ -102,8 +102,8 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
     steps, t = inputs.steps_per_epoch, config.training
     with info.strategy.scope(), global_policy(strategies.precision_policy(t.precision, info)):
         model = new_model(config, splits)
-        options = dict(jit_compile=t.jit_compile)
-        options["steps_per_execution"] = strategies.steps_per_execution(t.steps_per_execution)
+        steps_per_execution = strategies.steps_per_execution(t.steps_per_execution, info, model)
+        options = dict(jit_compile=t.jit_compile, steps_per_execution=steps_per_execution)
         compile_for_training(model, config.optimizer, steps, t.epochs, **options)
 
     def fit(callbacks: list = ()) -> None:
