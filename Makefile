@@ -56,7 +56,7 @@ PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile
 
 test: $(VENV)/.installed $(METADATA_VENV)/.installed $(MEDIAPIPE_VENV)/.installed $(WEB)/node_modules/.installed
-	$(PY) -m pytest -q $(PYTEST_PARALLEL)
+	$(PY) -m pytest -q --durations=25 $(PYTEST_PARALLEL)
 
 # The inner loop: the unit tests only (no end-to-end training, servers or subprocesses).
 test-fast: $(VENV)/.installed

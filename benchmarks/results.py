@@ -91,15 +91,11 @@ def describe_machine(load_at_start: str) -> str:
 
 
 def load_results(path: Path = RESULTS_JSON) -> dict[str, Result]:
-    if not path.exists():
-        return {}
-    entries = json.loads(path.read_text())
-    results = {}
-    for name, entry in entries.items():
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    for entry in entries.values():
         entry["tables"] = [Table(**t) for t in entry["tables"]]
         entry["figures"] = [Figure(**f) for f in entry["figures"]]
-        results[name] = Result(**entry)
-    return results
+    return {name: Result(**entry) for name, entry in entries.items()}
 
 
 def save_result(result: Result, path: Path = RESULTS_JSON) -> None:

@@ -24,18 +24,10 @@ from benchmarks.results import (
     write_markdown,
 )
 
-BENCHMARKS = (
-    "training_speed",
-    "training_photos",
-    "stage_memory",
-    "optimizer_speed",
-    "input_pipeline",
-    "edge_calls",
-    "edge_sizes",
-    "edge_encryption",
-    "edge_mobilenet",
-    "serving_speed",
-    "client_start",
+BENCHMARKS = (  # by stage: training, edge, serving
+    *("training_speed", "training_photos", "stage_memory", "optimizer_speed", "input_pipeline"),
+    *("edge_calls", "edge_sizes", "edge_encryption", "edge_mobilenet"),
+    *("serving_speed", "client_start"),
 )
 EXAMPLES = """examples:
   python -m benchmarks.run --quick --only serving_speed edge_calls

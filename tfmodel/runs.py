@@ -3,7 +3,7 @@
     <output.dir>/<output.name>-<timestamp>/     one run (`new_run_dir`)
         config.yaml          train writes the resolved config; every later stage reads it
         model.keras          train writes the trained model; export and edge.optimize read it
-        metrics.json         train writes test accuracy, timing, strategy; it marks the run finished
+        metrics.json         train: test accuracy, stage seconds, strategy; marks the run finished
         history.csv          train: loss and accuracy per epoch (CSVLogger), plotted as curves.png;
                              with transfer learning also the `phase` (frozen, fine_tune)
         curves.png           train: the loss/accuracy plot
@@ -151,7 +151,7 @@ def finish_run(run_dir: Path, metrics: dict[str, Any]) -> None:
     whole before the backup goes: a kill in between leaves a finished run, never one whose backup
     is half deleted or gone without a record.
     """
-    write_text_atomically(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    write_metrics(run_dir, metrics)
     shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
     plot_history(run_dir / HISTORY_FILE, run_dir / CURVES_FILE)
     latest = run_dir.parent / LATEST_LINK
@@ -159,6 +159,11 @@ def finish_run(run_dir: Path, metrics: dict[str, Any]) -> None:
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run_dir.name)
     tmp.replace(latest)
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """`metrics.json`, written whole (a reader never sees half of it)."""
+    write_text_atomically(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
 
 
 def last_epoch_row(run_dir: Path) -> dict[str, str]:

@@ -59,10 +59,10 @@ def train(config: Config, run_dir: Path | None = None) -> TrainResult:
     folder = locate_run(config, setting, run_dir)
     model, phases = build_model_and_phases(config, setting)
     start_run(config, setting, folder)
-    epochs_run, seconds = fit(config, setting, folder, model, phases)
+    epochs_run, clock = fit(config, setting, folder, model, phases)
     test_loss, test_accuracy = evaluate_test(setting, model)
     test = (test_loss, test_accuracy)
-    save_and_record(config, setting, folder, model, epochs_run, seconds, test)
+    save_and_record(config, setting, folder, model, epochs_run, clock, test)
     n_test = len(setting.splits.y_test)
     return TrainResult(folder.run_dir, model, float(test_accuracy), float(test_loss), n_test)
 

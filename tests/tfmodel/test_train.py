@@ -52,6 +52,17 @@ def test_run_folder_holds_everything_needed_to_repeat_and_reuse_the_run(default_
 
 
 @pytest.mark.slow
+def test_metrics_time_each_stage_and_the_epochs_fit_within_the_fit(default_run):
+    config, result = default_run
+    metrics = json.loads((result.run_dir / runs.METRICS_FILE).read_text())
+    stages = ["listing", "first_epoch", "later_epochs_mean", "export"]
+    seconds = {stage: metrics[f"{stage}_seconds"] for stage in stages}
+    assert all(value > 0 for value in seconds.values()), seconds
+    epochs = seconds["first_epoch"] + seconds["later_epochs_mean"] * (config.training.epochs - 1)
+    assert epochs <= metrics["train_seconds_this_session"] + 0.05  # each rounded to 0.01 s
+
+
+@pytest.mark.slow
 def test_the_penalty_is_part_of_the_training_loss(default_run):
     _, result = default_run
     assert float(sum(result.model.losses)) > 0

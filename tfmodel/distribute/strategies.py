@@ -28,10 +28,13 @@ STRATEGY_CLASSES = {
     "simulated_tpu": "MirroredStrategy",
 }
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# Train steps per `tf.function` call, on every device: on a TPU the host round trip dominates
-# otherwise, and on a CPU a small model's step costs less than the call around it (see
-# benchmarks/RESULTS.md, training).
+# Train steps per `tf.function` call by default: on a TPU the host round trip dominates otherwise,
+# and on a CPU a small model's step costs less than the call around it (see benchmarks/RESULTS.md,
+# training). Off TPU a deep network (DEEP_NETWORK_WEIGHTS variables or more, e.g. MobileNetV2)
+# runs one: its step dwarfs the call, and tracing its graph inside the loop costs seconds more
+# than tracing it alone, all paid in the first epoch (RESULTS.md, training_photos).
 STEPS_PER_EXECUTION = 32
+DEEP_NETWORK_WEIGHTS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,10 +166,15 @@ def precision_policy(precision: str, info: StrategyInfo) -> str:
     return precision
 
 
-def steps_per_execution(config_value: int | None) -> int:
-    """Train steps per `tf.function` call: the config's, else STEPS_PER_EXECUTION."""
+def steps_per_execution(
+    config_value: int | None, info: StrategyInfo | None = None, model: Any = None
+) -> int:
+    """Train steps per `tf.function` call: the config's, else one for a deep `model` off TPU,
+    else STEPS_PER_EXECUTION."""
     if config_value is None:
-        return STEPS_PER_EXECUTION
+        deep = model is not None and len(model.weights) >= DEEP_NETWORK_WEIGHTS
+        on_tpu = info is not None and info.is_tpu
+        return 1 if deep and not on_tpu else STEPS_PER_EXECUTION
     if config_value < 1:
         raise UserError(f"training.steps_per_execution is {config_value}: use 1 or more")
     return config_value

@@ -9,11 +9,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfmodel.config import Config
 from tfmodel.training.run_folder import RunFolder
 from tfmodel.training.setting import Setting, global_policy
+
+
+@dataclass
+class FitClock:
+    """Wall seconds of this session's fit, and of each epoch it trained (from the epoch's start
+    to its callbacks' end: validation and backups included, so the first holds the tracing)."""
+
+    seconds: float = 0.0
+    epochs: list[float] = field(default_factory=list)
+
+
+def epoch_clock(keras: Any, epochs: list[float]) -> Any:
+    """A callback of `keras` (tf_keras or Keras 3) appending each epoch's wall seconds to
+    `epochs`; put it last, so an epoch's end counts every other callback's."""
+
+    class EpochClock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self.began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            epochs.append(time.perf_counter() - self.began)
+
+    return EpochClock()
 
 
 def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[Any]]:
@@ -38,7 +62,7 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
     if keras_of(model).is_keras3:
         from tfmodel.training.keras3_fit import check_keras3_setting
 
-        check_keras3_setting(config, setting, named_by(config.model))
+        check_keras3_setting(config, setting, model, named_by(config.model))
     else:
         transfer.check_transfer(model, config.model)
     _compile_phase(config, setting, model, phases[0])
@@ -53,7 +77,9 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
     from tfmodel.models.model_keras import keras_of
 
     info = setting.info
-    steps_per_execution = strategies.steps_per_execution(config.training.steps_per_execution)
+    steps_per_execution = strategies.steps_per_execution(
+        config.training.steps_per_execution, info, model
+    )
     if keras_of(model).is_keras3:
         from tfmodel.training.keras3_fit import keras3_steps_per_execution
 
@@ -82,7 +108,7 @@ def fit(
     model,
     phases,
     extra_callbacks: Sequence[Any] = (),
-) -> tuple[int, float]:
+) -> tuple[int, FitClock]:
     """model.fit per phase with the run's callbacks (backups for exact resume), then
     `extra_callbacks` (of the model's Keras; a benchmark's clock), from the phase a restart left
     off in; returns the epochs trained in this session and their seconds."""
@@ -90,16 +116,17 @@ def fit(
 
     backed_up = [has_backup(backup_dir(folder.run_dir, p.name)) for p in phases]
     first = max((i for i, done in enumerate(backed_up) if done), default=0)
-    began, epochs_run, best = time.perf_counter(), 0, None
+    began, epochs_run, best, clock = time.perf_counter(), 0, None, FitClock()
     for index in range(first, len(phases)):
         if index:  # the first phase was compiled with the model
             _compile_phase(config, setting, model, phases[index])
         phase = phases[index]
-        trained, best = _fit_phase(config, setting, folder, model, phase, best, extra_callbacks)
+        trained, best = _fit_phase(config, setting, folder, model, phase, best, clock, extra_callbacks)
         epochs_run += trained
     if not epochs_run:  # the backup said fit had finished; the record had not been written
         print("every epoch was trained before the restart: only testing and recording are left")
-    return epochs_run, time.perf_counter() - began
+    clock.seconds = time.perf_counter() - began
+    return epochs_run, clock
 
 
 def _fit_phase(
@@ -109,15 +136,19 @@ def _fit_phase(
     model,
     phase,
     best: float | None,
+    clock: FitClock,
     extra_callbacks: Sequence[Any],
 ) -> tuple[int, float]:
-    """One phase's model.fit; returns its epochs trained and the best monitored value so far."""
+    """One phase's model.fit, its epochs timed on `clock`; returns its epochs trained and the
+    best monitored value so far."""
     from tfmodel.models.model_keras import keras_of
 
-    if keras_of(model).is_keras3:
+    model_keras = keras_of(model)
+    if model_keras.is_keras3:
         from tfmodel.training.keras3_fit import fit_keras3
 
-        return fit_keras3(config, setting, folder, model, extra_callbacks), best
+        last = [epoch_clock(model_keras.keras, clock.epochs), *extra_callbacks]
+        return fit_keras3(config, setting, folder, model, last), best
     from tfmodel.resume import BackupPlan, BestCheckpoint, make_callbacks
 
     backup = BackupPlan(
@@ -143,7 +174,7 @@ def _fit_phase(
         **setting.batches.fit_arguments(),
         initial_epoch=phase.first_epoch,
         epochs=phase.end_epoch,
-        callbacks=[*callbacks, *extra_callbacks],
+        callbacks=[*callbacks, epoch_clock(model_keras.keras, clock.epochs), *extra_callbacks],
         verbose=config.training.verbose,
     )
     checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))

@@ -41,10 +41,10 @@ KERAS3_MULTI_WORKER = "keras-team/keras#20585"
 MIRRORED_KINDS = ("mirrored", "simulated_tpu")
 
 
-def check_keras3_setting(config: Config, setting: Setting, where: str) -> None:
+def check_keras3_setting(config: Config, setting: Setting, model: Any, where: str) -> None:
     """UserError for what a Keras 3 model cannot train with here; the step limit said once."""
     refuse_keras3_setting(config, setting.info.kind, setting.policy, where)
-    asked = strategies.steps_per_execution(config.training.steps_per_execution)
+    asked = strategies.steps_per_execution(config.training.steps_per_execution, setting.info, model)
     steps, why = keras3_steps_per_execution(
         asked, setting.info.kind, setting.batches.steps_per_epoch
     )

@@ -5,6 +5,8 @@ one table.
 
 from __future__ import annotations
 
+import statistics
+import time
 from pathlib import Path
 
 from tfmodel import runs
@@ -12,6 +14,7 @@ from tfmodel.analysis.model_card import write_test_review
 from tfmodel.config import Config
 from tfmodel.distribute import cluster
 from tfmodel.tables import format_rows
+from tfmodel.training.fitting import FitClock
 from tfmodel.training.run_folder import RunFolder
 from tfmodel.training.setting import Setting, eval_data
 
@@ -30,7 +33,7 @@ def save_and_record(
     folder: RunFolder,
     model,
     epochs_run: int,
-    seconds: float,
+    clock: FitClock,
     test: tuple[float, float],
 ) -> None:
     """Every worker saves (reading the metrics' SyncOnRead variables is a collective op); the
@@ -40,7 +43,7 @@ def save_and_record(
     if not folder.chief:
         cluster.remove_worker_temp_dir(folder.run_dir, cluster.read_tf_config())
         return
-    _record_run(config, setting, folder.run_dir, model, epochs_run, seconds, test)
+    _record_run(config, setting, folder.run_dir, model, epochs_run, clock, test)
 
 
 def _record_run(
@@ -49,7 +52,7 @@ def _record_run(
     run_dir: Path,
     model,
     epochs_run: int,
-    seconds: float,
+    clock: FitClock,
     test: tuple[float, float],
 ) -> None:
     """The chief's bookkeeping: metrics.json, curves, the `latest` link, export, the test
@@ -65,7 +68,8 @@ def _record_run(
         "n_test": len(splits.y_test),
         "epochs": config.training.epochs,
         "epochs_this_session": epochs_run,
-        "train_seconds_this_session": round(seconds, 2),
+        "train_seconds_this_session": round(clock.seconds, 2),
+        **stage_seconds(setting, clock),
         "strategy": info.kind,
         "replicas": info.num_replicas,
         "global_batch_size": setting.global_batch,
@@ -83,14 +87,30 @@ def _record_run(
     summary = {
         "run folder": str(run_dir),
         "test accuracy": f"{test_accuracy:.4f} (n={len(splits.y_test)}, loss {test_loss:.4f})",
-        "training": f"{epochs_run} epochs in {seconds:.1f} s, {describe_replicas}",
+        "training": f"{epochs_run} epochs in {clock.seconds:.1f} s, {describe_replicas}",
     }
     # The saved copy holds plain variables: predicting and exporting need no other worker.
     saved = load_model(run_dir / runs.MODEL_FILE)
     if config.export.enabled:
+        began = time.perf_counter()
         summary["serving export"] = str(_export(saved, config, run_dir, splits))
+        metrics["export_seconds"] = round(time.perf_counter() - began, 2)
+        runs.write_metrics(run_dir, metrics)
     summary["model card"] = str(write_test_review(run_dir, saved, splits))
     print(format_rows(summary))
+
+
+def stage_seconds(setting: Setting, clock: FitClock) -> dict[str, float | None]:
+    """Wall seconds of the stages before the test: loading the splits, this session's first epoch
+    (tracing included) and the mean of its later ones (None where it trained none); the export's
+    are added once it is written."""
+    first, later = clock.epochs[:1], clock.epochs[1:]
+    return {
+        "listing_seconds": round(setting.listing_seconds, 2),
+        "first_epoch_seconds": round(first[0], 2) if first else None,
+        "later_epochs_mean_seconds": round(statistics.mean(later), 2) if later else None,
+        "export_seconds": None,
+    }
 
 
 def _export(model, config: Config, run_dir: Path, splits) -> Path:

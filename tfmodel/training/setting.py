@@ -8,6 +8,7 @@ runs where, and on what, its training run would.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ class Setting:
     data_epoch: tf.Variable  # the epoch the input pipeline draws its order for
     batches: FitBatches
     backup_every_s: float
+    listing_seconds: float  # loading the splits: an image folder's listing and bad-file check
 
 
 def prepare(config: Config) -> Setting:
@@ -59,7 +61,9 @@ def prepare(config: Config) -> Setting:
 
     info, policy = start_strategy(config)
     backup_every_s = _backup_every_s(config, info)  # a bad value stops before the data loads
+    began = time.perf_counter()
     splits = data.load_splits(config.data, config.training.seed)
+    listing_seconds = time.perf_counter() - began
     global_batch = strategies.global_batch_size(config.data.batch_size, info)
     static_shapes = info.is_tpu or config.data.drop_remainder
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by ExactBackup
@@ -70,7 +74,15 @@ def prepare(config: Config) -> Setting:
         f"{info.num_replicas} = {global_batch} global; precision {policy}"
     )
     return Setting(
-        info, policy, splits, global_batch, static_shapes, data_epoch, batches, backup_every_s
+        info,
+        policy,
+        splits,
+        global_batch,
+        static_shapes,
+        data_epoch,
+        batches,
+        backup_every_s,
+        listing_seconds,
     )
 
 

@@ -270,11 +270,17 @@ def test_precision_policy_rejects_unknown_names():
         precision_policy("float16", _info(1, False))
 
 
-def test_steps_per_execution_defaults_high_everywhere():
+def test_steps_per_execution_defaults_high_but_one_for_a_deep_network_off_tpu():
     assert steps_per_execution(None) == 32
     assert steps_per_execution(4) == 4
     with pytest.raises(UserError, match="steps_per_execution"):
         steps_per_execution(0)
+    small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    deep = keras.Sequential([keras.Input((4,))] + [keras.layers.Dense(4) for _ in range(50)])
+    assert steps_per_execution(None, _info(1, False), small) == 32
+    assert steps_per_execution(None, _info(1, False), deep) == 1
+    assert steps_per_execution(None, _info(1, True), deep) == 32  # a TPU's round trip
+    assert steps_per_execution(8, _info(1, False), deep) == 8  # the config's wins
 
 
 def test_batch_and_learning_rate_grow_with_replicas():
