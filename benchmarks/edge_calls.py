@@ -6,7 +6,6 @@ Untrained weights (latency does not depend on them); `max Δp`: the largest diff
 tf.lite's probabilities for the same file and example.
 """
 
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -124,4 +123,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("edge_calls"))
+    main_one("edge_calls")

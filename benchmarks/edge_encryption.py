@@ -6,7 +6,6 @@ model.json and encrypted copy (`edge.encrypt`). A load is `EdgeModel(path)` as a
 `edge.device.crypto.open_model` alone (`decrypt ms`) alternate.
 """
 
-import sys
 import tempfile
 from pathlib import Path
 
@@ -97,4 +96,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("edge_encryption"))
+    main_one("edge_encryption")

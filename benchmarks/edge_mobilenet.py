@@ -8,7 +8,6 @@ agreement with Keras, size, and single-example p50 per thread count, the files a
 the int8 file's bare set→invoke→get loop and Keras' `model.predict`.
 """
 
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -149,4 +148,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("edge_mobilenet"))
+    main_one("edge_mobilenet")

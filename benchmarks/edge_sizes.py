@@ -109,4 +109,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("edge_sizes"))
+    main_one("edge_sizes")

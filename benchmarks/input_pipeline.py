@@ -7,7 +7,6 @@ the first epoch from the files; cached: an epoch once decoded (ours `data.cache:
 `.cache()` after a filling epoch).
 """
 
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -106,4 +105,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("input_pipeline"))
+    main_one("input_pipeline")

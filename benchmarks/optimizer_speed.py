@@ -5,7 +5,6 @@ Twin models (same architecture, initial weights, unshuffled batches, hyperparame
 The final test losses (L2 penalty included) should agree closely, the rules being the same.
 """
 
-import sys
 from dataclasses import dataclass
 
 from benchmarks.harness import Samples, alternate, speedup
@@ -115,4 +114,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("optimizer_speed"))
+    main_one("optimizer_speed")

@@ -11,7 +11,6 @@ threads of this process (`serving_load`), one example a request; the cells alter
 import dataclasses
 import io
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,17 +26,13 @@ from serving.server.servables.batching import BatchingParameters, batching_param
 from serving.server.servables.servable import load_servable
 from serving.tune_batching import Measurement, recipe
 from tfmodel.config import Config, ModelConfig, RegularizerConfig
-from tfmodel.export.saved_model import (
-    BYTES_INPUT,
-    BYTES_SIGNATURE,
-    PREDICT_SIGNATURE,
-    export_for_serving,
-)
+from tfmodel.export import saved_model
 from tfmodel.models import build_model
 
 MODEL = "model"
 CLIENTS = (1, 8, MAX_CLIENTS)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+BYTES = saved_model.BYTES_INPUT, saved_model.BYTES_SIGNATURE  # what a JPEG is sent to
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,15 +82,17 @@ def export_model(base: Path, w: Workload) -> tuple[Path, dict[str, Input]]:
         shape, pixel_max = (w.side, w.side, 3), 255.0
     model = build_model(config.model, RegularizerConfig(kind="none"), shape, 10, pixel_max)
     examples = np.random.default_rng(0).uniform(0, pixel_max, (4, *shape)).astype(np.float32)
-    version_dir = export_for_serving(model, config, examples, export_base=base, version=1)
-    jpeg = Input(np.array([photo_jpeg(w.side)], dtype=object), BYTES_INPUT, BYTES_SIGNATURE)
+    version_dir = saved_model.export_for_serving(
+        model, config, examples, export_base=base, version=1
+    )
+    jpeg = Input(np.array([photo_jpeg(w.side)], dtype=object), *BYTES)
     return version_dir, {"pixels": Input(examples[:1]), "JPEG": jpeg}
 
 
 def in_process(version_dir: Path, given: Input, sizes, seconds: float) -> dict[int, list[float]]:
     """Batch size → seconds of each run of the signature, run as the server runs it."""
     servable = load_servable(MODEL, 1, str(version_dir))
-    signature = servable.signatures[given.signature or PREDICT_SIGNATURE]
+    signature = servable.signatures[given.signature or saved_model.PREDICT_SIGNATURE]
     feed = signature.inputs[given.name].name
     fetches = [signature.outputs[alias].name for alias in sorted(signature.outputs)]
     times = {}
@@ -202,4 +199,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("serving_speed"))
+    main_one("serving_speed")

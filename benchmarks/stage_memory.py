@@ -92,4 +92,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("stage_memory"))
+    main_one("stage_memory")

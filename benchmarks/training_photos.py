@@ -10,7 +10,6 @@ listing, a fresh MobileNetV2 (smoke: the convnet), 2 epochs; best of 3 turns a s
 as the folder grows: `stage_memory`.
 """
 
-import sys
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -121,4 +120,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("training_photos"))
+    main_one("training_photos")

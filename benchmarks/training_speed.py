@@ -8,7 +8,6 @@ trains fresh weights and gives the test accuracy.
 """
 
 import dataclasses
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -181,4 +180,4 @@ def run(size: str = "full") -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main_one("training_speed"))
+    main_one("training_speed")
