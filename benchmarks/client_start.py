@@ -43,12 +43,10 @@ def run(size: str = "full") -> Result:
             samples = alternate(sides, ROUNDS[size], warmup=0)
     stats = (statistics.median, min, max)
     rows = [[name, *(f"{f(s.wall):.3f}" for f in stats)] for name, s in samples.items()]
-    imported, round_trip = samples[IMPORT].median(), samples[ROUND_TRIP].median()
+    imported, trip = samples[IMPORT].median(), samples[ROUND_TRIP].median()
     figures = [
         Figure("cold `import serving.client`", imported, "s", IMPORT_GOAL_S, False),
-        Figure(
-            "cold `serving.client predict` round trip", round_trip, "s", ROUND_TRIP_GOAL_S, False
-        ),
+        Figure("cold `serving.client predict` round trip", trip, "s", ROUND_TRIP_GOAL_S, False),
     ]
     method = f"{ROUNDS[size]} round(s), the commands alternating."
     title = "Serving client: cold import and cold predict round trip"

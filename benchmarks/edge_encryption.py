@@ -26,9 +26,8 @@ from tfmodel.models import build_model
 
 DIGITS, MOBILENET = "digits MLP 64-128-10", "MobileNetV2 0.35, 96×96×3"
 KINDS = ("float32", "int8")
-# size → (models, loads of each file)
-SIZES = {"smoke": ((DIGITS,), 3), "quick": ((DIGITS, MOBILENET), 30)}
-SIZES["full"] = ((DIGITS, MOBILENET), 220)
+BOTH = (DIGITS, MOBILENET)
+SIZES = {"smoke": ((DIGITS,), 3), "quick": (BOTH, 30), "full": (BOTH, 220)}  # → (models, loads)
 GOAL = 1.1  # encrypted ÷ plain load time (CPU), a ceiling
 COLUMNS = ["model", "file", "KB", "plain load ms", "encrypted load ms", "encrypted ÷ plain (wall)"]
 COLUMNS += ["encrypted ÷ plain (CPU)", "decrypt ms"]
@@ -86,9 +85,8 @@ def run(size: str = "full") -> Result:
             for kind, (plain, sealed) in write_folder(folder, name, key).items():
                 rows.append([name, kind, *measure_pair(plain, sealed, key, loads)])
     measure = "encrypted ÷ plain load time, {} float32 (CPU time)"
-    figures = [
-        Figure(measure.format(r[0]), r[6], "×", GOAL, False) for r in rows if r[1] == "float32"
-    ]
+    floats = [r for r in rows if r[1] == "float32"]
+    figures = [Figure(measure.format(r[0]), r[6], "×", GOAL, False) for r in floats]
     cells = [[*r[:2], *(f"{v:.3g}" for v in r[2:])] for r in rows]
     method = f"{loads} loads of each file, plain and encrypted alternating, one thread."
     title = "Edge: load time of encrypted ÷ plain files"

@@ -61,11 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         print(f"[{name}] running ({size})", flush=True)
         result = measure(name, size)
-        print(
-            results.render_section(result),
-            f"[{name}] {time.perf_counter() - start:.0f} s",
-            sep="\n\n",
-        )
+        elapsed = f"[{name}] {time.perf_counter() - start:.0f} s"
+        print(results.render_section(result), elapsed, sep="\n\n")
         if size == "full":
             results.save_result(result)
     if size == "full":

@@ -37,12 +37,13 @@ STAGES = {  # each stage's arguments at smoke size and at the others
 }
 
 
-def measured(module: str, args: list[str], cwd: Path) -> tuple[float, float]:
-    """(peak RSS in MB, wall seconds) of `python -m module args` in a fresh process."""
+def measured(module: str, args: list[str], cwd: Path, kind: str) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of `python -m module args` in a fresh process, with the
+    stage's arguments for `kind` of size."""
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS, module, *args],
+        [sys.executable, "-c", PEAK_RSS, module, *args, *STAGES[module][kind]],
         check=True, capture_output=True, text=True, env=env, cwd=cwd,
     )  # fmt: skip
     line = [row for row in done.stdout.splitlines() if row.startswith("peak_rss_kb")][-1]
@@ -58,15 +59,9 @@ def stages(photos: Path, side: int, size: str) -> dict[str, tuple[float, float]]
     ]  # fmt: skip
     train = ["--config", str(REPO / "configs" / RECIPES[kind]), "--output", str(photos.parent)]
     train += [*(f"--set={s}" for s in settings), "--no-resume"]
-    found = {
-        "tfmodel.train": measured(
-            "tfmodel.train", [*train, *STAGES["tfmodel.train"][kind]], photos.parent
-        )
-    }
+    found = {"tfmodel.train": measured("tfmodel.train", train, photos.parent, kind)}
     edge = [str(next(photos.parent.glob("photos-*"))), "--set", "edge.latency_seconds=0.2"]
-    found["edge.optimize"] = measured(
-        "edge.optimize", [*edge, *STAGES["edge.optimize"][kind]], photos.parent
-    )
+    found["edge.optimize"] = measured("edge.optimize", edge, photos.parent, kind)
     return found
 
 
@@ -83,9 +78,8 @@ def run(size: str = "full") -> Result:
         rows.append([stage, *(f"{v:.0f}" for v in (small_mb, large_mb, small_s, large_s))])
         growth = f"{stage}: peak memory growth, {small} → {large} photos"
         figures.append(Figure(growth, max(large_mb - small_mb, 0.1), "MB", GROWTH_GOAL_MB, False))
-        figures.append(
-            Figure(f"{stage}: wall time growth", large_s / small_s, "×", WALL_GOAL, False)
-        )
+        wall = Figure(f"{stage}: wall time growth", large_s / small_s, "×", WALL_GOAL, False)
+        figures.append(wall)
     columns = ["stage", f"peak MB, {small}", f"peak MB, {large}", f"s, {small}", f"s, {large}"]
     title, method = "Peak memory by stage as the folder grows", f"{side}×{side}, one run each."
     return Result("stage_memory", title, method, [Table(columns, rows)], figures)
