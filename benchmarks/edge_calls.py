@@ -44,8 +44,7 @@ def available_interpreters() -> list[str]:
 
 
 def invoke_call(path: Path, interpreter: str):
-    """`interpreter.invoke()` on its own interpreter of `path`, a random input set once; the
-    argument is ignored."""
+    """`interpreter.invoke()` on its own interpreter of `path`, input set once; ignores its arg."""
     interpreter_class, _ = find_interpreter(interpreter)
     model = interpreter_class(model_content=path.read_bytes(), num_threads=1)
     model.allocate_tensors()

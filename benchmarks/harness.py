@@ -34,8 +34,7 @@ class Samples:
 def alternate(
     sides: dict[str, Callable[[], object]], rounds: int, warmup: int = 1, keep: bool = True
 ) -> dict[str, Samples]:
-    """Call each side `warmup` times untimed, then `rounds` timed turns each, in rotating order;
-    without `keep`, what a turn returns is freed once its clocks are read, not kept."""
+    """`warmup` untimed calls a side, then `rounds` timed turns each; `keep`: keep what returns."""
     names = list(sides)
     for _ in range(warmup):
         for name in names:
@@ -64,8 +63,7 @@ def command_side(argv: list[str], **options) -> Callable[[], object]:
 
 
 def latencies(calls: dict[str, Callable], example, runs: int | dict, rounds: int) -> dict:
-    """Each call's median p50 and p99 (ms) over `rounds` turns of `runs` single-example calls
-    (`edge.device.benchmark.measure_latency`; a count, or one per call's name), alternating."""
+    """Each call's median Latency over `rounds` alternating turns of `runs` (or `runs[name]`)."""
     counts = runs if isinstance(runs, dict) else dict.fromkeys(calls, runs)
     sides = {
         name: lambda c=call, n=counts[name]: measure_latency(c, example, n, max(n // 10, 2))

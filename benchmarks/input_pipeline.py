@@ -47,8 +47,7 @@ def batches_seconds(iterator, count: int) -> float:
 
 
 def ours(root: Path, cache: str) -> tuple[float, float]:
-    """(listing seconds, epoch seconds) for `images:root`: cold the first epoch, with the
-    iterator's start; cached the second (the first fills the cache)."""
+    """(listing s, epoch s) of `images:root`: cold the first epoch, cached the second (filled)."""
     start = time.perf_counter()
     folder = DataConfig(f"images:{root}", validation_split=0.0, test_split=0.0)
     folder.image_size = list(IMAGE_SIZE)

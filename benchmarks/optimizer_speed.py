@@ -63,8 +63,7 @@ def builtin_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
 
 
 def compare(workload, splits: Splits, name, cfg: OptimizerConfig, steps, rounds, hidden=(128,)):
-    """`rounds` alternating `model.fit` rounds of `steps` steps with ours and the built-in: a
-    Comparison. The MLP has `hidden` units per hidden layer."""
+    """`rounds` alternating `model.fit` rounds of `steps` steps, ours and the built-in's."""
     examples = steps * BATCH_SIZE  # no more than a round uses (keeps MNIST small)
     x, y = splits.x_train[:examples], splits.y_train[:examples]
     keras.utils.set_random_seed(0)

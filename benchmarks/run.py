@@ -43,8 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def measure(name: str, size: str) -> results.Result:
-    """One benchmark's `run(size)`, stamped with its docstring (the method), the date and the
-    machine read around it."""
+    """One benchmark's `run(size)`, stamped with its docstring (the method), date and machine."""
     load, module = results.load_average(), importlib.import_module(f"benchmarks.{name}")
     result = module.run(size)
     result.method = f"{inspect.cleandoc(module.__doc__)}\n\n{result.method}"

@@ -35,8 +35,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def served(base: Path, model: str, batching: Path | None) -> Iterator[tuple]:
-    """`python -m serving.server` serving `base` on free ports, from when its REST port answers
-    to the end of the block: (process, gRPC port, REST port)."""
+    """`python -m serving.server` of `base` on free ports, once it answers: (process, ports)."""
     grpc_port, rest_port = free_port(), free_port()
     command = [sys.executable, "-m", "serving.server", f"--port={grpc_port}"]
     command += [f"--rest_api_port={rest_port}", f"--model_name={model}"]
@@ -66,8 +65,7 @@ def served(base: Path, model: str, batching: Path | None) -> Iterator[tuple]:
 
 @dataclass(frozen=True)
 class Input:
-    """What a client sends: `example` (a batch of one: pixels, or encoded images as an object
-    array of bytes) in the input `name` of the signature `signature` ("" is the default)."""
+    """A batch of one (pixels, or encoded images as objects) for input `name` of `signature`."""
 
     example: np.ndarray
     name: str = "pixels"
@@ -86,8 +84,7 @@ def grpc_caller(port: int, model: str, given: Input) -> Callable[[], None]:
 
 
 def rest_caller(port: int, model: str, given: Input) -> Callable[[], None]:
-    """One REST predict over its own keep-alive connection, body built once (row format, bytes
-    as TF Serving's `{"b64": ...}` objects)."""
+    """One REST predict over its own keep-alive connection, body built once (bytes as b64)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     instances = given.example.tolist()
     if given.example.dtype == object:
@@ -106,8 +103,7 @@ def rest_caller(port: int, model: str, given: Input) -> Callable[[], None]:
 
 @dataclass
 class Cell:
-    """One (protocol, server, clients) run: every call's latency (s), requests/s, and the CPU
-    seconds per request the server process and this process (the clients) spent."""
+    """One run's latencies (s), requests/s, and server and client CPU seconds per request."""
 
     latencies: list[float]
     rate: float

@@ -38,8 +38,7 @@ STAGES = {  # each stage's arguments at smoke size and at the others
 
 
 def measured(module: str, args: list[str], cwd: Path, kind: str) -> tuple[float, float]:
-    """(peak RSS in MB, wall seconds) of `python -m module args` in a fresh process, with the
-    stage's arguments for `kind` of size."""
+    """(peak RSS in MB, wall seconds) of `python -m module args STAGES[module][kind]`, fresh."""
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
     done = subprocess.run(

@@ -47,8 +47,7 @@ COLUMNS += ["ours ÷ baseline (wall)", "ours ÷ baseline (CPU)", "baseline accur
 
 
 class EpochClock:
-    """Wall and CPU seconds of a fit's epochs after its first `skip`, each from its start to the
-    end of every callback's epoch end; its callback must be the fit's last."""
+    """Wall and CPU seconds of a fit's epochs after the first `skip`, through every callback's."""
 
     def __init__(self, skip: int = 0):
         self.wall, self.cpu, self.skip = 0.0, 0.0, skip
@@ -97,8 +96,7 @@ def baseline_side(config: Config, splits: Splits) -> Side:
 
 
 def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
-    """`tfmodel.train`'s model and fit: its strategy, pipelines, compile recipe, validation and
-    callbacks, with the model's own Keras."""
+    """`tfmodel.train`'s model and fit: strategy, pipelines, compile, validation, callbacks."""
     info, t = strategies.make_strategy(config.training.strategy), config.training
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by the backups
     inputs = fit_data(config, splits, config.data.batch_size, False, data_epoch)
