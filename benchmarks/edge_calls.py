@@ -45,17 +45,11 @@ def available_interpreters() -> list[str]:
 
 def invoke_call(path: Path, interpreter: str):
     """`interpreter.invoke()` on its own interpreter of `path`, input set once; ignores its arg."""
-    interpreter_class, _ = find_interpreter(interpreter)
-    model = interpreter_class(model_content=path.read_bytes(), num_threads=1)
+    model = find_interpreter(interpreter)[0](model_content=path.read_bytes(), num_threads=1)
     model.allocate_tensors()
-    (detail,) = model.get_input_details()
-    dtype, rng = np.dtype(detail["dtype"]), np.random.default_rng(0)
-    if dtype.kind == "f":
-        tensor = rng.uniform(0.0, 1.0, size=detail["shape"])
-    else:
-        limits = np.iinfo(dtype)
-        tensor = rng.integers(limits.min, limits.max, size=detail["shape"], endpoint=True)
-    model.set_tensor(detail["index"], tensor.astype(dtype))
+    (detail,) = model.get_input_details()  # float32 for both KINDS
+    tensor = np.random.default_rng(0).uniform(0.0, 1.0, size=detail["shape"])
+    model.set_tensor(detail["index"], tensor.astype(detail["dtype"]))
     return lambda _: model.invoke()
 
 

@@ -1,10 +1,12 @@
-"""Run benchmarks in one process and print what each measured against its goals.
+"""Run benchmarks in one process and print what each measured against its goals; a full run
+also records each result in benchmarks/results.json and renders RESULTS.md.
 
-A full run also records each result in benchmarks/results.json and renders RESULTS.md.
-
-    python -m benchmarks.run                 # every benchmark, full size (~25 min on 2 cores)
-    python -m benchmarks.run --quick         # fewer rounds; prints only
-    python -m benchmarks.edge_calls --quick  # one benchmark (the same as --only edge_calls)
+examples:
+  python -m benchmarks.run                 # every benchmark, full size (~25 min on 2 cores)
+  python -m benchmarks.run --quick         # fewer rounds; prints only
+  python -m benchmarks.run --quick --only serving_speed edge_calls
+  python -m benchmarks.edge_calls --quick  # one benchmark (the same as --only edge_calls)
+  python -m benchmarks.results             # RESULTS.md again from results.json
 """
 
 import argparse
@@ -21,17 +23,12 @@ BENCHMARKS = (  # by stage: training, edge, serving
     *("edge_calls", "edge_sizes", "edge_encryption", "edge_mobilenet"),
     *("serving_speed", "client_start"),
 )
-EXAMPLES = """examples:
-  python -m benchmarks.run --quick --only serving_speed edge_calls
-  python -m benchmarks.results            # RESULTS.md again from results.json
-"""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
-        description=__doc__.splitlines()[0],
-        epilog=EXAMPLES,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds; print, record nothing")
