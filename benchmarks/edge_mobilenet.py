@@ -143,8 +143,7 @@ def run(size: str = "full") -> Result:
         f"test images; {rounds} round(s) of {runs} timed calls, the files alternating."
     )
     title = "Edge: MobileNetV2 α 0.35, int8 (float I/O) against float32"
-    tables = [Table(columns, rows)]
-    return Result("edge_mobilenet", title, method, tables, figures)
+    return Result("edge_mobilenet", title, method, [Table(columns, rows)], figures)
 
 
 if __name__ == "__main__":
