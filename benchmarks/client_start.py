@@ -13,7 +13,6 @@ import numpy as np
 
 from benchmarks.harness import alternate, command_side
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.serving_load import REPO, served
 from benchmarks.serving_speed import DIGITS, MODEL, export_model
 
@@ -51,7 +50,3 @@ def run(size: str = "full") -> Result:
     method = f"{ROUNDS[size]} round(s), the commands alternating."
     title = "Serving client: cold import and cold predict round trip"
     return Result("client_start", title, method, [Table(COLUMNS, rows)], figures)
-
-
-if __name__ == "__main__":
-    main_one("client_start")

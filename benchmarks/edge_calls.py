@@ -14,7 +14,6 @@ import numpy as np
 
 from benchmarks.harness import latencies
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from edge import convert
 from edge.device.benchmark import random_example
 from edge.device.runtime import INTERPRETERS, EdgeModel, describe_interpreter, find_interpreter
@@ -113,7 +112,3 @@ def run(size: str = "full") -> Result:
     method = f"{rounds} round(s) of {runs} calls ({KERAS_SHARE}× fewer for Keras), one thread."
     title = "Edge: one example through predict(), invoke(), Keras and the SavedModel"
     return Result("edge_calls", title, method, [Table(COLUMNS, rows)], figures)
-
-
-if __name__ == "__main__":
-    main_one("edge_calls")

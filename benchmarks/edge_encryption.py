@@ -13,7 +13,6 @@ import numpy as np
 
 from benchmarks.harness import alternate, speedup
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from edge import convert
 from edge.device.crypto import open_model
 from edge.device.manifest import ModelFile, ModelIdentity, write_manifest
@@ -91,7 +90,3 @@ def run(size: str = "full") -> Result:
     method = f"{loads} loads of each file, plain and encrypted alternating, one thread."
     title = "Edge: load time of encrypted ÷ plain files"
     return Result("edge_encryption", title, method, [Table(COLUMNS, cells)], figures)
-
-
-if __name__ == "__main__":
-    main_one("edge_encryption")

@@ -16,7 +16,6 @@ import numpy as np
 
 from benchmarks.harness import latencies
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.training_speed import colour_splits
 from edge import convert
 from edge.convert import softmax
@@ -144,7 +143,3 @@ def run(size: str = "full") -> Result:
     )
     title = "Edge: MobileNetV2 α 0.35, int8 (float I/O) against float32"
     return Result("edge_mobilenet", title, method, [Table(columns, rows)], figures)
-
-
-if __name__ == "__main__":
-    main_one("edge_mobilenet")

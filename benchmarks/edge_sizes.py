@@ -18,7 +18,6 @@ import numpy as np
 
 from benchmarks.harness import latencies
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from edge import convert
 from edge.device.benchmark import random_example
 from edge.device.runtime import EdgeModel
@@ -106,7 +105,3 @@ def run(size: str = "full") -> Result:
     method = f"kernel sparsity {sparsity:.3f}; {rounds} round(s) of {runs} calls per thread count."
     title = "Edge: 784-128-10 MLP, file size, latency, start-up and memory per variant"
     return Result("edge_sizes", title, method, [Table(columns, rows.values())], figures)
-
-
-if __name__ == "__main__":
-    main_one("edge_sizes")

@@ -16,7 +16,6 @@ from PIL import Image, ImageDraw
 
 from benchmarks.harness import alternate
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from tfmodel.backend import keras, tf
 from tfmodel.config import DataConfig
 from tfmodel.data import batches_per_epoch, build_file_dataset, load_splits
@@ -100,7 +99,3 @@ def run(size: str = "full") -> Result:
     method = f"{count} generated JPEGs, batch {BATCH}, medians of {rounds} round(s) in turns."
     title = "Input pipeline: an image folder decoded and resized to 96×96"
     return Result("input_pipeline", title, method, [Table(columns, rows)], figures)
-
-
-if __name__ == "__main__":
-    main_one("input_pipeline")

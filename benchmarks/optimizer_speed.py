@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from benchmarks.harness import Samples, alternate, speedup
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.training_speed import REPO
 from tfmodel.backend import keras
 from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
@@ -110,7 +109,3 @@ def run(size: str = "full") -> Result:
     tables = [Table(COLUMNS, [c.row() for c in comparisons])]
     title = "Optimizers: project vs Keras built-ins"
     return Result("optimizer_speed", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    main_one("optimizer_speed")

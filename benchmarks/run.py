@@ -5,7 +5,6 @@ examples:
   python -m benchmarks.run                 # every benchmark, full size (~25 min on 2 cores)
   python -m benchmarks.run --quick         # fewer rounds; prints only
   python -m benchmarks.run --quick --only serving_speed edge_calls
-  python -m benchmarks.edge_calls --quick  # one benchmark (the same as --only edge_calls)
   python -m benchmarks.results             # RESULTS.md again from results.json
 """
 
@@ -65,11 +64,6 @@ def main(argv: list[str] | None = None) -> int:
         results.write_markdown()
         print("recorded in benchmarks/results.json, rendered into benchmarks/RESULTS.md")
     return 0
-
-
-def main_one(name: str) -> None:
-    """`python -m benchmarks.<name> [--quick | --size S]`: this one benchmark, then exit."""
-    sys.exit(main(["--only", name, *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from PIL import Image
 
 from benchmarks.harness import alternate
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.serving_load import MAX_CLIENTS, Input, grpc_caller, load, rest_caller, served
 from serving.server.servables.batching import BatchingParameters, batching_parameters_text
 from serving.server.servables.servable import load_servable
@@ -196,7 +195,3 @@ def run(size: str = "full") -> Result:
     method = f"{seconds:g} s a cell, {rounds} round(s), the cells alternating; medians over rounds."
     title = "Serving: local server (gRPC, REST) vs in-process, batching off and on"
     return Result("serving_speed", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    main_one("serving_speed")

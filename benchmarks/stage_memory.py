@@ -16,7 +16,6 @@ from pathlib import Path
 
 from benchmarks.input_pipeline import write_jpegs
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.training_speed import REPO
 
 SIZES = {"smoke": (8, 16, 16), "quick": (300, 3000, 96), "full": (1000, 10000, 96)}  # photos, side
@@ -82,7 +81,3 @@ def run(size: str = "full") -> Result:
     columns = ["stage", f"peak MB, {small}", f"peak MB, {large}", f"s, {small}", f"s, {large}"]
     title, method = "Peak memory by stage as the folder grows", f"{side}×{side}, one run each."
     return Result("stage_memory", title, method, [Table(columns, rows)], figures)
-
-
-if __name__ == "__main__":
-    main_one("stage_memory")

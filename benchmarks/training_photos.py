@@ -15,7 +15,6 @@ from pathlib import Path
 from benchmarks.harness import alternate
 from benchmarks.input_pipeline import IMAGE_SIZE, write_jpegs
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.training_speed import MOBILENET_RECIPE, QUIET, REPO, Side, new_model, our_side
 from tfmodel import data
 from tfmodel.backend import tf
@@ -115,7 +114,3 @@ def run(size: str = "full") -> Result:
     method = f"{count} JPEGs, {rounds} timed round(s) a side, alternating."
     title = "Training on an image folder: tfmodel.train vs the plain Keras script"
     return Result("training_photos", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    main_one("training_photos")

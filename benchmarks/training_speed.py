@@ -17,7 +17,6 @@ import numpy as np
 
 from benchmarks.harness import alternate
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from tfmodel import data
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config, load_config
@@ -171,7 +170,3 @@ def run(size: str = "full") -> Result:
     method = f"{rounds} timed round(s) a side, alternating."
     title = "Training: tfmodel.train vs plain model.fit"
     return Result("training_speed", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    main_one("training_speed")
