@@ -7,6 +7,7 @@ An entry's `notes` are written by a person into results.json after a run (why a 
 what was tried); code keeps them when it replaces the entry's figures and never writes one.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -72,10 +73,8 @@ def describe_versions() -> str:
     """E.g. `Python 3.11.7, tensorflow 2.21.0, …` for what is installed."""
     found = [f"Python {platform.python_version()}"]
     for name in VERSIONED:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
     return ", ".join(found)
 
 
@@ -119,9 +118,9 @@ FIGURE_COLUMNS = ["benchmark", "measure", "value", "goal", "met"]
 
 def render_section(r: Result) -> str:
     """A result as Markdown: heading, method, machine, tables, figures and the people's notes."""
-    blocks = [f"## {r.title}", f"`python -m benchmarks.{r.benchmark}` ({r.size}, {r.date}): "]
-    blocks[1] += r.method
-    blocks += [f"Machine: {r.machine}.", *(t.markdown() for t in r.tables)]
+    command = f"`python -m benchmarks.run --only {r.benchmark}` ({r.size}, {r.date})"
+    blocks = [f"## {r.title}", f"{command}: {r.method}", f"Machine: {r.machine}."]
+    blocks += [t.markdown() for t in r.tables]
     if r.figures:
         figures = Table(FIGURE_COLUMNS, [figure_row(r.benchmark, f) for f in r.figures])
         blocks.append(figures.markdown())
