@@ -1,9 +1,8 @@
-"""One example through the digits MLP every way this repo runs it, alternating: the edge runtime's
-`EdgeModel.predict` (quantize, invoke, dequantize) and the bare `interpreter.invoke()` (input
-already set) on its int8 and float32 `.tflite` under every TFLite interpreter installed (tf.lite
-the baseline), Keras' `model.predict` and `model(x)`, and its SavedModel's `serving_default`.
-Untrained weights (latency does not depend on them); `max Δp`: the largest difference from
-tf.lite's probabilities for the same file and example.
+"""One example through the untrained digits MLP every way this repo runs it, alternating: the edge
+runtime's `EdgeModel.predict` and the bare `interpreter.invoke()` (input already set) on its int8
+and float32 `.tflite` under every TFLite interpreter installed (tf.lite the baseline), Keras'
+`model.predict` and `model(x)`, and its SavedModel's `serving_default`. `max Δp`: the largest
+difference from tf.lite's probabilities for the same file and example.
 """
 
 import tempfile

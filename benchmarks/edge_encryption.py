@@ -1,9 +1,8 @@
 """Load time of encrypted ÷ plain `.tflite` files: what decrypting in memory costs at start-up.
 
 The digits MLP and MobileNetV2 (α 0.35, 96×96×3, random weights), float32 and int8, each with its
-model.json and encrypted copy (`edge.encrypt`). A load is `EdgeModel(path)` as an app makes it once
-(read, sha256, decrypt, interpreter, tensors); plain loads, encrypted loads and
-`edge.device.crypto.open_model` alone (`decrypt ms`) alternate.
+model.json and encrypted copy (`edge.encrypt`). A load is `EdgeModel(path)` as an app makes it;
+plain loads, encrypted loads and `edge.device.crypto.open_model` alone (`decrypt ms`) alternate.
 """
 
 import tempfile

@@ -1,11 +1,10 @@
 """MobileNetV2 α 0.35 through the edge stage: each int8 route against float32; predict()'s cost.
 
-The network (configs/photos_mobilenet_v2.yaml's) is trained briefly on generated colour images
-(class k brightest in channel k), then converted to float32 and to int8 by each route
-edge.optimize has: the converter's PTQ with float32 I/O (`int8`, what devices use) and with int8
-I/O, litert-quantizer's PTQ, and QAT (edge.qat) then the converter. Per file: test accuracy,
-agreement with Keras, size, and single-example p50 per thread count, the files alternating, with
-the int8 file's bare set→invoke→get loop and Keras' `model.predict`.
+The network (configs/photos_mobilenet_v2.yaml's), trained briefly on generated colour images, is
+converted to float32 and to int8 by each route edge.optimize has: the converter's PTQ with float32
+I/O (`int8`, what devices use) and with int8 I/O, litert-quantizer's PTQ, and QAT then the
+converter. Per file: test accuracy, agreement with Keras, size, and single-example p50 per thread
+count, the files alternating with the int8 file's bare set→invoke→get loop and Keras' predict.
 """
 
 import tempfile

@@ -1,8 +1,7 @@
-"""The one alternating-rounds loop: named sides take turns, round by round in rotating order
-(A B, B A, … for two), each turn timed on the wall clock and in process CPU time.
-
-Sides measured in turns within one process see the same machine, so their ratios hold on a
-shared machine where absolute times do not; CPU time leaves out the time other jobs hold a core.
+"""The one alternating-rounds loop: named sides take turns in rotating order (A B, B A, …), each
+turn timed on the wall clock and in process CPU time. Sides measured in turns within one process
+see the same machine, so their ratios hold on a shared machine where absolute times do not; CPU
+time leaves out the time other jobs hold a core.
 """
 
 import statistics

@@ -1,10 +1,9 @@
 """Image-folder input: images/s decoded and resized to 96×96, ours ÷ Keras' own folder reader.
 
-Generated JPEGs (48–320 px a side, two classes). Ours: `images:DIR` (`build_file_dataset`, batch
-32, one iterator for all epochs, as training reads it), its listing (every header opened to find
-bad files and EXIF tags) timed apart; Keras': `image_dataset_from_directory(...).prefetch`. Cold:
-the first epoch from the files; cached: an epoch once decoded (ours `data.cache: memory`; theirs
-`.cache()` after a filling epoch).
+Generated JPEGs (48–320 px a side, two classes). Ours: `images:DIR` (`build_file_dataset`, one
+iterator for all epochs, as training reads it), its listing (every header read) timed apart;
+Keras': `image_dataset_from_directory(...).prefetch`. Cold: the first epoch from the files; cached:
+an epoch once decoded (ours `data.cache: memory`; theirs `.cache()` after a filling epoch).
 """
 
 import tempfile

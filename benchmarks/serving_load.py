@@ -1,6 +1,5 @@
-"""The serving benchmarks' two ends: `served` (`python -m serving.server` on free ports),
-callers over gRPC and REST, and `load`: client threads (each its own channel or keep-alive
-connection) calling back to back, with latency, requests/s and CPU per request on both ends.
+"""The serving benchmarks' two ends: `served` (the model server on free ports), callers over gRPC
+and REST, and `load`: client threads (each its own connection) calling back to back.
 """
 
 import base64

@@ -1,10 +1,9 @@
 """Peak memory and wall time of each stage as the photo folder grows tenfold.
 
-`python -m tfmodel.train` (configs/photos_mobilenet_v2.yaml: MobileNetV2 α 0.35 at 96×96, one
-epoch, no augmentation) then `python -m edge.optimize RUN` (float32, int8, pruned int8 and QAT int8,
-one fine-tune epoch each), each in a fresh process, on `input_pipeline`'s generated JPEGs (48–320
-px a side) and on ten times as many. Peak memory: the process's VmHWM as it exits (its children's
-peak RSS if larger). The smoke size checks the measuring: the small convnet, float32 only.
+`python -m tfmodel.train` (configs/photos_mobilenet_v2.yaml at 96×96, one epoch, no augmentation)
+then `python -m edge.optimize RUN` (float32, int8, pruned int8 and QAT int8, one fine-tune epoch
+each), each in a fresh process, on `input_pipeline`'s JPEGs and on ten times as many. Peak memory:
+the process's VmHWM as it exits (its children's peak RSS if larger). Smoke: the convnet, float32.
 """
 
 import os
