@@ -51,29 +51,21 @@ def invoke_call(path: Path, interpreter: str):
     return lambda _: model.invoke()
 
 
-def tflite_calls(files: dict[str, Path], interpreters: list[str]):
-    """(call key → function of a batch, the EdgeModels by (file, interpreter))."""
-    calls, models = {}, {}
-    with warnings.catch_warnings():  # tf.lite.Interpreter warns it is deprecated, every time
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        for kind, path in files.items():
-            for name in interpreters:
-                model = EdgeModel(path, num_threads=1, interpreter=name, verify=False)
-                models[kind, name] = model
-                calls["EdgeModel.predict", kind, name] = model.predict
-                calls["interpreter.invoke", kind, name] = invoke_call(path, name)
-    return calls, models
-
-
 def build_calls(workdir: Path, interpreters: list[str]):
-    """Every call keyed (call, file, interpreter), the EdgeModels, and one example."""
+    """Every call by (call, file, interpreter), the EdgeModels by (file, interpreter), an input."""
     splits = load_splits(DataConfig(), seed=0)
     model = build_model(ModelConfig(), RegularizerConfig(), (8, 8, 1), 10, splits.pixel_max)
     calibration = convert.calibration_examples(splits.x_train, count=200)
-    files = {kind: workdir / f"model_{kind}.tflite" for kind in KINDS}
-    for kind, path in files.items():
-        path.write_bytes(convert.convert_model(model, "pixels", kind, calibration))
-    calls, models = tflite_calls(files, interpreters)
+    calls, models = {}, {}
+    with warnings.catch_warnings():  # tf.lite.Interpreter warns it is deprecated, every time
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        for kind in KINDS:
+            path = workdir / f"model_{kind}.tflite"
+            path.write_bytes(convert.convert_model(model, "pixels", kind, calibration))
+            for name in interpreters:
+                models[kind, name] = EdgeModel(path, num_threads=1, interpreter=name, verify=False)
+                calls["EdgeModel.predict", kind, name] = models[kind, name].predict
+                calls["interpreter.invoke", kind, name] = invoke_call(path, name)
     save_signatures(model, "pixels", splits.class_names, workdir / "saved_model")
     signature = tf.saved_model.load(str(workdir / "saved_model")).signatures["serving_default"]
     calls["Keras model.predict", "", ""] = lambda x: model.predict(x, verbose=0)
