@@ -17,9 +17,7 @@ from tfmodel.models import build_model
 from tfmodel.optimizers import make_optimizer
 
 BATCH_SIZE = 32  # the reference recipe's
-# The reference recipe's SGD without its decay (both sides see one constant rate), and the usual
-# defaults for the adaptive ones.
-OPTIMIZERS = {
+OPTIMIZERS = {  # the reference recipe's SGD without its decay; the usual adaptive defaults
     "SGD (momentum 0.9)": OptimizerConfig(name="sgd", learning_rate=0.1, momentum=0.9),
     "Adam": OptimizerConfig(name="adam", learning_rate=1e-3),
     "RMSprop": OptimizerConfig(name="rmsprop", learning_rate=1e-3),

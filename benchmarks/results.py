@@ -1,8 +1,5 @@
 """Results as data: each benchmark's tables and figures against goals, the machine they were
 measured on, kept in results.json and rendered into RESULTS.md (never read back from Markdown).
-
-    python -m benchmarks.results      # render RESULTS.md from results.json
-
 An entry's `notes` are written by a person into results.json after a run (why a goal is missed,
 what was tried); code keeps them when it replaces the entry's figures and never writes one.
 """

@@ -143,7 +143,7 @@ def cells(*values) -> list[str]:
 
 
 def measure(base: Path, w: Workload, size: str):
-    """Rows, figures and the batching parameters of one workload."""
+    """Rows, figures and the batching parameters' row of one workload."""
     version_dir, inputs = export_model(base, w)
     inputs = {k: inputs[k] for k in w.inputs}
     seconds = SIZES[size][2]  # a batch size of the in-process curve
@@ -181,16 +181,14 @@ def measure(base: Path, w: Workload, size: str):
             overhead = cell[kind, protocol, "off", 1][0] - np.median(local[kind][1]) * 1000
             measure = f"{w.name} {kind} {protocol} p50 − in-process p50, 1 client, batching off"
             figures.append(Figure(measure, max(overhead, 1e-3), "ms", goal, False))
-    return rows, figures, [w.name, *dataclasses.astuple(params)]
+    return rows, figures, [[w.name, *dataclasses.astuple(params)]]
 
 
 def run(size: str = "full") -> Result:
     seconds, rounds, _, workloads = SIZES[size]
-    rows, figures, batching = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, w in enumerate(workloads):
-            more_rows, more_figures, params = measure(Path(tmp) / str(i), w, size)
-            rows, figures, batching = rows + more_rows, figures + more_figures, batching + [params]
+        measured = [measure(Path(tmp) / str(i), w, size) for i, w in enumerate(workloads)]
+    rows, figures, batching = (sum(lists, []) for lists in zip(*measured, strict=True))
     tables = [Table(COLUMNS, rows), Table(BATCHING, batching)]
     method = f"{seconds:g} s a cell, {rounds} round(s), the cells alternating; medians over rounds."
     title = "Serving: local server (gRPC, REST) vs in-process, batching off and on"

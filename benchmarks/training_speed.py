@@ -165,7 +165,6 @@ def run(size: str = "full") -> Result:
     goals = [(mlp, MLP_GOAL), (mobile[0], MOBILENET_GOAL)]  # MobileNet: float32, no XLA
     measure = "ours ÷ model.fit examples/s, {} (CPU)"
     figures = [Figure(measure.format(r[0]), float(r[5]), "×", goal) for r, goal in goals]
-    tables = [Table(COLUMNS, [mlp, *mobile])]
     method = f"{rounds} timed round(s) a side, alternating."
     title = "Training: tfmodel.train vs plain model.fit"
-    return Result("training_speed", title, method, tables, figures)
+    return Result("training_speed", title, method, [Table(COLUMNS, [mlp, *mobile])], figures)
