@@ -4,16 +4,15 @@ serving.client`, and `python -m serving.client predict` of one digits example to
 Wall time from spawn to exit, the commands alternating.
 """
 
-import os
 import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import alternate, command_side
+from benchmarks.harness import FRESH_ENV, REPO, alternate, command_side
 from benchmarks.results import Figure, Result, Table
-from benchmarks.serving_load import REPO, served
+from benchmarks.serving_load import served
 from benchmarks.serving_speed import DIGITS, MODEL, export_model
 
 ROUNDS = {"smoke": 1, "quick": 3, "full": 9}
@@ -36,8 +35,7 @@ def run(size: str = "full") -> Result:
                 ROUND_TRIP: ["-m", "serving.client", *predict, f"--input={Path(tmp) / 'x.npy'}"],
             }
             # as a client user runs it: the repo on the path, none of the project's TF settings
-            env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-            env["PYTHONPATH"] = str(REPO)
+            env = {k: v for k, v in FRESH_ENV.items() if k != "TF_USE_LEGACY_KERAS"}
             sides = {n: command_side(argv, cwd=REPO, env=env) for n, argv in commands.items()}
             samples = alternate(sides, ROUNDS[size], warmup=0)
     stats = (statistics.median, min, max)

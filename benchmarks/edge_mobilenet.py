@@ -27,10 +27,9 @@ from tfmodel.config import Config, ModelConfig, RegularizerConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
-# size → (image side, images, epochs, timed calls, rounds, thread counts, every route); the smoke
-# size makes float32 and the converter's int8 only (QAT and litert-quantizer take minutes)
+# size → (image side, images, epochs, timed calls, rounds, thread counts, every route)
 SIZES = {
-    "smoke": (32, 90, 2, 5, 1, (1,), False),
+    "smoke": (32, 90, 2, 5, 1, (1,), False),  # two files: QAT and litert-quantizer take minutes
     "quick": (64, 240, 2, 50, 3, (1, 2), True),
     "full": (96, 600, 3, 200, 5, (1, 2, 4), True),
 }

@@ -8,7 +8,6 @@ process importing only the edge runtime: init, first inference, peak memory afte
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import latencies
+from benchmarks.harness import FRESH_ENV, latencies
 from benchmarks.results import Figure, Result, Table
 from edge import convert
 from edge.device.benchmark import random_example
@@ -26,7 +25,6 @@ from tfmodel.config import Config, ModelConfig, RegularizerConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
-REPO = str(Path(__file__).resolve().parents[1])
 SIZE_GOAL = 0.30  # int8 ÷ float32 bytes; pruned int8 ÷ float32 gzipped: half that
 # size → (timed calls per variant and thread count, rounds, thread counts, pruning epochs)
 SIZES = {"smoke": (5, 1, (1,), 1), "quick": (300, 3, (1, 2), 2), "full": (2000, 5, (1, 2), 2)}
@@ -71,8 +69,8 @@ def build_files(prune_epochs: int) -> tuple[dict[str, bytes], float]:
 
 def startup(path: Path) -> list[float]:
     """Init and first-inference ms, peak memory MB after init and overall, in a fresh process."""
-    command, env = [sys.executable, "-c", STARTUP, str(path)], dict(os.environ, PYTHONPATH=REPO)
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    command = [sys.executable, "-c", STARTUP, str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=FRESH_ENV)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -4,14 +4,19 @@ see the same machine, so their ratios hold on a shared machine where absolute ti
 time leaves out the time other jobs hold a core.
 """
 
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edge.device.benchmark import Latency, measure_latency
+
+REPO = Path(__file__).resolve().parents[1]
+FRESH_ENV = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")  # a fresh python's
 
 
 @dataclass

@@ -7,9 +7,8 @@ The final test losses (L2 penalty included) should agree closely, the rules bein
 
 from dataclasses import dataclass
 
-from benchmarks.harness import Samples, alternate, speedup
+from benchmarks.harness import REPO, Samples, alternate, speedup
 from benchmarks.results import Figure, Result, Table
-from benchmarks.training_speed import REPO
 from tfmodel.backend import keras
 from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
 from tfmodel.data import Splits, build_dataset, load_splits

@@ -20,9 +20,9 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from benchmarks.harness import FRESH_ENV
 from tfmodel.backend import tf
 
-REPO = Path(__file__).resolve().parents[1]
 MAX_CLIENTS = 32  # the server's REST threads: a pooled thread serves one connection at a time
 
 
@@ -41,9 +41,8 @@ def served(base: Path, model: str, batching: Path | None) -> Iterator[tuple]:
     command += [f"--model_base_path={base}", f"--rest_api_num_threads={MAX_CLIENTS}"]
     if batching:
         command += ["--enable_batching", f"--batching_parameters_file={batching}"]
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    process = subprocess.Popen(command, env=env, **quiet)
+    process = subprocess.Popen(command, env=FRESH_ENV, **quiet)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -116,10 +115,8 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(
-    make_call: Callable[[], Callable[[], None]], clients: int, seconds: float, server_pid: int
-) -> Cell:
-    """`clients` threads calling back to back for `seconds`."""
+def load(make_call: Callable, clients: int, seconds: float, server_pid: int) -> Cell:
+    """`clients` threads, each with its own `make_call()`, calling back to back for `seconds`."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     calls = [make_call() for _ in range(clients)]
     for call in calls:

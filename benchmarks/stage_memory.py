@@ -6,16 +6,15 @@ each), each in a fresh process, on `input_pipeline`'s JPEGs and on ten times as 
 the process's VmHWM as it exits (its children's peak RSS if larger). Smoke: the convnet, float32.
 """
 
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.harness import FRESH_ENV, REPO
 from benchmarks.input_pipeline import write_jpegs
 from benchmarks.results import Figure, Result, Table
-from benchmarks.training_speed import REPO
 
 SIZES = {"smoke": (8, 16, 16), "quick": (300, 3000, 96), "full": (1000, 10000, 96)}  # photos, side
 GROWTH_GOAL_MB, WALL_GOAL = 150.0, 11.0
@@ -37,11 +36,10 @@ STAGES = {  # each stage's arguments at smoke size and at the others
 
 def measured(module: str, args: list[str], cwd: Path, kind: str) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of `python -m module args STAGES[module][kind]`, fresh."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, module, *args, *STAGES[module][kind]],
-        check=True, capture_output=True, text=True, env=env, cwd=cwd,
+        check=True, capture_output=True, text=True, env=FRESH_ENV, cwd=cwd,
     )  # fmt: skip
     line = [row for row in done.stdout.splitlines() if row.startswith("peak_rss_kb")][-1]
     return int(line.split()[1]) / 1024, time.perf_counter() - start

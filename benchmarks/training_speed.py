@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import alternate
+from benchmarks.harness import REPO, alternate
 from benchmarks.results import Figure, Result, Table
 from tfmodel import data
 from tfmodel.backend import keras, tf
@@ -27,13 +27,11 @@ from tfmodel.training.fitting import build_model_and_phases, fit
 from tfmodel.training.run_folder import RunFolder
 from tfmodel.training.setting import Setting, fit_data
 
-REPO = Path(__file__).resolve().parents[1]
 MOBILENET_RECIPE = REPO / "configs" / "photos_mobilenet_v2.yaml"
 MLP_GOAL, MOBILENET_GOAL = 2.0, 1.0  # ours ÷ baseline examples/s, CPU time
-# size → (rounds, digits epochs a round, (network, image side, images, epochs a round,
-# variants)); smoke's stand-in for MobileNet traces in seconds
+# size → (rounds, digits epochs a round, (network, image side, images, epochs a round, variants))
 SIZES = {
-    "smoke": (1, 1, ("cnn", 32, 16, 1, 1)),
+    "smoke": (1, 1, ("cnn", 32, 16, 1, 1)),  # a stand-in for MobileNet that traces in seconds
     "quick": (2, 20, ("mobilenet_v2", 96, 256, 2, 1)),
     "full": (7, 20, ("mobilenet_v2", 96, 512, 3, 3)),
 }
