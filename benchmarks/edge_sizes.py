@@ -1,9 +1,8 @@
 """Every edge variant of the 784-input MLP (784-128-10): file size, latency, start-up, memory.
 
-At 784 inputs the weights dominate the file, so the size goals are measured here. Random weights
-and inputs (sizes do not depend on them). Latency: one example per `predict`, the variants
-alternating, per thread count. Start-up as LiteRT's `benchmark_model` reports it, in a fresh
-process importing only the edge runtime: init, first inference, peak memory after init and overall.
+At 784 inputs the weights dominate the file, so the size goals are measured here (random weights).
+Latency: one example per `predict`, the variants alternating, per thread count. Start-up as
+LiteRT's `benchmark_model` reports it, in a fresh process importing only the edge runtime.
 """
 
 import gzip

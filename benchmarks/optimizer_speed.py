@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from benchmarks.harness import REPO, Samples, alternate, speedup
 from benchmarks.results import Figure, Result, Table
+from benchmarks.training_speed import new_model
 from tfmodel.backend import keras
-from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
+from tfmodel.config import Config, DataConfig, ModelConfig, OptimizerConfig
 from tfmodel.data import Splits, build_dataset, load_splits
-from tfmodel.models import build_model
 from tfmodel.optimizers import make_optimizer
 
 BATCH_SIZE = 32  # the reference recipe's
@@ -50,22 +50,18 @@ class Comparison:
 
 def builtin_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
     """tf_keras' own optimizer with the hyperparameters `make_optimizer` gives ours."""
-    rate = cfg.learning_rate
     if cfg.name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.name == "adam":
-        return keras.optimizers.Adam(rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
-    return keras.optimizers.RMSprop(rate, rho=cfg.rho, epsilon=cfg.epsilon)
+        return keras.optimizers.Adam(cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
+    return keras.optimizers.RMSprop(cfg.learning_rate, rho=cfg.rho, epsilon=cfg.epsilon)
 
 
 def compare(workload, splits: Splits, name, cfg: OptimizerConfig, steps, rounds, hidden=(128,)):
     """`rounds` alternating `model.fit` rounds of `steps` steps, ours and the built-in's."""
     examples = steps * BATCH_SIZE  # no more than a round uses (keeps MNIST small)
     x, y = splits.x_train[:examples], splits.y_train[:examples]
-    keras.utils.set_random_seed(0)
-    shape, classes, pixel_max = splits.input_shape, splits.num_classes, splits.pixel_max
-    mlp = ModelConfig(hidden_units=list(hidden))
-    template = build_model(mlp, RegularizerConfig(), shape, classes, pixel_max)
+    template = new_model(Config(model=ModelConfig(hidden_units=list(hidden))), splits)  # seed 0
     optimizers = {"ours": make_optimizer(cfg, steps, rounds), "keras": builtin_optimizer(cfg)}
     models, sides = {}, {}
     for side, optimizer in optimizers.items():

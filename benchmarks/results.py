@@ -129,10 +129,8 @@ def render(results: dict[str, Result], order: list[str]) -> str:
     """RESULTS.md: every figure against its goal, then each benchmark's section, in `order`."""
     ordered = [results[n] for n in order if n in results]
     ordered += [r for n, r in results.items() if n not in order]
-    summary = Table(
-        [*FIGURE_COLUMNS, "measured"],
-        [[*figure_row(r.benchmark, f), r.date] for r in ordered for f in r.figures],
-    )
+    rows = [[*figure_row(r.benchmark, f), r.date] for r in ordered for f in r.figures]
+    summary = Table([*FIGURE_COLUMNS, "measured"], rows)
     head = "# Benchmark results\n\nRendered from results.json by `python -m benchmarks.results`."
     sections = "\n\n".join(render_section(r) for r in ordered)
     return f"{head}\n\n## Summary\n\n{summary.markdown()}\n\n{sections}\n"
