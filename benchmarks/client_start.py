@@ -1,7 +1,6 @@
 """Cold start of the serving client, each command in a fresh process as a caller pays it on every
-start: `python -c pass`, numpy + grpc + protobuf (what any numpy gRPC client imports), `import
-serving.client`, and `python -m serving.client predict` of one digits example to a local server.
-Wall time from spawn to exit, the commands alternating.
+start, beside `python -c pass` and the imports of any numpy gRPC client; `predict` sends one digits
+example to a local server. Wall time from spawn to exit, the commands alternating.
 """
 
 import statistics

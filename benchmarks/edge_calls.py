@@ -5,6 +5,7 @@ and float32 `.tflite` under every TFLite interpreter installed (tf.lite the base
 difference from tf.lite's probabilities for the same file and example.
 """
 
+import contextlib
 import tempfile
 import warnings
 from pathlib import Path
@@ -34,10 +35,10 @@ def available_interpreters() -> list[str]:
     """The baseline (tf.lite) first, then every other interpreter that imports here."""
     names = [BASELINE]
     for name in [n for n in INTERPRETERS if n != BASELINE]:
-        try:
+        with contextlib.suppress(
+            Exception
+        ):  # EdgeError if absent; a broken install counts as absent
             names.append(find_interpreter(name)[1])
-        except Exception:  # EdgeError when not installed; a broken install counts as absent
-            continue
     return names
 
 

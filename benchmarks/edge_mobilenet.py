@@ -135,9 +135,9 @@ def run(size: str = "full") -> Result:
         Figure("Keras model.predict ÷ int8 predict(), p50", keras_ratio, "×", KERAS_GOAL),
         Figure("int8 predict() ÷ bare set→invoke→get, p50", bare_ratio, "×", OVERHEAD_GOAL, False),
     ]
-    method = (
-        f"{side}×{side}, trained {epochs} epoch(s) on {count} images, {len(splits.x_test)} "
-        f"test images; {rounds} round(s) of {runs} timed calls, the files alternating."
+    method = f"{side}×{side}, trained {epochs} epoch(s) on {count} images, "
+    method += (
+        f"{len(splits.x_test)} test images; {rounds} round(s) of {runs} timed calls, alternating."
     )
     title = "Edge: MobileNetV2 α 0.35, int8 (float I/O) against float32"
     return Result("edge_mobilenet", title, method, [Table(columns, rows)], figures)

@@ -83,7 +83,6 @@ def final_loss(model: keras.Model, splits: Splits) -> float:
 
 
 def run(size: str = "full") -> Result:
-    """Every optimizer on digits and (unless smoke) MNIST."""
     steps, rounds, with_mnist = SIZES[size]
     workloads = {"digits MLP 64-128-10": DataConfig()}
     if with_mnist and MNIST_DIR.is_dir():

@@ -1,11 +1,9 @@
 """The local model server (gRPC Predict and REST) against the same SavedModel run in-process,
-batching off and on: the digits MLP, and MobileNetV2 α 0.35 at 96×96 and 224×224 with pixels and
-JPEG bytes (`serving_bytes`).
-
-Untrained models exported with `export_for_serving`. In-process: each signature run as the server
-runs it (a Session callable), the pixels one over batch sizes up to 32. The batching file is
-`serving.tune_batching`'s recipe over that curve, with queue room for every client. Clients are
-threads of this process (`serving_load`), one example a request; the cells alternate.
+batching off and on: the untrained digits MLP, and MobileNetV2 α 0.35 at 96×96 and 224×224 with
+pixels and JPEG bytes. In-process: each signature run as the server runs it (a Session callable),
+the pixels one over batch sizes up to 32. The batching file is `serving.tune_batching`'s recipe
+over that curve, with queue room for every client. Clients are threads of this process
+(`serving_load`), one example a request; the cells alternate.
 """
 
 import dataclasses

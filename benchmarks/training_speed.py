@@ -97,7 +97,7 @@ def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by the backups
     inputs = fit_data(config, splits, config.data.batch_size, False, data_epoch)
     policy, batch = strategies.precision_policy(t.precision, info), config.data.batch_size
-    setting = Setting(info, policy, splits, batch, False, data_epoch, inputs, t.backup_every_s)
+    setting = Setting(info, policy, splits, batch, False, data_epoch, inputs, t.backup_every_s, 0.0)
     keras.utils.set_random_seed(t.seed)
     model, phases = build_model_and_phases(config, setting)
 
