@@ -34,6 +34,7 @@ BENCHMARKS = (
     "edge_sizes",
     "edge_encryption",
     "edge_mobilenet",
+    "edge_optimize",
     "serving_speed",
     "client_start",
 )
