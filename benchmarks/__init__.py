@@ -14,6 +14,7 @@ edge_calls       predict() and invoke() under every TFLite interpreter, Keras, t
 edge_sizes       size, latency, start-up and memory of every edge variant of a 784-input MLP
 edge_encryption  load time of encrypted ÷ plain .tflite files
 edge_mobilenet   MobileNetV2's int8 routes vs float32: accuracy, size, latency, anatomy
+edge_optimize    edge.optimize float32 + int8 ÷ the plain convert-calibrate-evaluate script
 serving_load     the model server started on free ports, client threads over gRPC and REST
 serving_speed    the local server (gRPC, REST) vs in-process, batching off and on
 client_start     cold import and cold predict round trip of the serving client

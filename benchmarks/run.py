@@ -19,7 +19,7 @@ from benchmarks import results
 
 BENCHMARKS = (  # by stage: training, edge, serving
     *("training_speed", "training_photos", "stage_memory", "optimizer_speed", "input_pipeline"),
-    *("edge_calls", "edge_sizes", "edge_encryption", "edge_mobilenet"),
+    *("edge_calls", "edge_sizes", "edge_encryption", "edge_mobilenet", "edge_optimize"),
     *("serving_speed", "client_start"),
 )
 

@@ -82,6 +82,7 @@ class EdgeResult:
     manifest: dict[str, Any]
     sparsity: dict[str, float]
     unpruned: list[str]  # layers with a kernel that tfmot could not prune
+    seconds: dict[str, float]  # each step's wall time (StepTimes)
 
 
 def optimize(model: Any, splits: Any, out_dir: Path, version: str | None = None) -> EdgeResult:
@@ -104,10 +105,13 @@ def optimize(model: Any, splits: Any, out_dir: Path, version: str | None = None)
         manifest = write_manifest_and_samples(out_dir, converted.files, model, splits, version)
     with steps.timed("measuring"):
         rows = measure_all(model, splits, converted, sources.float.sparsity, config.edge)
-    write_and_print_report(out_dir, rows, converted, sources, config)
+    with steps.timed("report"):
+        write_and_print_report(out_dir, rows, converted, sources, config)
     shutil.rmtree(out_dir / BACKUP_DIR, ignore_errors=True)  # the folder is complete
     print(steps.summary())
-    return EdgeResult(out_dir, rows, manifest, sources.layer_sparsity, sources.unpruned)
+    return EdgeResult(
+        out_dir, rows, manifest, sources.layer_sparsity, sources.unpruned, steps.seconds
+    )
 
 
 def model_file(source: Path | None) -> Path | None:

@@ -85,23 +85,29 @@ def zero_fraction(arrays: list[np.ndarray]) -> float:
 
 
 def tflite_kernel_sparsity(path: str | Path) -> dict[str, float]:
-    """Each weight matrix of a `.tflite` file (the weights of its convolution and fully connected
-    ops), by tensor name: the fraction of its values that are zero.
+    """Each weight matrix of a `.tflite` file (`tflite_kernels`), by tensor name: the fraction of
+    its values that are zero.
 
     TFLite's int8 weights are symmetric (zero point 0), so a stored 0 is a zero weight (a small
-    weight that int8 rounds to zero counts too: that is what the file holds). Weights stored in
-    float16 or int8 behind a DEQUANTIZE op are read from that op's input.
+    weight that int8 rounds to zero counts too: that is what the file holds).
     """
+    return {name: float(np.mean(kernel == 0)) for name, kernel in tflite_kernels(path).items()}
+
+
+def tflite_kernels(path: str | Path) -> dict[str, np.ndarray]:
+    """Each weight matrix of a `.tflite` file (the weights of its convolution and fully connected
+    ops) as stored, by tensor name; weights stored in float16 or int8 behind a DEQUANTIZE op are
+    read from that op's input."""
     interpreter_class, _ = find_interpreter()
     interpreter = interpreter_class(model_path=str(path))
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     # _get_ops_details is private, but every interpreter we take has it (as edge.device reads it).
     ops = interpreter._get_ops_details()
     dequantized = {op["outputs"][0]: op["inputs"][0] for op in ops if op["op_name"] == "DEQUANTIZE"}
-    sparsity = {}
+    kernels = {}
     for op in ops:
         if op["op_name"] not in KERNEL_OPS:
             continue
         index = dequantized.get(op["inputs"][1], op["inputs"][1])
-        sparsity[tensors[index]["name"]] = float(np.mean(interpreter.get_tensor(index) == 0))
-    return sparsity
+        kernels[tensors[index]["name"]] = interpreter.get_tensor(index).copy()
+    return kernels

@@ -73,6 +73,12 @@ def test_report_files(digits_edge):
     assert (out / "size_vs_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_each_step_is_timed(digits_edge):
+    steps = ["fine-tuning (pruning, QAT)", "conversion", "model.json, samples", "measuring"]
+    assert list(digits_edge.seconds) == [*steps, "report"]
+    assert all(seconds > 0 for seconds in digits_edge.seconds.values())
+
+
 def test_variants_are_checked_and_float32_always_first(digits_config):
     config = copy.deepcopy(digits_config)
     config.edge.variants = ["int8", "float16"]

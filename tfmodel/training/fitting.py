@@ -69,23 +69,28 @@ def build_model_and_phases(config: Config, setting: Setting) -> tuple[Any, list[
     return model, phases
 
 
+def run_steps_per_execution(config: Config, info: Any, model: Any, steps_per_epoch: int) -> int:
+    """The train steps per `tf.function` call a run (or a tuning trial) compiles `model` with:
+    the strategy's rule (`strategies.steps_per_execution`), then Keras 3's (`keras3_fit`)."""
+    from tfmodel.distribute import strategies
+    from tfmodel.models.model_keras import keras_of
+
+    steps = strategies.steps_per_execution(config.training.steps_per_execution, info, model)
+    if keras_of(model).is_keras3:
+        from tfmodel.training.keras3_fit import keras3_steps_per_execution
+
+        steps, _ = keras3_steps_per_execution(steps, info.kind, steps_per_epoch)
+    return steps
+
+
 def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
     """Make trainable what `phase` trains and compile with its optimizer, whose schedule runs
     over the phase's epochs, in the strategy's scope (the optimizer's slots are mirrored)."""
     from tfmodel.distribute import strategies
     from tfmodel.models import compile_for_training, transfer
-    from tfmodel.models.model_keras import keras_of
 
     info = setting.info
-    steps_per_execution = strategies.steps_per_execution(
-        config.training.steps_per_execution, info, model
-    )
-    if keras_of(model).is_keras3:
-        from tfmodel.training.keras3_fit import keras3_steps_per_execution
-
-        steps_per_execution, _ = keras3_steps_per_execution(
-            steps_per_execution, info.kind, setting.batches.steps_per_epoch
-        )
+    steps = run_steps_per_execution(config, info, model, setting.batches.steps_per_epoch)
     with info.strategy.scope(), global_policy(setting.policy):
         transfer.set_phase(model, config.model, phase)
         compile_for_training(
@@ -96,7 +101,7 @@ def _compile_phase(config: Config, setting: Setting, model, phase) -> None:
             learning_rate_scale=strategies.learning_rate_scale(
                 info, config.optimizer.scale_learning_rate
             ),
-            steps_per_execution=steps_per_execution,
+            steps_per_execution=steps,
             jit_compile=config.training.jit_compile,
         )
 
@@ -121,7 +126,9 @@ def fit(
         if index:  # the first phase was compiled with the model
             _compile_phase(config, setting, model, phases[index])
         phase = phases[index]
-        trained, best = _fit_phase(config, setting, folder, model, phase, best, clock, extra_callbacks)
+        trained, best = _fit_phase(
+            config, setting, folder, model, phase, best, clock, extra_callbacks
+        )
         epochs_run += trained
     if not epochs_run:  # the backup said fit had finished; the record had not been written
         print("every epoch was trained before the restart: only testing and recording are left")

@@ -23,14 +23,10 @@ from tfmodel.backend import import_keras_tuner, tf
 from tfmodel.config import Config
 from tfmodel.data import Splits, StreamedSplits
 from tfmodel.data.streaming import FileSplit
-from tfmodel.distribute.strategies import (
-    StrategyInfo,
-    global_batch_size,
-    learning_rate_scale,
-    steps_per_execution,
-)
+from tfmodel.distribute.strategies import StrategyInfo, global_batch_size, learning_rate_scale
 from tfmodel.models import build_model, compile_for_training
 from tfmodel.models.model_keras import ModelKeras
+from tfmodel.training.fitting import run_steps_per_execution
 from tfmodel.training.setting import FitBatches, fit_data
 from tfmodel.tune.space import Dimension, declare, trial_config
 
@@ -95,11 +91,7 @@ class ConfigHyperModel(keras_tuner.HyperModel):
         )
         info, training = self.info, config.training
         batches = self._batches(config)
-        steps = steps_per_execution(training.steps_per_execution)
-        if self.model_keras.is_keras3:
-            from tfmodel.training.keras3_fit import keras3_steps_per_execution
-
-            steps, _ = keras3_steps_per_execution(steps, info.kind, batches.steps_per_epoch)
+        steps = run_steps_per_execution(config, info, model, batches.steps_per_epoch)
         compile_for_training(
             model,
             config.optimizer,
