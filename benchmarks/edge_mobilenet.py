@@ -23,7 +23,7 @@ from edge.finetune import fine_tune_data, finetune
 from edge.qat import quantize_aware_finetune
 from edge.report import gzip_size
 from tfmodel.backend import keras
-from tfmodel.config import Config, ModelConfig, RegularizerConfig
+from tfmodel.config import Config, ModelConfig, RegularizerConfig, TrainingConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
@@ -43,9 +43,8 @@ QUALITY = (".3f", "+.1f", ".3f", ".4f")  # the formats of `quality`'s figures
 def train_mobilenet(side: int, count: int, epochs: int) -> tuple[keras.Model, Splits, Config]:
     """(Keras model, splits, config): the network trained briefly on generated colour images."""
     splits = colour_splits(side, count)
-    config = Config()
-    config.training.verbose = 0
-    config.model = ModelConfig(name="mobilenet_v2", alpha=0.35, weights="none")
+    mobilenet = ModelConfig(name="mobilenet_v2", alpha=0.35, weights="none")
+    config = Config(model=mobilenet, training=TrainingConfig(verbose=0))
     model = build_model(config.model, RegularizerConfig(), (side, side, 3), 3, 255.0)
     for layer in model.layers:  # Keras' 0.999 needs thousands of steps to settle; a few here
         if hasattr(layer, "moving_mean"):

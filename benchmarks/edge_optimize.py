@@ -1,11 +1,10 @@
 """`edge.optimize --variants float32,int8` ÷ the plain script a user would write, wall time.
 
-A run of configs/photos_mobilenet_v2.yaml (MobileNetV2 α 0.35 at 96×96, one epoch of
-`python -m tfmodel.train`) on `input_pipeline`'s generated JPEGs. Ours: `edge.optimize`'s
-`optimize` on the run as the door loads it, default settings. Plain: `TFLiteConverter
-.from_keras_model` float32, then int8 calibrated on as many train images as ours takes
-(`edge.calibration_examples`), then each file's test accuracy through ai_edge_litert's
-Interpreter, one example a call. The smoke size: configs/photos_cnn.yaml at 32×32.
+A run of configs/photos_mobilenet_v2.yaml (96×96, one epoch of `python -m tfmodel.train`) on
+`input_pipeline`'s JPEGs. Ours: `edge.optimize`'s `optimize` on the run as the door loads it,
+default settings. Plain: `TFLiteConverter.from_keras_model` float32, then int8 calibrated on as
+many train images as ours takes, then each file's test accuracy through ai_edge_litert's
+Interpreter, one example a call. Smoke: configs/photos_cnn.yaml at 32×32.
 """
 
 import statistics

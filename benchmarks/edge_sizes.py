@@ -7,20 +7,18 @@ LiteRT's `benchmark_model` reports it, in a fresh process importing only the edg
 
 import gzip
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import FRESH_ENV, latencies
+from benchmarks.harness import FRESH_ENV, command_side, latencies
 from benchmarks.results import Figure, Result, Table
 from edge import convert
 from edge.device.benchmark import random_example
 from edge.device.runtime import EdgeModel
 from edge.prune import prune_model
-from tfmodel.config import Config, ModelConfig, RegularizerConfig
+from tfmodel.config import Config, EdgeConfig, ModelConfig, RegularizerConfig, TrainingConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
@@ -54,9 +52,7 @@ def build_files(prune_epochs: int) -> tuple[dict[str, bytes], float]:
     splits = Splits(x, y, x[:0], y[:0], x[:64], y[:64], [str(i) for i in range(10)], 255.0)
     mlp, none = ModelConfig(hidden_units=[128]), RegularizerConfig(kind="none")
     model = build_model(mlp, none, (28, 28, 1), 10, 255.0)
-    config = Config()
-    config.training.verbose = 0
-    config.edge.prune_epochs = prune_epochs
+    config = Config(training=TrainingConfig(verbose=0), edge=EdgeConfig(prune_epochs=prune_epochs))
     calibration = convert.calibration_examples(x, count=200)
     files = {k: convert.convert_model(model, "pixels", k, calibration) for k in convert.KINDS}
     litert = convert.quantize_with_litert(files["float32"], "pixels", calibration)
@@ -68,8 +64,7 @@ def build_files(prune_epochs: int) -> tuple[dict[str, bytes], float]:
 
 def startup(path: Path) -> list[float]:
     """Init and first-inference ms, peak memory MB after init and overall, in a fresh process."""
-    command = [sys.executable, "-c", STARTUP, str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=FRESH_ENV)
+    done = command_side(["-c", STARTUP, str(path)], text=True, env=FRESH_ENV)()
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -1,8 +1,8 @@
 """Training steps/s of the project's SGD (momentum), Adam and RMSprop against tf_keras' built-ins.
 
 Twin models (same architecture, initial weights, unshuffled batches, hyperparameters) alternate
-`model.fit` rounds of the same steps after a warm-up round; ratios of median wall and CPU times.
-The final test losses (L2 penalty included) should agree closely, the rules being the same.
+`model.fit` rounds of the same steps after a warm-up round; ratios of median wall and CPU times,
+and each side's final test loss (L2 penalty included).
 """
 
 from dataclasses import dataclass

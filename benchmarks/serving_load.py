@@ -27,8 +27,7 @@ MAX_CLIENTS = 32  # the server's REST threads: a pooled thread serves one connec
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    with socket.create_server(("127.0.0.1", 0)) as probe:
         return probe.getsockname()[1]
 
 

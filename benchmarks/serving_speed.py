@@ -22,7 +22,7 @@ from benchmarks.serving_load import MAX_CLIENTS, Input, grpc_caller, load, rest_
 from serving.server.servables.batching import BatchingParameters, batching_parameters_text
 from serving.server.servables.servable import load_servable
 from serving.tune_batching import Measurement, recipe
-from tfmodel.config import Config, ModelConfig, RegularizerConfig
+from tfmodel.config import Config, ExportConfig, ModelConfig, RegularizerConfig
 from tfmodel.export import saved_model
 from tfmodel.models import build_model
 
@@ -69,8 +69,7 @@ def photo_jpeg(side: int) -> bytes:
 
 def export_model(base: Path, w: Workload) -> tuple[Path, dict[str, Input]]:
     """The untrained model exported under `base`: its version folder and what clients send."""
-    config = Config()
-    config.export.model_name = MODEL
+    config = Config(export=ExportConfig(model_name=MODEL))
     shape, pixel_max = (8, 8, 1), 16.0
     if w.network == "mobilenet_v2":
         config.model = ModelConfig(name="mobilenet_v2", alpha=0.35)

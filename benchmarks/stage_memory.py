@@ -6,13 +6,11 @@ each), each in a fresh process, on `input_pipeline`'s JPEGs and on ten times as 
 the process's VmHWM as it exits (its children's peak RSS if larger). Smoke: the convnet, float32.
 """
 
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import FRESH_ENV, REPO
+from benchmarks.harness import FRESH_ENV, REPO, command_side
 from benchmarks.input_pipeline import write_jpegs
 from benchmarks.results import Figure, Result, Table
 
@@ -36,11 +34,9 @@ STAGES = {  # each stage's arguments at smoke size and at the others
 
 def measured(module: str, args: list[str], cwd: Path, kind: str) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of `python -m module args STAGES[module][kind]`, fresh."""
+    argv = ["-c", PEAK_RSS, module, *args, *STAGES[module][kind]]
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS, module, *args, *STAGES[module][kind]],
-        check=True, capture_output=True, text=True, env=FRESH_ENV, cwd=cwd,
-    )  # fmt: skip
+    done = command_side(argv, text=True, env=FRESH_ENV, cwd=cwd)()
     line = [row for row in done.stdout.splitlines() if row.startswith("peak_rss_kb")][-1]
     return int(line.split()[1]) / 1024, time.perf_counter() - start
 

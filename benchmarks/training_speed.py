@@ -1,9 +1,8 @@
 """Training examples/s of `tfmodel.train`'s fit against the plain `model.fit(x, y)` a user writes:
 the digits MLP and MobileNetV2 α 0.35 at 96×96 (float32, mixed bfloat16, XLA).
 
-Batches of 32, SGD (momentum 0.9). Baseline: `model.fit` on numpy arrays, float32. Ours:
-`tfmodel.train`'s fit. A round is one `fit`, timed from each epoch's start to its callbacks' end;
-the untimed warm-up round trains fresh weights and gives the test accuracy.
+Batches of 32, SGD (momentum 0.9); baseline float32. A round is one `fit`, timed from each epoch's
+start to its callbacks' end; the untimed warm-up round trains fresh weights, gives test accuracy.
 """
 
 import dataclasses
