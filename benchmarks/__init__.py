@@ -1,8 +1,6 @@
 """Speed benchmarks, each against the baseline a user would otherwise reach for, measured in turns
-in one run; results kept as data (results.json) and rendered into RESULTS.md.
-
-    python -m benchmarks.run [--quick] [--only NAME...]   # print; a full run records
-    python -m benchmarks.results                          # render RESULTS.md from results.json
+in one run (`python -m benchmarks.run`); results kept as data (results.json), rendered into
+RESULTS.md (`python -m benchmarks.results`).
 
 run              runs the benchmarks, prints each, records full runs
 harness          the alternating-rounds loop every benchmark times its sides with

@@ -1,21 +1,17 @@
 """Cold start of the serving client, each command in a fresh process as a caller pays it on every
-start: `python -c pass`, numpy + grpc + protobuf (what any numpy gRPC client imports), `import
-serving.client`, and `python -m serving.client predict` of one digits example to a local server.
-Wall time from spawn to exit, the commands alternating.
+start, beside `python -c pass` and the imports of any numpy gRPC client; `predict` sends one digits
+example to a local server. Wall time from spawn to exit, the commands alternating.
 """
 
-import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import alternate, command_side
+from benchmarks.harness import FRESH_ENV, REPO, alternate, command_side
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
-from benchmarks.serving_load import REPO, served
+from benchmarks.serving_load import served
 from benchmarks.serving_speed import DIGITS, MODEL, export_model
 
 ROUNDS = {"smoke": 1, "quick": 3, "full": 9}
@@ -38,23 +34,16 @@ def run(size: str = "full") -> Result:
                 ROUND_TRIP: ["-m", "serving.client", *predict, f"--input={Path(tmp) / 'x.npy'}"],
             }
             # as a client user runs it: the repo on the path, none of the project's TF settings
-            env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-            env["PYTHONPATH"] = str(REPO)
+            env = {k: v for k, v in FRESH_ENV.items() if k != "TF_USE_LEGACY_KERAS"}
             sides = {n: command_side(argv, cwd=REPO, env=env) for n, argv in commands.items()}
             samples = alternate(sides, ROUNDS[size], warmup=0)
     stats = (statistics.median, min, max)
     rows = [[name, *(f"{f(s.wall):.3f}" for f in stats)] for name, s in samples.items()]
-    imported, round_trip = samples[IMPORT].median(), samples[ROUND_TRIP].median()
+    imported, trip = samples[IMPORT].median(), samples[ROUND_TRIP].median()
     figures = [
         Figure("cold `import serving.client`", imported, "s", IMPORT_GOAL_S, False),
-        Figure(
-            "cold `serving.client predict` round trip", round_trip, "s", ROUND_TRIP_GOAL_S, False
-        ),
+        Figure("cold `serving.client predict` round trip", trip, "s", ROUND_TRIP_GOAL_S, False),
     ]
     method = f"{ROUNDS[size]} round(s), the commands alternating."
     title = "Serving client: cold import and cold predict round trip"
     return Result("client_start", title, method, [Table(COLUMNS, rows)], figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("client_start"))

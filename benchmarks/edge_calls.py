@@ -1,12 +1,11 @@
-"""One example through the digits MLP every way this repo runs it, alternating: the edge runtime's
-`EdgeModel.predict` (quantize, invoke, dequantize) and the bare `interpreter.invoke()` (input
-already set) on its int8 and float32 `.tflite` under every TFLite interpreter installed (tf.lite
-the baseline), Keras' `model.predict` and `model(x)`, and its SavedModel's `serving_default`.
-Untrained weights (latency does not depend on them); `max Δp`: the largest difference from
-tf.lite's probabilities for the same file and example.
+"""One example through the untrained digits MLP every way this repo runs it, alternating: the edge
+runtime's `EdgeModel.predict` and the bare `interpreter.invoke()` (input already set) on its int8
+and float32 `.tflite` under every TFLite interpreter installed (tf.lite the baseline), Keras'
+`model.predict` and `model(x)`, and its SavedModel's `serving_default`. `max Δp`: the largest
+difference from tf.lite's probabilities for the same file and example.
 """
 
-import sys
+import contextlib
 import tempfile
 import warnings
 from pathlib import Path
@@ -15,7 +14,6 @@ import numpy as np
 
 from benchmarks.harness import latencies
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from edge import convert
 from edge.device.benchmark import random_example
 from edge.device.runtime import INTERPRETERS, EdgeModel, describe_interpreter, find_interpreter
@@ -37,53 +35,38 @@ def available_interpreters() -> list[str]:
     """The baseline (tf.lite) first, then every other interpreter that imports here."""
     names = [BASELINE]
     for name in [n for n in INTERPRETERS if n != BASELINE]:
-        try:
+        with contextlib.suppress(
+            Exception
+        ):  # EdgeError if absent; a broken install counts as absent
             names.append(find_interpreter(name)[1])
-        except Exception:  # EdgeError when not installed; a broken install counts as absent
-            continue
     return names
 
 
 def invoke_call(path: Path, interpreter: str):
-    """`interpreter.invoke()` on its own interpreter of `path`, a random input set once; the
-    argument is ignored."""
-    interpreter_class, _ = find_interpreter(interpreter)
-    model = interpreter_class(model_content=path.read_bytes(), num_threads=1)
+    """`interpreter.invoke()` on its own interpreter of `path`, input set once; ignores its arg."""
+    model = find_interpreter(interpreter)[0](model_content=path.read_bytes(), num_threads=1)
     model.allocate_tensors()
-    (detail,) = model.get_input_details()
-    dtype, rng = np.dtype(detail["dtype"]), np.random.default_rng(0)
-    if dtype.kind == "f":
-        tensor = rng.uniform(0.0, 1.0, size=detail["shape"])
-    else:
-        limits = np.iinfo(dtype)
-        tensor = rng.integers(limits.min, limits.max, size=detail["shape"], endpoint=True)
-    model.set_tensor(detail["index"], tensor.astype(dtype))
+    (detail,) = model.get_input_details()  # float32 for both KINDS
+    tensor = np.random.default_rng(0).uniform(0.0, 1.0, size=detail["shape"])
+    model.set_tensor(detail["index"], tensor.astype(detail["dtype"]))
     return lambda _: model.invoke()
 
 
-def tflite_calls(files: dict[str, Path], interpreters: list[str]):
-    """(call key → function of a batch, the EdgeModels by (file, interpreter))."""
-    calls, models = {}, {}
-    with warnings.catch_warnings():  # tf.lite.Interpreter warns it is deprecated, every time
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        for kind, path in files.items():
-            for name in interpreters:
-                model = EdgeModel(path, num_threads=1, interpreter=name, verify=False)
-                models[kind, name] = model
-                calls["EdgeModel.predict", kind, name] = model.predict
-                calls["interpreter.invoke", kind, name] = invoke_call(path, name)
-    return calls, models
-
-
 def build_calls(workdir: Path, interpreters: list[str]):
-    """Every call keyed (call, file, interpreter), the EdgeModels, and one example."""
+    """Every call by (call, file, interpreter), the EdgeModels by (file, interpreter), an input."""
     splits = load_splits(DataConfig(), seed=0)
     model = build_model(ModelConfig(), RegularizerConfig(), (8, 8, 1), 10, splits.pixel_max)
     calibration = convert.calibration_examples(splits.x_train, count=200)
-    files = {kind: workdir / f"model_{kind}.tflite" for kind in KINDS}
-    for kind, path in files.items():
-        path.write_bytes(convert.convert_model(model, "pixels", kind, calibration))
-    calls, models = tflite_calls(files, interpreters)
+    calls, models = {}, {}
+    with warnings.catch_warnings():  # tf.lite.Interpreter warns it is deprecated, every time
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        for kind in KINDS:
+            path = workdir / f"model_{kind}.tflite"
+            path.write_bytes(convert.convert_model(model, "pixels", kind, calibration))
+            for name in interpreters:
+                models[kind, name] = EdgeModel(path, num_threads=1, interpreter=name, verify=False)
+                calls["EdgeModel.predict", kind, name] = models[kind, name].predict
+                calls["interpreter.invoke", kind, name] = invoke_call(path, name)
     save_signatures(model, "pixels", splits.class_names, workdir / "saved_model")
     signature = tf.saved_model.load(str(workdir / "saved_model")).signatures["serving_default"]
     calls["Keras model.predict", "", ""] = lambda x: model.predict(x, verbose=0)
@@ -121,7 +104,3 @@ def run(size: str = "full") -> Result:
     method = f"{rounds} round(s) of {runs} calls ({KERAS_SHARE}× fewer for Keras), one thread."
     title = "Edge: one example through predict(), invoke(), Keras and the SavedModel"
     return Result("edge_calls", title, method, [Table(COLUMNS, rows)], figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("edge_calls"))

@@ -1,12 +1,10 @@
 """Load time of encrypted ÷ plain `.tflite` files: what decrypting in memory costs at start-up.
 
 The digits MLP and MobileNetV2 (α 0.35, 96×96×3, random weights), float32 and int8, each with its
-model.json and encrypted copy (`edge.encrypt`). A load is `EdgeModel(path)` as an app makes it once
-(read, sha256, decrypt, interpreter, tensors); plain loads, encrypted loads and
-`edge.device.crypto.open_model` alone (`decrypt ms`) alternate.
+model.json and encrypted copy (`edge.encrypt`). A load is `EdgeModel(path)` as an app makes it;
+plain loads, encrypted loads and `edge.device.crypto.open_model` alone (`decrypt ms`) alternate.
 """
 
-import sys
 import tempfile
 from pathlib import Path
 
@@ -14,7 +12,6 @@ import numpy as np
 
 from benchmarks.harness import alternate, speedup
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from edge import convert
 from edge.device.crypto import open_model
 from edge.device.manifest import ModelFile, ModelIdentity, write_manifest
@@ -27,9 +24,8 @@ from tfmodel.models import build_model
 
 DIGITS, MOBILENET = "digits MLP 64-128-10", "MobileNetV2 0.35, 96×96×3"
 KINDS = ("float32", "int8")
-# size → (models, loads of each file)
-SIZES = {"smoke": ((DIGITS,), 3), "quick": ((DIGITS, MOBILENET), 30)}
-SIZES["full"] = ((DIGITS, MOBILENET), 220)
+BOTH = (DIGITS, MOBILENET)
+SIZES = {"smoke": ((DIGITS,), 3), "quick": (BOTH, 30), "full": (BOTH, 220)}  # → (models, loads)
 GOAL = 1.1  # encrypted ÷ plain load time (CPU), a ceiling
 COLUMNS = ["model", "file", "KB", "plain load ms", "encrypted load ms", "encrypted ÷ plain (wall)"]
 COLUMNS += ["encrypted ÷ plain (CPU)", "decrypt ms"]
@@ -87,14 +83,9 @@ def run(size: str = "full") -> Result:
             for kind, (plain, sealed) in write_folder(folder, name, key).items():
                 rows.append([name, kind, *measure_pair(plain, sealed, key, loads)])
     measure = "encrypted ÷ plain load time, {} float32 (CPU time)"
-    figures = [
-        Figure(measure.format(r[0]), r[6], "×", GOAL, False) for r in rows if r[1] == "float32"
-    ]
+    floats = [r for r in rows if r[1] == "float32"]
+    figures = [Figure(measure.format(r[0]), r[6], "×", GOAL, False) for r in floats]
     cells = [[*r[:2], *(f"{v:.3g}" for v in r[2:])] for r in rows]
     method = f"{loads} loads of each file, plain and encrypted alternating, one thread."
     title = "Edge: load time of encrypted ÷ plain files"
     return Result("edge_encryption", title, method, [Table(COLUMNS, cells)], figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("edge_encryption"))

@@ -1,14 +1,12 @@
 """MobileNetV2 α 0.35 through the edge stage: each int8 route against float32; predict()'s cost.
 
-The network (configs/photos_mobilenet_v2.yaml's) is trained briefly on generated colour images
-(class k brightest in channel k), then converted to float32 and to int8 by each route
-edge.optimize has: the converter's PTQ with float32 I/O (`int8`, what devices use) and with int8
-I/O, litert-quantizer's PTQ, and QAT (edge.qat) then the converter. Per file: test accuracy,
-agreement with Keras, size, and single-example p50 per thread count, the files alternating, with
-the int8 file's bare set→invoke→get loop and Keras' `model.predict`.
+The network (configs/photos_mobilenet_v2.yaml's), trained briefly on generated colour images, is
+converted to float32 and to int8 by each route edge.optimize has: the converter's PTQ with float32
+I/O (`int8`, what devices use) and with int8 I/O, litert-quantizer's PTQ, and QAT then the
+converter. Per file: test accuracy, agreement with Keras, size, and single-example p50 per thread
+count, the files alternating with the int8 file's bare set→invoke→get loop and Keras' predict.
 """
 
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +15,6 @@ import numpy as np
 
 from benchmarks.harness import latencies
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.training_speed import colour_splits
 from edge import convert
 from edge.convert import softmax
@@ -26,14 +23,13 @@ from edge.finetune import fine_tune_data, finetune
 from edge.qat import quantize_aware_finetune
 from edge.report import gzip_size
 from tfmodel.backend import keras
-from tfmodel.config import Config, ModelConfig, RegularizerConfig
+from tfmodel.config import Config, ModelConfig, RegularizerConfig, TrainingConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
-# size → (image side, images, epochs, timed calls, rounds, thread counts, every route); the smoke
-# size makes float32 and the converter's int8 only (QAT and litert-quantizer take minutes)
+# size → (image side, images, epochs, timed calls, rounds, thread counts, every route)
 SIZES = {
-    "smoke": (32, 90, 2, 5, 1, (1,), False),
+    "smoke": (32, 90, 2, 5, 1, (1,), False),  # two files: QAT and litert-quantizer take minutes
     "quick": (64, 240, 2, 50, 3, (1, 2), True),
     "full": (96, 600, 3, 200, 5, (1, 2, 4), True),
 }
@@ -47,9 +43,8 @@ QUALITY = (".3f", "+.1f", ".3f", ".4f")  # the formats of `quality`'s figures
 def train_mobilenet(side: int, count: int, epochs: int) -> tuple[keras.Model, Splits, Config]:
     """(Keras model, splits, config): the network trained briefly on generated colour images."""
     splits = colour_splits(side, count)
-    config = Config()
-    config.training.verbose = 0
-    config.model = ModelConfig(name="mobilenet_v2", alpha=0.35, weights="none")
+    mobilenet = ModelConfig(name="mobilenet_v2", alpha=0.35, weights="none")
+    config = Config(model=mobilenet, training=TrainingConfig(verbose=0))
     model = build_model(config.model, RegularizerConfig(), (side, side, 3), 3, 255.0)
     for layer in model.layers:  # Keras' 0.999 needs thousands of steps to settle; a few here
         if hasattr(layer, "moving_mean"):
@@ -139,14 +134,9 @@ def run(size: str = "full") -> Result:
         Figure("Keras model.predict ÷ int8 predict(), p50", keras_ratio, "×", KERAS_GOAL),
         Figure("int8 predict() ÷ bare set→invoke→get, p50", bare_ratio, "×", OVERHEAD_GOAL, False),
     ]
-    method = (
-        f"{side}×{side}, trained {epochs} epoch(s) on {count} images, {len(splits.x_test)} "
-        f"test images; {rounds} round(s) of {runs} timed calls, the files alternating."
+    method = f"{side}×{side}, trained {epochs} epoch(s) on {count} images, "
+    method += (
+        f"{len(splits.x_test)} test images; {rounds} round(s) of {runs} timed calls, alternating."
     )
     title = "Edge: MobileNetV2 α 0.35, int8 (float I/O) against float32"
-    tables = [Table(columns, rows)]
-    return Result("edge_mobilenet", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("edge_mobilenet"))
+    return Result("edge_mobilenet", title, method, [Table(columns, rows)], figures)

@@ -1,28 +1,23 @@
 """`edge.optimize --variants float32,int8` ÷ the plain script a user would write, wall time.
 
-A run of configs/photos_mobilenet_v2.yaml (MobileNetV2 α 0.35 at 96×96, one epoch of
-`python -m tfmodel.train`) on `input_pipeline`'s generated JPEGs. Ours: `edge.optimize`'s
-`optimize` on the run as the door loads it, default settings. Plain: `TFLiteConverter
-.from_keras_model` float32, then int8 calibrated on as many train images as ours takes
-(`edge.calibration_examples`), then each file's test accuracy through ai_edge_litert's
-Interpreter, one example a call. The smoke size: configs/photos_cnn.yaml at 32×32.
+A run of configs/photos_mobilenet_v2.yaml (96×96, one epoch of `python -m tfmodel.train`) on
+`input_pipeline`'s JPEGs. Ours: `edge.optimize`'s `optimize` on the run as the door loads it,
+default settings. Plain: `TFLiteConverter.from_keras_model` float32, then int8 calibrated on as
+many train images as ours takes, then each file's test accuracy through ai_edge_litert's
+Interpreter, one example a call. Smoke: configs/photos_cnn.yaml at 32×32.
 """
 
-import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 from ai_edge_litert.interpreter import Interpreter
 
-from benchmarks.harness import alternate, command_side
+from benchmarks.harness import FRESH_ENV, alternate, command_side
 from benchmarks.input_pipeline import write_jpegs
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.training_photos import RECIPE as CNN
 from benchmarks.training_speed import MOBILENET_RECIPE as MOBILENET
-from benchmarks.training_speed import REPO
 from edge.optimize import optimize
 from tfmodel.backend import tf
 from tfmodel.brought import load_model_data, resolve_model
@@ -46,8 +41,7 @@ def trained_run(folder: Path, photos: int, side: int, recipe: Path) -> Path:
     ]  # fmt: skip
     argv = ["-m", "tfmodel.train", "--config", str(recipe), "--no-resume"]
     argv += ["--output", str(folder), *(f"--set={s}" for s in settings)]
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    command_side(argv, env=env, cwd=folder)()
+    command_side(argv, env=FRESH_ENV, cwd=folder)()
     return next(folder.glob("photos-*"))
 
 
@@ -97,7 +91,3 @@ def run(size: str = "full") -> Result:
     method = f"{photos} photos, {side}×{side}; medians of {rounds} round(s) a side, alternating."
     title = "Edge: edge.optimize float32 + int8 vs the plain script"
     return Result("edge_optimize", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("edge_optimize"))

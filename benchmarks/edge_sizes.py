@@ -1,33 +1,27 @@
 """Every edge variant of the 784-input MLP (784-128-10): file size, latency, start-up, memory.
 
-At 784 inputs the weights dominate the file, so the size goals are measured here. Random weights
-and inputs (sizes do not depend on them). Latency: one example per `predict`, the variants
-alternating, per thread count. Start-up as LiteRT's `benchmark_model` reports it, in a fresh
-process importing only the edge runtime: init, first inference, peak memory after init and overall.
+At 784 inputs the weights dominate the file, so the size goals are measured here (random weights).
+Latency: one example per `predict`, the variants alternating, per thread count. Start-up as
+LiteRT's `benchmark_model` reports it, in a fresh process importing only the edge runtime.
 """
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import latencies
+from benchmarks.harness import FRESH_ENV, command_side, latencies
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from edge import convert
 from edge.device.benchmark import random_example
 from edge.device.runtime import EdgeModel
 from edge.prune import prune_model
-from tfmodel.config import Config, ModelConfig, RegularizerConfig
+from tfmodel.config import Config, EdgeConfig, ModelConfig, RegularizerConfig, TrainingConfig
 from tfmodel.data import Splits
 from tfmodel.models import build_model
 
-REPO = str(Path(__file__).resolve().parents[1])
 SIZE_GOAL = 0.30  # int8 ÷ float32 bytes; pruned int8 ÷ float32 gzipped: half that
 # size → (timed calls per variant and thread count, rounds, thread counts, pruning epochs)
 SIZES = {"smoke": (5, 1, (1,), 1), "quick": (300, 3, (1, 2), 2), "full": (2000, 5, (1, 2), 2)}
@@ -58,9 +52,7 @@ def build_files(prune_epochs: int) -> tuple[dict[str, bytes], float]:
     splits = Splits(x, y, x[:0], y[:0], x[:64], y[:64], [str(i) for i in range(10)], 255.0)
     mlp, none = ModelConfig(hidden_units=[128]), RegularizerConfig(kind="none")
     model = build_model(mlp, none, (28, 28, 1), 10, 255.0)
-    config = Config()
-    config.training.verbose = 0
-    config.edge.prune_epochs = prune_epochs
+    config = Config(training=TrainingConfig(verbose=0), edge=EdgeConfig(prune_epochs=prune_epochs))
     calibration = convert.calibration_examples(x, count=200)
     files = {k: convert.convert_model(model, "pixels", k, calibration) for k in convert.KINDS}
     litert = convert.quantize_with_litert(files["float32"], "pixels", calibration)
@@ -72,8 +64,7 @@ def build_files(prune_epochs: int) -> tuple[dict[str, bytes], float]:
 
 def startup(path: Path) -> list[float]:
     """Init and first-inference ms, peak memory MB after init and overall, in a fresh process."""
-    command, env = [sys.executable, "-c", STARTUP, str(path)], dict(os.environ, PYTHONPATH=REPO)
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    done = command_side(["-c", STARTUP, str(path)], text=True, env=FRESH_ENV)()
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -106,7 +97,3 @@ def run(size: str = "full") -> Result:
     method = f"kernel sparsity {sparsity:.3f}; {rounds} round(s) of {runs} calls per thread count."
     title = "Edge: 784-128-10 MLP, file size, latency, start-up and memory per variant"
     return Result("edge_sizes", title, method, [Table(columns, rows.values())], figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("edge_sizes"))

@@ -1,18 +1,22 @@
-"""The one alternating-rounds loop: named sides take turns, round by round in rotating order
-(A B, B A, … for two), each turn timed on the wall clock and in process CPU time.
-
-Sides measured in turns within one process see the same machine, so their ratios hold on a
-shared machine where absolute times do not; CPU time leaves out the time other jobs hold a core.
+"""The one alternating-rounds loop: named sides take turns in rotating order (A B, B A, …), each
+turn timed on the wall clock and in process CPU time. Sides measured in turns within one process
+see the same machine, so their ratios hold on a shared machine where absolute times do not; CPU
+time leaves out the time other jobs hold a core.
 """
 
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edge.device.benchmark import Latency, measure_latency
+
+REPO = Path(__file__).resolve().parents[1]
+FRESH_ENV = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")  # a fresh python's
 
 
 @dataclass
@@ -34,8 +38,7 @@ class Samples:
 def alternate(
     sides: dict[str, Callable[[], object]], rounds: int, warmup: int = 1, keep: bool = True
 ) -> dict[str, Samples]:
-    """Call each side `warmup` times untimed, then `rounds` timed turns each, in rotating order;
-    without `keep`, what a turn returns is freed once its clocks are read, not kept."""
+    """`warmup` untimed calls a side, then `rounds` timed turns each; `keep`: keep what returns."""
     names = list(sides)
     for _ in range(warmup):
         for name in names:
@@ -64,8 +67,7 @@ def command_side(argv: list[str], **options) -> Callable[[], object]:
 
 
 def latencies(calls: dict[str, Callable], example, runs: int | dict, rounds: int) -> dict:
-    """Each call's median p50 and p99 (ms) over `rounds` turns of `runs` single-example calls
-    (`edge.device.benchmark.measure_latency`; a count, or one per call's name), alternating."""
+    """Each call's median Latency over `rounds` alternating turns of `runs` (or `runs[name]`)."""
     counts = runs if isinstance(runs, dict) else dict.fromkeys(calls, runs)
     sides = {
         name: lambda c=call, n=counts[name]: measure_latency(c, example, n, max(n // 10, 2))

@@ -1,27 +1,22 @@
 """Training steps/s of the project's SGD (momentum), Adam and RMSprop against tf_keras' built-ins.
 
 Twin models (same architecture, initial weights, unshuffled batches, hyperparameters) alternate
-`model.fit` rounds of the same steps after a warm-up round; ratios of median wall and CPU times.
-The final test losses (L2 penalty included) should agree closely, the rules being the same.
+`model.fit` rounds of the same steps after a warm-up round; ratios of median wall and CPU times,
+and each side's final test loss (L2 penalty included).
 """
 
-import sys
 from dataclasses import dataclass
 
-from benchmarks.harness import Samples, alternate, speedup
+from benchmarks.harness import REPO, Samples, alternate, speedup
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
-from benchmarks.training_speed import REPO
+from benchmarks.training_speed import new_model
 from tfmodel.backend import keras
-from tfmodel.config import DataConfig, ModelConfig, OptimizerConfig, RegularizerConfig
+from tfmodel.config import Config, DataConfig, ModelConfig, OptimizerConfig
 from tfmodel.data import Splits, build_dataset, load_splits
-from tfmodel.models import build_model
 from tfmodel.optimizers import make_optimizer
 
 BATCH_SIZE = 32  # the reference recipe's
-# The reference recipe's SGD without its decay (both sides see one constant rate), and the usual
-# defaults for the adaptive ones.
-OPTIMIZERS = {
+OPTIMIZERS = {  # the reference recipe's SGD without its decay; the usual adaptive defaults
     "SGD (momentum 0.9)": OptimizerConfig(name="sgd", learning_rate=0.1, momentum=0.9),
     "Adam": OptimizerConfig(name="adam", learning_rate=1e-3),
     "RMSprop": OptimizerConfig(name="rmsprop", learning_rate=1e-3),
@@ -55,23 +50,18 @@ class Comparison:
 
 def builtin_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
     """tf_keras' own optimizer with the hyperparameters `make_optimizer` gives ours."""
-    rate = cfg.learning_rate
     if cfg.name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.name == "adam":
-        return keras.optimizers.Adam(rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
-    return keras.optimizers.RMSprop(rate, rho=cfg.rho, epsilon=cfg.epsilon)
+        return keras.optimizers.Adam(cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
+    return keras.optimizers.RMSprop(cfg.learning_rate, rho=cfg.rho, epsilon=cfg.epsilon)
 
 
 def compare(workload, splits: Splits, name, cfg: OptimizerConfig, steps, rounds, hidden=(128,)):
-    """`rounds` alternating `model.fit` rounds of `steps` steps with ours and the built-in: a
-    Comparison. The MLP has `hidden` units per hidden layer."""
+    """`rounds` alternating `model.fit` rounds of `steps` steps, ours and the built-in's."""
     examples = steps * BATCH_SIZE  # no more than a round uses (keeps MNIST small)
     x, y = splits.x_train[:examples], splits.y_train[:examples]
-    keras.utils.set_random_seed(0)
-    shape, classes, pixel_max = splits.input_shape, splits.num_classes, splits.pixel_max
-    mlp = ModelConfig(hidden_units=list(hidden))
-    template = build_model(mlp, RegularizerConfig(), shape, classes, pixel_max)
+    template = new_model(Config(model=ModelConfig(hidden_units=list(hidden))), splits)  # seed 0
     optimizers = {"ours": make_optimizer(cfg, steps, rounds), "keras": builtin_optimizer(cfg)}
     models, sides = {}, {}
     for side, optimizer in optimizers.items():
@@ -93,7 +83,6 @@ def final_loss(model: keras.Model, splits: Splits) -> float:
 
 
 def run(size: str = "full") -> Result:
-    """Every optimizer on digits and (unless smoke) MNIST."""
     steps, rounds, with_mnist = SIZES[size]
     workloads = {"digits MLP 64-128-10": DataConfig()}
     if with_mnist and MNIST_DIR.is_dir():
@@ -112,7 +101,3 @@ def run(size: str = "full") -> Result:
     tables = [Table(COLUMNS, [c.row() for c in comparisons])]
     title = "Optimizers: project vs Keras built-ins"
     return Result("optimizer_speed", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("optimizer_speed"))

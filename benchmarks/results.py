@@ -1,12 +1,10 @@
 """Results as data: each benchmark's tables and figures against goals, the machine they were
 measured on, kept in results.json and rendered into RESULTS.md (never read back from Markdown).
-
-    python -m benchmarks.results      # render RESULTS.md from results.json
-
 An entry's `notes` are written by a person into results.json after a run (why a goal is missed,
 what was tried); code keeps them when it replaces the entry's figures and never writes one.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -72,10 +70,8 @@ def describe_versions() -> str:
     """E.g. `Python 3.11.7, tensorflow 2.21.0, …` for what is installed."""
     found = [f"Python {platform.python_version()}"]
     for name in VERSIONED:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
     return ", ".join(found)
 
 
@@ -119,9 +115,9 @@ FIGURE_COLUMNS = ["benchmark", "measure", "value", "goal", "met"]
 
 def render_section(r: Result) -> str:
     """A result as Markdown: heading, method, machine, tables, figures and the people's notes."""
-    blocks = [f"## {r.title}", f"`python -m benchmarks.{r.benchmark}` ({r.size}, {r.date}): "]
-    blocks[1] += r.method
-    blocks += [f"Machine: {r.machine}.", *(t.markdown() for t in r.tables)]
+    command = f"`python -m benchmarks.run --only {r.benchmark}` ({r.size}, {r.date})"
+    blocks = [f"## {r.title}", f"{command}: {r.method}", f"Machine: {r.machine}."]
+    blocks += [t.markdown() for t in r.tables]
     if r.figures:
         figures = Table(FIGURE_COLUMNS, [figure_row(r.benchmark, f) for f in r.figures])
         blocks.append(figures.markdown())
@@ -133,10 +129,8 @@ def render(results: dict[str, Result], order: list[str]) -> str:
     """RESULTS.md: every figure against its goal, then each benchmark's section, in `order`."""
     ordered = [results[n] for n in order if n in results]
     ordered += [r for n, r in results.items() if n not in order]
-    summary = Table(
-        [*FIGURE_COLUMNS, "measured"],
-        [[*figure_row(r.benchmark, f), r.date] for r in ordered for f in r.figures],
-    )
+    rows = [[*figure_row(r.benchmark, f), r.date] for r in ordered for f in r.figures]
+    summary = Table([*FIGURE_COLUMNS, "measured"], rows)
     head = "# Benchmark results\n\nRendered from results.json by `python -m benchmarks.results`."
     sections = "\n\n".join(render_section(r) for r in ordered)
     return f"{head}\n\n## Summary\n\n{summary.markdown()}\n\n{sections}\n"

@@ -1,6 +1,5 @@
-"""The serving benchmarks' two ends: `served` (`python -m serving.server` on free ports),
-callers over gRPC and REST, and `load`: client threads (each its own channel or keep-alive
-connection) calling back to back, with latency, requests/s and CPU per request on both ends.
+"""The serving benchmarks' two ends: `served` (the model server on free ports), callers over gRPC
+and REST, and `load`: client threads (each its own connection) calling back to back.
 """
 
 import base64
@@ -21,31 +20,28 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from benchmarks.harness import FRESH_ENV
 from tfmodel.backend import tf
 
-REPO = Path(__file__).resolve().parents[1]
 MAX_CLIENTS = 32  # the server's REST threads: a pooled thread serves one connection at a time
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    with socket.create_server(("127.0.0.1", 0)) as probe:
         return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
 def served(base: Path, model: str, batching: Path | None) -> Iterator[tuple]:
-    """`python -m serving.server` serving `base` on free ports, from when its REST port answers
-    to the end of the block: (process, gRPC port, REST port)."""
+    """`python -m serving.server` of `base` on free ports, once it answers: (process, ports)."""
     grpc_port, rest_port = free_port(), free_port()
     command = [sys.executable, "-m", "serving.server", f"--port={grpc_port}"]
     command += [f"--rest_api_port={rest_port}", f"--model_name={model}"]
     command += [f"--model_base_path={base}", f"--rest_api_num_threads={MAX_CLIENTS}"]
     if batching:
         command += ["--enable_batching", f"--batching_parameters_file={batching}"]
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    process = subprocess.Popen(command, env=env, **quiet)
+    process = subprocess.Popen(command, env=FRESH_ENV, **quiet)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -66,8 +62,7 @@ def served(base: Path, model: str, batching: Path | None) -> Iterator[tuple]:
 
 @dataclass(frozen=True)
 class Input:
-    """What a client sends: `example` (a batch of one: pixels, or encoded images as an object
-    array of bytes) in the input `name` of the signature `signature` ("" is the default)."""
+    """A batch of one (pixels, or encoded images as objects) for input `name` of `signature`."""
 
     example: np.ndarray
     name: str = "pixels"
@@ -86,8 +81,7 @@ def grpc_caller(port: int, model: str, given: Input) -> Callable[[], None]:
 
 
 def rest_caller(port: int, model: str, given: Input) -> Callable[[], None]:
-    """One REST predict over its own keep-alive connection, body built once (row format, bytes
-    as TF Serving's `{"b64": ...}` objects)."""
+    """One REST predict over its own keep-alive connection, body built once (bytes as b64)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     instances = given.example.tolist()
     if given.example.dtype == object:
@@ -106,8 +100,7 @@ def rest_caller(port: int, model: str, given: Input) -> Callable[[], None]:
 
 @dataclass
 class Cell:
-    """One (protocol, server, clients) run: every call's latency (s), requests/s, and the CPU
-    seconds per request the server process and this process (the clients) spent."""
+    """One run's latencies (s), requests/s, and server and client CPU seconds per request."""
 
     latencies: list[float]
     rate: float
@@ -121,10 +114,8 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(
-    make_call: Callable[[], Callable[[], None]], clients: int, seconds: float, server_pid: int
-) -> Cell:
-    """`clients` threads calling back to back for `seconds`."""
+def load(make_call: Callable, clients: int, seconds: float, server_pid: int) -> Cell:
+    """`clients` threads, each with its own `make_call()`, calling back to back for `seconds`."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     calls = [make_call() for _ in range(clients)]
     for call in calls:

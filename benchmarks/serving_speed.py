@@ -1,17 +1,14 @@
 """The local model server (gRPC Predict and REST) against the same SavedModel run in-process,
-batching off and on: the digits MLP, and MobileNetV2 α 0.35 at 96×96 and 224×224 with pixels and
-JPEG bytes (`serving_bytes`).
-
-Untrained models exported with `export_for_serving`. In-process: each signature run as the server
-runs it (a Session callable), the pixels one over batch sizes up to 32. The batching file is
-`serving.tune_batching`'s recipe over that curve, with queue room for every client. Clients are
-threads of this process (`serving_load`), one example a request; the cells alternate.
+batching off and on: the untrained digits MLP, and MobileNetV2 α 0.35 at 96×96 and 224×224 with
+pixels and JPEG bytes. In-process: each signature run as the server runs it (a Session callable),
+the pixels one over batch sizes up to 32. The batching file is `serving.tune_batching`'s recipe
+over that curve, with queue room for every client. Clients are threads of this process
+(`serving_load`), one example a request; the cells alternate.
 """
 
 import dataclasses
 import io
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,23 +18,18 @@ from PIL import Image
 
 from benchmarks.harness import alternate
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from benchmarks.serving_load import MAX_CLIENTS, Input, grpc_caller, load, rest_caller, served
 from serving.server.servables.batching import BatchingParameters, batching_parameters_text
 from serving.server.servables.servable import load_servable
 from serving.tune_batching import Measurement, recipe
-from tfmodel.config import Config, ModelConfig, RegularizerConfig
-from tfmodel.export.saved_model import (
-    BYTES_INPUT,
-    BYTES_SIGNATURE,
-    PREDICT_SIGNATURE,
-    export_for_serving,
-)
+from tfmodel.config import Config, ExportConfig, ModelConfig, RegularizerConfig
+from tfmodel.export import saved_model
 from tfmodel.models import build_model
 
 MODEL = "model"
 CLIENTS = (1, 8, MAX_CLIENTS)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+BYTES = saved_model.BYTES_INPUT, saved_model.BYTES_SIGNATURE  # what a JPEG is sent to
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,8 +69,7 @@ def photo_jpeg(side: int) -> bytes:
 
 def export_model(base: Path, w: Workload) -> tuple[Path, dict[str, Input]]:
     """The untrained model exported under `base`: its version folder and what clients send."""
-    config = Config()
-    config.export.model_name = MODEL
+    config = Config(export=ExportConfig(model_name=MODEL))
     shape, pixel_max = (8, 8, 1), 16.0
     if w.network == "mobilenet_v2":
         config.model = ModelConfig(name="mobilenet_v2", alpha=0.35)
@@ -87,15 +78,17 @@ def export_model(base: Path, w: Workload) -> tuple[Path, dict[str, Input]]:
         shape, pixel_max = (w.side, w.side, 3), 255.0
     model = build_model(config.model, RegularizerConfig(kind="none"), shape, 10, pixel_max)
     examples = np.random.default_rng(0).uniform(0, pixel_max, (4, *shape)).astype(np.float32)
-    version_dir = export_for_serving(model, config, examples, export_base=base, version=1)
-    jpeg = Input(np.array([photo_jpeg(w.side)], dtype=object), BYTES_INPUT, BYTES_SIGNATURE)
+    version_dir = saved_model.export_for_serving(
+        model, config, examples, export_base=base, version=1
+    )
+    jpeg = Input(np.array([photo_jpeg(w.side)], dtype=object), *BYTES)
     return version_dir, {"pixels": Input(examples[:1]), "JPEG": jpeg}
 
 
 def in_process(version_dir: Path, given: Input, sizes, seconds: float) -> dict[int, list[float]]:
     """Batch size → seconds of each run of the signature, run as the server runs it."""
     servable = load_servable(MODEL, 1, str(version_dir))
-    signature = servable.signatures[given.signature or PREDICT_SIGNATURE]
+    signature = servable.signatures[given.signature or saved_model.PREDICT_SIGNATURE]
     feed = signature.inputs[given.name].name
     fetches = [signature.outputs[alias].name for alias in sorted(signature.outputs)]
     times = {}
@@ -147,7 +140,7 @@ def cells(*values) -> list[str]:
 
 
 def measure(base: Path, w: Workload, size: str):
-    """Rows, figures and the batching parameters of one workload."""
+    """Rows, figures and the batching parameters' row of one workload."""
     version_dir, inputs = export_model(base, w)
     inputs = {k: inputs[k] for k in w.inputs}
     seconds = SIZES[size][2]  # a batch size of the in-process curve
@@ -185,21 +178,15 @@ def measure(base: Path, w: Workload, size: str):
             overhead = cell[kind, protocol, "off", 1][0] - np.median(local[kind][1]) * 1000
             measure = f"{w.name} {kind} {protocol} p50 − in-process p50, 1 client, batching off"
             figures.append(Figure(measure, max(overhead, 1e-3), "ms", goal, False))
-    return rows, figures, [w.name, *dataclasses.astuple(params)]
+    return rows, figures, [[w.name, *dataclasses.astuple(params)]]
 
 
 def run(size: str = "full") -> Result:
     seconds, rounds, _, workloads = SIZES[size]
-    rows, figures, batching = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, w in enumerate(workloads):
-            more_rows, more_figures, params = measure(Path(tmp) / str(i), w, size)
-            rows, figures, batching = rows + more_rows, figures + more_figures, batching + [params]
+        measured = [measure(Path(tmp) / str(i), w, size) for i, w in enumerate(workloads)]
+    rows, figures, batching = (sum(lists, []) for lists in zip(*measured, strict=True))
     tables = [Table(COLUMNS, rows), Table(BATCHING, batching)]
     method = f"{seconds:g} s a cell, {rounds} round(s), the cells alternating; medians over rounds."
     title = "Serving: local server (gRPC, REST) vs in-process, batching off and on"
     return Result("serving_speed", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("serving_speed"))

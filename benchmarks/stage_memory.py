@@ -1,23 +1,18 @@
 """Peak memory and wall time of each stage as the photo folder grows tenfold.
 
-`python -m tfmodel.train` (configs/photos_mobilenet_v2.yaml: MobileNetV2 α 0.35 at 96×96, one
-epoch, no augmentation) then `python -m edge.optimize RUN` (float32, int8, pruned int8 and QAT int8,
-one fine-tune epoch each), each in a fresh process, on `input_pipeline`'s generated JPEGs (48–320
-px a side) and on ten times as many. Peak memory: the process's VmHWM as it exits (its children's
-peak RSS if larger). The smoke size checks the measuring: the small convnet, float32 only.
+`python -m tfmodel.train` (configs/photos_mobilenet_v2.yaml at 96×96, one epoch, no augmentation)
+then `python -m edge.optimize RUN` (float32, int8, pruned int8 and QAT int8, one fine-tune epoch
+each), each in a fresh process, on `input_pipeline`'s JPEGs and on ten times as many. Peak memory:
+the process's VmHWM as it exits (its children's peak RSS if larger). Smoke: the convnet, float32.
 """
 
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.harness import FRESH_ENV, REPO, command_side
 from benchmarks.input_pipeline import write_jpegs
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
-from benchmarks.training_speed import REPO
 
 SIZES = {"smoke": (8, 16, 16), "quick": (300, 3000, 96), "full": (1000, 10000, 96)}  # photos, side
 GROWTH_GOAL_MB, WALL_GOAL = 150.0, 11.0
@@ -37,14 +32,11 @@ STAGES = {  # each stage's arguments at smoke size and at the others
 }
 
 
-def measured(module: str, args: list[str], cwd: Path) -> tuple[float, float]:
-    """(peak RSS in MB, wall seconds) of `python -m module args` in a fresh process."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+def measured(module: str, args: list[str], cwd: Path, kind: str) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of `python -m module args STAGES[module][kind]`, fresh."""
+    argv = ["-c", PEAK_RSS, module, *args, *STAGES[module][kind]]
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS, module, *args],
-        check=True, capture_output=True, text=True, env=env, cwd=cwd,
-    )  # fmt: skip
+    done = command_side(argv, text=True, env=FRESH_ENV, cwd=cwd)()
     line = [row for row in done.stdout.splitlines() if row.startswith("peak_rss_kb")][-1]
     return int(line.split()[1]) / 1024, time.perf_counter() - start
 
@@ -58,15 +50,9 @@ def stages(photos: Path, side: int, size: str) -> dict[str, tuple[float, float]]
     ]  # fmt: skip
     train = ["--config", str(REPO / "configs" / RECIPES[kind]), "--output", str(photos.parent)]
     train += [*(f"--set={s}" for s in settings), "--no-resume"]
-    found = {
-        "tfmodel.train": measured(
-            "tfmodel.train", [*train, *STAGES["tfmodel.train"][kind]], photos.parent
-        )
-    }
+    found = {"tfmodel.train": measured("tfmodel.train", train, photos.parent, kind)}
     edge = [str(next(photos.parent.glob("photos-*"))), "--set", "edge.latency_seconds=0.2"]
-    found["edge.optimize"] = measured(
-        "edge.optimize", [*edge, *STAGES["edge.optimize"][kind]], photos.parent
-    )
+    found["edge.optimize"] = measured("edge.optimize", edge, photos.parent, kind)
     return found
 
 
@@ -83,13 +69,8 @@ def run(size: str = "full") -> Result:
         rows.append([stage, *(f"{v:.0f}" for v in (small_mb, large_mb, small_s, large_s))])
         growth = f"{stage}: peak memory growth, {small} → {large} photos"
         figures.append(Figure(growth, max(large_mb - small_mb, 0.1), "MB", GROWTH_GOAL_MB, False))
-        figures.append(
-            Figure(f"{stage}: wall time growth", large_s / small_s, "×", WALL_GOAL, False)
-        )
+        wall = Figure(f"{stage}: wall time growth", large_s / small_s, "×", WALL_GOAL, False)
+        figures.append(wall)
     columns = ["stage", f"peak MB, {small}", f"peak MB, {large}", f"s, {small}", f"s, {large}"]
     title, method = "Peak memory by stage as the folder grows", f"{side}×{side}, one run each."
     return Result("stage_memory", title, method, [Table(columns, rows)], figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("stage_memory"))

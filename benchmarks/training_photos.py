@@ -4,13 +4,10 @@ photos_cnn.yaml's convnet (tf_keras) and Keras 3's `keras.applications.MobileNet
 
 `input_pipeline`'s JPEGs at 96×96, no augmentation, Adam, a tenth held out. Plain, in the model's
 Keras: `image_dataset_from_directory(..., subset="both")`, `model.fit`; ours: `training_speed`'s.
-A round is a fit whose last epoch is timed as `training_speed` times them:
-the convnet's one, Keras 3's second (steady state). A whole fit (SIZES' third figure: its images):
-listing, a fresh MobileNetV2 (smoke: the convnet), 2 epochs; best of 3 turns a side. Peak memory
-as the folder grows: `stage_memory`.
+A round is a fit timed in its last epoch (the convnet's one, Keras 3's second: steady state). A
+whole fit: listing, a fresh MobileNetV2 (smoke: the convnet), 2 epochs; best of 3 turns a side.
 """
 
-import sys
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -18,8 +15,7 @@ from pathlib import Path
 from benchmarks.harness import alternate
 from benchmarks.input_pipeline import IMAGE_SIZE, write_jpegs
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
-from benchmarks.training_speed import MOBILENET_RECIPE, REPO, Side, new_model, our_side
+from benchmarks.training_speed import MOBILENET_RECIPE, QUIET, REPO, Side, new_model, our_side
 from tfmodel import data
 from tfmodel.backend import tf
 from tfmodel.config import Config, load_config
@@ -27,8 +23,8 @@ from tfmodel.keras3 import keras as keras3
 from tfmodel.models.model_keras import keras_of
 
 RECIPE = REPO / "configs" / "photos_cnn.yaml"
-SIZES = {"smoke": (20, 1, 40), "quick": (200, 2, 600), "full": (1000, 3, 600)}  # speed: images,
-# timed rounds a side; the whole fit's images
+# size → (images, timed rounds a side, the whole fit's images)
+SIZES = {"smoke": (20, 1, 40), "quick": (200, 2, 600), "full": (1000, 3, 600)}
 SPEED_GOAL, KERAS3_GOAL, WHOLE_FIT_GOAL = 1.0, 0.95, 0.9
 OVERRIDES = ["data.image_size=[96,96]", "data.augment=[]", "training.epochs=1"]
 KERAS3 = "Keras 3 MobileNetV2"
@@ -65,7 +61,7 @@ def plain_side(config: Config, root: Path, splits) -> tuple[Side, int]:
 def recipe(root: Path, path: Path, more: list[str]) -> tuple[Config, data.StreamedSplits]:
     """The recipe at `path` on the folder `root`, with `more` overrides, and its splits."""
     overrides = [f"data.source=images:{root}", *OVERRIDES, "data.test_split=0.0", *more]
-    config = load_config(path, [*overrides, "data.validation_split=0.1", "training.verbose=0"])
+    config = load_config(path, [*overrides, "data.validation_split=0.1", QUIET])
     return config, data.load_splits(config.data, config.training.seed)
 
 
@@ -118,7 +114,3 @@ def run(size: str = "full") -> Result:
     method = f"{count} JPEGs, {rounds} timed round(s) a side, alternating."
     title = "Training on an image folder: tfmodel.train vs the plain Keras script"
     return Result("training_photos", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("training_photos"))

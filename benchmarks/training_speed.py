@@ -1,14 +1,11 @@
 """Training examples/s of `tfmodel.train`'s fit against the plain `model.fit(x, y)` a user writes:
 the digits MLP and MobileNetV2 α 0.35 at 96×96 (float32, mixed bfloat16, XLA).
 
-Batches of 32, SGD (momentum 0.9). Baseline: `model.fit` on numpy arrays, float32. Ours:
-`tfmodel.train`'s strategy, pipelines, compile recipe, validation every epoch and callbacks. A
-round is one `fit`, timed from each epoch's start to its callbacks' end; the untimed warm-up round
-trains fresh weights and gives the test accuracy.
+Batches of 32, SGD (momentum 0.9); baseline float32. A round is one `fit`, timed from each epoch's
+start to its callbacks' end; the untimed warm-up round trains fresh weights, gives test accuracy.
 """
 
 import dataclasses
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import alternate
+from benchmarks.harness import REPO, alternate
 from benchmarks.results import Figure, Result, Table
-from benchmarks.run import main_one
 from tfmodel import data
 from tfmodel.backend import keras, tf
 from tfmodel.config import Config, load_config
@@ -30,13 +26,11 @@ from tfmodel.training.fitting import build_model_and_phases, fit
 from tfmodel.training.run_folder import RunFolder
 from tfmodel.training.setting import Setting, fit_data
 
-REPO = Path(__file__).resolve().parents[1]
 MOBILENET_RECIPE = REPO / "configs" / "photos_mobilenet_v2.yaml"
 MLP_GOAL, MOBILENET_GOAL = 2.0, 1.0  # ours ÷ baseline examples/s, CPU time
-# size → (rounds, digits epochs a round, (network, image side, images, epochs a round,
-# variants)); smoke's stand-in for MobileNet traces in seconds
+# size → (rounds, digits epochs a round, (network, image side, images, epochs a round, variants))
 SIZES = {
-    "smoke": (1, 1, ("cnn", 32, 16, 1, 1)),
+    "smoke": (1, 1, ("cnn", 32, 16, 1, 1)),  # a stand-in for MobileNet that traces in seconds
     "quick": (2, 20, ("mobilenet_v2", 96, 256, 2, 1)),
     "full": (7, 20, ("mobilenet_v2", 96, 512, 3, 3)),
 }
@@ -48,8 +42,7 @@ COLUMNS += ["ours ÷ baseline (wall)", "ours ÷ baseline (CPU)", "baseline accur
 
 
 class EpochClock:
-    """Wall and CPU seconds of a fit's epochs after its first `skip`, each from its start to the
-    end of every callback's epoch end; its callback must be the fit's last."""
+    """Wall and CPU seconds of a fit's epochs after the first `skip`, through every callback's."""
 
     def __init__(self, skip: int = 0):
         self.wall, self.cpu, self.skip = 0.0, 0.0, skip
@@ -98,13 +91,12 @@ def baseline_side(config: Config, splits: Splits) -> Side:
 
 
 def our_side(config: Config, splits: Splits, run_dir: Path) -> Side:
-    """`tfmodel.train`'s model and fit: its strategy, pipelines, compile recipe, validation and
-    callbacks, with the model's own Keras."""
+    """`tfmodel.train`'s model and fit: strategy, pipelines, compile, validation, callbacks."""
     info, t = strategies.make_strategy(config.training.strategy), config.training
     data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # set by the backups
     inputs = fit_data(config, splits, config.data.batch_size, False, data_epoch)
     policy, batch = strategies.precision_policy(t.precision, info), config.data.batch_size
-    setting = Setting(info, policy, splits, batch, False, data_epoch, inputs, t.backup_every_s)
+    setting = Setting(info, policy, splits, batch, False, data_epoch, inputs, t.backup_every_s, 0.0)
     keras.utils.set_random_seed(t.seed)
     model, phases = build_model_and_phases(config, setting)
 
@@ -136,12 +128,6 @@ def compare(name: str, config: Config, splits: Splits, rounds: int) -> list:
     return [name, config.training.epochs, *rates, f"{wall:.2f}", f"{cpu:.2f}", *accuracies]
 
 
-def mlp_row(rounds: int, epochs: int) -> list:
-    """The reference recipe: the digits MLP."""
-    config = load_config(None, [f"training.epochs={epochs}", QUIET])
-    return compare("digits MLP 64-128-10", config, data.load_splits(config.data, 0), rounds)
-
-
 def colour_splits(side: int, count: int, seed: int = 0) -> Splits:
     """Noisy RGB images, class k brightest in channel k, raw pixels 0..255; 20 % test."""
     rng = np.random.default_rng(seed)
@@ -170,15 +156,12 @@ def mobilenet_rows(rounds: int, network: str, side: int, images: int, epochs: in
 
 def run(size: str = "full") -> Result:
     rounds, epochs, mobilenet = SIZES[size]
-    mlp, mobile = mlp_row(rounds, epochs), mobilenet_rows(rounds, *mobilenet)
+    config = load_config(None, [f"training.epochs={epochs}", QUIET])  # the reference recipe
+    mlp = compare("digits MLP 64-128-10", config, data.load_splits(config.data, 0), rounds)
+    mobile = mobilenet_rows(rounds, *mobilenet)
     goals = [(mlp, MLP_GOAL), (mobile[0], MOBILENET_GOAL)]  # MobileNet: float32, no XLA
     measure = "ours ÷ model.fit examples/s, {} (CPU)"
     figures = [Figure(measure.format(r[0]), float(r[5]), "×", goal) for r, goal in goals]
-    tables = [Table(COLUMNS, [mlp, *mobile])]
     method = f"{rounds} timed round(s) a side, alternating."
     title = "Training: tfmodel.train vs plain model.fit"
-    return Result("training_speed", title, method, tables, figures)
-
-
-if __name__ == "__main__":
-    sys.exit(main_one("training_speed"))
+    return Result("training_speed", title, method, [Table(COLUMNS, [mlp, *mobile])], figures)
