@@ -52,6 +52,11 @@ def stages(photos: Path, side: int, size: str) -> dict[str, tuple[float, float]]
     return found
 
 
+def lowest(runs: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    """Each stage's lowest peak and lowest time over `runs` of one size."""
+    return {s: tuple(map(min, zip(*(r[s] for r in runs), strict=True))) for s in runs[0]}
+
+
 def run(size: str = "full") -> Result:
     small, large, side, runs = SIZES[size]
     every = {small: [], large: []}
@@ -60,10 +65,7 @@ def run(size: str = "full") -> Result:
             with tempfile.TemporaryDirectory() as folder:
                 write_jpegs(Path(folder) / "photos", count)
                 every[count].append(stages(Path(folder) / "photos", side, size))
-    found = {  # the lowest peak and time of each stage over the runs of a size
-        count: {stage: tuple(map(min, zip(*(r[stage] for r in results)))) for stage in results[0]}
-        for count, results in every.items()
-    }
+    found = {count: lowest(results) for count, results in every.items()}
     rows, figures = [], []
     for stage, (small_mb, small_s) in found[small].items():
         large_mb, large_s = found[large][stage]
@@ -73,8 +75,6 @@ def run(size: str = "full") -> Result:
         growth = Figure(f"{stage}: wall time growth", large_s / small_s, "×", WALL_GOAL, False)
         figures.append(growth)
     columns = ["stage", f"peak MB, {small}", f"peak MB, {large}", f"s, {small}", f"s, {large}"]
-    title, method = (
-        "Peak memory by stage as the folder grows",
-        f"{side}×{side}, {runs} run(s) a size.",
-    )
+    method = f"{side}×{side}, {runs} run(s) a size."
+    title = "Peak memory by stage as the folder grows"
     return Result("stage_memory", title, method, [Table(columns, rows)], figures)
