@@ -3,7 +3,8 @@ training) as training fits: its batches, recipe, progress bar and backups.
 
 The batches are training's own (`tfmodel.training.setting.fit_data`): a photo folder or TFDS set
 is decoded a batch at a time with the run's augmentation, each epoch in the order drawn from
-(seed, epoch). The model is compiled by training's recipe with training's steps per execution.
+(seed, epoch). The model is compiled by training's recipe with training's steps per execution
+(pruning: one, as TFMOT's pruning step advances once per call).
 Given a backup folder, the fit backs up as training does (`tfmodel.resume.ExactBackup` every
 `training.backup_every_s`; Keras 3's `Keras3Backup` every epoch), so an `edge.optimize` killed
 in its fine-tune and run again resumes from the last backup and ends with the weights an
@@ -92,16 +93,21 @@ def finetune(
     epochs: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     backup: Path | None = None,
+    steps_per_execution: int | None = None,
 ) -> keras.Model:
-    """Train the tf_keras `model` for `epochs` more epochs on `data` as training does, backing
-    up into `backup` (resuming from it) when given; returns the model."""
+    """Train the tf_keras `model` for `epochs` more epochs on `data` as training does (with
+    training's steps per execution unless given), backing up into `backup` (resuming from it)
+    when given; returns the model."""
     keras.utils.set_random_seed(config.training.seed)
+    steps = steps_per_execution or strategies.steps_per_execution(
+        config.training.steps_per_execution
+    )
     compile_for_training(
         model,
         config.optimizer,
         data.steps_per_epoch,
         epochs,
-        steps_per_execution=strategies.steps_per_execution(config.training.steps_per_execution),
+        steps_per_execution=steps,
         jit_compile=config.training.jit_compile,
     )
     if backup is not None:

@@ -64,7 +64,9 @@ def prune_model(
         + (f"; tfmot cannot prune {', '.join(unpruned)}: kept whole" if unpruned else "")
     )
     update_step = tfmot.sparsity.keras.UpdatePruningStep()
-    finetune(wrapped, data, config, epochs, callbacks=[update_step], backup=backup)
+    # UpdatePruningStep advances the pruning step once per tf.function call: one train step a
+    # call keeps the schedule's steps the optimizer's.
+    finetune(wrapped, data, config, epochs, [update_step], backup, steps_per_execution=1)
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     layers = kernel_sparsity(stripped)
     return PrunedModel(stripped, overall_sparsity(stripped), layers, unpruned)
