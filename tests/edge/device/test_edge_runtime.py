@@ -123,7 +123,10 @@ def test_predicts_keras_classes_from_npy_without_tensorflow(
         probabilities = np.array([row["probabilities"] for row in output["predictions"]])
         top1 = probabilities.argmax(axis=1)
         assert probabilities.shape == samples["probabilities"].shape
-        assert np.mean(top1 == keras_top1) >= 0.97, name
+        # A pruned file is another model (80 % of its weights zero): held to its accuracy, and to
+        # the unpruned Keras model's answers only loosely; every other file to those answers.
+        agreement = 0.9 if entry["variant"].startswith("pruned") else 0.97
+        assert np.mean(top1 == keras_top1) >= agreement, name
         assert np.mean(top1 == samples["y"]) >= 0.9, name
         assert [row["label"] for row in output["predictions"]] == [
             manifest["labels"][i] for i in top1
