@@ -40,13 +40,13 @@ ENCRYPTED_SUFFIX = (
 )
 # A deep int8 network's outputs may be further from x86's than INT_STEP_SHARE allows: XNNPACK
 # requantizes in float on x86 and with integer rounding on arm64, a step apart at any of ~50
-# layers, and the differences compound. They may be no further from the float32 file's outputs
-# than x86's int8 outputs are, by more than this many steps (mean |Δ| over all values).
-DEEP_MARGIN_STEPS = 0.5
-# ...and its top class may differ from x86's only where the float32 file ranks it within what
-# int8 moves a value: the largest |int8 − float32| x86's own int8 file shows, in softmax steps
-# (a briefly trained network's near-ties then fall either way on either CPU), at least this.
-DEEP_TIE_STEPS = 1.0
+# layers, and the differences compound (a briefly trained network's int8 file moves some values
+# tens of steps on either CPU, and which near-ties flip differs per CPU family). So it is held to
+# the float32 file as x86's int8 file is: its mean |int8 − float32| (in softmax steps) no more
+# than x86's by DEEP_MARGIN_SHARE plus DEEP_MARGIN_STEPS, and no more samples off the float32
+# file's top class than x86's int8 file has, but DEEP_EXTRA_SHARE of the samples (at least one).
+DEEP_MARGIN_SHARE, DEEP_MARGIN_STEPS = 0.15, 0.5
+DEEP_EXTRA_SHARE = 0.02
 FLOAT_TWIN = "model_float32.tflite"
 PRUNED, PRUNED_FLOAT_TWIN = "model_pruned_", "model_pruned_float32.tflite"  # a pruned file's twin
 # The converter fixes an int8 softmax output's quantization: p = (q + 128) / 256.
@@ -94,48 +94,41 @@ def compare_outputs(
 def compare_deep(
     name: str, expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]
 ) -> list[str]:
-    """A deep int8 network: x86's top class on every sample but where the float32 twin ranks
-    this CPU's top class within the largest value error of x86's int8 file (`tie_steps`), and
-    its outputs no further from that twin (in the same run) than x86's int8 outputs are from
-    x86's twin. The twin is the folder's float32 file of the same weights (a pruned file's is
-    the pruned float32)."""
+    """A deep int8 network, held to its float32 twin as x86's int8 file is (DEEP_MARGIN_*,
+    DEEP_EXTRA_SHARE). The twin is the folder's float32 file of the same weights, run on the same
+    CPU (a pruned file's is the pruned float32)."""
     folder, file = name.rsplit("/", 1)
     twin = f"{folder}/{PRUNED_FLOAT_TWIN if file.startswith(PRUNED) else FLOAT_TWIN}"
     if twin not in expected or twin not in actual:
         return [f"{name}: no {twin} outputs to bound its quantization error by"]
-    tie = tie_steps(expected[name], expected[twin])
-    problems = [
-        problem
-        for sample, problem in top_class_changes(name, expected[name], actual[name])
-        if not float_agrees(actual[twin][sample], actual[name][sample], tie)
-    ]
-    x86, here = (
-        steps_from_float(expected[name], expected[twin]),
-        steps_from_float(actual[name], actual[twin]),
-    )
-    if here > x86 + DEEP_MARGIN_STEPS:
+    problems = []
+    x86_off, here_off = (off_float_top(run[name], run[twin]) for run in (expected, actual))
+    allowed = x86_off + max(1, round(DEEP_EXTRA_SHARE * len(expected[name])))
+    if here_off > allowed:
+        problems.append(
+            f"{name}: {here_off} samples off its float32 twin's top class, x86's {x86_off} "
+            f"(allowed: {allowed})"
+        )
+    x86, here = (steps_from_float(run[name], run[twin]) for run in (expected, actual))
+    bound = x86 * (1 + DEEP_MARGIN_SHARE) + DEEP_MARGIN_STEPS
+    if here > bound:
         problems.append(
             f"{name}: mean {here:.3f} steps from its float32 twin, x86's are {x86:.3f} "
-            f"(allowed: {DEEP_MARGIN_STEPS} more)"
+            f"(allowed: {bound:.3f})"
         )
     return problems
 
 
-def step_errors(quantized: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    """|int8 output − float32 probability| of every value, in softmax quantization steps."""
-    steps = probabilities.astype(np.float64) / SOFTMAX_SCALE + SOFTMAX_ZERO_POINT
-    return np.abs(quantized.astype(np.float64) - steps)
+def off_float_top(quantized: np.ndarray, probabilities: np.ndarray) -> int:
+    """How many samples' int8 top class is not the float32 file's."""
+    flat_q, flat_p = (a.reshape(len(a), -1) for a in (quantized, probabilities))
+    return int(np.sum(flat_q.argmax(axis=1) != flat_p.argmax(axis=1)))
 
 
 def steps_from_float(quantized: np.ndarray, probabilities: np.ndarray) -> float:
     """Mean |int8 output − float32 probability| in softmax quantization steps."""
-    return float(np.mean(step_errors(quantized, probabilities)))
-
-
-def tie_steps(quantized: np.ndarray, probabilities: np.ndarray) -> float:
-    """How far apart two float32 probabilities (in steps) may be and still swap under int8: as
-    far as x86's int8 file moved any value from its float32 twin, and DEEP_TIE_STEPS at least."""
-    return max(DEEP_TIE_STEPS, float(np.max(step_errors(quantized, probabilities), initial=0.0)))
+    steps = probabilities.astype(np.float64) / SOFTMAX_SCALE + SOFTMAX_ZERO_POINT
+    return float(np.mean(np.abs(quantized.astype(np.float64) - steps)))
 
 
 def compare_encrypted(actual: dict[str, np.ndarray]) -> list[str]:
@@ -190,13 +183,6 @@ def top_class_changes(name: str, want: np.ndarray, got: np.ndarray) -> list[tupl
         (int(s), f"{name}: sample {s}: top class {top[s]} on x86, {flat_got[s].argmax()} here")
         for s in changed
     ]
-
-
-def float_agrees(probabilities: np.ndarray, got: np.ndarray, tie: float) -> bool:
-    """Whether the float32 file puts this CPU's top class first, or within `tie` steps of it."""
-    flat = probabilities.reshape(-1).astype(np.float64)
-    gap = flat.max() - flat[got.reshape(-1).argmax()]
-    return gap / SOFTMAX_SCALE <= tie
 
 
 def describe_match(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray]) -> str:

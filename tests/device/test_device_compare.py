@@ -93,59 +93,26 @@ def test_a_deep_int8_network_is_bounded_by_its_own_quantization_error():
     assert "mean 3.000 steps from its float32 twin, x86's are 2.000" in problem
 
 
-def test_a_deep_int8_network_must_keep_every_top_class():
-    expected, actual = deep_outputs(), deep_outputs()
-    int8 = actual["mobilenet/model_int8.tflite"]
-    int8[4] = int8[4][[1, 0, 2]]  # sample 4's top class moves
-    problems = compare.compare_outputs(expected, actual, deep=("mobilenet",))
-    assert problems[0] == "mobilenet/model_int8.tflite: sample 4: top class 1 on x86, 0 here"
-
-
-def test_a_deep_int8_network_may_flip_only_where_its_float32_file_is_a_tie():
-    """Sample 87 of the real MobileNet set: float32 0.4961 against 0.4965 (0.09 steps), which
-    every arm64 CPU's int8 rounding turned the other way; a wider gap must still fail."""
+def test_a_deep_int8_network_may_leave_the_float32_top_class_as_often_as_x86s_plus_one():
+    """A briefly trained MobileNet's near-ties fall either way under int8, on different samples
+    per CPU family: the Pi's file may leave the float32 file's top class on as many samples as
+    x86's does plus one (2 % of 50); moving three more is a mismatch, wherever they are."""
     expected, actual = deep_outputs(), deep_outputs()
     twin, int8 = "mobilenet/model_float32.tflite", "mobilenet/model_int8.tflite"
-    for outputs in (expected, actual):
-        outputs[twin][4] = [0.0074, 0.4961, 0.4965]
-    expected[int8][4], actual[int8][4] = [-126, -2, -1], [-126, -1, -2]
+    near_ties = (4, 7, 9, 11, 12)
+    for outputs in (expected, actual):  # float32: class 0 ahead of class 1 by 2.6 steps
+        outputs[twin][near_ties, :] = [0.45, 0.44, 0.11]
+        outputs[int8][near_ties, :] = [-13, -15, -100]
+    flip = [-15, -13, -100]
+    expected[int8][7] = flip  # x86's file leaves sample 7's class
+    actual[int8][4] = actual[int8][9] = flip  # this CPU's leaves samples 4 and 9 instead
     assert compare.compare_outputs(expected, actual, deep=("mobilenet",)) == []
-    for outputs in (expected, actual):
-        outputs[twin][4] = [0.0074, 0.4900, 0.5026]  # 3.2 steps apart: not a tie
-    problems = compare.compare_outputs(expected, actual, deep=("mobilenet",))
-    assert "mobilenet/model_int8.tflite: sample 4: top class 2 on x86, 1 here" in problems
-
-
-def test_a_deep_int8_network_may_differ_from_x86_where_x86_left_the_float32_answer():
-    """Sample 59 of a real MobileNet set: float32 0.528 against 0.388 (36 steps); x86's
-    ai_edge_litert int8 gave class 2, every arm64 CPU kept float32's class 0."""
-    expected, actual = deep_outputs(), deep_outputs()
-    twin, int8 = "mobilenet/model_float32.tflite", "mobilenet/model_int8.tflite"
-    for outputs in (expected, actual):
-        outputs[twin][4] = [0.5282, 0.0838, 0.3880]
-    expected[int8][4], actual[int8][4] = [-19, -109, 0], [43, -99, -72]
-    assert compare.compare_outputs(expected, actual, deep=("mobilenet",)) == []
-    expected[int8][4], actual[int8][4] = [7, -106, -29], [-19, -109, 0]  # this CPU moved
-    problems = compare.compare_outputs(expected, actual, deep=("mobilenet",))
-    assert "mobilenet/model_int8.tflite: sample 4: top class 0 on x86, 2 here" in problems
-
-
-def test_a_deep_int8_network_may_flip_within_what_its_x86_int8_file_moves_a_value():
-    """Samples 39 and 17 of a device check's briefly trained MobileNet: float32 ranks class 1
-    16 steps above class 0 on sample 39, every arm64 CPU's int8 gave class 0; x86's own int8 file
-    moved sample 17's values 38 steps from float32, so a 16-step gap is within what int8 moves.
-    Where x86's int8 file stays within 13 steps of float32, the same flip is a mismatch."""
-    expected, actual = deep_outputs(), deep_outputs()
-    twin, int8 = "mobilenet/model_float32.tflite", "mobilenet/model_int8.tflite"
-    for outputs in (expected, actual):
-        outputs[twin][4] = [0.4426, 0.5051, 0.0523]
-        outputs[twin][5] = [0.4965, 0.5012, 0.0023]
-    expected[int8][4], actual[int8][4] = [-24, 14, -118], [2, -11, -119]
-    expected[int8][5], actual[int8][5] = [-38, 38, -127], [-38, 38, -127]
-    assert compare.compare_outputs(expected, actual, deep=("mobilenet",)) == []
-    expected[int8][5] = actual[int8][5] = [-1, 0, -127]  # x86's int8 file: ≤ 12.7 steps off
-    problems = compare.compare_outputs(expected, actual, deep=("mobilenet",))
-    assert problems == ["mobilenet/model_int8.tflite: sample 4: top class 1 on x86, 0 here"]
+    actual[int8][11] = actual[int8][12] = flip
+    [problem] = compare.compare_outputs(expected, actual, deep=("mobilenet",))
+    assert problem == (
+        "mobilenet/model_int8.tflite: 4 samples off its float32 twin's top class, x86's 1 "
+        "(allowed: 2)"
+    )
 
 
 def test_int8_outputs_two_steps_off_or_with_another_top_class_are_mismatches():
