@@ -23,7 +23,9 @@ from tfmodel.data.splits import Splits
 from tfmodel.data.streaming import FileSplit, StreamedSplits, decode_records, stored_images
 from tfmodel.data.tfds_stream import TfdsSplit
 
-EVAL_BATCH = 256  # images decoded and predicted at once: 256 × 224² × 3 float32 is 150 MB
+# Images decoded and predicted at once, as Keras' predict batches: a network's activations grow
+# with the batch (MobileNetV2 at 96×96: hundreds of MB for 256), and the allocator keeps them.
+EVAL_BATCH = 32
 
 
 def labels(splits: Splits | StreamedSplits, split: str) -> np.ndarray:
