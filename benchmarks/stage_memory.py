@@ -1,9 +1,9 @@
 """Peak memory and wall time of each stage as the photo folder grows tenfold: `python -m
-tfmodel.train` (photos_mobilenet_v2.yaml at 96×96, one epoch, no augmentation), then `python -m
-edge.optimize RUN` (float32, int8, pruned int8, QAT int8; one fine-tune epoch each), in fresh
-processes, on `input_pipeline`'s JPEGs. Peak: VmHWM at exit (children's peak RSS if larger). It
-swings by hundreds of MB run to run, so each size runs more than once, alternating, and each
-stage's lowest peak and time count. Smoke: the convnet, float32, once.
+tfmodel.train` (photos_mobilenet_v2.yaml's MobileNetV2 α 0.35 at 96×96, one epoch, no
+augmentation), then `python -m edge.optimize RUN` (float32, int8, pruned int8, QAT int8; one
+fine-tune epoch each), in fresh processes, on `input_pipeline`'s JPEGs. Peak: VmHWM at exit
+(children's peak RSS if larger). It swings run to run, so each size runs more than once,
+alternating, and each stage's lowest peak and time count. Smoke: the convnet, float32, once.
 """
 
 import tempfile
