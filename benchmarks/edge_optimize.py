@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ai_edge_litert.interpreter import Interpreter
 
-from benchmarks.harness import FRESH_ENV, alternate, command_side
+from benchmarks.harness import FRESH_ENV, alternate, command_side, photo_training
 from benchmarks.input_pipeline import write_jpegs
 from benchmarks.results import Figure, Result, Table
 from benchmarks.training_photos import RECIPE as CNN
@@ -34,14 +34,8 @@ GOAL = 1.3  # ours ÷ plain, wall
 def trained_run(folder: Path, photos: int, side: int, recipe: Path) -> Path:
     """The run folder of one epoch of `python -m tfmodel.train` on `photos` generated JPEGs."""
     write_jpegs(folder / "photos", photos)
-    settings = [
-        f"data.source=images:{folder / 'photos'}", f"data.image_size=[{side},{side}]",
-        "data.augment=[]", "training.epochs=1", "edge.enabled=false", "training.verbose=0",
-        "output.name=photos", "edge.variants=[float32,int8]",
-    ]  # fmt: skip
-    argv = ["-m", "tfmodel.train", "--config", str(recipe), "--no-resume"]
-    argv += ["--output", str(folder), *(f"--set={s}" for s in settings)]
-    command_side(argv, env=FRESH_ENV, cwd=folder)()
+    train = photo_training(folder / "photos", side, recipe, "edge.variants=[float32,int8]")
+    command_side(["-m", "tfmodel.train", *train], env=FRESH_ENV, cwd=folder)()
     return next(folder.glob("photos-*"))
 
 

@@ -66,6 +66,16 @@ def command_side(argv: list[str], **options) -> Callable[[], object]:
     return lambda: subprocess.run(command, check=True, capture_output=True, **options)
 
 
+def photo_training(photos: Path, side: int, recipe: Path, *settings: str) -> list[str]:
+    """tfmodel.train's arguments: one quiet epoch of `recipe` on `photos`, its run beside them."""
+    common = [
+        f"data.source=images:{photos}", f"data.image_size=[{side},{side}]", "data.augment=[]",
+        "training.epochs=1", "edge.enabled=false", "training.verbose=0", "output.name=photos",
+    ]  # fmt: skip
+    sets = [f"--set={s}" for s in (*common, *settings)]
+    return ["--config", str(recipe), "--output", str(photos.parent), "--no-resume", *sets]
+
+
 def latencies(calls: dict[str, Callable], example, runs: int | dict, rounds: int) -> dict:
     """Each call's median Latency over `rounds` alternating turns of `runs` (or `runs[name]`)."""
     counts = runs if isinstance(runs, dict) else dict.fromkeys(calls, runs)

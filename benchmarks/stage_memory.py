@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import FRESH_ENV, REPO, command_side
+from benchmarks.edge_optimize import CNN, MOBILENET
+from benchmarks.harness import FRESH_ENV, command_side, photo_training
 from benchmarks.input_pipeline import write_jpegs
 from benchmarks.results import Figure, Result, Table
 
@@ -23,7 +24,7 @@ PEAK_RSS = (  # runs module argv[1] with the rest of argv; prints its peak RSS i
     "    own = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
     "    print('peak_rss_kb', max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
 )
-RECIPES = {"smoke": "photos_cnn.yaml", "": "photos_mobilenet_v2.yaml"}
+RECIPES = {"smoke": CNN, "": MOBILENET}
 EDGE = {"smoke": ["--variants=float32"], "": ["--variants=float32,int8,pruned_int8", "--qat"]}
 
 
@@ -39,12 +40,7 @@ def measured(module: str, args: list[str], cwd: Path) -> tuple[float, float]:
 def stages(photos: Path, side: int, size: str) -> dict[str, tuple[float, float]]:
     """Each stage's (peak MB, seconds) on the folder `photos`, run after the other."""
     kind = "smoke" if size == "smoke" else ""
-    settings = [
-        f"data.source=images:{photos}", f"data.image_size=[{side},{side}]", "data.augment=[]",
-        "training.epochs=1", "edge.enabled=false", "training.verbose=0", "output.name=photos",
-    ]  # fmt: skip
-    train = ["--config", str(REPO / "configs" / RECIPES[kind]), "--output", str(photos.parent)]
-    train += [*(f"--set={s}" for s in settings), "--no-resume"]
+    train = photo_training(photos, side, RECIPES[kind])
     found = {"tfmodel.train": measured("tfmodel.train", train, photos.parent)}
     edge = [str(next(photos.parent.glob("photos-*"))), "--set=edge.latency_seconds=0.2"]
     edge += ["--set=edge.prune_epochs=1", *EDGE[kind]]
