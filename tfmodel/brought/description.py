@@ -18,6 +18,7 @@ import numpy as np
 from tfmodel.backend import tf
 from tfmodel.config import Config
 from tfmodel.data.decode import ImageRecipe
+from tfmodel.data.reading import EVAL_BATCH
 from tfmodel.models.model_keras import KERAS3, TF_KERAS
 
 # What a MODEL path turned out to be: a run folder written by tfmodel.train, a .keras file saved
@@ -27,7 +28,6 @@ SAVED_MODEL = "saved_model"  # used through its serving_default signature
 KINDS = (RUN, KERAS3, TF_KERAS, SAVED_MODEL)
 
 OUTPUTS = ("auto", "logits", "probabilities")
-PREDICT_BATCH = 256
 # log(0) would be -inf; a model's exact zero probability becomes this very negative logit.
 SMALLEST_PROBABILITY = 1e-30
 
@@ -101,11 +101,11 @@ class BroughtModel:
         return self.outputs(pixels)[1]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities of a numpy batch, computed in batches of PREDICT_BATCH."""
+        """Class probabilities of a numpy batch, computed EVAL_BATCH images at a time."""
         x = np.asarray(x, np.float32)
         parts = [
-            self.probabilities(tf.constant(x[start : start + PREDICT_BATCH])).numpy()
-            for start in range(0, len(x), PREDICT_BATCH)
+            self.probabilities(tf.constant(x[start : start + EVAL_BATCH])).numpy()
+            for start in range(0, len(x), EVAL_BATCH)
         ]
         return np.concatenate(parts) if parts else np.zeros((0, self.num_classes), np.float32)
 
